@@ -1,0 +1,1 @@
+"""Audio I/O, manifests, datasets and augmentation."""

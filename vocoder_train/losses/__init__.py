@@ -1,0 +1,1 @@
+"""Spectral and adversarial losses."""

@@ -1,0 +1,1 @@
+"""Generator (built from vocos' classes) and discriminators."""
