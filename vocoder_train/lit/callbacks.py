@@ -1,0 +1,107 @@
+"""Callbacks: media to TensorBoard, throughput, and the builder for the callback list."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+
+def _tensorboard(trainer: pl.Trainer):
+    for lg in trainer.loggers:
+        if isinstance(lg, TensorBoardLogger):
+            return lg.experiment
+    return None
+
+
+def mel_figure(mels: list[np.ndarray], titles: list[str], sample_rate: int, hop_length: int):
+    """A figure with one log-mel image per row (the last may be a signed difference)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(mels), 1, figsize=(10, 2.4 * len(mels)), squeeze=False)
+    vmin, vmax = min(m.min() for m in mels[:2]), max(m.max() for m in mels[:2])
+    for ax, mel, title in zip(axes[:, 0], mels, titles):
+        seconds = mel.shape[1] * hop_length / sample_rate
+        diff = title.startswith("difference")
+        im = ax.imshow(
+            mel, origin="lower", aspect="auto", interpolation="none", extent=(0, seconds, 0, mel.shape[0]),
+            cmap="coolwarm" if diff else "magma",
+            vmin=-np.abs(mel).max() if diff else vmin, vmax=np.abs(mel).max() if diff else vmax,
+        )
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("mel bin")
+        fig.colorbar(im, ax=ax, pad=0.01)
+    axes[-1, 0].set_xlabel("seconds")
+    fig.tight_layout()
+    return fig
+
+
+class MediaLogger(pl.Callback):
+    """Logs validation audio (target once, prediction every time) and target / prediction /
+    difference log-mel images for the first ``num_samples`` items of the first val batch.
+
+    Args:
+        num_samples (int): items to log.
+        every_n_validations (int): log on every n-th validation run.
+    """
+
+    def __init__(self, num_samples: int = 2, every_n_validations: int = 1):
+        self.num_samples = num_samples
+        self.every = max(1, every_n_validations)
+        self._validations = 0
+        self._target_logged = False
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        self._validations += 1
+
+    @rank_zero_only
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx != 0 or trainer.sanity_checking or (self._validations - 1) % self.every:
+            return
+        tb = _tensorboard(trainer)
+        if tb is None or not outputs:
+            return
+        step, sr = trainer.global_step, pl_module.sample_rate
+        hop = int(getattr(pl_module.generator.feature_extractor, "mel_spec").hop_length)
+        n = min(self.num_samples, outputs["audio"].shape[0])
+        with torch.no_grad():
+            mel_t = torch.log(pl_module.mel_loss.mel(outputs["audio"][:n]).clamp(min=1e-5)).cpu().numpy()
+            mel_p = torch.log(pl_module.mel_loss.mel(outputs["audio_hat"][:n]).clamp(min=1e-5)).cpu().numpy()
+        for i in range(n):
+            if not self._target_logged:
+                tb.add_audio(f"val/audio_{i}/target", outputs["audio"][i].float().cpu().unsqueeze(0), step, sr)
+            tb.add_audio(f"val/audio_{i}/prediction", outputs["audio_hat"][i].float().cpu().unsqueeze(0), step, sr)
+            fig = mel_figure(
+                [mel_t[i], mel_p[i], mel_p[i] - mel_t[i]],
+                ["target log-mel", f"prediction log-mel (step {step})", "difference (prediction - target)"],
+                sr, hop,
+            )
+            tb.add_figure(f"val/mel_{i}", fig, step, close=True)
+        self._target_logged = True
+
+
+class Throughput(pl.Callback):
+    """Logs ``perf/samples_per_s`` (items) and ``perf/audio_s_per_s`` (seconds of audio) per step."""
+
+    def __init__(self):
+        self._t0: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._t0 is None:
+            return
+        dt = max(time.perf_counter() - self._t0, 1e-9)
+        audio = batch["audio"]
+        bs = audio.shape[0]
+        pl_module.log("perf/samples_per_s", bs / dt, batch_size=bs)
+        pl_module.log("perf/audio_s_per_s", audio.numel() / pl_module.sample_rate / dt, batch_size=bs)
+        pl_module.log("perf/step_s", dt, batch_size=bs)

@@ -1,0 +1,207 @@
+"""``VocoderGAN``: the GAN training step under Lightning 2 manual optimization.
+
+One training iteration (one batch) is, after ``pretrain_mel_steps`` mel-only iterations:
+a discriminator step on (real, generated.detach()), then a generator step on
+mel + adversarial + feature-matching terms with the discriminators frozen. Both
+learning-rate schedules are stepped once per iteration.
+
+Step counting: under manual optimization Lightning's ``trainer.global_step`` counts every
+optimizer step, so a GAN iteration advances it by 2 and a mel-only iteration by 1, and
+``trainer.max_steps`` is in those units (the Vocos recipe's 2M = 1M generator updates).
+``self.iteration`` (the generator scheduler's counter, saved in checkpoints) counts batches.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from vocoder_train.losses.adversarial import Adversary, weighted_sum
+
+
+def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float = 0.0) -> float:
+    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class VocoderGAN(pl.LightningModule):
+    """Generator + adversary + losses, optimized with two AdamW optimizers.
+
+    Args:
+        generator (nn.Module): audio (B, T) -> audio (B, T); has ``features``/``synthesize``.
+        adversary (Adversary): the discriminators and their losses.
+        mel_loss (nn.Module): (y_hat, y) -> scalar; the ``g_mel`` term and ``val/mel_l1``.
+        lambdas (Mapping[str, float]): weight per loss term, keyed by the logged name.
+        optim (Mapping): lr_g, lr_d, betas, weight_decay, warmup_steps, min_lr_ratio,
+            total_iterations (None: derived from trainer.max_steps), pretrain_mel_steps,
+            grad_clip_g, grad_clip_d (None: no clipping, norm still logged),
+            max_nonfinite (consecutive non-finite steps tolerated before stopping).
+        sample_rate (int): for logging audio and throughput.
+        config (Mapping | None): the resolved run config, stored in checkpoints so
+            ``vocoder-export`` can rebuild the generator.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        adversary: Adversary,
+        mel_loss: nn.Module,
+        lambdas: Mapping[str, float],
+        optim: Mapping[str, Any],
+        sample_rate: int,
+        config: Mapping | None = None,
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        self.generator = generator
+        self.adversary = adversary
+        self.mel_loss = mel_loss
+        self.lambdas = dict(lambdas)
+        self.optim_cfg = dict(optim)
+        self.sample_rate = int(sample_rate)
+        self.run_config = dict(config) if config is not None else None
+        self.pretrain_mel_steps = int(self.optim_cfg.get("pretrain_mel_steps", 0))
+        self._nonfinite_in_a_row = 0
+        self.nonfinite_skips = 0
+
+    # -- optimizers ------------------------------------------------------------------------
+
+    def total_iterations(self) -> int:
+        total = self.optim_cfg.get("total_iterations")
+        if total:
+            return int(total)
+        max_steps = self.trainer.max_steps if self._trainer is not None else -1
+        if max_steps is None or max_steps <= 0:
+            raise ValueError(
+                "model.optim.total_iterations is needed when trainer.max_steps is not set (e.g. with max_time)"
+            )
+        pre = self.pretrain_mel_steps
+        return max_steps if max_steps <= pre else pre + (max_steps - pre) // 2
+
+    def configure_optimizers(self):
+        o = self.optim_cfg
+        betas = tuple(o.get("betas", (0.8, 0.9)))
+        wd = float(o.get("weight_decay", 0.01))
+        opt_g = torch.optim.AdamW(self.generator.parameters(), lr=float(o["lr_g"]), betas=betas, weight_decay=wd)
+        opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=float(o["lr_d"]), betas=betas, weight_decay=wd)
+        total, warmup = self.total_iterations(), int(o.get("warmup_steps", 0))
+        min_ratio = float(o.get("min_lr_ratio", 0.0))
+
+        def schedule(step: int) -> float:
+            return cosine_with_warmup(step, warmup, total, min_ratio)
+
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
+        return [opt_g, opt_d], [sched_g, sched_d]
+
+    @property
+    def iteration(self) -> int:
+        """Training iterations (batches) done, restored on resume with the scheduler state."""
+        scheds = self.lr_schedulers() if self._trainer is not None else None
+        return int(scheds[0].last_epoch) if scheds else 0
+
+    # -- training --------------------------------------------------------------------------
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.generator(audio)
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        audio = batch["audio"]
+        opt_g, opt_d = self.optimizers()
+        sched_g, sched_d = self.lr_schedulers()
+        gan = self.iteration >= self.pretrain_mel_steps
+        audio_hat = self.generator(audio)
+        logs: dict[str, torch.Tensor] = {}
+
+        if gan:
+            d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach())
+            loss_d = weighted_sum(d_terms, self.lambdas)
+            if self._step_ok(loss_d, "discriminator"):
+                logs["grad_norm_d"] = self._backward_step(opt_d, loss_d, self.adversary, "grad_clip_d")
+            logs.update(d_terms, d_total=loss_d)
+
+        g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
+        if gan:
+            self.adversary.requires_grad_(False)  # no D gradients in the G step
+            g_terms.update(self.adversary.generator_losses(audio, audio_hat))
+            self.adversary.requires_grad_(True)
+        loss_g = weighted_sum(g_terms, self.lambdas)
+        if self._step_ok(loss_g, "generator"):
+            logs["grad_norm_g"] = self._backward_step(opt_g, loss_g, self.generator, "grad_clip_g")
+        logs.update(g_terms, g_total=loss_g)
+        sched_g.step()
+        with warnings.catch_warnings():  # during mel-only iterations opt_d has not stepped yet; that is intended
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            sched_d.step()
+        self._log_train(logs, batch, opt_g, opt_d)
+
+    def _backward_step(self, opt, loss: torch.Tensor, module: nn.Module, clip_key: str) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        clip = self.optim_cfg.get(clip_key)
+        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), clip if clip else float("inf"))
+        if torch.isfinite(norm):
+            opt.step()
+        else:
+            self._count_nonfinite("gradient", clip_key)
+        return norm
+
+    def _step_ok(self, loss: torch.Tensor, what: str) -> bool:
+        if torch.isfinite(loss):
+            self._nonfinite_in_a_row = 0
+            return True
+        self._count_nonfinite(f"{what} loss", what)
+        return False
+
+    def _count_nonfinite(self, what: str, where: str) -> None:
+        self.nonfinite_skips += 1
+        self._nonfinite_in_a_row += 1
+        limit = int(self.optim_cfg.get("max_nonfinite", 20))
+        if self._nonfinite_in_a_row > limit:
+            raise NonFiniteLossError(
+                f"non-finite {what} in {self._nonfinite_in_a_row} steps in a row (at iteration {self.iteration}, "
+                f"{where}); lower model.optim.lr_g/lr_d, set model.optim.grad_clip_g/grad_clip_d, "
+                f"or train in trainer.precision=32-true / bf16-mixed instead of 16-mixed"
+            )
+
+    def _log_train(self, logs: dict, batch: dict, opt_g, opt_d) -> None:
+        bs = batch["audio"].shape[0]
+        self.log_dict({f"train/{k}": v.detach().float() for k, v in logs.items()}, batch_size=bs)
+        self.log("g_mel", logs["g_mel"].detach(), prog_bar=True, logger=False, batch_size=bs)
+        self.log("train/lr_g", opt_g.param_groups[0]["lr"], batch_size=bs)
+        self.log("train/lr_d", opt_d.param_groups[0]["lr"], batch_size=bs)
+        self.log("train/nonfinite_skips", float(self.nonfinite_skips), batch_size=bs)
+        skipped = batch.get("skipped")
+        if skipped is not None:
+            self.log("data/skipped", skipped.sum().float(), reduce_fx="sum", batch_size=bs)
+
+    # -- validation ------------------------------------------------------------------------
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        audio = batch["audio"]
+        audio_hat = self.generator(audio)
+        mel_l1 = self.mel_loss(audio_hat, audio)
+        self.log("val/mel_l1", mel_l1, sync_dist=True, batch_size=audio.shape[0], prog_bar=True)
+        return {"audio": audio.detach(), "audio_hat": audio_hat.detach()}
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint.setdefault("vocoder_train", {})["config"] = self.run_config
+        checkpoint["vocoder_train"]["nonfinite_skips"] = self.nonfinite_skips
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.nonfinite_skips = int(checkpoint.get("vocoder_train", {}).get("nonfinite_skips", 0))

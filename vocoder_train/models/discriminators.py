@@ -1,0 +1,154 @@
+"""GAN discriminators behind one output contract.
+
+Every discriminator maps a waveform batch to per-sub-discriminator logits and feature maps::
+
+    logits, fmaps = disc(x)          # x: (B, T)
+    # logits: list[Tensor (B, ...)]          one per sub-discriminator
+    # fmaps:  list[list[Tensor (B, ...)]]    per sub-discriminator, per layer
+
+The architectures follow the Vocos paper (HiFi-GAN's multi-period discriminator and the
+multi-resolution spectrogram discriminator of descript-audio-codec); channel widths are
+arguments so tests can build tiny ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+DiscOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
+LRELU_SLOPE = 0.1
+
+
+class PeriodDiscriminator(nn.Module):
+    """One period of the MPD: folds (B, T) into (B, 1, T/p, p) and applies 2-D convs over time.
+
+    Args:
+        period (int): fold width.
+        channels (Sequence[int]): conv widths; the default (32, 128, 512, 1024, 1024) is HiFi-GAN's.
+        kernel_size (int): kernel along time. stride (int): stride along time for all but the last conv.
+    """
+
+    def __init__(
+        self, period: int, channels: Sequence[int] = (32, 128, 512, 1024, 1024), kernel_size: int = 5, stride: int = 3
+    ):
+        super().__init__()
+        self.period = period
+        chans = [1, *channels]
+        self.convs = nn.ModuleList(
+            weight_norm(
+                nn.Conv2d(
+                    chans[i], chans[i + 1], (kernel_size, 1), (stride if i < len(channels) - 1 else 1, 1),
+                    padding=(kernel_size // 2, 0),
+                )
+            )
+            for i in range(len(channels))
+        )
+        self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, T) -> logits (B, N), feature maps."""
+        b, t = x.shape
+        if t % self.period:
+            x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
+        x = x.view(b, 1, -1, self.period)
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        return x.flatten(1), fmap
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """HiFi-GAN multi-period discriminator. Default (periods 2,3,5,7,11): 41.1M parameters.
+
+    Args:
+        periods (Sequence[int]): one :class:`PeriodDiscriminator` per period.
+        channels (Sequence[int]): conv widths of each.
+    """
+
+    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (32, 128, 512, 1024, 1024)):
+        super().__init__()
+        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
+
+    def forward(self, x: torch.Tensor) -> DiscOutput:
+        """x (B, T) -> (logits per period, feature maps per period)."""
+        outs = [d(x) for d in self.discriminators]
+        return [o[0] for o in outs], [o[1] for o in outs]
+
+
+class ResolutionDiscriminator(nn.Module):
+    """One resolution of the MRD: complex STFT split into frequency bands, a conv stack per band.
+
+    Args:
+        n_fft (int): window length (hop = n_fft // 4).
+        channels (int): conv width.
+        bands (Sequence[tuple[float, float]]): band edges as fractions of the spectrum.
+    """
+
+    def __init__(
+        self,
+        n_fft: int,
+        channels: int = 32,
+        bands: Sequence[tuple[float, float]] = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)),
+    ):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, n_fft // 4
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        n_bins = n_fft // 2 + 1
+        self.bands = [(int(lo * n_bins), int(hi * n_bins)) for lo, hi in bands]
+
+        def stack() -> nn.ModuleList:
+            specs = [(2, (3, 9), (1, 1), (1, 4))] + [(channels, (3, 9), (1, 2), (1, 4))] * 3
+            specs += [(channels, (3, 3), (1, 1), (1, 1))]
+            return nn.ModuleList(weight_norm(nn.Conv2d(c, channels, k, s, padding=p)) for c, k, s, p in specs)
+
+        self.band_convs = nn.ModuleList(stack() for _ in self.bands)
+        self.conv_post = weight_norm(nn.Conv2d(channels, 1, (3, 3), 1, padding=(1, 1)))
+
+    def spectrogram(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x (B, T) -> per band (B, 2, frames, bins), DC removed and peak-normalized to 0.8."""
+        x = x - x.mean(dim=-1, keepdim=True)
+        x = 0.8 * x / (x.abs().amax(dim=-1, keepdim=True) + 1e-9)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            spec = torch.stft(
+                x.float(), self.n_fft, self.hop, window=self.window, center=True, return_complex=True
+            )
+        spec = torch.view_as_real(spec).permute(0, 3, 2, 1)  # (B, 2, frames, bins)
+        return [spec[..., lo:hi] for lo, hi in self.bands]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        fmap, outs = [], []
+        for band, convs in zip(self.spectrogram(x), self.band_convs):
+            for i, conv in enumerate(convs):
+                band = F.leaky_relu(conv(band), LRELU_SLOPE)
+                if i > 0:
+                    fmap.append(band)
+            outs.append(band)
+        x = self.conv_post(torch.cat(outs, dim=-1))
+        fmap.append(x)
+        return x.flatten(1), fmap
+
+
+class MultiResolutionDiscriminator(nn.Module):
+    """Multi-resolution (band-split complex STFT) discriminator. Default (2048, 1024, 512): 1.1M parameters.
+
+    Args:
+        fft_sizes (Sequence[int]): one :class:`ResolutionDiscriminator` per size.
+        channels (int): conv width of each.
+    """
+
+    def __init__(self, fft_sizes: Sequence[int] = (2048, 1024, 512), channels: int = 32):
+        super().__init__()
+        self.discriminators = nn.ModuleList(ResolutionDiscriminator(n, channels) for n in fft_sizes)
+
+    def forward(self, x: torch.Tensor) -> DiscOutput:
+        """x (B, T) -> (logits per resolution, feature maps per resolution)."""
+        outs = [d(x) for d in self.discriminators]
+        return [o[0] for o in outs], [o[1] for o in outs]

@@ -1,0 +1,94 @@
+"""Training entry point: ``train(cfg) -> metrics`` and the ``vocoder-train`` Hydra wrapper.
+
+    vocoder-train experiment=demo
+    vocoder-train experiment=vocos_mel_24khz data.train=... data.val=... trainer=gpu
+    vocoder-train --help          # config groups and options
+    vocoder-train --cfg job       # print the composed config
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vocoder_train.lit.module import VocoderGAN
+from vocoder_train.losses.adversarial import Adversary
+from vocoder_train.models.generator import build_generator
+
+log = logging.getLogger("vocoder_train")
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
+
+
+def build_module(cfg: DictConfig) -> VocoderGAN:
+    """The LightningModule from ``cfg.model`` (generator, discriminator, loss, optim)."""
+    m = cfg.model
+    discriminators = {name: instantiate(node) for name, node in m.discriminator.items()}
+    return VocoderGAN(
+        generator=build_generator(m.generator),
+        adversary=Adversary(discriminators, loss=m.loss.adversarial),
+        mel_loss=instantiate(m.loss.mel),
+        lambdas=OmegaConf.to_container(m.loss.lambdas, resolve=True),
+        optim=OmegaConf.to_container(m.optim, resolve=True),
+        sample_rate=cfg.audio.sample_rate,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def _instantiate_dict(node: DictConfig | None) -> list[Any]:
+    return [instantiate(v) for v in (node or {}).values() if v is not None and "_target_" in v]
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``ckpt_path`` if given, else ``last.ckpt`` of the run folder when ``resume=auto``."""
+    if cfg.get("ckpt_path"):
+        p = Path(cfg.ckpt_path)
+        if not p.is_file():
+            raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
+        return str(p)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if cfg.get("resume", "auto") == "auto" and last.is_file():
+        log.info("resuming from %s (set resume=never or a new run_name to start fresh)", last)
+        return str(last)
+    return None
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Trains from a composed config; returns the final callback metrics as floats."""
+    from vocoder_train.config_checks import check_config
+
+    check_config(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    module = build_module(cfg)
+    callbacks = _instantiate_dict(cfg.get("callbacks"))
+    loggers = _instantiate_dict(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    log.info("run folder: %s", out.resolve())
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def _main(cfg: DictConfig) -> None:
+    metrics = train(cfg)
+    for k in sorted(metrics):
+        if k.startswith("val/"):
+            log.info("%s = %.4f", k, metrics[k])
+
+
+def main() -> None:
+    """Console script ``vocoder-train``."""
+    _main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Checkpoint I/O. A checkpoint is untrusted input.
+
+Every load goes through :func:`load_checkpoint`: ``torch.load(..., weights_only=True)``
+(tensors, numbers, strings and containers only; a pickle that tries to build any other
+object, e.g. one crafted to run code, is refused before anything runs) or safetensors.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be loaded safely. The message names the file and what to do."""
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """Loads ``path`` (.ckpt / .pt / .bin / .safetensors) without executing pickled code."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such checkpoint")
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(p), device=str(map_location))
+        except Exception as e:
+            raise CheckpointError(f"{p}: not a readable safetensors file ({e})") from e
+    try:
+        return torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f"{p}: refused: it contains objects other than tensors and plain containers "
+            f"(weights_only=True). Nothing from it was executed. Only load checkpoints you trust "
+            f"to be plain weights; re-export it with vocoder-export. Detail: {str(e).splitlines()[0]}"
+        ) from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise CheckpointError(
+            f"{p}: unreadable or truncated checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+            f"use an earlier checkpoint from the same folder"
+        ) from e
