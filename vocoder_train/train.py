@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vocoder_train.lit.checkpointing import AtomicCheckpointIO, FinalCheckpoint
 from vocoder_train.lit.module import VocoderGAN
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator
@@ -68,9 +69,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(cfg.data, _convert_="all")
     module = build_module(cfg)
-    callbacks = _instantiate_dict(cfg.get("callbacks"))
+    callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")]
     loggers = _instantiate_dict(cfg.get("logger"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+    )
     trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     log.info("run folder: %s", out.resolve())

@@ -152,7 +152,7 @@ def resample(audio: torch.Tensor, orig: int, new: int, quality: str = "high") ->
         return audio
     g = math.gcd(int(orig), int(new))
     r = _resampler(int(orig) // g, int(new) // g, quality)
-    return r.to(audio.device)(audio)
+    return r.to(device=audio.device, dtype=audio.dtype)(audio)
 
 
 def save_audio(path: str | os.PathLike, audio: torch.Tensor, sample_rate: int) -> None:

@@ -144,7 +144,7 @@ class VocoderGAN(pl.LightningModule):
         logs.update(g_terms, g_total=loss_g)
         sched_g.step()
         with warnings.catch_warnings():  # during mel-only iterations opt_d has not stepped yet; that is intended
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            warnings.filterwarnings("ignore", message="Detected call of")
             sched_d.step()
         self._log_train(logs, batch, opt_g, opt_d)
 

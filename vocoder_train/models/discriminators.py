@@ -137,7 +137,7 @@ class ResolutionDiscriminator(nn.Module):
 
 
 class MultiResolutionDiscriminator(nn.Module):
-    """Multi-resolution (band-split complex STFT) discriminator. Default (2048, 1024, 512): 1.1M parameters.
+    """Multi-resolution (band-split complex STFT) discriminator. Default (2048, 1024, 512): 1.4M parameters.
 
     Args:
         fft_sizes (Sequence[int]): one :class:`ResolutionDiscriminator` per size.

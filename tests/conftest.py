@@ -1,0 +1,69 @@
+"""Shared fixtures: generated audio in tmp_path and the composed tiny config."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def tone(sample_rate: int, seconds: float, f0: float = 220.0, channels: int = 1, seed: int = 0) -> torch.Tensor:
+    """A harmonic tone with a little vibrato and noise: (channels, T) in [-1, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(sample_rate * seconds)) / sample_rate
+    phase = 2 * math.pi * f0 * (t + 0.002 * torch.sin(2 * math.pi * 5 * t))
+    x = sum(0.3 / k * torch.sin(k * phase) for k in range(1, 6) if k * f0 < sample_rate / 2)
+    x = x + 0.005 * torch.randn(t.shape, generator=g)
+    return torch.stack([x * (1 - 0.2 * c) for c in range(channels)])
+
+
+@pytest.fixture
+def make_corpus(tmp_path: Path):
+    """make_corpus(specs) -> list of paths; spec = (name, sample_rate, seconds, channels)."""
+    from vocoder_train.data.audio_io import save_audio
+
+    def _make(specs, folder: str = "corpus") -> list[Path]:
+        paths = []
+        for i, (name, sr, seconds, channels) in enumerate(specs):
+            p = tmp_path / folder / name
+            save_audio(p, tone(sr, seconds, 110.0 + 40 * i, channels, seed=i), sr)
+            paths.append(p)
+        return paths
+
+    return _make
+
+
+@pytest.fixture
+def tiny_corpus(make_corpus, tmp_path: Path) -> dict:
+    """Train (3 files at mixed rates) and val (2 files) filelists for the tiny experiment."""
+    train = make_corpus([("a.wav", 16000, 1.2, 1), ("b.flac", 22050, 0.9, 2), ("c.wav", 44100, 1.5, 1)], "train")
+    val = make_corpus([("v1.wav", 16000, 0.8, 1), ("v2.flac", 16000, 0.5, 1)], "val")
+    (tmp_path / "train.txt").write_text("\n".join(map(str, train)) + "\n")
+    (tmp_path / "val.txt").write_text("\n".join(map(str, val)) + "\n")
+    return {"train": str(tmp_path / "train.txt"), "val": str(tmp_path / "val.txt"), "runs": str(tmp_path / "runs")}
+
+
+@pytest.fixture
+def tiny_cfg(tiny_corpus):
+    """compose_tiny(*overrides) -> the tiny experiment config, pointed at tmp_path."""
+    from hydra import compose, initialize_config_dir
+
+    from vocoder_train.train import CONFIG_DIR
+
+    def _compose(*overrides: str):
+        base = [
+            "experiment=tiny",
+            f"data.train={tiny_corpus['train']}",
+            f"data.val={tiny_corpus['val']}",
+            f"paths.runs_dir={tiny_corpus['runs']}",
+        ]
+        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+            return compose("train", overrides=base + list(overrides))
+
+    return _compose

@@ -1,0 +1,90 @@
+"""Config composition, interpolation, validation and the vocoder-train CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from vocoder_train.config_checks import ConfigError, check_config
+from vocoder_train.train import CONFIG_DIR
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(experiment, tiny_corpus):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"experiment={experiment}", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}"],
+        )
+    OmegaConf.resolve(cfg)
+    check_config(cfg)
+    a = cfg.audio
+    fe, head = cfg.model.generator.feature_extractor, cfg.model.generator.head
+    assert fe.sample_rate == a.sample_rate == cfg.data.sample_rate == cfg.model.loss.mel.sample_rate
+    assert fe.hop_length == a.hop_length and fe.n_mels == a.n_mels
+    assert head.get("hop_length", a.hop_length) == a.hop_length
+    assert a.segment_length % a.hop_length == 0
+
+
+def test_paper_experiment_matches_vocos_setup(tiny_corpus):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=vocos_mel_24khz", f"data.train={tiny_corpus['train']}"])
+    assert dict(cfg.audio) == dict(sample_rate=24000, n_fft=1024, hop_length=256, n_mels=100, segment_length=16384)
+    assert cfg.data.batch_size == 16
+    assert cfg.model.generator.backbone.dim == 512 and cfg.model.generator.backbone.num_layers == 8
+    assert set(cfg.model.discriminator) == {"mpd", "mrd"}
+    assert cfg.model.loss.lambdas.g_mel == 45.0 and cfg.model.optim.lr_g == 5e-4
+    assert cfg.trainer.max_steps == 2_000_000  # 1M generator updates under manual optimization
+
+
+def test_one_value_changes_everywhere(tiny_cfg):
+    cfg = tiny_cfg("audio.hop_length=128", "audio.segment_length=8192")
+    OmegaConf.resolve(cfg)
+    assert cfg.model.generator.head.hop_length == 128
+    assert cfg.model.generator.feature_extractor.hop_length == 128
+    assert cfg.model.loss.mel.hop_length == 128
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("audio.segment_length=4000", "audio.segment_length=4000 is not a multiple of audio.hop_length=64"),
+        ("model.generator.head.hop_length=128", "head hop 128 != feature_extractor.hop_length=64"),
+        ("audio.n_mels=300", "audio.n_mels=300 > n_fft // 2 + 1"),
+        ("data.val=/nonexistent/val.txt", "data.val=/nonexistent/val.txt: no such file"),
+        ("~model.loss.lambdas.g_fm_mrd", "model.loss.lambdas.g_fm_mrd missing"),
+        ("data.batch_size=0", "data.batch_size=0"),
+    ],
+)
+def test_inconsistent_config_fails_before_training(tiny_cfg, override, message):
+    with pytest.raises(ConfigError) as e:
+        check_config(tiny_cfg(override))
+    assert message in str(e.value)
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    code = "from vocoder_train.train import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_help_lists_groups(tmp_path):
+    r = _cli("--help", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "vocoder-train" in r.stdout and "experiment: " in r.stdout.replace("experiment:", "experiment: ")
+    assert "vocos_mel_24khz" in r.stdout and "trainer" in r.stdout
+
+
+def test_cli_unknown_override_names_it(tmp_path):
+    r = _cli("experiment=tiny", "trainer.no_such_key=3", cwd=tmp_path)
+    assert r.returncode != 0
+    assert "no_such_key" in r.stderr and "Could not override" in r.stderr
+    assert not (tmp_path / "runs").exists()

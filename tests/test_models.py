@@ -1,0 +1,73 @@
+"""Generator (vocos-compatible) and the discriminator output contract."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from vocos import Vocos
+from vocos.feature_extractors import MelSpectrogramFeatures
+from vocos.heads import ISTFTHead
+from vocos.models import VocosBackbone
+
+from vocoder_train.models.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
+from vocoder_train.models.generator import build_generator, to_vocos_config
+
+
+def test_generator_state_dict_loads_into_vocos_and_matches(tiny_cfg):
+    cfg = tiny_cfg()
+    torch.manual_seed(0)
+    gen = build_generator(cfg.model.generator).eval()
+    vc = to_vocos_config(cfg.model.generator)
+    ref = Vocos(
+        MelSpectrogramFeatures(**vc["feature_extractor"]["init_args"]),
+        VocosBackbone(**vc["backbone"]["init_args"]),
+        ISTFTHead(**vc["head"]["init_args"]),
+    )
+    ref.load_state_dict(gen.state_dict())  # strict: same keys, same shapes
+    audio = torch.randn(2, 4096) * 0.1
+    with torch.no_grad():
+        ours = gen(audio)
+    expected = ref(audio)  # vocos returns frames * hop samples (T + hop here); ours trims to T
+    assert expected.shape[-1] == audio.shape[-1] + 64
+    torch.testing.assert_close(ours, expected[..., : audio.shape[-1]], rtol=0, atol=0)
+    assert ours.shape == audio.shape and ours.requires_grad is False
+
+
+def test_generator_trains_with_autograd_and_bf16(tiny_cfg):
+    gen = build_generator(tiny_cfg().model.generator)
+    audio = torch.randn(2, 4096) * 0.1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = gen(audio)  # the ISTFT head runs in fp32 inside
+    assert out.dtype == torch.float32
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in gen.backbone.parameters())
+
+
+@pytest.mark.parametrize(
+    "disc, n_sub",
+    [
+        (MultiPeriodDiscriminator(periods=(2, 3, 5), channels=(8, 16, 16)), 3),
+        (MultiResolutionDiscriminator(fft_sizes=(256, 128), channels=8), 2),
+    ],
+)
+def test_discriminator_output_contract_and_gradients(disc, n_sub):
+    x = (torch.randn(3, 3001) * 0.1).requires_grad_(True)  # odd length on purpose
+    logits, fmaps = disc(x)
+    assert len(logits) == len(fmaps) == n_sub
+    assert all(lg.dim() == 2 and lg.shape[0] == 3 for lg in logits)
+    assert all(isinstance(fm, list) and len(fm) >= 2 and all(f.shape[0] == 3 for f in fm) for fm in fmaps)
+    sum(lg.sum() for lg in logits).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_default_discriminator_parameter_counts_match_docstrings(tiny_cfg):
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert round(count(MultiPeriodDiscriminator()) / 1e6, 1) == 41.1
+    assert round(count(MultiResolutionDiscriminator()) / 1e6, 1) == 1.4
+
+
+def test_tiny_discriminators_from_config(tiny_cfg):
+    cfg = tiny_cfg()
+    discs = {k: instantiate(v) for k, v in cfg.model.discriminator.items()}
+    assert set(discs) == {"mpd", "mrd"}

@@ -1,0 +1,97 @@
+"""The GAN step: what each phase updates, loss weights, schedules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from vocoder_train.lit.module import cosine_with_warmup
+from vocoder_train.losses.adversarial import Adversary, feature_matching, hinge_d, hinge_g, weighted_sum
+from vocoder_train.train import build_module
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _changed(before: dict, module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
+
+
+def _fit(cfg, steps: int, tmp_path) -> pl.LightningModule:
+    """Runs `steps` optimizer steps through a real Trainer on a fixed batch."""
+    module = build_module(cfg)
+    torch.manual_seed(0)
+    batch = {"audio": torch.randn(2, cfg.audio.segment_length) * 0.1, "skipped": torch.zeros(2)}
+    loader = torch.utils.data.DataLoader([batch] * 8, batch_size=None)
+    trainer = pl.Trainer(
+        accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )
+    module._before = (_snapshot(module.generator), _snapshot(module.adversary))
+    trainer.fit(module, train_dataloaders=loader)
+    return module
+
+
+def test_gan_step_changes_generator_and_discriminators(tiny_cfg, tmp_path):
+    module = _fit(tiny_cfg(), steps=2, tmp_path=tmp_path)  # one iteration = D step + G step
+    g0, d0 = module._before
+    assert _changed(g0, module.generator) and _changed(d0, module.adversary)
+    assert module.iteration == 1
+
+
+def test_mel_only_steps_leave_discriminators_untouched(tiny_cfg, tmp_path):
+    module = _fit(tiny_cfg("model.optim.pretrain_mel_steps=3"), steps=3, tmp_path=tmp_path)
+    g0, d0 = module._before
+    assert _changed(g0, module.generator)
+    assert not _changed(d0, module.adversary)
+    assert module.iteration == 3  # three mel-only iterations = three optimizer steps
+
+
+def test_both_schedulers_step_every_iteration(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("model.optim.warmup_steps=2", "model.optim.pretrain_mel_steps=1")
+    module = _fit(cfg, steps=5, tmp_path=tmp_path)  # 1 mel-only + 2 GAN iterations
+    sched_g, sched_d = module.lr_schedulers()
+    assert sched_g.last_epoch == sched_d.last_epoch == 3
+    total = module.total_iterations()
+    assert total == 1 + (5 - 1) // 2  # from trainer.max_steps: 1 mel-only step, then 2 steps per iteration
+    lr = module.optimizers()[0].param_groups[0]["lr"]
+    assert lr == pytest.approx(5e-4 * cosine_with_warmup(3, 2, total))
+
+
+def test_cosine_with_warmup_shape():
+    assert cosine_with_warmup(0, 4, 100) == pytest.approx(0.25)
+    assert cosine_with_warmup(3, 4, 100) == pytest.approx(1.0)
+    assert cosine_with_warmup(52, 4, 100) == pytest.approx(0.5)
+    assert cosine_with_warmup(100, 4, 100, min_ratio=0.1) == pytest.approx(0.1)
+    assert cosine_with_warmup(500, 0, 100) == pytest.approx(0.0)
+
+
+def test_hinge_and_feature_matching_values():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    assert hinge_d(real, fake).item() == pytest.approx((0 + 0.5) / 2 + (0 + 1) / 2)
+    assert hinge_g(fake).item() == pytest.approx((3 + 1) / 2)
+    fm = feature_matching([[torch.ones(2, 3), torch.zeros(4)]], [[torch.zeros(2, 3), torch.ones(4)]])
+    assert fm.item() == pytest.approx(2.0)
+
+
+def test_weights_are_keyed_by_logged_names():
+    terms = {"g_mel": torch.tensor(2.0), "g_adv_mpd": torch.tensor(3.0)}
+    assert weighted_sum(terms, {"g_mel": 45.0, "g_adv_mpd": 1.0}).item() == pytest.approx(93.0)
+    with pytest.raises(KeyError, match="lambdas.g_adv_mpd"):
+        weighted_sum(terms, {"g_mel": 45.0})
+
+
+def test_adversary_names_terms_after_discriminators(tiny_cfg):
+    from hydra.utils import instantiate
+
+    cfg = tiny_cfg()
+    adv = Adversary({k: instantiate(v) for k, v in cfg.model.discriminator.items()})
+    real, fake = torch.randn(2, 2048) * 0.1, torch.randn(2, 2048) * 0.1
+    assert set(adv.discriminator_losses(real, fake)) == {"d_mpd", "d_mrd"}
+    g = adv.generator_losses(real, fake)
+    assert set(g) == {"g_adv_mpd", "g_fm_mpd", "g_adv_mrd", "g_fm_mrd"}
+    assert all(math.isfinite(v.item()) for v in g.values())
