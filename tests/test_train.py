@@ -60,3 +60,17 @@ def test_rerun_resumes_from_last_checkpoint(tiny_cfg):
     assert ckpt["global_step"] == 8
     sched_g = ckpt["lr_schedulers"][0]
     assert sched_g["last_epoch"] == 4  # 2 + 2 iterations, counted across the restart
+
+
+def test_corrupt_last_checkpoint_names_the_previous_good_one(tiny_cfg):
+    import pytest
+
+    from vocoder_train.utils.checkpoint import CheckpointError
+
+    cfg = tiny_cfg("trainer.max_steps=4")
+    train(cfg)
+    ckpts = Path(cfg.paths.output_dir) / "checkpoints"
+    best = next(ckpts.glob("best-step*.ckpt"))
+    (ckpts / "last.ckpt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match=f"resume with ckpt_path={best}"):
+        train(tiny_cfg("trainer.max_steps=8"))

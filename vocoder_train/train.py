@@ -21,6 +21,7 @@ from vocoder_train.lit.checkpointing import AtomicCheckpointIO, FinalCheckpoint
 from vocoder_train.lit.module import VocoderGAN
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator
+from vocoder_train.utils.checkpoint import CheckpointError, load_checkpoint
 
 log = logging.getLogger("vocoder_train")
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
@@ -46,17 +47,36 @@ def _instantiate_dict(node: DictConfig | None) -> list[Any]:
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """``ckpt_path`` if given, else ``last.ckpt`` of the run folder when ``resume=auto``."""
+    """``ckpt_path`` if given, else ``last.ckpt`` of the run folder when ``resume=auto``.
+
+    A checkpoint that does not load is reported with the newest one that does, to pass as ``ckpt_path``.
+    """
     if cfg.get("ckpt_path"):
         p = Path(cfg.ckpt_path)
         if not p.is_file():
             raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
+        _check_loadable(p)
         return str(p)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if cfg.get("resume", "auto") == "auto" and last.is_file():
+        _check_loadable(last)
         log.info("resuming from %s (set resume=never or a new run_name to start fresh)", last)
         return str(last)
     return None
+
+
+def _check_loadable(path: Path) -> None:
+    try:
+        load_checkpoint(path)
+    except CheckpointError as e:
+        others = sorted((p for p in path.parent.glob("*.ckpt") if p != path), key=lambda p: -p.stat().st_mtime)
+        for other in others:
+            try:
+                load_checkpoint(other)
+            except CheckpointError:
+                continue
+            raise CheckpointError(f"{e}\n  the newest loadable checkpoint is {other}: resume with ckpt_path={other}") from e
+        raise
 
 
 def train(cfg: DictConfig) -> dict[str, float]:

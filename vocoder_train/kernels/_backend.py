@@ -1,0 +1,79 @@
+"""Backend selection for the numba kernels.
+
+``numba`` (CPU) is imported eagerly when present; ``numba.cuda`` only when a CUDA
+tensor is actually seen, so CPU-only use never initialises a CUDA context.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import torch
+
+BACKENDS = ("auto", "numba", "torch")
+
+try:  # numba is a hard dependency, but a broken install must not break the losses
+    import numba  # noqa: F401
+
+    HAVE_NUMBA = True
+except Exception:  # pragma: no cover - depends on the environment
+    HAVE_NUMBA = False
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """True when numba.cuda can launch kernels on a real device (imported lazily)."""
+    if not HAVE_NUMBA or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return False
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # pragma: no cover - no driver / toolkit
+        return False
+
+
+def resolve_backend(backend: str, tensor: torch.Tensor) -> str:
+    """Map ``auto | numba | torch`` to ``"cpu"`` (numba njit), ``"cuda"`` (numba.cuda) or ``"torch"``.
+
+    ``"numba"`` raises when the kernels cannot run on ``tensor``'s device, so a config that
+    asks for them explicitly does not silently fall back.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r}: expected one of {BACKENDS}")
+    if backend == "torch":
+        return "torch"
+    if tensor.device.type == "cpu" and HAVE_NUMBA:
+        return "cpu"
+    if tensor.device.type == "cuda" and cuda_available():
+        return "cuda"
+    if backend == "numba":
+        raise RuntimeError(
+            f"backend='numba' but numba kernels cannot run on device {tensor.device} "
+            f"(numba installed: {HAVE_NUMBA}); use backend='auto' or 'torch'"
+        )
+    return "torch"
+
+
+def sync_numba_threads() -> None:
+    """Give numba's parallel kernels as many threads as torch uses (no oversubscription).
+
+    Cheap enough to call before every launch; follows later ``torch.set_num_threads`` calls
+    (DataLoader workers run torch with one thread, so the kernels get one there too).
+    """
+    if not HAVE_NUMBA:
+        return
+    import numba
+
+    n = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    if numba.get_num_threads() != n:
+        numba.set_num_threads(n)
+
+
+def cuda_stream_and_arrays(*tensors: torch.Tensor):
+    """numba views of CUDA tensors (no copy) and torch's current stream as a numba stream."""
+    from numba import cuda
+
+    stream = cuda.external_stream(torch.cuda.current_stream(tensors[0].device).cuda_stream)
+    return stream, [cuda.as_cuda_array(t.detach()) for t in tensors]
