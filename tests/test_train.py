@@ -74,3 +74,16 @@ def test_corrupt_last_checkpoint_names_the_previous_good_one(tiny_cfg):
     (ckpts / "last.ckpt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match=f"resume with ckpt_path={best}"):
         train(tiny_cfg("trainer.max_steps=8"))
+
+
+def test_ema_is_validated_checkpointed_and_loadable(tiny_cfg):
+    cfg = tiny_cfg("callbacks=ema", "callbacks.ema.decay=0.5", "callbacks.progress_bar=null")
+    train(cfg)
+    path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    ckpt = load_checkpoint(path)
+    ema = ckpt["vocoder_train"]["ema_generator"]
+    raw = {k[len("generator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
+    assert ema.keys() == raw.keys()
+    assert any(not torch.equal(ema[k], raw[k]) for k in raw)  # averaged, not a copy
+    gen, _ = load_generator(path, ema=True)
+    assert torch.equal(gen.backbone.embed.weight, ema["backbone.embed.weight"])

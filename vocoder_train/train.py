@@ -39,6 +39,7 @@ def build_module(cfg: DictConfig) -> VocoderGAN:
         optim=OmegaConf.to_container(m.optim, resolve=True),
         sample_rate=cfg.audio.sample_rate,
         config=OmegaConf.to_container(cfg, resolve=True),
+        max_skipped_files=cfg.get("max_skipped_files", 100),
     )
 
 

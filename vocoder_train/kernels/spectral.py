@@ -48,9 +48,19 @@ def _memory_order(t: torch.Tensor) -> list[int]:
     return sorted(range(t.dim()), key=lambda d: (-t.stride(d), d))
 
 
+MIN_ROW = 512  # rows at least this long: long inner loops, few partial sums
+
+
 def _rows(t: torch.Tensor, perm: list[int]) -> torch.Tensor:
+    """``t`` in memory order as ``(rows, L)``; L is a product of trailing dims, so (re, im)
+    pairs never straddle rows."""
     v = t.permute(perm).contiguous()
-    return v.reshape(-1, v.shape[-1]) if v.dim() > 1 else v.reshape(1, -1)
+    length = 1
+    for size in reversed(v.shape):
+        length *= size
+        if length >= MIN_ROW:
+            break
+    return v.reshape(-1, max(length, 1))
 
 
 def _launch_forward(kind, hat2, tgt2, C, eps, log_floor, with_sc):
@@ -100,6 +110,8 @@ class SpectralTermsFunction(torch.autograd.Function):
         C = 2 if complex_input else 1
         perm = _memory_order(hat)
         hat2, tgt2 = _rows(hat.detach(), perm), _rows(tgt.detach(), perm)
+        if hat2.numel() == 0:
+            raise ValueError("spectral loss of an empty tensor")
         dcoef, lcoef, sums = _launch_forward(kind, hat2, tgt2, C, float(eps), float(log_floor), with_sc)
         n_mag = lcoef.numel()
         nd, nx = sums[0].sqrt(), sums[1].sqrt()

@@ -105,3 +105,60 @@ class Throughput(pl.Callback):
         pl_module.log("perf/samples_per_s", bs / dt, batch_size=bs)
         pl_module.log("perf/audio_s_per_s", audio.numel() / pl_module.sample_rate / dt, batch_size=bs)
         pl_module.log("perf/step_s", dt, batch_size=bs)
+
+
+class GeneratorEMA(pl.Callback):
+    """Exponential moving average of the generator's weights.
+
+    The average is updated after every generator step from ``start_iteration`` on, used for
+    validation when ``evaluate`` (so ``val/*`` and the best checkpoint reflect it), and stored in
+    checkpoints under ``vocoder_train.ema_generator``, where ``vocoder-export --ema`` finds it.
+
+    Args:
+        decay (float): weight of the old average per update (0.999: a horizon of ~1000 steps).
+        start_iteration (int): iterations before averaging starts (the average is a copy until then).
+        evaluate (bool): validate with the EMA weights.
+    """
+
+    def __init__(self, decay: float = 0.999, start_iteration: int = 0, evaluate: bool = True):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"callbacks.ema.decay={decay}: must be in (0, 1)")
+        self.decay, self.start_iteration, self.evaluate = decay, start_iteration, evaluate
+        self.ema: dict[str, torch.Tensor] | None = None
+        self._backup: dict[str, torch.Tensor] | None = None
+
+    def _init(self, pl_module) -> None:
+        if self.ema is None:
+            self.ema = {k: v.detach().clone() for k, v in pl_module.generator.state_dict().items()}
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._init(pl_module)
+        self.ema = {k: v.to(pl_module.device) for k, v in self.ema.items()}
+
+    @torch.no_grad()
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        decay = self.decay if pl_module.iteration > self.start_iteration else 0.0
+        for k, v in pl_module.generator.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.ema[k].mul_(decay).add_(v.detach(), alpha=1.0 - decay)
+            else:
+                self.ema[k].copy_(v)
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        if self.evaluate and self.ema is not None and not trainer.sanity_checking:
+            self._backup = {k: v.detach().clone() for k, v in pl_module.generator.state_dict().items()}
+            pl_module.generator.load_state_dict(self.ema)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self._backup is not None:
+            pl_module.generator.load_state_dict(self._backup)
+            self._backup = None
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self._init(pl_module)
+        checkpoint.setdefault("vocoder_train", {})["ema_generator"] = {k: v.cpu() for k, v in self.ema.items()}
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        state = checkpoint.get("vocoder_train", {}).get("ema_generator")
+        if state is not None:
+            self.ema = {k: v.clone() for k, v in state.items()}

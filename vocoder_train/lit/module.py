@@ -52,6 +52,8 @@ class VocoderGAN(pl.LightningModule):
         sample_rate (int): for logging audio and throughput.
         config (Mapping | None): the resolved run config, stored in checkpoints so
             ``vocoder-export`` can rebuild the generator.
+        max_skipped_files (int): unreadable training files tolerated (each skip is replaced by
+            another file and logged as ``data/skipped``) before the run stops naming them.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class VocoderGAN(pl.LightningModule):
         optim: Mapping[str, Any],
         sample_rate: int,
         config: Mapping | None = None,
+        max_skipped_files: int = 100,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -76,6 +79,8 @@ class VocoderGAN(pl.LightningModule):
         self.pretrain_mel_steps = int(self.optim_cfg.get("pretrain_mel_steps", 0))
         self._nonfinite_in_a_row = 0
         self.nonfinite_skips = 0
+        self.max_skipped_files = int(max_skipped_files)
+        self.skipped_files: list[str] = []
 
     # -- optimizers ------------------------------------------------------------------------
 
@@ -119,74 +124,90 @@ class VocoderGAN(pl.LightningModule):
         return self.generator(audio)
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
+        """One iteration. A non-finite D loss or gradient skips the whole iteration (D and G);
+        a non-finite G loss or gradient skips the G step. Skips are counted, and
+        ``max_nonfinite`` in a row stop the run with advice."""
         audio = batch["audio"]
         opt_g, opt_d = self.optimizers()
-        sched_g, sched_d = self.lr_schedulers()
         gan = self.iteration >= self.pretrain_mel_steps
         audio_hat = self.generator(audio)
         logs: dict[str, torch.Tensor] = {}
 
         if gan:
             d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach())
-            loss_d = weighted_sum(d_terms, self.lambdas)
-            if self._step_ok(loss_d, "discriminator"):
-                logs["grad_norm_d"] = self._backward_step(opt_d, loss_d, self.adversary, "grad_clip_d")
-            logs.update(d_terms, d_total=loss_d)
+            logs.update(d_terms, d_total=weighted_sum(d_terms, self.lambdas))
+            logs["grad_norm_d"] = self._backward_step(opt_d, logs["d_total"], self.adversary, "discriminator")
+            if not torch.isfinite(logs["grad_norm_d"]):
+                self._log_train(logs, batch, opt_g, opt_d)
+                return
 
         g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
         if gan:
             self.adversary.requires_grad_(False)  # no D gradients in the G step
             g_terms.update(self.adversary.generator_losses(audio, audio_hat))
             self.adversary.requires_grad_(True)
-        loss_g = weighted_sum(g_terms, self.lambdas)
-        if self._step_ok(loss_g, "generator"):
-            logs["grad_norm_g"] = self._backward_step(opt_g, loss_g, self.generator, "grad_clip_g")
-        logs.update(g_terms, g_total=loss_g)
+        logs.update(g_terms, g_total=weighted_sum(g_terms, self.lambdas))
+        logs["grad_norm_g"] = self._backward_step(opt_g, logs["g_total"], self.generator, "generator")
+        self._step_schedulers()
+        self._log_train(logs, batch, opt_g, opt_d)
+
+    def _step_schedulers(self) -> None:
+        sched_g, sched_d = self.lr_schedulers()
         sched_g.step()
         with warnings.catch_warnings():  # during mel-only iterations opt_d has not stepped yet; that is intended
             warnings.filterwarnings("ignore", message="Detected call of")
             sched_d.step()
-        self._log_train(logs, batch, opt_g, opt_d)
 
-    def _backward_step(self, opt, loss: torch.Tensor, module: nn.Module, clip_key: str) -> torch.Tensor:
+    def _backward_step(self, opt, loss: torch.Tensor, module: nn.Module, what: str) -> torch.Tensor:
+        """Backward, clip, step; returns the gradient norm (NaN when the loss was not finite: no step)."""
+        if not torch.isfinite(loss):
+            self._count_nonfinite(f"{what} loss")
+            return torch.tensor(float("nan"), device=loss.device)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
-        clip = self.optim_cfg.get(clip_key)
+        clip = self.optim_cfg.get("grad_clip_g" if what == "generator" else "grad_clip_d")
         norm = torch.nn.utils.clip_grad_norm_(module.parameters(), clip if clip else float("inf"))
-        if torch.isfinite(norm):
-            opt.step()
-        else:
-            self._count_nonfinite("gradient", clip_key)
+        if not torch.isfinite(norm):
+            self._count_nonfinite(f"{what} gradient")
+            return norm
+        opt.step()
+        self._nonfinite_in_a_row = 0
         return norm
 
-    def _step_ok(self, loss: torch.Tensor, what: str) -> bool:
-        if torch.isfinite(loss):
-            self._nonfinite_in_a_row = 0
-            return True
-        self._count_nonfinite(f"{what} loss", what)
-        return False
-
-    def _count_nonfinite(self, what: str, where: str) -> None:
+    def _count_nonfinite(self, what: str) -> None:
         self.nonfinite_skips += 1
         self._nonfinite_in_a_row += 1
         limit = int(self.optim_cfg.get("max_nonfinite", 20))
         if self._nonfinite_in_a_row > limit:
             raise NonFiniteLossError(
-                f"non-finite {what} in {self._nonfinite_in_a_row} steps in a row (at iteration {self.iteration}, "
-                f"{where}); lower model.optim.lr_g/lr_d, set model.optim.grad_clip_g/grad_clip_d, "
+                f"non-finite {what} in {self._nonfinite_in_a_row} steps in a row (at iteration {self.iteration}); "
+                f"lower model.optim.lr_g/lr_d, set model.optim.grad_clip_g/grad_clip_d, "
                 f"or train in trainer.precision=32-true / bf16-mixed instead of 16-mixed"
             )
 
     def _log_train(self, logs: dict, batch: dict, opt_g, opt_d) -> None:
         bs = batch["audio"].shape[0]
         self.log_dict({f"train/{k}": v.detach().float() for k, v in logs.items()}, batch_size=bs)
-        self.log("g_mel", logs["g_mel"].detach(), prog_bar=True, logger=False, batch_size=bs)
+        if "g_mel" in logs:
+            self.log("g_mel", logs["g_mel"].detach(), prog_bar=True, logger=False, batch_size=bs)
         self.log("train/lr_g", opt_g.param_groups[0]["lr"], batch_size=bs)
         self.log("train/lr_d", opt_d.param_groups[0]["lr"], batch_size=bs)
         self.log("train/nonfinite_skips", float(self.nonfinite_skips), batch_size=bs)
         skipped = batch.get("skipped")
         if skipped is not None:
             self.log("data/skipped", skipped.sum().float(), reduce_fx="sum", batch_size=bs)
+            self._count_skipped(batch)
+
+    def _count_skipped(self, batch: dict) -> None:
+        for n, path in zip(batch["skipped"].tolist(), batch.get("skipped_path", [])):
+            self.skipped_files.extend([path] * int(n))
+        if len(self.skipped_files) > self.max_skipped_files:
+            names = sorted(set(self.skipped_files))
+            raise RuntimeError(
+                f"{len(self.skipped_files)} reads of unreadable/NaN training files (limit max_skipped_files="
+                f"{self.max_skipped_files}); first ones: {', '.join(names[:10])}. Re-run vocoder-prepare "
+                "on the corpus (it rejects such files) or raise max_skipped_files"
+            )
 
     # -- validation ------------------------------------------------------------------------
 

@@ -1,16 +1,21 @@
 """Spectral reconstruction losses.
 
-torch computes the mel projection / STFT; the element-wise part (log, L1, spectral
-convergence) runs in the numba kernels of :mod:`vocoder_train.kernels` when
-``backend`` is ``"numba"`` (or ``"auto"`` and they are available) and in plain torch
-otherwise. Every class takes waveforms ``(B, T)`` and returns a scalar.
+torch computes the mel projection / STFT; the element-wise part (magnitude, log, L1,
+spectral convergence) and its gradient run in the fused numba kernels of
+:mod:`vocoder_train.kernels` when ``backend`` is ``"numba"`` (or ``"auto"`` and they are
+available) and in plain torch otherwise. Every class takes waveforms ``(B, T)`` and
+returns a scalar. Targets are transformed under ``no_grad``: they need no graph.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torchaudio
 from torch import nn
+
+from vocoder_train.kernels import log_mel_l1, resolve_backend, stft_complex_loss
 
 LOG_FLOOR = 1e-7  # vocos' safe_log clamp
 
@@ -39,6 +44,7 @@ class MelReconstructionLoss(nn.Module):
         backend: str = "auto",
     ):
         super().__init__()
+        resolve_backend(backend, torch.empty(0))  # fail fast on a misspelt backend
         self.backend = backend
         self.mel_spec = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate,
@@ -58,7 +64,128 @@ class MelReconstructionLoss(nn.Module):
 
     def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """y_hat, y: (B, T) -> scalar."""
-        mel_hat, mel = self.mel(y_hat), self.mel(y)
-        return torch.nn.functional.l1_loss(
-            torch.log(mel_hat.clamp(min=LOG_FLOOR)), torch.log(mel.clamp(min=LOG_FLOOR))
+        if resolve_backend(self.backend, y_hat) == "torch":
+            mel_hat, mel = self.mel(y_hat), self.mel(y)
+            return torch.nn.functional.l1_loss(
+                torch.log(mel_hat.clamp(min=LOG_FLOOR)), torch.log(mel.clamp(min=LOG_FLOOR))
+            )
+        mel_hat = self.mel(y_hat)
+        with torch.no_grad():
+            mel = self.mel(y)
+        return log_mel_l1(mel_hat, mel, floor=LOG_FLOOR, backend=self.backend)
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Spectral convergence + log-magnitude L1 averaged over STFT resolutions.
+
+    The definitions are auraloss' ``MultiResolutionSTFTLoss`` with its defaults
+    (``w_lin_mag = w_phs = 0``, no mel scale, no perceptual weighting): per resolution,
+    ``|S| = sqrt(max(re^2 + im^2, eps))`` of a centred, reflect-padded STFT with a periodic
+    window, ``sc = ||S - S_hat||_F / ||S||_F`` over the whole batch and
+    ``mag = mean |log |S_hat| - log |S||``; the loss is the mean over resolutions of
+    ``sc_weight * sc + mag_weight * mag``. Differences: input may be ``(B, T)`` (auraloss
+    wants ``(B, C, T)``) and no phase is computed.
+
+    Args:
+        resolutions: ``(n_fft, hop_length, win_length)`` triples.
+        window (str): torch window name without ``_window`` ("hann", "hamming", ...).
+        sc_weight, mag_weight (float): weights of the two terms.
+        eps (float): clamp on the power before the square root (auraloss: 1e-8).
+        backend (str): "auto" | "numba" | "torch".
+    """
+
+    def __init__(
+        self,
+        resolutions: Sequence[Sequence[int]] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240)),
+        window: str = "hann",
+        sc_weight: float = 1.0,
+        mag_weight: float = 1.0,
+        eps: float = 1e-8,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        resolve_backend(backend, torch.empty(0))
+        window_fn = getattr(torch, f"{window}_window", None)
+        if window_fn is None:
+            raise ValueError(f"window={window!r}: torch has no {window}_window")
+        self.resolutions = [tuple(int(v) for v in r) for r in resolutions]
+        for i, (n_fft, hop, win) in enumerate(self.resolutions):
+            if not (0 < win <= n_fft and hop > 0):
+                raise ValueError(f"resolutions[{i}] = {(n_fft, hop, win)}: need 0 < win_length <= n_fft, hop > 0")
+            self.register_buffer(f"window_{i}", window_fn(win), persistent=False)
+        self.sc_weight, self.mag_weight, self.eps, self.backend = sc_weight, mag_weight, eps, backend
+
+    def _stft(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        n_fft, hop, win = self.resolutions[i]
+        window = getattr(self, f"window_{i}")
+        return torch.stft(x, n_fft, hop, win, window.to(x.dtype), center=True, pad_mode="reflect", return_complex=True)
+
+    def terms(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """y_hat, y: (B, T) or (B, C, T) -> {"sc": ..., "mag": ...}, each averaged over resolutions."""
+        with torch.autocast(device_type=y_hat.device.type, enabled=False):
+            y_hat = y_hat.float().reshape(-1, y_hat.shape[-1])
+            y = y.float().reshape(-1, y.shape[-1])
+            sc_sum, mag_sum = 0.0, 0.0
+            for i in range(len(self.resolutions)):
+                s_hat = self._stft(y_hat, i)
+                with torch.no_grad():
+                    s = self._stft(y, i)
+                sc, mag = stft_complex_loss(s_hat, s, eps=self.eps, log_floor=0.0, backend=self.backend)
+                sc_sum, mag_sum = sc_sum + sc, mag_sum + mag
+        k = len(self.resolutions)
+        return {"sc": sc_sum / k, "mag": mag_sum / k}
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """y_hat, y: (B, T) -> scalar."""
+        t = self.terms(y_hat, y)
+        return self.sc_weight * t["sc"] + self.mag_weight * t["mag"]
+
+
+# DAC / BigVGAN-v2 style: windows 32..2048, hop = window / 4, mel bins doubling with the window
+DEFAULT_MEL_SCALES = (
+    (32, 8, 5),
+    (64, 16, 10),
+    (128, 32, 20),
+    (256, 64, 40),
+    (512, 128, 80),
+    (1024, 256, 160),
+    (2048, 512, 320),
+)
+
+
+class MultiScaleMelLoss(nn.Module):
+    """Log-mel L1 at several resolutions, **averaged** over scales (``reduction="sum"`` sums).
+
+    Each scale is ``(n_fft, hop_length, n_mels)`` with a Hann window of n_fft samples and
+    magnitudes (power 1); the term is :class:`MelReconstructionLoss`'s
+    ``mean |log(max(M_hat, 1e-7)) - log(max(M, 1e-7))|``.
+
+    Args:
+        sample_rate (int): audio rate in Hz.
+        scales: ``(n_fft, hop_length, n_mels)`` triples.
+        f_min, f_max: mel band limits (f_max None: Nyquist).
+        reduction (str): "mean" | "sum" over scales.
+        backend (str): "auto" | "numba" | "torch".
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 24000,
+        scales: Sequence[Sequence[int]] = DEFAULT_MEL_SCALES,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        reduction: str = "mean",
+        backend: str = "auto",
+    ):
+        super().__init__()
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction={reduction!r}: expected 'mean' or 'sum'")
+        self.losses = nn.ModuleList(
+            MelReconstructionLoss(sample_rate, int(n), int(h), int(m), f_min, f_max, backend) for n, h, m in scales
         )
+        self.reduction = reduction
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """y_hat, y: (B, T) -> scalar."""
+        total = sum(loss(y_hat, y) for loss in self.losses)
+        return total / len(self.losses) if self.reduction == "mean" else total

@@ -1,0 +1,28 @@
+"""numba kernels (CPU njit + numba.cuda) for spectral losses and augmentation.
+
+Each op has a CPU kernel, a CUDA kernel, a pure-torch reference and one dispatch function
+taking ``backend = "auto" | "numba" | "torch"``; ops with gradients go through a
+``torch.autograd.Function`` whose forward and backward both run in the kernels.
+"""
+
+from ._backend import cuda_available, resolve_backend, sync_numba_threads
+from .spectral import (
+    SpectralTermsFunction,
+    log_mel_l1,
+    spectral_terms,
+    spectral_terms_torch,
+    stft_complex_loss,
+    stft_magnitude_loss,
+)
+
+__all__ = [
+    "SpectralTermsFunction",
+    "cuda_available",
+    "log_mel_l1",
+    "resolve_backend",
+    "spectral_terms",
+    "spectral_terms_torch",
+    "stft_complex_loss",
+    "stft_magnitude_loss",
+    "sync_numba_threads",
+]
