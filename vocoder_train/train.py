@@ -80,8 +80,11 @@ def _check_loadable(path: Path) -> None:
         raise
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Trains from a composed config; returns the final callback metrics as floats."""
+def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[str, float]:
+    """Trains from a composed config; returns the final callback metrics as floats.
+
+    ``callbacks`` are added to those of ``cfg.callbacks`` (for programmatic use and tests).
+    """
     from vocoder_train.config_checks import check_config
 
     check_config(cfg)
@@ -90,7 +93,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(cfg.data, _convert_="all")
     module = build_module(cfg)
-    callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")]
+    callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")] + list(callbacks or [])
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
