@@ -35,7 +35,7 @@ def _fwd_bwd(loss_fn, y_hat: torch.Tensor, y: torch.Tensor) -> Callable[[], floa
         yh = y_hat.detach().requires_grad_()
         loss = loss_fn(yh, y)
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
     return run
 
@@ -77,7 +77,7 @@ def bench_mel(batch: int, length: int, reps: int) -> tuple:
 def bench_eq(seconds: float, sections: int, reps: int) -> tuple:
     import torchaudio.functional as AF
 
-    from vocoder_train.kernels.biquad import biquad_cascade
+    from vocoder_train.kernels.augment import biquad_cascade
 
     sr = 24000
     rng = np.random.default_rng(2)

@@ -14,6 +14,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -89,6 +90,8 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
 
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
+    if not cfg.get("onednn", True):
+        torch.backends.mkldnn.enabled = False  # bitwise-reproducible CPU convs (slower)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(cfg.data, _convert_="all")

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import read_manifest
+from vocoder_train.data.sampler import ResumableSampler
 
 
 class VocoderDataModule(pl.LightningDataModule):
@@ -45,6 +46,7 @@ class VocoderDataModule(pl.LightningDataModule):
         augment: Callable | None = None,
         persistent_workers: bool = True,
         pin_memory: bool | None = None,
+        seed: int = 0,
     ):
         super().__init__()
         self.train_source, self.val_source = train, val
@@ -58,6 +60,7 @@ class VocoderDataModule(pl.LightningDataModule):
         self.augment = augment
         self.persistent_workers = persistent_workers
         self.pin_memory = pin_memory
+        self.seed = int(seed)
         self.train_set: AudioDataset | None = None
         self.val_set: AudioDataset | None = None
 
@@ -78,20 +81,31 @@ class VocoderDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: AudioDataset, batch_size: int, shuffle: bool, drop_last: bool) -> DataLoader:
         pin = torch.cuda.is_available() if self.pin_memory is None else self.pin_memory
+        sampler = ResumableSampler(len(dataset), seed=self.seed, shuffle=shuffle)
+        drop_last = drop_last and len(sampler) >= batch_size  # never drop this rank's only batch
+        if shuffle:  # resuming mid-epoch: skip what the checkpointed run already trained on
+            per_epoch = len(sampler) // batch_size if drop_last else -(-len(sampler) // batch_size)
+            sampler.skip_next(self._consumed_in_epoch() % max(1, per_epoch) * batch_size)
         return DataLoader(
             dataset,
             batch_size=batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             drop_last=drop_last,
             num_workers=self.num_workers,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             pin_memory=pin,
         )
 
+    def _consumed_in_epoch(self) -> int:
+        """Batches of the current epoch already trained on (non-zero when resuming mid-epoch)."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0
+        return int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "setup('fit') first"
-        drop_last = len(self.train_set) >= self.batch_size
-        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=drop_last)
+        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None, "setup() first"

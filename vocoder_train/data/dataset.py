@@ -80,8 +80,15 @@ class AudioDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict:
-        rng = random.Random(torch.randint(0, 2**62, (1,)).item()) if self.train else random.Random(index)
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """``key``: an index, or ``(index, seed)`` from :class:`~vocoder_train.data.sampler.ResumableSampler`
+        (the seed fixes the crop, gain and augmentation of this draw)."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        if not self.train:
+            seed = index
+        elif seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        rng = random.Random(seed)
         skipped, skipped_path, idx = 0, "", index
         for _ in range(MAX_RETRIES + 1):
             try:

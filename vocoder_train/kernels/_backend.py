@@ -71,6 +71,14 @@ def sync_numba_threads() -> None:
         numba.set_num_threads(n)
 
 
+def cuda_device(tensor: torch.Tensor):
+    """Context manager making numba's current device the tensor's (DDP: one GPU a rank)."""
+    from numba import cuda
+
+    index = tensor.device.index if tensor.device.index is not None else torch.cuda.current_device()
+    return cuda.gpus[index]
+
+
 def cuda_stream_and_arrays(*tensors: torch.Tensor):
     """numba views of CUDA tensors (no copy) and torch's current stream as a numba stream."""
     from numba import cuda

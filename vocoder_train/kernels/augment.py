@@ -1,5 +1,5 @@
 """Augmentation kernels: RBJ biquad design (host), the per-item chain on CPU (numba njit,
-``prange`` over items) and its dispatch; the CUDA twin lives in :mod:`.augment_cuda`.
+serial over items) and its dispatch; the CUDA twin lives in :mod:`.augment_cuda`.
 
 Ops:
 - :func:`augment_batch` - the whole chain of :mod:`.augment_core` for ``(B, T)``;
@@ -14,17 +14,21 @@ import math
 
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit
 
 from ._backend import cuda_available, resolve_backend
 from .augment_core import N_PARAMS, augment_item
 
-_augment_item_cpu = njit(cache=True)(augment_item)
+# contract: let LLVM fuse multiply-adds (shorter recurrence latency); no reassociation
+_augment_item_cpu = njit(cache=True, fastmath={"contract"})(augment_item)
 
 
-@njit(parallel=True, cache=True)
+# Deliberately serial: this runs inside forked DataLoader workers, where numba's OpenMP
+# threading layer is not fork-safe once the parent process has used it (the losses do),
+# and a worker handles one item anyway. Batches on the GPU go through augment_cuda.
+@njit(cache=True)
 def _augment_batch_cpu(x, out, params, sos, seeds):  # pragma: no cover - jitted
-    for b in prange(x.shape[0]):
+    for b in range(x.shape[0]):
         _augment_item_cpu(x[b], out[b], params[b], sos[b], seeds[b])
 
 
@@ -120,7 +124,7 @@ def biquad_cascade(x, sos, backend: str = "auto"):
     squeeze = xt.dim() == 1
     xt = xt[None] if squeeze else xt
     sos = np.asarray(sos, dtype=np.float64)
-    sos = np.broadcast_to(sos, (xt.shape[0],) + sos.shape) if sos.ndim == 2 else sos
+    sos = np.array(np.broadcast_to(sos, (xt.shape[0],) + sos.shape)) if sos.ndim == 2 else sos
     if resolve_backend(backend, xt) == "torch":
         out = biquad_cascade_torch(xt, torch.as_tensor(sos, dtype=xt.dtype, device=xt.device))
     else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ._backend import cuda_stream_and_arrays, resolve_backend, sync_numba_threads
+from ._backend import cuda_device, cuda_stream_and_arrays, resolve_backend, sync_numba_threads
 
 # ---------------------------------------------------------------------------------------
 # torch reference
@@ -68,18 +68,20 @@ def _launch_forward(kind, hat2, tgt2, C, eps, log_floor, with_sc):
     lcoef = torch.empty((R, n), dtype=hat2.dtype, device=hat2.device)
     dcoef = torch.empty((R, n) if with_sc else (1, 1), dtype=hat2.dtype, device=hat2.device)
     part = torch.empty((R, 3), dtype=torch.float64, device=hat2.device)
+    fast_log = hat2.dtype == torch.float32
     if kind == "cpu":
         from . import spectral_cpu
 
         sync_numba_threads()
         spectral_cpu.spectral_forward(
-            hat2.numpy(), tgt2.numpy(), C, eps, log_floor, with_sc, dcoef.numpy(), lcoef.numpy(), part.numpy()
+            hat2.numpy(), tgt2.numpy(), C, eps, log_floor, with_sc, fast_log, dcoef.numpy(), lcoef.numpy(), part.numpy()
         )
     else:
         from . import spectral_cuda
 
-        stream, arrs = cuda_stream_and_arrays(hat2, tgt2, dcoef, lcoef, part)
-        spectral_cuda.spectral_forward(*arrs[:2], C, eps, log_floor, with_sc, *arrs[2:], stream=stream)
+        with cuda_device(hat2):
+            stream, arrs = cuda_stream_and_arrays(hat2, tgt2, dcoef, lcoef, part)
+            spectral_cuda.spectral_forward(*arrs[:2], C, eps, log_floor, with_sc, fast_log, *arrs[2:], stream=stream)
     return dcoef, lcoef, part.sum(0)
 
 
@@ -94,8 +96,9 @@ def _launch_backward(kind, hat2, C, with_sc, dcoef, lcoef, coef):
     else:
         from . import spectral_cuda
 
-        stream, (h, d, lc, cf, o) = cuda_stream_and_arrays(hat2, dcoef, lcoef, coef, out)
-        spectral_cuda.spectral_backward(h, C, with_sc, d, lc, cf, o, stream=stream)
+        with cuda_device(hat2):
+            stream, (h, d, lc, cf, o) = cuda_stream_and_arrays(hat2, dcoef, lcoef, coef, out)
+            spectral_cuda.spectral_backward(h, C, with_sc, d, lc, cf, o, stream=stream)
     return out
 
 

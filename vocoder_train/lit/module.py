@@ -123,7 +123,7 @@ class VocoderGAN(pl.LightningModule):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.generator(audio)
 
-    def training_step(self, batch: dict, batch_idx: int) -> None:
+    def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """One iteration. A non-finite D loss or gradient skips the whole iteration (D and G);
         a non-finite G loss or gradient skips the G step. Skips are counted, and
         ``max_nonfinite`` in a row stop the run with advice."""
@@ -139,7 +139,7 @@ class VocoderGAN(pl.LightningModule):
             logs["grad_norm_d"] = self._backward_step(opt_d, logs["d_total"], self.adversary, "discriminator")
             if not torch.isfinite(logs["grad_norm_d"]):
                 self._log_train(logs, batch, opt_g, opt_d)
-                return
+                return {k: v.detach() for k, v in logs.items()}
 
         g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
         if gan:
@@ -150,6 +150,7 @@ class VocoderGAN(pl.LightningModule):
         logs["grad_norm_g"] = self._backward_step(opt_g, logs["g_total"], self.generator, "generator")
         self._step_schedulers()
         self._log_train(logs, batch, opt_g, opt_d)
+        return {k: v.detach() for k, v in logs.items()}  # reaches callbacks' on_train_batch_end
 
     def _step_schedulers(self) -> None:
         sched_g, sched_d = self.lr_schedulers()

@@ -16,6 +16,7 @@ import torchaudio
 from torch import nn
 
 from vocoder_train.kernels import log_mel_l1, resolve_backend, stft_complex_loss
+from vocoder_train.kernels.stft import stft as stft_fast_backward
 
 LOG_FLOOR = 1e-7  # vocos' safe_log clamp
 
@@ -69,10 +70,20 @@ class MelReconstructionLoss(nn.Module):
             return torch.nn.functional.l1_loss(
                 torch.log(mel_hat.clamp(min=LOG_FLOOR)), torch.log(mel.clamp(min=LOG_FLOOR))
             )
-        mel_hat = self.mel(y_hat)
+        mel_hat = self._mel_fast_backward(y_hat)
         with torch.no_grad():
             mel = self.mel(y)
         return log_mel_l1(mel_hat, mel, floor=LOG_FLOOR, backend=self.backend)
+
+    def _mel_fast_backward(self, audio: torch.Tensor) -> torch.Tensor:
+        """:meth:`mel` with the same ops and values, but the STFT's gradient from
+        :class:`~vocoder_train.kernels.stft.StftFunction` (cheaper than autograd's)."""
+        spec = self.mel_spec.spectrogram
+        if audio.dim() != 2 or spec.normalized or spec.pad or spec.pad_mode != "reflect" or not spec.center:
+            return self.mel(audio)
+        with torch.autocast(device_type=audio.device.type, enabled=False):
+            s = stft_fast_backward(audio.float(), spec.n_fft, spec.hop_length, spec.win_length, spec.window)
+            return torch.matmul(s.abs().transpose(-1, -2), self.mel_spec.mel_scale.fb).transpose(-1, -2)
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -118,7 +129,9 @@ class MultiResolutionSTFTLoss(nn.Module):
     def _stft(self, x: torch.Tensor, i: int) -> torch.Tensor:
         n_fft, hop, win = self.resolutions[i]
         window = getattr(self, f"window_{i}")
-        return torch.stft(x, n_fft, hop, win, window.to(x.dtype), center=True, pad_mode="reflect", return_complex=True)
+        if self.backend == "torch":
+            return torch.stft(x, n_fft, hop, win, window.to(x.dtype), center=True, pad_mode="reflect", return_complex=True)
+        return stft_fast_backward(x, n_fft, hop, win, window.to(x.dtype))
 
     def terms(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """y_hat, y: (B, T) or (B, C, T) -> {"sc": ..., "mag": ...}, each averaged over resolutions."""

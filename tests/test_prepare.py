@@ -1,0 +1,263 @@
+"""vocoder-prepare on a generated corpus: every kind of good and bad file, the split, the outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import tone
+from vocoder_train import prepare as prep
+from vocoder_train.data.audio_io import save_audio
+from vocoder_train.data.manifest import read_manifest
+
+# name -> (sample_rate, seconds, channels); every one is good
+GOOD = {
+    "a/16k mono.wav": (16000, 0.8, 1),
+    "a/b/22k stereo.flac": (22050, 0.7, 2),
+    "späť dir/ünïcode file.wav": (44100, 0.6, 1),
+    "c/48k stereo.mp3": (48000, 0.9, 2),
+    "c/d/44k.ogg": (44100, 0.8, 1),
+    "top.flac": (48000, 0.6, 1),
+    "long.wav": (16000, 2.0, 1),  # too_long only in runs with --max-duration 1.5
+    **{f"many/f{i:02d}.wav": (16000, 0.55, 1) for i in range(8)},
+}
+# folder files that vocoder-prepare must reject, with the reason
+BAD = {
+    "bad/text.wav": "unreadable",
+    "bad/zero bytes.wav": "empty",
+    "bad/header only.wav": "empty",
+    "bad/short.wav": "too_short",
+    "bad/silence.flac": "silent",
+    "bad/nan float.wav": "non_finite",
+}
+IGNORED = ("notes.txt", "c/readme.md", ".hidden.wav", "a/._16k mono.wav")
+
+
+def write_float_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """A mono IEEE-float WAV (format tag 3): the one common format that stores NaN samples."""
+    data = np.asarray(audio, dtype="<f4").tobytes()
+    fmt = struct.pack("<HHIIHH", 3, 1, sample_rate, sample_rate * 4, 4, 32)
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
+                     + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)  # fmt: skip
+
+
+def make_good(root: Path, name: str, sample_rate: int, seconds: float, channels: int, seed: int = 0) -> Path:
+    p = root / name
+    save_audio(p, tone(sample_rate, seconds, 150.0 + 10 * seed, channels, seed=seed), sample_rate)
+    return p
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict:
+    """A corpus folder, a filelist and a JSONL manifest next to it (built once: encoding takes a while)."""
+    tmp = tmp_path_factory.mktemp("prep")
+    root = tmp / "corpus"
+    for i, (name, spec) in enumerate(GOOD.items()):
+        make_good(root, name, *spec, seed=i)
+    (root / "bad").mkdir()
+    (root / "bad/text.wav").write_text("this is not audio\n" * 20)
+    (root / "bad/zero bytes.wav").write_bytes(b"")
+    save_audio(root / "bad/header only.wav", torch.zeros(1, 0), 16000)
+    save_audio(root / "bad/short.wav", tone(16000, 0.1), 16000)
+    save_audio(root / "bad/silence.flac", torch.zeros(1, 16000), 16000)
+    nan = tone(16000, 1.0)[0].numpy().copy()
+    nan[100:150] = np.nan
+    write_float_wav(root / "bad/nan float.wav", nan, 16000)
+    for name in IGNORED:
+        (root / name).write_text("not audio")
+    extra = tmp / "extra"
+    make_good(extra, "e1.wav", 24000, 0.7, 1, seed=50)
+    make_good(extra, "e2.flac", 24000, 0.7, 2, seed=51)
+    lists = tmp / "lists"
+    lists.mkdir()
+    (lists / "extra.txt").write_text(
+        "# listed by hand\n../extra/e1.wav\n../corpus/top.flac\nmissing.wav\n../corpus/notes.txt\n", encoding="utf-8"
+    )
+    (lists / "more.jsonl").write_text(json.dumps({"path": str(extra / "e2.flac"), "duration": 0.7}) + "\n")
+    return dict(tmp=tmp, root=root, extra=extra, lists=lists)
+
+
+def expected(c: dict) -> tuple[set[str], dict[str, str]]:
+    """(good paths, {rejected path: reason}) for a run on corpus + extra.txt + more.jsonl, max 1.5 s."""
+    root, extra, lists = c["root"], c["extra"], c["lists"]
+    good = {str(root / n) for n in GOOD if n != "long.wav"} | {str(extra / "e1.wav"), str(extra / "e2.flac")}
+    bad = {str(root / n): r for n, r in BAD.items()}
+    bad[str(root / "long.wav")] = "too_long"
+    bad[str(lists / "missing.wav")] = "unreadable"
+    bad[str(root / "notes.txt")] = "unreadable"
+    return good, bad
+
+
+def run(c: dict, out: Path, *extra_args: str, inputs=None) -> int:
+    inputs = inputs or [str(c["root"]), str(c["lists"] / "extra.txt"), str(c["lists"] / "more.jsonl")]
+    return prep.main([*inputs, "--output", str(out), "--max-duration", "1.5", "--no-progress", *extra_args])
+
+
+def snapshot(folder: Path) -> dict[str, tuple]:
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def first_run(corpus) -> dict:
+    """One run with the default split; the corpus is hashed before and after it."""
+    before = snapshot(corpus["tmp"])
+    out = corpus["tmp"] / "out1"
+    assert run(corpus, out) == 0
+    return dict(out=out, before=before, after=snapshot(corpus["tmp"] / "corpus") | snapshot(corpus["tmp"] / "extra"))
+
+
+def test_every_file_is_sorted_with_the_right_reason(corpus, first_run):
+    out = first_run["out"]
+    good, bad = expected(corpus)
+    train, val = read_manifest(out / "train.jsonl"), read_manifest(out / "val.jsonl")
+    assert {x["path"] for x in train + val} == good
+    assert len(train) + len(val) == len(good)
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text(encoding="utf-8").splitlines()]
+    reasons = {x["path"]: x["reason"] for x in rejected if x["reason"] != "duplicate"}
+    assert reasons == bad
+    dup = [x for x in rejected if x["reason"] == "duplicate"]
+    assert [x["path"] for x in dup] == [str(corpus["root"] / "top.flac")]
+    assert all(x["message"] for x in rejected)
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["totals"]["ignored"] == len(IGNORED) - 1  # notes.txt is ignored in the folder, rejected in the list
+    assert report["rejected"]["by_reason"] == dict(
+        unreadable=2, empty=2, too_short=1, too_long=1, non_finite=1, silent=1, duplicate=1
+    )
+
+
+def test_manifest_fields_match_the_files(corpus, first_run):
+    items = {x["path"]: x for x in read_manifest(first_run["out"] / "train.jsonl") + read_manifest(first_run["out"] / "val.jsonl")}
+    for name, (sr, seconds, ch) in GOOD.items():
+        if name == "long.wav":
+            continue
+        item = items[str(corpus["root"] / name)]
+        assert set(item) == {"path", "sample_rate", "num_channels", "num_frames", "duration"}
+        assert (item["sample_rate"], item["num_channels"]) == (sr, ch), name
+        assert item["duration"] == pytest.approx(seconds, abs=0.03), name  # mp3/ogg: encoder padding
+        if name.endswith((".wav", ".flac")):
+            assert item["num_frames"] == int(sr * seconds)
+
+
+def test_corpus_is_untouched(first_run):
+    before = {k: v for k, v in first_run["before"].items() if k.startswith(("corpus/", "extra/"))}
+    assert first_run["after"] == {k.replace("", "", 0): v for k, v in before.items()} or first_run["after"] == {
+        k.split("/", 1)[1]: v for k, v in before.items()
+    }
+
+
+def test_reports_are_written(corpus, first_run):
+    out = first_run["out"]
+    names = ["train.jsonl", "val.jsonl", "rejected.jsonl", "report.json", "report.md", "duration_histogram.png"]
+    for name in names:
+        assert (out / name).stat().st_size > 0, name
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)  # no temporary files left behind
+    assert (out / "duration_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    good, _ = expected(corpus)
+    assert report["totals"]["good"] == len(good)
+    assert report["splits"]["train"]["files"] + report["splits"]["val"]["files"] == len(good)
+    assert report["sample_rates"]["16000"]["files"] == 9
+    assert {"22050", "24000", "44100", "48000"} <= set(report["sample_rates"])
+    assert sum(r["files"] for r in report["duration_histogram"]) == len(good)
+    assert len(report["below_sample_rate"]) == 10  # 9 x 16 kHz + 22.05 kHz
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for text in ("Sample rates", "Durations", "Rejected files", "non_finite", "below the training rate", "ünïcode"):
+        assert text in md
+
+
+def test_split_is_deterministic_parallel_and_stable(corpus, first_run, tmp_path):
+    out1 = first_run["out"]
+    # a second run, with a process pool, writes byte-identical manifests
+    assert run(corpus, tmp_path / "out2", "--workers", "2") == 0
+    for name in ("train.jsonl", "val.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "out2" / name).read_bytes() == (out1 / name).read_bytes(), name
+    # adding files moves none of the others
+    grown = tmp_path / "grown"
+    for p in corpus["root"].rglob("*"):
+        if p.is_file():
+            (grown / p.relative_to(corpus["root"])).parent.mkdir(parents=True, exist_ok=True)
+            (grown / p.relative_to(corpus["root"])).write_bytes(p.read_bytes())
+    for i in range(4):
+        make_good(grown, f"new/n{i}.wav", 16000, 0.6, 1, seed=90 + i)
+    args = ["--val-fraction", "0.3", "--no-progress"]
+    assert prep.main([str(corpus["root"]), "--output", str(tmp_path / "s1"), *args]) == 0
+    assert prep.main([str(grown), "--output", str(tmp_path / "s2"), *args]) == 0
+
+    def assignment(out: Path, root: Path) -> dict[str, str]:
+        return {os.path.relpath(x["path"], root): split for split in ("train", "val")
+                for x in read_manifest(out / f"{split}.jsonl")}  # fmt: skip
+
+    a1, a2 = assignment(tmp_path / "s1", corpus["root"]), assignment(tmp_path / "s2", grown)
+    assert 0 < list(a1.values()).count("val") < len(a1)
+    assert {k: a2[k] for k in a1} == a1
+    assert len(a2) == len(a1) + 4
+
+
+def test_at_least_one_val_file(make_corpus, tmp_path):
+    paths = make_corpus([("x.wav", 16000, 0.6, 1), ("y.wav", 16000, 0.6, 1)], "two")
+    assert prep.main([str(paths[0].parent), "--output", str(tmp_path / "o"), "--val-fraction", "0.001",
+                      "--no-progress"]) == 0  # fmt: skip
+    assert len(read_manifest(tmp_path / "o" / "val.jsonl")) == 1
+    assert len(read_manifest(tmp_path / "o" / "train.jsonl")) == 1
+
+
+def test_val_list_by_name_and_by_path(corpus, tmp_path):
+    vl = tmp_path / "val.txt"
+    rel = os.path.relpath(corpus["root"] / "a/16k mono.wav", tmp_path)
+    vl.write_text(f"ünïcode file.wav\n{rel}\nnot-there.wav\n", encoding="utf-8")
+    assert run(corpus, tmp_path / "o", "--val-list", str(vl)) == 0
+    val = {x["path"] for x in read_manifest(tmp_path / "o" / "val.jsonl")}
+    assert val == {str(corpus["root"] / "späť dir/ünïcode file.wav"), str(corpus["root"] / "a/16k mono.wav")}
+    report = json.loads((tmp_path / "o" / "report.json").read_text(encoding="utf-8"))
+    assert any("not-there.wav" in w for w in report["warnings"])
+    # a previous val.jsonl is a valid --val-list and reproduces the split
+    assert run(corpus, tmp_path / "o2", "--val-list", str(tmp_path / "o" / "val.jsonl")) == 0
+    assert (tmp_path / "o2" / "val.jsonl").read_bytes() == (tmp_path / "o" / "val.jsonl").read_bytes()
+
+
+def test_chunked_decode_measures_the_same(corpus, monkeypatch):
+    path = str(corpus["root"] / "long.wav")
+    whole = prep.measure(path)
+    monkeypatch.setattr(prep, "CHUNK_SECONDS", 0.3)
+    chunked = prep.measure(path)
+    assert chunked.num_frames == whole.num_frames == 32000
+    assert chunked.peak_db == pytest.approx(whole.peak_db)
+    assert chunked.rms_db == pytest.approx(whole.rms_db)
+
+
+def test_help(capsys):
+    assert prep.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--output", "--val-fraction", "--val-list", "--min-duration", "--max-duration", "--seed",
+                 "--sample-rate", "--workers", "examples:", "non_finite"):  # fmt: skip
+        assert flag in text
+
+
+def test_errors_exit_2_and_name_the_path(tmp_path, capsys):
+    empty = tmp_path / "empty corpus"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no audio here")
+    assert prep.main([str(empty), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(empty) in err and "no audio files" in err
+    assert not (tmp_path / "o").exists()
+    assert prep.main([str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "nope") in err
+    assert prep.main([str(empty)]) == 2  # --output is required
+    # files that are all bad: exit 2 and say why
+    (empty / "text.wav").write_text("not audio")
+    assert prep.main([str(empty), "--output", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unreadable: 1" in err and "text.wav" in err

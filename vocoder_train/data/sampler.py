@@ -1,0 +1,69 @@
+"""A resumable, rank-aware random sampler.
+
+Each epoch's order is a pure function of ``(seed, epoch)``, and each yielded item carries its
+own seed, derived from ``(seed, epoch, index)``, which the dataset uses for the random crop,
+gain and augmentation. After a restart in the middle of an epoch the sampler skips the items
+already consumed, so a resumed run sees exactly the batches an uninterrupted run would have.
+Under DDP each rank takes every ``world``-th item of the same permutation (as
+``DistributedSampler`` does), so Lightning's own sampler replacement is turned off
+(``trainer.use_distributed_sampler: false``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+class ResumableSampler(Sampler):
+    """Yields ``(index, item_seed)`` pairs.
+
+    Args:
+        num_items (int): dataset length.
+        seed (int): base seed (the run's ``seed``).
+        shuffle (bool): random order per epoch; else sequential.
+    """
+
+    def __init__(self, num_items: int, seed: int = 0, shuffle: bool = True):
+        self.num_items, self.seed, self.shuffle = int(num_items), int(seed), shuffle
+        self.epoch = 0
+        self._skip = 0
+        self.rank, self.world = _rank_world()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def skip_next(self, num_items: int) -> None:
+        """Skip the first ``num_items`` (of this rank) in the next iteration only."""
+        self._skip = int(num_items)
+
+    def _order(self) -> list[int]:
+        if not self.shuffle:
+            order = list(range(self.num_items))
+        else:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(self.num_items, generator=g).tolist()
+        per_rank = len(order) // self.world if self.world > 1 else len(order)
+        return order[self.rank :: self.world][:per_rank]  # equal counts on every rank
+
+    def __len__(self) -> int:
+        return len(self._order())
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = self._order()
+        skip, self._skip = self._skip, 0
+        for index in order[skip:]:
+            yield index, item_seed(self.seed, self.epoch, index)

@@ -1,0 +1,146 @@
+"""Export-friendly mel -> waveform modules for TorchScript and ONNX.
+
+ONNX has no inverse-STFT op and ``torch.fft.irfft`` on complex tensors does not export, so
+:class:`RealISTFT` writes vocos' ``ISTFT`` with real-valued ops only:
+
+* the inverse real DFT times the synthesis window is one precomputed basis
+  ``(2K, n_fft)`` (K = n_fft // 2 + 1 bins, real and imaginary rows), and
+* the overlap-add of the windowed frames is a ``conv_transpose1d`` with stride ``hop``.
+
+Both are linear, so they fuse: ``conv_transpose1d(cat([re, im]), basis, stride=hop)`` is
+the inverse DFT *and* the overlap-add in one GEMM + col2im, with no ``(n_fft x n_fft)``
+identity kernel. The window-square envelope is a second (1-channel) ``conv_transpose1d`` of
+ones, so the time axis stays dynamic in traced graphs. Framing, padding and trimming follow
+``vocos.spectral_ops.ISTFT``: "same" trims ``(n_fft - hop) // 2`` samples from each end
+(output ``L * hop``), "center" trims ``n_fft // 2`` (output ``(L - 1) * hop``, as ``torch.istft``).
+
+Like ``irfft``, the imaginary parts of the DC and Nyquist bins are ignored (their sine rows
+are zero).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from vocos.heads import ISTFTHead
+
+# Heads with an ISTFT can be exported as a traced graph; IMDCT heads (vocos.heads.IMDCTCosHead,
+# IMDCTSymExpHead) use complex FFTs that neither TorchScript tracing nor ONNX handle here.
+GRAPH_FORMATS = ("torchscript", "onnx")
+WEIGHT_FORMATS = ("vocos", "safetensors")
+
+
+class UnsupportedForExport(ValueError):
+    """The model cannot be exported to the requested format. The message says which formats work."""
+
+
+def inverse_rdft_basis(n_fft: int, window: torch.Tensor) -> torch.Tensor:
+    """Inverse real-DFT basis times the window: ``(2K, n_fft)``, K = n_fft // 2 + 1.
+
+    Row k (k < K) maps Re X_k, row K + k maps Im X_k to the windowed frame, matching
+    ``torch.fft.irfft(X, n_fft, norm="backward") * window``. Built in float64, stored as float32.
+    """
+    k_bins = n_fft // 2 + 1
+    k = torch.arange(k_bins, dtype=torch.float64)[:, None]
+    n = torch.arange(n_fft, dtype=torch.float64)[None, :]
+    angle = 2 * math.pi * k * n / n_fft
+    # Hermitian symmetry: bins 1..ceil(n_fft/2)-1 stand for two bins; DC (and Nyquist when n_fft is even) for one.
+    weight = torch.full((k_bins, 1), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if n_fft % 2 == 0:
+        weight[-1] = 1.0
+    cos_rows = weight * torch.cos(angle) / n_fft
+    sin_rows = -weight * torch.sin(angle) / n_fft
+    sin_rows[0] = 0.0
+    if n_fft % 2 == 0:
+        sin_rows[-1] = 0.0
+    return (torch.cat([cos_rows, sin_rows]) * window.double()[None, :]).float()
+
+
+class RealISTFT(nn.Module):
+    """Inverse STFT from real and imaginary parts, with real-valued ops only (TorchScript/ONNX friendly).
+
+    Args:
+        n_fft (int): Size of Fourier transform (= window length, as in vocos' ISTFTHead).
+        hop_length (int): Distance between neighboring frames.
+        padding (str): "same" (vocos' default: output ``L * hop``) or "center" (``(L - 1) * hop``).
+        window (Tensor, optional): synthesis window ``(n_fft,)``; default ``torch.hann_window(n_fft)``.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, padding: str = "same", window: torch.Tensor | None = None):
+        super().__init__()
+        if padding not in ("same", "center"):
+            raise ValueError(f"padding={padding!r}: must be 'same' or 'center'")
+        if not 0 < hop_length <= n_fft:
+            raise ValueError(f"hop_length={hop_length}: must be in (0, n_fft={n_fft}]")
+        window = torch.hann_window(n_fft) if window is None else window.detach().float().cpu()
+        if window.shape != (n_fft,):
+            raise ValueError(f"window has shape {tuple(window.shape)}; expected ({n_fft},)")
+        self.n_fft, self.hop_length, self.padding = n_fft, hop_length, padding
+        self.trim = (n_fft - hop_length) // 2 if padding == "same" else n_fft // 2
+        if self.trim == 0:
+            raise ValueError(f"n_fft={n_fft}, hop_length={hop_length}: nothing to trim; not a vocos ISTFT setting")
+        self.register_buffer("basis", inverse_rdft_basis(n_fft, window)[:, None, :], persistent=False)  # (2K, 1, n_fft)
+        self.register_buffer("window_sq", window.square()[None, None, :], persistent=False)  # (1, 1, n_fft)
+
+    def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """real, imag (B, K, L) -> audio (B, T); T = L * hop ("same") or (L - 1) * hop ("center")."""
+        frames = torch.cat([real, imag], dim=1)
+        y = nn.functional.conv_transpose1d(frames, self.basis, stride=self.hop_length)  # (B, 1, (L-1)*hop + n_fft)
+        ones = torch.ones_like(real[:1, :1, :])
+        envelope = nn.functional.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)
+        t = self.trim
+        # After trimming the envelope is >= the overlap of the windows (no division by ~0) for vocos settings.
+        return (y[:, 0, t:-t] / envelope[:, 0, t:-t]).reshape(real.shape[0], -1)
+
+
+class ExportableVocos(nn.Module):
+    """Mel (features) -> waveform with an ISTFT head rewritten for TorchScript / ONNX.
+
+    Holds the generator's backbone and the head's output ``Linear`` (shared, not copied) and
+    replaces the complex ISTFT with :class:`RealISTFT`. Output equals
+    ``VocosGenerator.synthesize(features)`` up to float rounding.
+
+    Args:
+        generator (vocos.Vocos): a generator whose head is ``vocos.heads.ISTFTHead``.
+    """
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        check_exportable(generator)
+        head = generator.head
+        istft = head.istft
+        self.backbone = generator.backbone
+        self.out = head.out
+        self.istft = RealISTFT(istft.n_fft, istft.hop_length, istft.padding, window=istft.window)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """features (B, C, L) -> audio (B, T)."""
+        hidden = self.backbone(features)
+        x = self.out(hidden.float()).transpose(1, 2)
+        log_mag, phase = x.chunk(2, dim=1)
+        mag = torch.clip(torch.exp(log_mag), max=1e2)  # the same safeguard as vocos' ISTFTHead
+        return self.istft(mag * torch.cos(phase), mag * torch.sin(phase))
+
+
+def check_exportable(generator: nn.Module) -> None:
+    """Raises :class:`UnsupportedForExport` when ``generator`` cannot become a TorchScript/ONNX graph."""
+    head = getattr(generator, "head", None)
+    if not isinstance(head, ISTFTHead):
+        name = type(head).__name__
+        raise UnsupportedForExport(
+            f"the generator's head is {name}; --format {'/'.join(GRAPH_FORMATS)} supports vocos.heads.ISTFTHead "
+            f"only (IMDCT heads use complex FFTs with no ONNX/traceable form here). "
+            f"Export it with --format {' or --format '.join(WEIGHT_FORMATS)} instead."
+        )
+    istft = head.istft
+    if istft.win_length != istft.n_fft:
+        raise UnsupportedForExport(f"ISTFT win_length={istft.win_length} != n_fft={istft.n_fft}: not supported")
+    backbone = getattr(generator, "backbone", None)
+    if getattr(backbone, "adanorm", False):
+        raise UnsupportedForExport(
+            "the backbone is conditioned on a bandwidth id (adanorm_num_embeddings, EnCodec features); "
+            f"--format {'/'.join(GRAPH_FORMATS)} export mel -> waveform only. Use --format vocos or safetensors."
+        )

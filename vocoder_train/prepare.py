@@ -1,0 +1,725 @@
+"""``vocoder-prepare``: scan a corpus, check every file, split it and write manifests and a report.
+
+    vocoder-prepare corpus/ --output data/mycorpus
+    vocoder-prepare corpus/ extra.txt old.jsonl --output data/x --val-list val_names.txt --max-duration 30
+
+Inputs are folders (searched recursively for audio extensions; other files and hidden files are
+ignored), filelists (one path per line, ``path|text`` allowed, relative paths resolved against the
+list's folder), JSONL manifests, or audio files. Every file is decoded in full (that is the only
+reliable check that it is readable and how long it is) and is either kept or rejected with a reason:
+
+    unreadable  not decodable as audio: broken, not audio, or missing
+    empty       0 bytes or 0 audio frames
+    too_short   shorter than --min-duration
+    too_long    longer than --max-duration
+    non_finite  NaN or Inf samples (float WAVs can hold them)
+    silent      peak below --silence-db
+    duplicate   the same file (after resolving symlinks) listed again
+
+The kept files are split into train and val by a hash of their path relative to the common root
+of the inputs, so adding files never moves the others, or by an explicit ``--val-list``. The corpus
+is only read. The output folder gets ``train.jsonl``, ``val.jsonl`` (the format of
+:mod:`vocoder_train.data.manifest`), ``rejected.jsonl``, ``report.json``, ``report.md`` and
+``duration_histogram.png``, each written atomically.
+
+:func:`prepare` is the testable core; :func:`main` only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+# audio_io / manifest import torch and torchaudio (seconds); they are imported where used so
+# that `vocoder-prepare --help` and argument errors answer at once.
+
+REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
+# Human-friendly duration bins (seconds) for the text table; the PNG uses finer linear bins.
+HISTOGRAM_EDGES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 300.0, math.inf)
+# Files longer than this are decoded in chunks of this length, so that a 3-hour stereo
+# 48 kHz recording needs ~230 MB of float32 at a time instead of ~4 GB.
+CHUNK_SECONDS = 600.0
+MAX_LISTED = 50  # rejected files / warnings listed one by one in report.md; all are in the JSON files
+
+
+class PrepareError(ValueError):
+    """Bad inputs or nothing usable in them. The message names the path and what to check."""
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Settings of one run; see ``vocoder-prepare --help`` for each."""
+
+    val_fraction: float = 0.05
+    val_list: str | None = None
+    min_duration: float = 0.5
+    max_duration: float | None = None
+    seed: int = 0
+    sample_rate: int = 24000
+    silence_db: float = -60.0
+    workers: int = 1
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file to check: its absolute path and where it was found."""
+
+    path: str
+    source: str
+    index: int  # position among all listings, so that rejected.jsonl follows the input order
+
+
+@dataclass
+class Scan:
+    """What the inputs name: the files to check, duplicates and missing files, ignored files."""
+
+    entries: list[Entry] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)  # duplicates and missing files, with their "index"
+    ignored: int = 0
+    roots: list[str] = field(default_factory=list)  # folders whose common path is the split's root
+
+
+@dataclass
+class FileStats:
+    """What decoding a file measured; ``error`` is set when it could not be decoded."""
+
+    path: str
+    sample_rate: int = 0
+    num_channels: int = 0
+    num_frames: int = 0
+    duration: float = 0.0
+    codec: str = ""
+    peak_db: float | None = None  # dBFS of the largest |sample|; None when all samples are 0
+    rms_db: float | None = None
+    non_finite: int = 0  # number of NaN / Inf samples
+    size: int = 0  # bytes
+    error: str | None = None
+
+    def manifest_item(self) -> dict:
+        return dict(path=self.path, sample_rate=self.sample_rate, num_channels=self.num_channels,
+                    num_frames=self.num_frames, duration=self.duration)  # fmt: skip
+
+
+@dataclass
+class PrepareResult:
+    """What :func:`prepare` wrote. ``train`` / ``val`` hold :class:`FileStats`; ``rejected`` dicts."""
+
+    output: Path
+    train: list[FileStats]
+    val: list[FileStats]
+    rejected: list[dict]
+    ignored: int
+    report: dict
+    files: dict[str, Path]
+
+
+# -- collecting the inputs ------------------------------------------------------------------------
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    # ._name.wav (macOS resource forks) and .tmp files of interrupted writes are not audio to train on
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _scan_folder(folder: Path) -> tuple[list[Path], int]:
+    from vocoder_train.data.audio_io import is_audio_file
+
+    found, ignored = [], 0
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file():
+            continue
+        if is_audio_file(p) and not _is_hidden(p, folder):
+            found.append(p)
+        else:
+            ignored += 1
+    return found, ignored
+
+
+def _read_list(src: Path) -> list[str]:
+    from vocoder_train.data.manifest import ManifestError, read_manifest
+
+    try:
+        return [item["path"] for item in read_manifest(src)]
+    except (ManifestError, UnicodeDecodeError) as e:
+        raise PrepareError(f"{src}: cannot be read as a filelist or JSONL manifest ({e})") from e
+
+
+def collect(inputs: Sequence[str | os.PathLike]) -> Scan:
+    """Expands folders, filelists, manifests and audio files into the list of files to check.
+
+    The first listing of a file wins; later ones are rejected as ``duplicate``, listed files that
+    do not exist as ``unreadable``. Raises :class:`PrepareError` for an input that does not exist.
+    """
+    from vocoder_train.data.audio_io import is_audio_file
+
+    scan, seen = Scan(), {}
+    for raw in inputs:
+        src = Path(raw).expanduser()
+        if src.is_dir():
+            files, ignored = _scan_folder(src)
+            scan.ignored += ignored
+            scan.roots.append(os.path.abspath(src))
+            paths = [str(p) for p in files]
+        elif src.is_file():
+            # a listed file is checked whatever its extension: naming a non-audio file is a mistake to report
+            paths = [str(src)] if is_audio_file(src) else _read_list(src)
+            scan.roots.extend(os.path.dirname(os.path.abspath(p)) for p in paths)
+        else:
+            raise PrepareError(f"{src}: no such file or folder (give folders, filelists, JSONL manifests or audio files)")
+        for path in paths:
+            _add(scan, seen, Entry(os.path.abspath(path), str(src), len(scan.entries) + len(scan.rejected)))
+    return scan
+
+
+def _add(scan: Scan, seen: dict[str, Entry], entry: Entry) -> None:
+    if not os.path.isfile(entry.path):
+        what = "no such file" if not os.path.exists(entry.path) else "not a regular file"
+        scan.rejected.append(dict(path=entry.path, reason="unreadable", message=f"{what} (listed in {entry.source})",
+                                  index=entry.index))  # fmt: skip
+        return
+    key = os.path.realpath(entry.path)
+    if key in seen:
+        first = seen[key]
+        scan.rejected.append(dict(path=entry.path, reason="duplicate", index=entry.index,
+                                  message=f"same file as {first.path} (from {first.source}), listed again in {entry.source}"))  # fmt: skip
+        return
+    seen[key] = entry
+    scan.entries.append(entry)
+
+
+# -- measuring one file ---------------------------------------------------------------------------
+
+
+def _db(x: float) -> float | None:
+    return 20.0 * math.log10(x) if x > 0 else None
+
+
+def measure(path: str) -> FileStats:
+    """Decodes ``path`` in full and measures it. Never raises for a bad file: sets ``error``."""
+    from vocoder_train.data.audio_io import AudioReadError, probe
+
+    stats = FileStats(path=path)
+    try:
+        stats.size = os.path.getsize(path)
+        if stats.size == 0:
+            return stats
+        info = probe(path)
+        stats.sample_rate, stats.num_channels, stats.codec = info.sample_rate, info.num_channels, info.codec
+        if info.num_frames == 0:
+            return stats  # a header without audio frames: decoding it raises "no frames"
+        peak, sumsq, frames, non_finite = _decode_stats(path, info.duration)
+    except AudioReadError as e:
+        stats.error = str(e)
+        return stats
+    except Exception as e:  # a decoder failing in an unexpected way is still one bad file, not a crash
+        stats.error = f"{path}: {type(e).__name__}: {e}"
+        return stats
+    stats.num_frames, stats.non_finite = frames, non_finite
+    stats.duration = frames / stats.sample_rate
+    count = frames * stats.num_channels
+    stats.peak_db = _db(peak)
+    stats.rms_db = _db(math.sqrt(sumsq / count)) if count else None
+    return stats
+
+
+def _decode_stats(path: str, probed_duration: float) -> tuple[float, float, int, int]:
+    """(peak |x| over finite samples, sum of squares, frames, non-finite count), decoded in chunks."""
+    import torch
+
+    from vocoder_train.data.audio_io import AudioReadError, load_audio
+
+    peak, sumsq, frames, non_finite, offset = 0.0, 0.0, 0, 0, 0.0
+    while True:
+        last = probed_duration <= CHUNK_SECONDS * 1.5 or offset + CHUNK_SECONDS >= probed_duration
+        try:
+            if offset == 0.0 and last:
+                audio, sr = load_audio(path, mono=False)
+            else:
+                audio, sr = load_audio(path, offset=offset, duration=None if last else CHUNK_SECONDS, mono=False)
+        except AudioReadError:
+            # The header overestimated the length (compressed formats) and the last chunk starts
+            # after the real end: what was decoded so far is the whole file.
+            if offset > 0.0 and last and frames >= 0.98 * probed_duration * sr:
+                break
+            raise
+        audio = audio.double()
+        finite = torch.isfinite(audio)
+        non_finite += int((~finite).sum())
+        audio = torch.where(finite, audio, torch.zeros((), dtype=audio.dtype))
+        if audio.numel():
+            peak = max(peak, float(audio.abs().max()))
+        sumsq += float(audio.square().sum())
+        frames += audio.shape[-1]
+        if last:
+            break
+        offset += CHUNK_SECONDS
+    return peak, sumsq, frames, non_finite
+
+
+def classify(stats: FileStats, opts: PrepareOptions) -> tuple[str, str] | None:
+    """(reason, message) when the file is rejected, None when it is good."""
+    if stats.error is not None:
+        return "unreadable", stats.error
+    if stats.size == 0:
+        return "empty", "file is 0 bytes"
+    if stats.num_frames == 0:
+        return "empty", f"no audio frames ({stats.codec}, {stats.sample_rate} Hz header only)"
+    if stats.duration < opts.min_duration:
+        return "too_short", f"{stats.duration:.3f} s is shorter than --min-duration {opts.min_duration:g} s"
+    if opts.max_duration is not None and stats.duration > opts.max_duration:
+        return "too_long", f"{stats.duration:.1f} s is longer than --max-duration {opts.max_duration:g} s (split it?)"
+    if stats.non_finite:
+        return "non_finite", f"{stats.non_finite} NaN/Inf samples"
+    if stats.peak_db is None or stats.peak_db < opts.silence_db:
+        peak = "-inf (all samples are 0)" if stats.peak_db is None else f"{stats.peak_db:.1f}"
+        return "silent", f"peak {peak} dBFS is below --silence-db {opts.silence_db:g}"
+    return None
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # the pool is the parallelism; N workers x N threads oversubscribes
+
+
+def measure_all(paths: list[str], workers: int = 1, progress: bool = True) -> list[FileStats]:
+    """:func:`measure` on each path, in order, with ``workers`` processes and a progress bar."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(paths), desc="probing", unit="file", file=sys.stderr, disable=not progress)
+    with bar:
+        if workers <= 1 or len(paths) < 2:
+            out = []
+            for p in paths:
+                out.append(measure(p))
+                bar.update()
+            return out
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: a forked child of a process that has used torch's thread pool can hang
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(workers, len(paths)), mp_context=ctx, initializer=_init_worker) as pool:
+            out = []
+            for stats in pool.map(measure, paths, chunksize=max(1, min(16, len(paths) // (4 * workers)))):
+                out.append(stats)
+                bar.update()
+            return out
+
+
+# -- the split ------------------------------------------------------------------------------------
+
+
+def common_root(roots: Sequence[str]) -> str:
+    """The deepest folder that holds every root (the split hashes paths relative to it)."""
+    return os.path.commonpath(roots) if roots else os.sep
+
+
+def split_key(path: str, root: str, seed: int) -> float:
+    """A number in [0, 1) from the path relative to ``root``: the same file always gets the same one."""
+    rel = Path(os.path.relpath(path, root)).as_posix()
+    digest = hashlib.sha256(f"{seed}:{rel}".encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def split_by_hash(good: list[FileStats], root: str, opts: PrepareOptions) -> tuple[list[bool], list[str]]:
+    """is_val for each file; at least one val file (and one train file) when there are >= 2 files."""
+    keys = [split_key(s.path, root, opts.seed) for s in good]
+    is_val = [k < opts.val_fraction for k in keys]
+    if len(good) >= 2 and not any(is_val):
+        is_val[min(range(len(good)), key=keys.__getitem__)] = True
+    if len(good) >= 2 and all(is_val):
+        is_val[max(range(len(good)), key=keys.__getitem__)] = False
+    warnings = ["only one good file: it goes to train and val.jsonl is empty"] if len(good) == 1 else []
+    return is_val, warnings
+
+
+def _read_val_list(src: Path) -> list[str]:
+    entries = []
+    with open(src, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("{"):
+                try:
+                    line = str(json.loads(line)["path"])
+                except (json.JSONDecodeError, KeyError, TypeError) as e:
+                    raise PrepareError(f"{src}:{lineno}: not a JSON object with a 'path' ({e})") from e
+            entries.append(line.split("|", 1)[0].strip())
+    return entries
+
+
+def split_by_list(good: list[FileStats], root: str, val_list: str) -> tuple[list[bool], list[str]]:
+    """is_val for each file named in ``val_list``: absolute paths, paths relative to the list's
+    folder or to the common root, or bare file names (which match in any folder)."""
+    src = Path(val_list).expanduser()
+    if not src.is_file():
+        raise PrepareError(f"{src}: --val-list file not found")
+    names, paths, entries = set(), {}, _read_val_list(src)
+    for e in entries:
+        if "/" not in e and os.sep not in e:
+            names.add(e)
+        for base in (src.parent, Path(root)):
+            paths[os.path.realpath(os.path.join(base, os.path.expanduser(e)))] = e
+    is_val, used = [], set()
+    for s in good:
+        hit = paths.get(os.path.realpath(s.path))
+        if hit is None and os.path.basename(s.path) in names:
+            hit = os.path.basename(s.path)
+        is_val.append(hit is not None)
+        used.add(hit)
+    unused = [e for e in entries if e not in used]
+    warnings = [f"--val-list {src}: {len(unused)} entries match no good file, e.g. {unused[:3]}"] if unused else []
+    if not any(is_val):
+        warnings.append(f"--val-list {src}: no good file is in it, val.jsonl is empty")
+    if good and all(is_val):
+        raise PrepareError(f"{src}: every good file is in --val-list, none is left for training")
+    return is_val, warnings
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def _hours(items: Sequence[FileStats]) -> float:
+    return sum(s.duration for s in items) / 3600.0
+
+
+def _percentile(sorted_vals: list[float], q: float) -> float:
+    if not sorted_vals:
+        return 0.0
+    i = q * (len(sorted_vals) - 1)
+    lo, hi = math.floor(i), math.ceil(i)
+    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (i - lo)
+
+
+def _stats(vals: Sequence[float]) -> dict:
+    v = sorted(vals)
+    if not v:
+        return {}
+    return dict(min=v[0], p05=_percentile(v, 0.05), median=_percentile(v, 0.5), mean=sum(v) / len(v),
+                p95=_percentile(v, 0.95), max=v[-1])  # fmt: skip
+
+
+def _histogram(durations: Sequence[float]) -> list[dict]:
+    rows = []
+    for lo, hi in zip(HISTOGRAM_EDGES[:-1], HISTOGRAM_EDGES[1:]):
+        inside = [d for d in durations if lo <= d < hi]
+        rows.append(dict(min_s=lo, max_s=None if math.isinf(hi) else hi, files=len(inside), hours=sum(inside) / 3600))
+    return rows
+
+
+def _sample_rate_warnings(good: list[FileStats], opts: PrepareOptions) -> tuple[list[str], list[str]]:
+    low = [s.path for s in good if s.sample_rate < opts.sample_rate]
+    warnings = []
+    if low:
+        rates = sorted({s.sample_rate for s in good if s.sample_rate < opts.sample_rate})
+        warnings.append(
+            f"{len(low)} files ({_hours([s for s in good if s.sample_rate < opts.sample_rate]):.3f} h) are below the "
+            f"training rate {opts.sample_rate} Hz (at {', '.join(map(str, rates))} Hz): they will be upsampled "
+            "and have no content above their own Nyquist frequency"
+        )
+    if any(s.num_channels > 1 for s in good):
+        n = sum(s.num_channels > 1 for s in good)
+        warnings.append(f"{n} files have more than one channel: the dataset averages them to mono")
+    return warnings, low
+
+
+def build_report(inputs, output, root, train, val, rejected, ignored, opts, warnings) -> dict:
+    """Everything report.json holds: settings, counts and hours per split, rates, durations, rejections."""
+    good = train + val
+    rate_warnings, low = _sample_rate_warnings(good, opts)
+    settings = {k: v for k, v in asdict(opts).items() if k not in ("workers", "progress")}  # no effect on output
+    return dict(
+        tool="vocoder-prepare",
+        inputs=[os.path.abspath(p) for p in inputs],
+        output=os.path.abspath(output),
+        common_root=root,
+        settings=settings,
+        totals=dict(files=len(good) + len(rejected), good=len(good), rejected=len(rejected), ignored=ignored,
+                    hours=_hours(good)),  # fmt: skip
+        splits={name: dict(files=len(items), hours=_hours(items), seconds=sum(s.duration for s in items))
+                for name, items in (("train", train), ("val", val))},  # fmt: skip
+        sample_rates={str(sr): dict(files=n, hours=_hours([s for s in good if s.sample_rate == sr]))
+                      for sr, n in sorted(Counter(s.sample_rate for s in good).items())},  # fmt: skip
+        channels={str(k): n for k, n in sorted(Counter(s.num_channels for s in good).items())},
+        codecs=dict(sorted(Counter(s.codec for s in good).items())),
+        duration_s=_stats([s.duration for s in good]),
+        duration_histogram=_histogram([s.duration for s in good]),
+        rms_dbfs=_stats([s.rms_db for s in good if s.rms_db is not None]),
+        peak_dbfs=_stats([s.peak_db for s in good if s.peak_db is not None]),
+        rejected=dict(files=len(rejected), by_reason={r: sum(x["reason"] == r for x in rejected) for r in REASONS}),
+        below_sample_rate=low,
+        warnings=warnings + rate_warnings,
+    )
+
+
+def _fmt_range(row: dict) -> str:
+    return f"{row['min_s']:g}+ s" if row["max_s"] is None else f"{row['min_s']:g}-{row['max_s']:g} s"
+
+
+def render_markdown(report: dict, rejected: list[dict]) -> str:
+    """report.md: the same numbers as report.json, for people."""
+    t, sp = report["totals"], report["splits"]
+    lines = [
+        "# Corpus report (vocoder-prepare)", "",
+        f"Inputs: {', '.join(f'`{p}`' for p in report['inputs'])}  ", f"Common root: `{report['common_root']}`", "",
+        "| | files | hours |", "|---|---:|---:|",
+        f"| train | {sp['train']['files']} | {sp['train']['hours']:.3f} |",
+        f"| val | {sp['val']['files']} | {sp['val']['hours']:.3f} |",
+        f"| **good** | {t['good']} | {t['hours']:.3f} |",
+        f"| rejected | {t['rejected']} | |", f"| ignored (not audio, hidden) | {t['ignored']} | |", "",
+        "## Sample rates", "", "| sample rate | files | hours |", "|---:|---:|---:|",
+        *(f"| {sr} Hz | {v['files']} | {v['hours']:.3f} |" for sr, v in report["sample_rates"].items()), "",
+        f"Training rate: {report['settings']['sample_rate']} Hz. "
+        f"Channels: {', '.join(f'{n} x {c}-ch' for c, n in report['channels'].items()) or '-'}. "
+        f"Codecs: {', '.join(f'{c} ({n})' for c, n in report['codecs'].items()) or '-'}.", "",
+        *_duration_lines(report), *_warning_lines(report), *_rejected_lines(report, rejected),
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _duration_lines(report: dict) -> list[str]:
+    d, hist = report["duration_s"], report["duration_histogram"]
+    most = max((r["files"] for r in hist), default=0) or 1
+    lines = ["## Durations", ""]
+    if d:
+        lines += [f"min {d['min']:.2f} s, median {d['median']:.2f} s, mean {d['mean']:.2f} s, "
+                  f"p95 {d['p95']:.2f} s, max {d['max']:.2f} s", ""]  # fmt: skip
+    lines += ["| duration | files | hours | |", "|---|---:|---:|---|"]
+    lines += [f"| {_fmt_range(r)} | {r['files']} | {r['hours']:.3f} | {'#' * round(30 * r['files'] / most)} |"
+              for r in hist]  # fmt: skip
+    return lines + [""]
+
+
+def _warning_lines(report: dict) -> list[str]:
+    if not report["warnings"]:
+        return []
+    lines = ["## Warnings", "", *(f"- {w}" for w in report["warnings"])]
+    low = report["below_sample_rate"]
+    if low:
+        lines += ["", f"Files below {report['settings']['sample_rate']} Hz:", ""]
+        lines += [f"- `{p}`" for p in low[:MAX_LISTED]]
+        lines += [f"- ... {len(low) - MAX_LISTED} more in report.json"] if len(low) > MAX_LISTED else []
+    return lines + [""]
+
+
+def _rejected_lines(report: dict, rejected: list[dict]) -> list[str]:
+    by = {r: n for r, n in report["rejected"]["by_reason"].items() if n}
+    lines = ["## Rejected files", ""]
+    if not rejected:
+        return lines + ["None.", ""]
+    lines += [", ".join(f"{r}: {n}" for r, n in by.items()), "", "| file | reason | why |", "|---|---|---|"]
+    lines += [f"| `{x['path']}` | {x['reason']} | {x['message'].replace('|', '/')} |" for x in rejected[:MAX_LISTED]]
+    if len(rejected) > MAX_LISTED:
+        lines += ["", f"... {len(rejected) - MAX_LISTED} more in rejected.jsonl"]
+    return lines + [""]
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def _atomic_write(dst: Path, write) -> Path:
+    """``write(tmp_path)`` then rename onto ``dst``: a reader never sees a half-written file."""
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return dst
+
+
+def _write_text(dst: Path, text: str) -> Path:
+    return _atomic_write(dst, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def plot_durations(dst: Path, train: list[FileStats], val: list[FileStats], min_s: float, max_s: float | None) -> Path:
+    """duration_histogram.png: stacked train / val histogram of file durations, thresholds marked."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend state, no display needed
+
+    fig = Figure(figsize=(8, 4), dpi=100)
+    ax = fig.subplots()
+    data = [[s.duration for s in train], [s.duration for s in val]]
+    top = max(max((d for part in data for d in part), default=1.0), 1e-3)
+    ax.hist(data, bins=50, range=(0.0, top), stacked=True, label=["train", "val"], color=["tab:blue", "tab:orange"])
+    for x, name in ((min_s, "--min-duration"), (max_s, "--max-duration")):
+        if x is not None and x <= top:
+            ax.axvline(x, color="tab:red", linestyle="--", linewidth=1, label=name)
+    ax.set(xlabel="duration (s)", ylabel="files", title=f"{len(train)} train + {len(val)} val files")
+    ax.legend()
+    fig.tight_layout()
+    return _atomic_write(dst, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def write_outputs(output: Path, train, val, rejected, report, opts: PrepareOptions) -> dict[str, Path]:
+    """Writes the manifests, rejected.jsonl, report.json, report.md and the histogram into ``output``."""
+    from vocoder_train.data.manifest import write_manifest
+
+    output.mkdir(parents=True, exist_ok=True)
+    files = dict(
+        train=write_manifest(output / "train.jsonl", (s.manifest_item() for s in train)),
+        val=write_manifest(output / "val.jsonl", (s.manifest_item() for s in val)),
+        rejected=write_manifest(output / "rejected.jsonl", rejected),
+        report_json=_write_text(output / "report.json", json.dumps(report, indent=2, ensure_ascii=False,
+                                                                   allow_nan=False) + "\n"),  # fmt: skip
+        report_md=_write_text(output / "report.md", render_markdown(report, rejected)),
+        histogram=plot_durations(output / "duration_histogram.png", train, val, opts.min_duration, opts.max_duration),
+    )
+    return files
+
+
+# -- the core -------------------------------------------------------------------------------------
+
+
+def _check_options(opts: PrepareOptions) -> None:
+    if not 0.0 < opts.val_fraction < 1.0:
+        raise PrepareError(f"--val-fraction {opts.val_fraction}: must be between 0 and 1 (exclusive)")
+    if opts.min_duration < 0 or (opts.max_duration is not None and opts.max_duration < opts.min_duration):
+        raise PrepareError(f"--min-duration {opts.min_duration} / --max-duration {opts.max_duration}: "
+                           "need 0 <= min <= max")  # fmt: skip
+    if opts.sample_rate <= 0 or opts.workers < 1:
+        raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
+
+
+def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
+    where = ", ".join(map(str, inputs))
+    if not rejected:
+        from vocoder_train.data.audio_io import AUDIO_EXTENSIONS
+
+        return PrepareError(f"{where}: no audio files found (looked for {' '.join(AUDIO_EXTENSIONS)}; "
+                            f"{scan.ignored} other files ignored) - check the path and the file extensions")  # fmt: skip
+    reasons = ", ".join(f"{r}: {n}" for r, n in Counter(x["reason"] for x in rejected).items())
+    first = rejected[0]
+    return PrepareError(f"{where}: none of the {len(rejected)} files is usable ({reasons}); "
+                        f"e.g. {first['path']}: {first['message']} - check the files and --min-duration/--silence-db")  # fmt: skip
+
+
+def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
+            opts: PrepareOptions = PrepareOptions()) -> PrepareResult:  # fmt: skip
+    """Checks every file the inputs name, splits the good ones, writes manifests and the report.
+
+    Raises :class:`PrepareError` (nothing written) for missing inputs, bad options, or no good file.
+    """
+    _check_options(opts)
+    if not inputs:
+        raise PrepareError("no INPUT given: name at least one folder, filelist or manifest")
+    scan = collect(inputs)
+    measured = measure_all([e.path for e in scan.entries], opts.workers, opts.progress)
+    good, rejected = [], list(scan.rejected)
+    for entry, stats in zip(scan.entries, measured):
+        verdict = classify(stats, opts)
+        if verdict is None:
+            good.append(stats)
+        else:
+            rejected.append(dict(path=stats.path, reason=verdict[0], message=verdict[1], index=entry.index))
+    rejected = [{k: v for k, v in x.items() if k != "index"} for x in sorted(rejected, key=lambda x: x["index"])]
+    if not good:
+        raise _no_good_files(inputs, scan, rejected)
+    root = common_root(scan.roots)
+    if opts.val_list:
+        is_val, warnings = split_by_list(good, root, opts.val_list)
+    else:
+        is_val, warnings = split_by_hash(good, root, opts)
+    train = [s for s, v in zip(good, is_val) if not v]
+    val = [s for s, v in zip(good, is_val) if v]
+    report = build_report(inputs, output, root, train, val, rejected, scan.ignored, opts, warnings)
+    files = write_outputs(Path(output), train, val, rejected, report, opts)
+    return PrepareResult(Path(output), train, val, rejected, scan.ignored, report, files)
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _duration_or_none(text: str) -> float | None:
+    if text.strip().lower() in ("none", "inf", "off", ""):
+        return None
+    return float(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vocoder-prepare",
+        description="Check every audio file of a corpus (decode it, measure rate, channels, length, level), "
+        "reject unusable ones with a reason (" + ", ".join(REASONS) + "), split the rest into train/val and "
+        "write train.jsonl, val.jsonl, rejected.jsonl, report.json, report.md and duration_histogram.png "
+        "into --output. The corpus itself is only read.",
+        epilog="examples:\n"
+        "  vocoder-prepare corpus/ --output data/mycorpus\n"
+        "  vocoder-prepare wavs/ more.txt old.jsonl --output data/x --min-duration 1 --max-duration 30\n"
+        "  vocoder-prepare corpus/ --output data/x --val-list val_files.txt --workers 8\n"
+        "then: vocoder-train data.train=data/x/train.jsonl data.val=data/x/val.jsonl\n\n"
+        "exit status: 0 on success, 2 on bad arguments, a missing input, or no usable file.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="folder (searched recursively), filelist (one path per line; relative paths are "
+                   "relative to the list), JSONL manifest, or audio file")  # fmt: skip
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the manifests and the report")
+    val = p.add_mutually_exclusive_group()
+    val.add_argument("--val-fraction", type=float, default=0.05, metavar="F",
+                     help="share of files for validation, chosen by a hash of each path, so adding files "
+                     "never moves the others (default 0.05; at least 1 file)")  # fmt: skip
+    val.add_argument("--val-list", metavar="FILE",
+                     help="validation files instead: one path (absolute, or relative to FILE or to the corpus "
+                     "root) or bare file name per line; a previous val.jsonl works")  # fmt: skip
+    p.add_argument("--min-duration", type=float, default=0.5, metavar="S",
+                   help="reject files shorter than S seconds (default 0.5; training crops are ~0.7 s at 24 kHz)")  # fmt: skip
+    p.add_argument("--max-duration", type=_duration_or_none, default=None, metavar="S",
+                   help="reject files longer than S seconds (default none)")  # fmt: skip
+    p.add_argument("--silence-db", type=float, default=-60.0, metavar="DB",
+                   help="reject files whose peak is below DB dBFS (default -60)")  # fmt: skip
+    p.add_argument("--sample-rate", type=int, default=24000, metavar="HZ",
+                   help="the training rate: files below it are reported as warnings, not rejected (default 24000)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="changes which files the hash split picks (default 0)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes decoding files in parallel; output is identical for any N (default 1)")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def print_summary(res: PrepareResult) -> None:
+    t, sp, rep = res.report["totals"], res.report["splits"], res.report
+    by = ", ".join(f"{r} {n}" for r, n in rep["rejected"]["by_reason"].items() if n)
+    print(f"vocoder-prepare: {t['good']} good files, {t['hours']:.3f} h "
+          f"(train {sp['train']['files']} / {sp['train']['hours']:.3f} h, val {sp['val']['files']} / "
+          f"{sp['val']['hours']:.3f} h); {t['rejected']} rejected{f' ({by})' if by else ''}; "
+          f"{t['ignored']} ignored")  # fmt: skip
+    for w in rep["warnings"]:
+        print(f"  warning: {w}")
+    print(f"  wrote {res.output.resolve()}/: {', '.join(p.name for p in res.files.values())}")
+    if res.rejected:
+        print(f"  see {res.files['rejected']} for why each file was rejected")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) and usage errors (2) as a return value, so tests can call main
+        return int(e.code or 0)
+    opts = PrepareOptions(
+        val_fraction=args.val_fraction, val_list=args.val_list, min_duration=args.min_duration,
+        max_duration=args.max_duration, seed=args.seed, sample_rate=args.sample_rate,
+        silence_db=args.silence_db, workers=args.workers, progress=not args.no_progress,
+    )  # fmt: skip
+    try:
+        res = prepare(args.inputs, args.output, opts)
+    except PrepareError as e:
+        print(f"vocoder-prepare: error: {e}", file=sys.stderr)
+        return 2
+    print_summary(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
