@@ -11,7 +11,12 @@ import pytest
 import torch
 
 from vocoder_train.data.augment import Augmenter
-from vocoder_train.kernels.augment import biquad_cascade, biquad_cascade_torch, butterworth_lowpass, rbj_biquad
+from vocoder_train.kernels.augment import (
+    biquad_cascade,
+    biquad_cascade_torch,
+    butterworth_lowpass,
+    rbj_biquad,
+)
 
 SR = 16000
 OFF = dict(gain_p=0.0, polarity_p=0.0, noise_p=0.0, eq_p=0.0, lowpass_p=0.0)
@@ -141,3 +146,14 @@ def test_hydra_config_instantiates():
     x = _audio(length=2048)
     y = aug(x, sample_rate=24000, seed=123)
     assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_reference_output_guards_against_silent_changes():
+    """Pinned output of one fully-switched-on call: a change to the parameter draws, the
+    noise hash or the filters shows up here (update the numbers only on purpose)."""
+    aug = Augmenter(gain_p=1, polarity_p=0.5, noise_p=1, eq_p=1, lowpass_p=1)
+    t = torch.arange(2000, dtype=torch.float64)
+    y = aug(0.2 * torch.sin(2 * math.pi * 440 * t / SR), SR, seed=2024)
+    expected = [-0.0007530551, -0.0231662411, -0.0994667471, 0.1168180105, 0.033897143, -0.0087838086]
+    assert y[[0, 1, 10, 100, 1000, 1999]].tolist() == pytest.approx(expected, abs=1e-9)
+    assert float((y**2).sum()) == pytest.approx(14.588158403, rel=1e-9)

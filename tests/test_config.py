@@ -61,6 +61,9 @@ def test_one_value_changes_everywhere(tiny_cfg):
         ("data.val=/nonexistent/val.txt", "data.val=/nonexistent/val.txt: no such file"),
         ("~model.loss.lambdas.g_fm_mrd", "model.loss.lambdas.g_fm_mrd missing"),
         ("data.batch_size=0", "data.batch_size=0"),
+        ("callbacks.model_checkpoint.monitor=val/pesq", "callbacks.model_checkpoint.mode=min: val/pesq is better when higher"),
+        ("callbacks.model_checkpoint.monitor=val/si_sdr", "not computed; add si_sdr to validation.metrics"),
+        ("validation.metrics=[pesq,nope]", "unknown metric 'nope'"),
     ],
 )
 def test_inconsistent_config_fails_before_training(tiny_cfg, override, message):

@@ -48,6 +48,7 @@ def test_mrstft_terms_and_backends_agree():
         torch.testing.assert_close(ta[k], tb[k], rtol=1e-5, atol=0)
     torch.testing.assert_close(a(y_hat, y), ta["sc"] + ta["mag"])
     (va, ga), (vb, gb) = _value_and_grad(a, y_hat, y), _value_and_grad(b, y_hat, y)
+    torch.testing.assert_close(va, vb, rtol=1e-5, atol=0)
     torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6 * gb.abs().max().item())
 
 
@@ -96,4 +97,5 @@ def test_multiscale_mel_mean_sum_and_backends():
     singles = sum(MelReconstructionLoss(16000, n, h, m, backend="torch")(y_hat, y) for n, h, m in scales) / 3
     torch.testing.assert_close(mean(y_hat, y), singles, rtol=1e-5, atol=0)
     (va, ga), (vb, gb) = _value_and_grad(mean, y_hat, y), _value_and_grad(ref, y_hat, y)
+    torch.testing.assert_close(va, vb, rtol=1e-5, atol=0)
     torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6 * gb.abs().max().item())

@@ -28,7 +28,8 @@ def test_train_tiny_writes_a_complete_run_folder(tiny_cfg):
 
     tags = _events(run).Tags()
     for name in ("train/g_mel", "train/d_mrd", "train/g_adv_mpd", "train/lr_g", "train/lr_d",
-                 "train/grad_norm_g", "train/grad_norm_d", "val/mel_l1", "perf/samples_per_s", "data/skipped"):
+                 "train/grad_norm_g", "train/grad_norm_d", "val/mel_l1", "perf/samples_per_s", "data/skipped",
+                 "val/mrstft", "val/pesq", "val/stoi", "val/periodicity", "val/vuv_f1"):
         assert name in tags["scalars"], name
     assert "val/audio_0/target" in tags["audio"] and "val/audio_0/prediction" in tags["audio"]
     assert "val/mel_0" in tags["images"]

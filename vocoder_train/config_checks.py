@@ -82,8 +82,31 @@ def data_problems(cfg: DictConfig) -> list[str]:
     return p
 
 
+def validation_problems(cfg: DictConfig) -> list[str]:
+    from vocoder_train.metrics.registry import METRICS, metric_mode
+
+    p: list[str] = []
+    names = list(_get(cfg, "validation.metrics") or [])
+    p += [f"validation.metrics: unknown metric {n!r}; known: {', '.join(METRICS)}" for n in names if n not in METRICS]
+    monitor, mode = _get(cfg, "callbacks.model_checkpoint.monitor"), _get(cfg, "callbacks.model_checkpoint.mode")
+    if monitor:
+        key = monitor.removeprefix("val/")
+        if key != "mel_l1" and key not in names:
+            p.append(f"callbacks.model_checkpoint.monitor={monitor}: not computed; add {key} to validation.metrics")
+        elif key in METRICS and mode and mode != metric_mode(key):
+            p.append(f"callbacks.model_checkpoint.mode={mode}: {monitor} is better when {'higher' if metric_mode(key) == 'max' else 'lower'}; use mode={metric_mode(key)}")
+        from vocoder_train.lit.module import SLOW_METRICS
+
+        if key in SLOW_METRICS and (_get(cfg, "validation.slow_every") or 1) > 1:
+            p.append(f"callbacks.model_checkpoint.monitor={monitor} is computed only every validation.slow_every validations; set validation.slow_every=1")
+    return p
+
+
 def check_config(cfg: DictConfig) -> None:
     """Raises :class:`ConfigError` listing every problem; returns quietly when none."""
-    problems = audio_problems(cfg) + generator_problems(cfg) + loss_problems(cfg) + data_problems(cfg)
+    problems = (
+        audio_problems(cfg) + generator_problems(cfg) + loss_problems(cfg) + data_problems(cfg)
+        + validation_problems(cfg)
+    )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))

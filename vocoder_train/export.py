@@ -306,6 +306,10 @@ torchscript/onnx need an ISTFT head (IMDCT heads: use vocos or safetensors).""",
     return p
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -314,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ExportError, UnsupportedForExport, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-export: error: {e}", file=sys.stderr)
         return 1
-    sizes = ", ".join(f"{f} ({(r.output / f).stat().st_size / 1e6:.2f} MB)" for f in r.files)
+    sizes = ", ".join(f"{f} ({_size((r.output / f).stat().st_size)})" for f in r.files)
     print(f"format: {r.format} -> {r.output}")
     print(f"files: {sizes}")
     print(f"parameters: {r.parameters:,}; sample rate: {r.sample_rate} Hz")

@@ -41,6 +41,8 @@ def build_module(cfg: DictConfig) -> VocoderGAN:
         sample_rate=cfg.audio.sample_rate,
         config=OmegaConf.to_container(cfg, resolve=True),
         max_skipped_files=cfg.get("max_skipped_files", 100),
+        val_metrics=list(OmegaConf.select(cfg, "validation.metrics", default=[]) or []),
+        slow_metrics_every=OmegaConf.select(cfg, "validation.slow_every", default=1),
     )
 
 

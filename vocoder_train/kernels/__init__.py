@@ -6,6 +6,7 @@ taking ``backend = "auto" | "numba" | "torch"``; ops with gradients go through a
 """
 
 from ._backend import cuda_available, resolve_backend, sync_numba_threads
+from .augment import augment_batch, biquad_cascade, biquad_cascade_torch, butterworth_lowpass, rbj_biquad
 from .spectral import (
     SpectralTermsFunction,
     log_mel_l1,
@@ -14,9 +15,16 @@ from .spectral import (
     stft_complex_loss,
     stft_magnitude_loss,
 )
+from .stft import StftFunction
 
 __all__ = [
     "SpectralTermsFunction",
+    "StftFunction",
+    "augment_batch",
+    "biquad_cascade",
+    "biquad_cascade_torch",
+    "butterworth_lowpass",
+    "rbj_biquad",
     "cuda_available",
     "log_mel_l1",
     "resolve_backend",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -23,6 +23,10 @@ import torch
 from torch import nn
 
 from vocoder_train.losses.adversarial import Adversary, weighted_sum
+from vocoder_train.metrics import MetricAccumulator, compute_metrics
+from vocoder_train.metrics.registry import check_names
+
+SLOW_METRICS = frozenset({"pesq", "stoi", "periodicity", "vuv_f1", "pitch_cents"})
 
 
 def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float = 0.0) -> float:
@@ -54,6 +58,10 @@ class VocoderGAN(pl.LightningModule):
             ``vocoder-export`` can rebuild the generator.
         max_skipped_files (int): unreadable training files tolerated (each skip is replaced by
             another file and logged as ``data/skipped``) before the run stops naming them.
+        val_metrics (Sequence[str]): metrics of :mod:`vocoder_train.metrics` computed per validation
+            item and logged as ``val/<name>`` (means over all items of all ranks); ``val/mel_l1``
+            is always logged.
+        slow_metrics_every (int): compute the slow ones (PESQ, STOI, pitch) every n-th validation.
     """
 
     def __init__(
@@ -66,6 +74,8 @@ class VocoderGAN(pl.LightningModule):
         sample_rate: int,
         config: Mapping | None = None,
         max_skipped_files: int = 100,
+        val_metrics: Sequence[str] = (),
+        slow_metrics_every: int = 1,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -81,6 +91,10 @@ class VocoderGAN(pl.LightningModule):
         self.nonfinite_skips = 0
         self.max_skipped_files = int(max_skipped_files)
         self.skipped_files: list[str] = []
+        self.val_metrics = check_names(val_metrics)
+        self.slow_metrics_every = max(1, int(slow_metrics_every))
+        self._val_acc = MetricAccumulator()
+        self._validations = 0
 
     # -- optimizers ------------------------------------------------------------------------
 
@@ -212,12 +226,33 @@ class VocoderGAN(pl.LightningModule):
 
     # -- validation ------------------------------------------------------------------------
 
+    def on_validation_epoch_start(self) -> None:
+        self._val_acc.reset()
+        if not self.trainer.sanity_checking:
+            self._validations += 1
+
+    def _metrics_now(self) -> tuple[str, ...]:
+        if self.trainer.sanity_checking:
+            return ()
+        slow_turn = (self._validations - 1) % self.slow_metrics_every == 0
+        return tuple(n for n in self.val_metrics if slow_turn or n not in SLOW_METRICS)
+
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         audio = batch["audio"]
         audio_hat = self.generator(audio)
         mel_l1 = self.mel_loss(audio_hat, audio)
         self.log("val/mel_l1", mel_l1, sync_dist=True, batch_size=audio.shape[0], prog_bar=True)
+        names = self._metrics_now()
+        if names:
+            ref, hat = audio.float().cpu().numpy(), audio_hat.float().cpu().numpy()
+            for r, h in zip(ref, hat):
+                self._val_acc.update(compute_metrics(r, h, self.sample_rate, names))
         return {"audio": audio.detach(), "audio_hat": audio_hat.detach()}
+
+    def on_validation_epoch_end(self) -> None:
+        means = self._val_acc.reduce()  # all-reduced across DDP ranks: every rank logs the same value
+        if means:
+            self.log_dict({f"val/{k}": float(v) for k, v in means.items()}, sync_dist=False)
 
     # -- checkpoints -----------------------------------------------------------------------
 
