@@ -21,7 +21,9 @@ TOL = 1e-4
 
 def _tone(sr: int, seconds: float, f0: float) -> torch.Tensor:
     t = torch.arange(int(sr * seconds)) / sr
-    return (sum(0.3 / k * torch.sin(2 * math.pi * k * f0 * t) for k in range(1, 5)) + 0.005 * torch.randn(t.shape))[None]
+    return (
+        sum(0.3 / k * torch.sin(2 * math.pi * k * f0 * t) for k in range(1, 5)) + 0.005 * torch.randn(t.shape)
+    )[None]
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,15 @@ def trained(tmp_path_factory) -> Path:
             save_audio(p, _tone(16000, 1.0, 110.0 + 50 * i), 16000)
         (tmp / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
         lists[split] = tmp / f"{split}.txt"
-    overrides = ["experiment=tiny", f"data.train={lists['train']}", f"data.val={lists['val']}",
-                 f"paths.runs_dir={tmp / 'runs'}", "callbacks=ema", "callbacks.progress_bar=null",
-                 "trainer.max_steps=4"]
+    overrides = [
+        "experiment=tiny",
+        f"data.train={lists['train']}",
+        f"data.val={lists['val']}",
+        f"paths.runs_dir={tmp / 'runs'}",
+        "callbacks=ema",
+        "callbacks.progress_bar=null",
+        "trainer.max_steps=4",
+    ]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     train(cfg)
@@ -50,7 +58,9 @@ def trained(tmp_path_factory) -> Path:
 
 
 def _mel(gen, frames: int = 23) -> torch.Tensor:
-    return torch.randn(1, gen.backbone.embed.in_channels, frames, generator=torch.Generator().manual_seed(1)) - 3
+    return (
+        torch.randn(1, gen.backbone.embed.in_channels, frames, generator=torch.Generator().manual_seed(1)) - 3
+    )
 
 
 @pytest.mark.parametrize("fmt", ["vocos", "safetensors", "torchscript", "onnx"])
@@ -87,8 +97,9 @@ def test_vocos_export_loads_with_upstream_vocos(trained, tmp_path):
     gen, _ = load_generator(trained)
     audio = _tone(16000, 0.5, 200.0)
     with torch.inference_mode():
-        torch.testing.assert_close(model.decode(gen.features(audio)), gen.synthesize(gen.features(audio)),
-                                   atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            model.decode(gen.features(audio)), gen.synthesize(gen.features(audio)), atol=1e-6, rtol=0
+        )
         torch.testing.assert_close(model(audio), gen.synthesize(gen.features(audio)), atol=1e-6, rtol=0)
 
 
@@ -109,7 +120,9 @@ def test_ema_export_uses_the_ema_weights(trained, tmp_path):
     got = load_checkpoint(tmp_path / "ema" / "generator.safetensors")
     assert set(got) == set(ema) and all(torch.equal(got[k], ema[k]) for k in ema)
     raw = load_checkpoint(trained)["state_dict"]["generator.backbone.embed.weight"]
-    assert not torch.equal(got["backbone.embed.weight"], raw)  # 4 steps of training moved the raw weights away
+    assert not torch.equal(
+        got["backbone.embed.weight"], raw
+    )  # 4 steps of training moved the raw weights away
 
 
 def test_ema_export_without_ema_weights_is_a_clear_error(trained, tmp_path, capsys):
@@ -134,7 +147,9 @@ def test_refuses_to_overwrite_without_force(trained, tmp_path, capsys):
 
 def test_failed_check_leaves_nothing(trained, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main([str(trained), "-o", str(out), "-f", "onnx", "--tolerance", "0"]) == 1  # rounding alone exceeds 0
+    assert (
+        main([str(trained), "-o", str(out), "-f", "onnx", "--tolerance", "0"]) == 1
+    )  # rounding alone exceeds 0
     err = capsys.readouterr().err
     assert "max abs diff" in err and "nothing was written" in err
     assert list(tmp_path.iterdir()) == []
@@ -157,7 +172,9 @@ def test_imdct_head_is_refused_for_graph_formats_with_a_hint(monkeypatch):
 
     # vocos 0.1.0's IMDCT calls scipy.signal.cosine, which newer scipy only has as scipy.signal.windows.cosine.
     monkeypatch.setattr(scipy.signal, "cosine", scipy.signal.windows.cosine, raising=False)
-    gen = Vocos(MelSpectrogramFeatures(16000, 256, 64, 32), VocosBackbone(32, 16, 32, 1), IMDCTCosHead(16, 128))
+    gen = Vocos(
+        MelSpectrogramFeatures(16000, 256, 64, 32), VocosBackbone(32, 16, 32, 1), IMDCTCosHead(16, 128)
+    )
     with pytest.raises(UnsupportedForExport, match="--format vocos or --format safetensors"):
         ExportableVocos(gen)
 
@@ -167,8 +184,10 @@ def test_imdct_head_is_refused_for_graph_formats_with_a_hint(monkeypatch):
 @pytest.mark.parametrize("frames", [2, 7, 33])
 def test_real_istft_equals_vocos_istft(n_fft, hop, padding, frames):
     g = torch.Generator().manual_seed(frames)
-    spec = torch.polar(torch.rand(2, n_fft // 2 + 1, frames, generator=g) * 20,
-                       torch.rand(2, n_fft // 2 + 1, frames, generator=g) * 2 * math.pi)
+    spec = torch.polar(
+        torch.rand(2, n_fft // 2 + 1, frames, generator=g) * 20,
+        torch.rand(2, n_fft // 2 + 1, frames, generator=g) * 2 * math.pi,
+    )
     ref = ISTFT(n_fft, hop, n_fft, padding)(spec)
     got = RealISTFT(n_fft, hop, padding)(spec.real.contiguous(), spec.imag.contiguous())
     assert got.shape == ref.shape

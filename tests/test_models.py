@@ -71,3 +71,14 @@ def test_tiny_discriminators_from_config(tiny_cfg):
     cfg = tiny_cfg()
     discs = {k: instantiate(v) for k, v in cfg.model.discriminator.items()}
     assert set(discs) == {"mpd", "mrd"}
+
+
+def test_imdct_head_is_selectable_and_trains(tiny_cfg):
+    cfg = tiny_cfg("model/generator=vocos_imdct", "model.generator.backbone.dim=32",
+                   "model.generator.backbone.intermediate_dim=64", "model.generator.backbone.num_layers=1")
+    gen = build_generator(cfg.model.generator)
+    assert type(gen.head).__name__ == "IMDCTCosHead"
+    audio = torch.randn(2, 4096) * 0.1
+    out = gen(audio)
+    assert out.shape == audio.shape
+    out.square().mean().backward()

@@ -19,7 +19,9 @@ SR, HOP, N_MELS = 16000, 64, 32  # the tiny experiment
 
 def _tone(sr: int, seconds: float, f0: float) -> torch.Tensor:
     t = torch.arange(int(sr * seconds)) / sr
-    return (sum(0.3 / k * torch.sin(2 * math.pi * k * f0 * t) for k in range(1, 5)) + 0.005 * torch.randn(t.shape))[None]
+    return (
+        sum(0.3 / k * torch.sin(2 * math.pi * k * f0 * t) for k in range(1, 5)) + 0.005 * torch.randn(t.shape)
+    )[None]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +39,13 @@ def ckpt(tmp_path_factory) -> Path:
             save_audio(p, _tone(SR, 1.0, 120.0 + 60 * i), SR)
         (tmp / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
         lists[split] = tmp / f"{split}.txt"
-    overrides = ["experiment=tiny", f"data.train={lists['train']}", f"data.val={lists['val']}",
-                 f"paths.runs_dir={tmp / 'runs'}", "trainer.max_steps=2"]
+    overrides = [
+        "experiment=tiny",
+        f"data.train={lists['train']}",
+        f"data.val={lists['val']}",
+        f"paths.runs_dir={tmp / 'runs'}",
+        "trainer.max_steps=2",
+    ]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     train(cfg)
@@ -64,13 +71,17 @@ def test_wav_and_npy_inputs_give_wavs_of_the_right_length_and_rate(ckpt, tmp_pat
     out = tmp_path / "out"
     assert main([str(ckpt), str(tmp_path / "in"), str(tmp_path / "batch1.npy"), "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "x real time (audio s / wall s" in printed and "first-chunk latency" in printed and "total: 3 file(s)" in printed
+    assert (
+        "x real time (audio s / wall s" in printed
+        and "first-chunk latency" in printed
+        and "total: 3 file(s)" in printed
+    )
 
     resampled = round(0.7 * 22050 * SR / 22050)
     info = {p.name: probe(p) for p in out.iterdir()}
     assert set(info) == {"speech.wav", "tts.wav", "batch1.wav"}
     assert all(i.sample_rate == SR and i.num_channels == 1 for i in info.values())
-    assert info["speech.wav"].num_frames == (resampled // HOP + 1) * HOP  # "center" mel: T // hop + 1 frames
+    assert info["speech.wav"].num_frames == resampled  # copy synthesis: trimmed to the (resampled) input
     assert info["tts.wav"].num_frames == 50 * HOP and info["batch1.wav"].num_frames == 21 * HOP
 
 
@@ -94,8 +105,10 @@ def test_chunked_equals_one_shot(ckpt, onnx_dir, kind):
     for chunk in (16, 50, 202):
         audio, timing = synthesize_mel(vocoder, mel, chunk_frames=chunk)
         diff = (audio - one).abs().max().item()
-        print(f"{kind}: chunk {chunk} frames, context {vocoder.receptive_context()}: max abs diff {diff:.2e}, "
-              f"{timing.chunks} chunks, first chunk {1e3 * timing.first_chunk_s:.1f} ms")
+        print(
+            f"{kind}: chunk {chunk} frames, context {vocoder.receptive_context()}: max abs diff {diff:.2e}, "
+            f"{timing.chunks} chunks, first chunk {1e3 * timing.first_chunk_s:.1f} ms"
+        )
         assert audio.shape == one.shape and diff < 1e-5
     short_ctx, _ = synthesize_mel(vocoder, mel, chunk_frames=16, context_frames=0)
     assert (short_ctx - one).abs().max() > 1e-4  # the context is what makes it exact
@@ -103,12 +116,18 @@ def test_chunked_equals_one_shot(ckpt, onnx_dir, kind):
 
 def test_chunked_equals_one_shot_with_a_center_padded_head():
     cfg = {
-        "feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-                              "init_args": {"sample_rate": SR, "n_fft": 256, "hop_length": HOP, "n_mels": N_MELS}},
-        "backbone": {"class_path": "vocos.models.VocosBackbone",
-                     "init_args": {"input_channels": N_MELS, "dim": 16, "intermediate_dim": 32, "num_layers": 2}},
-        "head": {"class_path": "vocos.heads.ISTFTHead",
-                 "init_args": {"dim": 16, "n_fft": 256, "hop_length": HOP, "padding": "center"}},
+        "feature_extractor": {
+            "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+            "init_args": {"sample_rate": SR, "n_fft": 256, "hop_length": HOP, "n_mels": N_MELS},
+        },
+        "backbone": {
+            "class_path": "vocos.models.VocosBackbone",
+            "init_args": {"input_channels": N_MELS, "dim": 16, "intermediate_dim": 32, "num_layers": 2},
+        },
+        "head": {
+            "class_path": "vocos.heads.ISTFTHead",
+            "init_args": {"dim": 16, "n_fft": 256, "hop_length": HOP, "padding": "center"},
+        },
         "sample_rate": SR,
     }
     torch.manual_seed(0)
@@ -148,3 +167,14 @@ def test_missing_input_and_model_errors(ckpt, tmp_path, capsys):
     assert f"{tmp_path / 'nope.wav'}: no such file" in capsys.readouterr().err
     assert main([str(tmp_path), str(tmp_path), "-o", str(tmp_path / "out")]) == 1
     assert "no model in this folder" in capsys.readouterr().err
+
+
+def test_inputs_from_a_manifest_and_a_filelist(tmp_path, make_corpus):
+    import json
+
+    from vocoder_train.synthesize import collect_inputs
+
+    paths = make_corpus([("a.wav", 16000, 0.3, 1), ("b.flac", 16000, 0.3, 1)])
+    (tmp_path / "val.jsonl").write_text("".join(json.dumps({"path": str(p)}) + "\n" for p in paths))
+    (tmp_path / "list.txt").write_text(f"{paths[1]}\n")
+    assert collect_inputs([tmp_path / "val.jsonl", tmp_path / "list.txt"]) == [paths[0], paths[1], paths[1]]

@@ -35,7 +35,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from vocoder_train.models.exportable import GRAPH_FORMATS, ExportableVocos, UnsupportedForExport, check_exportable
+from vocoder_train.models.exportable import (
+    GRAPH_FORMATS,
+    ExportableVocos,
+    UnsupportedForExport,
+    check_exportable,
+)
 from vocoder_train.synthesize import MODEL_FILES, load_vocoder
 
 FORMATS = ("vocos", "safetensors", "torchscript", "onnx")
@@ -67,7 +72,9 @@ def load_source(path: str | Path, ema: bool = False) -> tuple[torch.nn.Module, i
     """(generator in eval mode on CPU, sample_rate, vocos config dict with ``sample_rate``)."""
     vocoder = load_vocoder(path, device="cpu", ema=ema)
     if not hasattr(vocoder, "generator"):
-        raise ExportError(f"{path}: a {vocoder.kind} export is not a source; export from the checkpoint or vocos folder")
+        raise ExportError(
+            f"{path}: a {vocoder.kind} export is not a source; export from the checkpoint or vocos folder"
+        )
     config = dict(vocoder.config)
     config["sample_rate"] = vocoder.sample_rate
     return vocoder.generator, vocoder.sample_rate, config
@@ -79,7 +86,9 @@ def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> l
     t = torch.arange(sample_rate) / sample_rate
     f0 = 110 + 90 * t  # a glide, so every frame differs
     phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
-    audio = sum(0.25 / k * torch.sin(k * phase) for k in range(1, 8)) + 0.01 * torch.randn(t.shape, generator=g)
+    audio = sum(0.25 / k * torch.sin(k * phase) for k in range(1, 8)) + 0.01 * torch.randn(
+        t.shape, generator=g
+    )
     with torch.inference_mode():
         real = generator.features(audio[None].float()).clone()
     rand = real.mean() + real.std() * torch.randn(1, real.shape[1], 37, generator=g)
@@ -108,7 +117,11 @@ def write_vocos(generator, config, folder: Path, mels, opset: int) -> list[str]:
 def write_safetensors(generator, config, folder: Path, mels, opset: int) -> list[str]:
     from safetensors.torch import save_file
 
-    meta = {"config": json.dumps(config), "sample_rate": str(config["sample_rate"]), "format": "vocoder_train.generator"}
+    meta = {
+        "config": json.dumps(config),
+        "sample_rate": str(config["sample_rate"]),
+        "format": "vocoder_train.generator",
+    }
     save_file(_state_dict(generator), str(folder / MODEL_FILES["safetensors"]), metadata=meta)
     return [write_config(config, folder), MODEL_FILES["safetensors"]]
 
@@ -145,22 +158,27 @@ def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
     return [write_config(config, folder), MODEL_FILES["onnx"]]
 
 
-WRITERS = {"vocos": write_vocos, "safetensors": write_safetensors, "torchscript": write_torchscript, "onnx": write_onnx}
+WRITERS = {
+    "vocos": write_vocos,
+    "safetensors": write_safetensors,
+    "torchscript": write_torchscript,
+    "onnx": write_onnx,
+}
 
 
 def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
     load = {
-        "vocos": "from vocos import Vocos\nimport torch\n\nvocos = Vocos.from_hparams(\"config.yaml\")\n"
-        "vocos.load_state_dict(torch.load(\"pytorch_model.bin\", map_location=\"cpu\", weights_only=True))\n"
+        "vocos": 'from vocos import Vocos\nimport torch\n\nvocos = Vocos.from_hparams("config.yaml")\n'
+        'vocos.load_state_dict(torch.load("pytorch_model.bin", map_location="cpu", weights_only=True))\n'
         "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames) -> (B, frames * hop)\n"
-        "# once uploaded to the Hugging Face hub: Vocos.from_pretrained(\"<user>/<repo>\")",
+        '# once uploaded to the Hugging Face hub: Vocos.from_pretrained("<user>/<repo>")',
         "safetensors": "from safetensors.torch import load_file\nfrom vocos import Vocos\n\n"
-        "vocos = Vocos.from_hparams(\"config.yaml\")\nvocos.load_state_dict(load_file(\"generator.safetensors\"))\n"
+        'vocos = Vocos.from_hparams("config.yaml")\nvocos.load_state_dict(load_file("generator.safetensors"))\n'
         "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames)",
-        "torchscript": "import torch\n\nmodel = torch.jit.load(\"generator.torchscript.pt\").eval()\n"
+        "torchscript": 'import torch\n\nmodel = torch.jit.load("generator.torchscript.pt").eval()\n'
         "audio = model(mel)  # mel: float32 (B, n_mels, frames) -> (B, samples)",
-        "onnx": "import onnxruntime as ort\n\nsess = ort.InferenceSession(\"generator.onnx\")\n"
-        "(audio,) = sess.run(None, {\"mel\": mel})  # float32 (B, n_mels, frames) -> (B, samples)",
+        "onnx": 'import onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
+        '(audio,) = sess.run(None, {"mel": mel})  # float32 (B, n_mels, frames) -> (B, samples)',
     }[fmt]
     text = (
         f"# Vocoder export ({fmt})\n\nExported by `vocoder-export` from `{source}`. {result_hint}\n\n"
@@ -188,7 +206,9 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
             ref = generator.synthesize(mel).float()
             out = run(mel).float()
         if out.shape != ref.shape:
-            raise ExportError(f"{fmt} export gives shape {tuple(out.shape)} for {tuple(mel.shape)}; expected {tuple(ref.shape)}")
+            raise ExportError(
+                f"{fmt} export gives shape {tuple(out.shape)} for {tuple(mel.shape)}; expected {tuple(ref.shape)}"
+            )
         worst = max(worst, (out - ref).abs().max().item())
     return worst
 
@@ -209,7 +229,9 @@ def check_output(output: Path, force: bool) -> None:
     if output.exists() and not output.is_dir():
         raise ExportError(f"{output}: exists and is not a folder; choose another --output")
     if output.is_dir() and any(output.iterdir()) and not force:
-        raise ExportError(f"{output}: exists and is not empty; pass --force to replace it, or choose another --output")
+        raise ExportError(
+            f"{output}: exists and is not empty; pass --force to replace it, or choose another --output"
+        )
 
 
 def publish(tmp: Path, output: Path) -> None:
@@ -297,11 +319,15 @@ with the training model; it replaces --output only when the max abs difference i
 torchscript/onnx need an ISTFT head (IMDCT heads: use vocos or safetensors).""",
     )
     p.add_argument("source", metavar="CKPT_OR_FOLDER", help="training checkpoint (.ckpt) or vocos folder")
-    p.add_argument("-o", "--output", required=True, help="folder to write (must be absent or empty unless --force)")
+    p.add_argument(
+        "-o", "--output", required=True, help="folder to write (must be absent or empty unless --force)"
+    )
     p.add_argument("-f", "--format", required=True, choices=FORMATS, help="what to write (see below)")
     p.add_argument("--ema", action="store_true", help="export the EMA weights stored in the checkpoint")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed, fp32 (default 1e-4)")
+    p.add_argument(
+        "--tolerance", type=float, default=1e-4, help="max abs difference allowed, fp32 (default 1e-4)"
+    )
     p.add_argument("--force", action="store_true", help="replace a non-empty --output")
     return p
 
@@ -313,8 +339,15 @@ def _size(n: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        r = export(args.source, args.output, args.format, ema=args.ema, opset=args.opset, force=args.force,
-                   tolerance=args.tolerance)
+        r = export(
+            args.source,
+            args.output,
+            args.format,
+            ema=args.ema,
+            opset=args.opset,
+            force=args.force,
+            tolerance=args.tolerance,
+        )
     except (ExportError, UnsupportedForExport, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-export: error: {e}", file=sys.stderr)
         return 1
@@ -322,8 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"format: {r.format} -> {r.output}")
     print(f"files: {sizes}")
     print(f"parameters: {r.parameters:,}; sample rate: {r.sample_rate} Hz")
-    print(f"max abs diff vs training model: {r.max_abs_diff:.3e} (tolerance {r.tolerance:.1e}; "
-          f"mels of {' and '.join(map(str, r.probe_frames))} frames)")
+    print(
+        f"max abs diff vs training model: {r.max_abs_diff:.3e} (tolerance {r.tolerance:.1e}; "
+        f"mels of {' and '.join(map(str, r.probe_frames))} frames)"
+    )
     for note in r.notes:
         print(f"note: {note}")
     return 0

@@ -32,6 +32,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -44,9 +45,9 @@ from pathlib import Path
 REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
 # Human-friendly duration bins (seconds) for the text table; the PNG uses finer linear bins.
 HISTOGRAM_EDGES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 300.0, math.inf)
-# Files longer than this are decoded in chunks of this length, so that a 3-hour stereo
-# 48 kHz recording needs ~230 MB of float32 at a time instead of ~4 GB.
-CHUNK_SECONDS = 600.0
+# Files longer than 1.5x this are decoded in chunks of this length, so that a 3-hour stereo
+# 48 kHz recording needs ~120 MB of float32 at a time (x workers) instead of ~4 GB.
+CHUNK_SECONDS = 300.0
 MAX_LISTED = 50  # rejected files / warnings listed one by one in report.md; all are in the JSON files
 
 
@@ -174,7 +175,9 @@ def collect(inputs: Sequence[str | os.PathLike]) -> Scan:
             paths = [str(src)] if is_audio_file(src) else _read_list(src)
             scan.roots.extend(os.path.dirname(os.path.abspath(p)) for p in paths)
         else:
-            raise PrepareError(f"{src}: no such file or folder (give folders, filelists, JSONL manifests or audio files)")
+            raise PrepareError(
+                f"{src}: no such file or folder (give folders, filelists, JSONL manifests or audio files)"
+            )
         for path in paths:
             _add(scan, seen, Entry(os.path.abspath(path), str(src), len(scan.entries) + len(scan.rejected)))
     return scan
@@ -244,20 +247,22 @@ def _decode_stats(path: str, probed_duration: float) -> tuple[float, float, int,
             if offset == 0.0 and last:
                 audio, sr = load_audio(path, mono=False)
             else:
-                audio, sr = load_audio(path, offset=offset, duration=None if last else CHUNK_SECONDS, mono=False)
+                audio, sr = load_audio(
+                    path, offset=offset, duration=None if last else CHUNK_SECONDS, mono=False
+                )
         except AudioReadError:
             # The header overestimated the length (compressed formats) and the last chunk starts
             # after the real end: what was decoded so far is the whole file.
             if offset > 0.0 and last and frames >= 0.98 * probed_duration * sr:
                 break
             raise
-        audio = audio.double()
-        finite = torch.isfinite(audio)
-        non_finite += int((~finite).sum())
-        audio = torch.where(finite, audio, torch.zeros((), dtype=audio.dtype))
+        bad = int((~torch.isfinite(audio)).sum())
+        if bad:
+            non_finite += bad
+            audio = audio.nan_to_num(0.0, posinf=0.0, neginf=0.0)
         if audio.numel():
             peak = max(peak, float(audio.abs().max()))
-        sumsq += float(audio.square().sum())
+        sumsq += float(audio.square().sum(dtype=torch.float64))  # float64: hours of samples
         frames += audio.shape[-1]
         if last:
             break
@@ -265,10 +270,16 @@ def _decode_stats(path: str, probed_duration: float) -> tuple[float, float, int,
     return peak, sumsq, frames, non_finite
 
 
+def _short_error(message: str, path: str) -> str:
+    """FFmpeg's reason without the file name (it is in the record already) or C++ source locations."""
+    message = message.replace(f"{path}: ", "", 1).replace(f" {path}", "").replace(path, "the file")
+    return re.sub(r"\w+, /\S+\.(?:cpp|h):\d+, ", "", message)
+
+
 def classify(stats: FileStats, opts: PrepareOptions) -> tuple[str, str] | None:
     """(reason, message) when the file is rejected, None when it is good."""
     if stats.error is not None:
-        return "unreadable", stats.error
+        return "unreadable", _short_error(stats.error, stats.path)
     if stats.size == 0:
         return "empty", "file is 0 bytes"
     if stats.num_frames == 0:
@@ -276,7 +287,10 @@ def classify(stats: FileStats, opts: PrepareOptions) -> tuple[str, str] | None:
     if stats.duration < opts.min_duration:
         return "too_short", f"{stats.duration:.3f} s is shorter than --min-duration {opts.min_duration:g} s"
     if opts.max_duration is not None and stats.duration > opts.max_duration:
-        return "too_long", f"{stats.duration:.1f} s is longer than --max-duration {opts.max_duration:g} s (split it?)"
+        return (
+            "too_long",
+            f"{stats.duration:.1f} s is longer than --max-duration {opts.max_duration:g} s (split it?)",
+        )
     if stats.non_finite:
         return "non_finite", f"{stats.non_finite} NaN/Inf samples"
     if stats.peak_db is None or stats.peak_db < opts.silence_db:
@@ -288,32 +302,41 @@ def classify(stats: FileStats, opts: PrepareOptions) -> tuple[str, str] | None:
 def _init_worker() -> None:
     import torch
 
-    torch.set_num_threads(1)  # the pool is the parallelism; N workers x N threads oversubscribes
+    # One thread a worker: the pool is the parallelism, and (as in torch's DataLoader workers) a
+    # forked child must not enter the OpenMP pool its parent may have started.
+    torch.set_num_threads(1)
 
 
 def measure_all(paths: list[str], workers: int = 1, progress: bool = True) -> list[FileStats]:
     """:func:`measure` on each path, in order, with ``workers`` processes and a progress bar."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(paths), desc="probing", unit="file", file=sys.stderr, disable=not progress)
-    with bar:
-        if workers <= 1 or len(paths) < 2:
-            out = []
-            for p in paths:
-                out.append(measure(p))
-                bar.update()
-            return out
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    def bar():
+        return tqdm(
+            total=len(paths), desc="probing", unit="file", file=sys.stderr, disable=not progress or not paths
+        )
 
-        # spawn, not fork: a forked child of a process that has used torch's thread pool can hang
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(paths)), mp_context=ctx, initializer=_init_worker) as pool:
-            out = []
-            for stats in pool.map(measure, paths, chunksize=max(1, min(16, len(paths) // (4 * workers)))):
-                out.append(stats)
-                bar.update()
-            return out
+    if workers <= 1 or len(paths) < 2:
+        return _track(map(measure, paths), bar())
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where there is fork: a spawned worker re-imports torch + torchaudio, seconds each
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx = multiprocessing.get_context(method)
+    chunk = max(1, min(16, len(paths) // (4 * workers)))
+    with ProcessPoolExecutor(min(workers, len(paths)), mp_context=ctx, initializer=_init_worker) as pool:
+        results = pool.map(measure, paths, chunksize=chunk)  # forks now, before tqdm starts its thread
+        return _track(results, bar())
+
+
+def _track(results, bar) -> list[FileStats]:
+    out = []
+    with bar:
+        for stats in results:
+            out.append(stats)
+            bar.update()
+    return out
 
 
 # -- the split ------------------------------------------------------------------------------------
@@ -379,7 +402,9 @@ def split_by_list(good: list[FileStats], root: str, val_list: str) -> tuple[list
         is_val.append(hit is not None)
         used.add(hit)
     unused = [e for e in entries if e not in used]
-    warnings = [f"--val-list {src}: {len(unused)} entries match no good file, e.g. {unused[:3]}"] if unused else []
+    warnings = (
+        [f"--val-list {src}: {len(unused)} entries match no good file, e.g. {unused[:3]}"] if unused else []
+    )
     if not any(is_val):
         warnings.append(f"--val-list {src}: no good file is in it, val.jsonl is empty")
     if good and all(is_val):
@@ -414,7 +439,9 @@ def _histogram(durations: Sequence[float]) -> list[dict]:
     rows = []
     for lo, hi in zip(HISTOGRAM_EDGES[:-1], HISTOGRAM_EDGES[1:]):
         inside = [d for d in durations if lo <= d < hi]
-        rows.append(dict(min_s=lo, max_s=None if math.isinf(hi) else hi, files=len(inside), hours=sum(inside) / 3600))
+        rows.append(
+            dict(min_s=lo, max_s=None if math.isinf(hi) else hi, files=len(inside), hours=sum(inside) / 3600)
+        )
     return rows
 
 
@@ -438,29 +465,47 @@ def build_report(inputs, output, root, train, val, rejected, ignored, opts, warn
     """Everything report.json holds: settings, counts and hours per split, rates, durations, rejections."""
     good = train + val
     rate_warnings, low = _sample_rate_warnings(good, opts)
-    settings = {k: v for k, v in asdict(opts).items() if k not in ("workers", "progress")}  # no effect on output
+    settings = {
+        k: v for k, v in asdict(opts).items() if k not in ("workers", "progress")
+    }  # no effect on output
     return dict(
         tool="vocoder-prepare",
         inputs=[os.path.abspath(p) for p in inputs],
         output=os.path.abspath(output),
         common_root=root,
         settings=settings,
-        totals=dict(files=len(good) + len(rejected), good=len(good), rejected=len(rejected), ignored=ignored,
-                    hours=_hours(good)),  # fmt: skip
-        splits={name: dict(files=len(items), hours=_hours(items), seconds=sum(s.duration for s in items))
-                for name, items in (("train", train), ("val", val))},  # fmt: skip
-        sample_rates={str(sr): dict(files=n, hours=_hours([s for s in good if s.sample_rate == sr]))
-                      for sr, n in sorted(Counter(s.sample_rate for s in good).items())},  # fmt: skip
+        totals=dict(
+            files=len(good) + len(rejected),
+            good=len(good),
+            rejected=len(rejected),
+            ignored=ignored,
+            hours=_hours(good),
+        ),  # fmt: skip
+        splits={
+            name: dict(files=len(items), hours=_hours(items), seconds=sum(s.duration for s in items))
+            for name, items in (("train", train), ("val", val))
+        },  # fmt: skip
+        sample_rates={
+            str(sr): dict(files=n, hours=_hours([s for s in good if s.sample_rate == sr]))
+            for sr, n in sorted(Counter(s.sample_rate for s in good).items())
+        },  # fmt: skip
         channels={str(k): n for k, n in sorted(Counter(s.num_channels for s in good).items())},
         codecs=dict(sorted(Counter(s.codec for s in good).items())),
         duration_s=_stats([s.duration for s in good]),
         duration_histogram=_histogram([s.duration for s in good]),
         rms_dbfs=_stats([s.rms_db for s in good if s.rms_db is not None]),
         peak_dbfs=_stats([s.peak_db for s in good if s.peak_db is not None]),
-        rejected=dict(files=len(rejected), by_reason={r: sum(x["reason"] == r for x in rejected) for r in REASONS}),
+        rejected=dict(
+            files=len(rejected), by_reason={r: sum(x["reason"] == r for x in rejected) for r in REASONS}
+        ),
         below_sample_rate=low,
         warnings=warnings + rate_warnings,
     )
+
+
+def _hms(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}"
 
 
 def _fmt_range(row: dict) -> str:
@@ -473,13 +518,13 @@ def render_markdown(report: dict, rejected: list[dict]) -> str:
     lines = [
         "# Corpus report (vocoder-prepare)", "",
         f"Inputs: {', '.join(f'`{p}`' for p in report['inputs'])}  ", f"Common root: `{report['common_root']}`", "",
-        "| | files | hours |", "|---|---:|---:|",
-        f"| train | {sp['train']['files']} | {sp['train']['hours']:.3f} |",
-        f"| val | {sp['val']['files']} | {sp['val']['hours']:.3f} |",
-        f"| **good** | {t['good']} | {t['hours']:.3f} |",
-        f"| rejected | {t['rejected']} | |", f"| ignored (not audio, hidden) | {t['ignored']} | |", "",
-        "## Sample rates", "", "| sample rate | files | hours |", "|---:|---:|---:|",
-        *(f"| {sr} Hz | {v['files']} | {v['hours']:.3f} |" for sr, v in report["sample_rates"].items()), "",
+        "| | files | hours | h:mm:ss |", "|---|---:|---:|---:|",
+        *(f"| {n} | {sp[n]['files']} | {sp[n]['hours']:.3f} | {_hms(sp[n]['seconds'])} |" for n in ("train", "val")),
+        f"| **good** | {t['good']} | {t['hours']:.3f} | {_hms(3600 * t['hours'])} |",
+        f"| rejected | {t['rejected']} | | |", f"| ignored (not audio, hidden) | {t['ignored']} | | |", "",
+        "## Sample rates", "", "| sample rate | files | hours | h:mm:ss |", "|---:|---:|---:|---:|",
+        *(f"| {sr} Hz | {v['files']} | {v['hours']:.3f} | {_hms(3600 * v['hours'])} |"
+          for sr, v in report["sample_rates"].items()), "",
         f"Training rate: {report['settings']['sample_rate']} Hz. "
         f"Channels: {', '.join(f'{n} x {c}-ch' for c, n in report['channels'].items()) or '-'}. "
         f"Codecs: {', '.join(f'{c} ({n})' for c, n in report['codecs'].items()) or '-'}.", "",
@@ -496,7 +541,7 @@ def _duration_lines(report: dict) -> list[str]:
         lines += [f"min {d['min']:.2f} s, median {d['median']:.2f} s, mean {d['mean']:.2f} s, "
                   f"p95 {d['p95']:.2f} s, max {d['max']:.2f} s", ""]  # fmt: skip
     lines += ["| duration | files | hours | |", "|---|---:|---:|---|"]
-    lines += [f"| {_fmt_range(r)} | {r['files']} | {r['hours']:.3f} | {'#' * round(30 * r['files'] / most)} |"
+    lines += [f"| {_fmt_range(r)} | {r['files']} | {r['hours']:.3f} | {'#' * math.ceil(30 * r['files'] / most)} |"
               for r in hist]  # fmt: skip
     return lines + [""]
 
@@ -519,7 +564,9 @@ def _rejected_lines(report: dict, rejected: list[dict]) -> list[str]:
     if not rejected:
         return lines + ["None.", ""]
     lines += [", ".join(f"{r}: {n}" for r, n in by.items()), "", "| file | reason | why |", "|---|---|---|"]
-    lines += [f"| `{x['path']}` | {x['reason']} | {x['message'].replace('|', '/')} |" for x in rejected[:MAX_LISTED]]
+    lines += [
+        f"| `{x['path']}` | {x['reason']} | {x['message'].replace('|', '/')} |" for x in rejected[:MAX_LISTED]
+    ]
     if len(rejected) > MAX_LISTED:
         lines += ["", f"... {len(rejected) - MAX_LISTED} more in rejected.jsonl"]
     return lines + [""]
@@ -544,7 +591,9 @@ def _write_text(dst: Path, text: str) -> Path:
     return _atomic_write(dst, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def plot_durations(dst: Path, train: list[FileStats], val: list[FileStats], min_s: float, max_s: float | None) -> Path:
+def plot_durations(
+    dst: Path, train: list[FileStats], val: list[FileStats], min_s: float, max_s: float | None
+) -> Path:
     """duration_histogram.png: stacked train / val histogram of file durations, thresholds marked."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state, no display needed
 
@@ -552,7 +601,14 @@ def plot_durations(dst: Path, train: list[FileStats], val: list[FileStats], min_
     ax = fig.subplots()
     data = [[s.duration for s in train], [s.duration for s in val]]
     top = max(max((d for part in data for d in part), default=1.0), 1e-3)
-    ax.hist(data, bins=50, range=(0.0, top), stacked=True, label=["train", "val"], color=["tab:blue", "tab:orange"])
+    ax.hist(
+        data,
+        bins=50,
+        range=(0.0, top),
+        stacked=True,
+        label=["train", "val"],
+        color=["tab:blue", "tab:orange"],
+    )
     for x, name in ((min_s, "--min-duration"), (max_s, "--max-duration")):
         if x is not None and x <= top:
             ax.axvline(x, color="tab:red", linestyle="--", linewidth=1, label=name)
@@ -571,10 +627,13 @@ def write_outputs(output: Path, train, val, rejected, report, opts: PrepareOptio
         train=write_manifest(output / "train.jsonl", (s.manifest_item() for s in train)),
         val=write_manifest(output / "val.jsonl", (s.manifest_item() for s in val)),
         rejected=write_manifest(output / "rejected.jsonl", rejected),
-        report_json=_write_text(output / "report.json", json.dumps(report, indent=2, ensure_ascii=False,
-                                                                   allow_nan=False) + "\n"),  # fmt: skip
+        report_json=_write_text(
+            output / "report.json", json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        ),  # fmt: skip
         report_md=_write_text(output / "report.md", render_markdown(report, rejected)),
-        histogram=plot_durations(output / "duration_histogram.png", train, val, opts.min_duration, opts.max_duration),
+        histogram=plot_durations(
+            output / "duration_histogram.png", train, val, opts.min_duration, opts.max_duration
+        ),
     )
     return files
 
@@ -588,6 +647,8 @@ def _check_options(opts: PrepareOptions) -> None:
     if opts.min_duration < 0 or (opts.max_duration is not None and opts.max_duration < opts.min_duration):
         raise PrepareError(f"--min-duration {opts.min_duration} / --max-duration {opts.max_duration}: "
                            "need 0 <= min <= max")  # fmt: skip
+    if opts.val_list is not None and not Path(opts.val_list).expanduser().is_file():
+        raise PrepareError(f"{opts.val_list}: --val-list file not found")
     if opts.sample_rate <= 0 or opts.workers < 1:
         raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
 
@@ -615,6 +676,8 @@ def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
     if not inputs:
         raise PrepareError("no INPUT given: name at least one folder, filelist or manifest")
     scan = collect(inputs)
+    if not scan.entries and not scan.rejected:
+        raise _no_good_files(inputs, scan, [])
     measured = measure_all([e.path for e in scan.entries], opts.workers, opts.progress)
     good, rejected = [], list(scan.rejected)
     for entry, stats in zip(scan.entries, measured):
@@ -623,7 +686,9 @@ def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
             good.append(stats)
         else:
             rejected.append(dict(path=stats.path, reason=verdict[0], message=verdict[1], index=entry.index))
-    rejected = [{k: v for k, v in x.items() if k != "index"} for x in sorted(rejected, key=lambda x: x["index"])]
+    rejected = [
+        {k: v for k, v in x.items() if k != "index"} for x in sorted(rejected, key=lambda x: x["index"])
+    ]
     if not good:
         raise _no_good_files(inputs, scan, rejected)
     root = common_root(scan.roots)
@@ -665,7 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="folder (searched recursively), filelist (one path per line; relative paths are "
                    "relative to the list), JSONL manifest, or audio file")  # fmt: skip
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the manifests and the report")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="folder for the manifests and the report"
+    )
     val = p.add_mutually_exclusive_group()
     val.add_argument("--val-fraction", type=float, default=0.05, metavar="F",
                      help="share of files for validation, chosen by a hash of each path, so adding files "

@@ -68,7 +68,9 @@ class Vocoder:
         self.sample_rate, self.device = int(sample_rate), device
         fe = _init_args(vocos_config, "feature_extractor")
         head = _init_args(vocos_config, "head")
-        self.hop_length = int(head.get("hop_length") or head.get("mdct_frame_len", 0) // 2 or fe.get("hop_length"))
+        self.hop_length = int(
+            head.get("hop_length") or head.get("mdct_frame_len", 0) // 2 or fe.get("hop_length")
+        )
         self.n_fft = int(head.get("n_fft") or head.get("mdct_frame_len") or 4 * self.hop_length)
         self.padding = head.get("padding", "same")
         self.n_mels = int(fe.get("n_mels") or _init_args(vocos_config, "backbone").get("input_channels"))
@@ -113,8 +115,15 @@ class Vocoder:
 class TorchVocoder(Vocoder):
     """A ``VocosGenerator`` (checkpoint, vocos folder or safetensors export)."""
 
-    def __init__(self, generator: torch.nn.Module, source: Path, kind: str, vocos_config: dict, sample_rate: int,
-                 device: str = "cpu"):
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        source: Path,
+        kind: str,
+        vocos_config: dict,
+        sample_rate: int,
+        device: str = "cpu",
+    ):
         super().__init__(source, kind, vocos_config, sample_rate, device)
         self.generator = generator.to(device).eval()
         self._feature_extractor = self.generator.feature_extractor
@@ -134,7 +143,9 @@ class TorchScriptVocoder(Vocoder):
     def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
         super().__init__(file, "torchscript", vocos_config, sample_rate, device)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated but still supported in 2.14
+            warnings.simplefilter(
+                "ignore", FutureWarning
+            )  # torch.jit is deprecated but still supported in 2.14
             self.module = torch.jit.load(str(file), map_location=device).eval()
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
@@ -198,7 +209,9 @@ def _model_kind(path: Path) -> tuple[str, Path]:
         for kind, name in MODEL_FILES.items():
             if (path / name).is_file():
                 return kind, path / name
-        raise FileNotFoundError(f"{path}: no model in this folder (looked for {', '.join(MODEL_FILES.values())})")
+        raise FileNotFoundError(
+            f"{path}: no model in this folder (looked for {', '.join(MODEL_FILES.values())})"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file or folder")
     name = path.name.lower()
@@ -227,12 +240,18 @@ def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False) -> Vo
 
     kind, file = _model_kind(Path(path))
     if ema and kind != "checkpoint":
-        raise ValueError(f"{path}: --ema needs a training checkpoint (.ckpt); a {kind} export holds one set of weights")
+        raise ValueError(
+            f"{path}: --ema needs a training checkpoint (.ckpt); a {kind} export holds one set of weights"
+        )
     if kind == "checkpoint":
         gen, sr = load_generator(file, map_location=device, ema=ema)
         cfg = to_vocos_config(generator_config_from_checkpoint(load_checkpoint(file), file), sr)
         return TorchVocoder(gen, file, kind, cfg, sr, device)
-    cfg = _safetensors_config(file) if kind == "safetensors" and not (file.parent / "config.yaml").is_file() else None
+    cfg = (
+        _safetensors_config(file)
+        if kind == "safetensors" and not (file.parent / "config.yaml").is_file()
+        else None
+    )
     cfg = cfg or _read_config(file.parent)
     if kind == "vocos":
         gen, sr = load_vocos_folder(file.parent, map_location=device)
@@ -243,7 +262,9 @@ def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False) -> Vo
         state = load_checkpoint(file, map_location=device)
         missing, unexpected = gen.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ValueError(f"{file}: does not match config.yaml (missing {missing[:5]}, unexpected {unexpected[:5]})")
+            raise ValueError(
+                f"{file}: does not match config.yaml (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
         return TorchVocoder(gen, file, kind, cfg, sr, device)
     if kind == "torchscript":
         return TorchScriptVocoder(file, cfg, sr, device)
@@ -296,17 +317,29 @@ def synthesize_mel(
 # -- inputs -----------------------------------------------------------------------------------
 
 
+LIST_EXTENSIONS = (".jsonl", ".txt", ".lst")
+
+
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
-    """Files given, plus audio / .npy files found (recursively) in folders given, in order."""
+    """Files given, audio / .npy files found (recursively) in folders given, and the files listed
+    in manifests (``.jsonl`` from vocoder-prepare) or filelists (``.txt``/``.lst``), in order."""
     from vocoder_train.data.audio_io import is_audio_file
+    from vocoder_train.data.manifest import ManifestError, read_manifest
 
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and (is_audio_file(p) or p.suffix == MEL_EXTENSION))
+            found = sorted(
+                p for p in item.rglob("*") if p.is_file() and (is_audio_file(p) or p.suffix == MEL_EXTENSION)
+            )
             if not found:
                 raise InputError(f"{item}: no audio or {MEL_EXTENSION} files in this folder")
             files.extend(found)
+        elif item.is_file() and item.suffix.lower() in LIST_EXTENSIONS:
+            try:
+                files.extend(Path(entry["path"]) for entry in read_manifest(item))
+            except ManifestError as e:
+                raise InputError(str(e)) from e
         elif item.is_file():
             files.append(item)
         else:
@@ -323,21 +356,29 @@ def read_mel(path: Path, n_mels: int) -> torch.Tensor:
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
-        raise InputError(f"{path}: mel has shape {arr.shape} ({arr.dtype}); expected ({n_mels}, frames) or (1, {n_mels}, frames)")
+        raise InputError(
+            f"{path}: mel has shape {arr.shape} ({arr.dtype}); expected ({n_mels}, frames) or (1, {n_mels}, frames)"
+        )
     if arr.shape[0] != n_mels:
         hint = "; it looks transposed: save it as (n_mels, frames)" if arr.shape[1] == n_mels else ""
-        raise InputError(f"{path}: mel has {arr.shape[0]} bins (shape {arr.shape}); the model expects {n_mels}{hint}")
+        raise InputError(
+            f"{path}: mel has {arr.shape[0]} bins (shape {arr.shape}); the model expects {n_mels}{hint}"
+        )
     if arr.shape[1] == 0 or not np.isfinite(arr).all():
         raise InputError(f"{path}: mel is empty or has NaN/inf values")
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[None]
 
 
-def read_input(path: Path, vocoder: Vocoder) -> torch.Tensor:
-    """Features (1, C, L) of an audio file (resampled to the model's rate) or a mel .npy."""
+def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
+    """(features (1, C, L), length to trim the output to) of an audio file or a mel .npy.
+
+    Audio is resampled to the model's rate and its copy synthesis is trimmed to the resampled
+    length (the head gives whole frames); a mel's output keeps every frame (length None).
+    """
     from vocoder_train.data.audio_io import AudioReadError, is_audio_file, load_audio
 
     if path.suffix.lower() == MEL_EXTENSION:
-        return read_mel(path, vocoder.n_mels)
+        return read_mel(path, vocoder.n_mels), None
     if not is_audio_file(path):
         raise InputError(f"{path}: neither audio (wav/flac/mp3/...) nor a mel {MEL_EXTENSION} file")
     try:
@@ -346,7 +387,7 @@ def read_input(path: Path, vocoder: Vocoder) -> torch.Tensor:
         raise InputError(str(e)) from e
     if audio.shape[-1] < vocoder.hop_length:
         raise InputError(f"{path}: {audio.shape[-1]} samples; shorter than one frame ({vocoder.hop_length})")
-    return vocoder.features(audio)
+    return vocoder.features(audio), audio.shape[-1]
 
 
 # -- command line -----------------------------------------------------------------------------
@@ -364,32 +405,48 @@ def synthesize_files(
     from tqdm import tqdm
 
     from vocoder_train.data.audio_io import save_audio
+    from vocoder_train.models.generator import match_length
 
     targets: dict[Path, Path] = {}
     for f in files:
         dst = output / f"{f.stem}.wav"
         if dst in targets:
-            raise InputError(f"{targets[dst]} and {f} would both be written to {dst}; rename one or run them separately")
+            raise InputError(
+                f"{targets[dst]} and {f} would both be written to {dst}; rename one or run them separately"
+            )
         targets[dst] = f
-    chunk_frames = max(1, round(chunk_seconds * vocoder.sample_rate / vocoder.hop_length)) if chunk_seconds > 0 else 0
+    chunk_frames = (
+        max(1, round(chunk_seconds * vocoder.sample_rate / vocoder.hop_length)) if chunk_seconds > 0 else 0
+    )
     rows, failed = [], []
     for dst, src in tqdm(targets.items(), desc="synthesize", unit="file", disable=len(targets) < 2):
         t0 = time.perf_counter()
         try:
-            mel = read_input(src, vocoder)
+            mel, length = read_input(src, vocoder)
         except InputError as e:
             failed.append({"path": str(src), "error": str(e)})
             tqdm.write(f"error: {e}", file=sys.stderr)
             continue
         feat_s = time.perf_counter() - t0
         audio, timing = synthesize_mel(vocoder, mel, chunk_frames, context_frames)
+        if length is not None:
+            audio = match_length(audio, length)
         save_audio(dst, audio[0], vocoder.sample_rate)
         audio_s = audio.shape[-1] / vocoder.sample_rate
         wall_s = feat_s + timing.total_s
-        rows.append(dict(path=str(src), output=str(dst), audio_s=audio_s, wall_s=wall_s, chunks=timing.chunks,
-                         first_chunk_s=timing.first_chunk_s))
+        rows.append(
+            dict(
+                path=str(src),
+                output=str(dst),
+                audio_s=audio_s,
+                wall_s=wall_s,
+                chunks=timing.chunks,
+                first_chunk_s=timing.first_chunk_s,
+            )
+        )
         tqdm.write(
-            f"{dst.name}: {audio_s:.2f} s of audio in {wall_s:.3f} s wall = {audio_s / wall_s:.1f}x real time "
+            f"{dst.name}: {audio_s:.2f} s of audio in {wall_s:.3f} s wall (read + features + decode) = "
+            f"{audio_s / wall_s:.1f}x real time "
             f"(audio s / wall s; RTF wall/audio {wall_s / audio_s:.4f}), {timing.chunks} chunk(s), "
             f"first-chunk latency {1e3 * timing.first_chunk_s:.1f} ms"
         )
@@ -414,12 +471,25 @@ have the model's number of bins. Speed is printed as audio seconds / wall second
 time", higher is faster) and as RTF = wall / audio (lower is faster).""",
     )
     p.add_argument("model", help="checkpoint, vocos folder, or vocoder-export folder/file")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio (wav/flac/mp3/...) or mel .npy files, or folders of them")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="audio (wav/flac/mp3/...) or mel .npy files, or folders of them",
+    )
     p.add_argument("-o", "--output", required=True, help="folder for <stem>.wav outputs (created if missing)")
-    p.add_argument("--chunk-seconds", type=float, default=10.0,
-                   help="decode long inputs in chunks of this many seconds of frames (0: one shot; default 10)")
-    p.add_argument("--context-frames", type=int, default=None,
-                   help="frames of context decoded and dropped on each side of a chunk (default: the model's receptive field)")
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=10.0,
+        help="decode long inputs in chunks of this many seconds of frames (0: one shot; default 10)",
+    )
+    p.add_argument(
+        "--context-frames",
+        type=int,
+        default=None,
+        help="frames of context decoded and dropped on each side of a chunk (default: the model's receptive field)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
     return p
@@ -430,21 +500,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         vocoder = load_vocoder(args.model, device=args.device, ema=args.ema)
-        print(f"model: {vocoder.source} ({vocoder.kind}), {vocoder.sample_rate} Hz, hop {vocoder.hop_length}, "
-              f"{vocoder.n_mels} mels, loaded in {time.perf_counter() - t0:.2f} s")
+        print(
+            f"model: {vocoder.source} ({vocoder.kind}), {vocoder.sample_rate} Hz, hop {vocoder.hop_length}, "
+            f"{vocoder.n_mels} mels, loaded in {time.perf_counter() - t0:.2f} s"
+        )
         files = collect_inputs(args.inputs)
-        vocoder.decode(torch.zeros(1, vocoder.n_mels, 8))  # warm-up, so the first file's figures are not one-time setup
+        vocoder.decode(
+            torch.zeros(1, vocoder.n_mels, 8)
+        )  # warm-up, so the first file's figures are not one-time setup
         result = synthesize_files(vocoder, files, Path(args.output), args.chunk_seconds, args.context_frames)
     except (InputError, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-synthesize: error: {e}", file=sys.stderr)
         return 1
     n_ok, audio_s, wall_s = len(result["files"]), result["audio_s"], result["wall_s"]
     if n_ok:
-        print(f"total: {n_ok} file(s), {audio_s:.2f} s of audio in {wall_s:.3f} s wall = {audio_s / wall_s:.1f}x "
-              f"real time (audio s / wall s; RTF wall/audio {wall_s / audio_s:.4f}) -> {args.output}")
+        print(
+            f"total: {n_ok} file(s), {audio_s:.2f} s of audio in {wall_s:.3f} s wall = {audio_s / wall_s:.1f}x "
+            f"real time (audio s / wall s; RTF wall/audio {wall_s / audio_s:.4f}) -> {args.output}"
+        )
     if result["failed"]:
-        print(f"vocoder-synthesize: {len(result['failed'])} input(s) failed:\n"
-              + "\n".join(f"  {f['error']}" for f in result["failed"]), file=sys.stderr)
+        print(
+            f"vocoder-synthesize: {len(result['failed'])} input(s) failed:\n"
+            + "\n".join(f"  {f['error']}" for f in result["failed"]),
+            file=sys.stderr,
+        )
         return 1
     return 0
 

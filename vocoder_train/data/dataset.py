@@ -76,6 +76,7 @@ class AudioDataset(Dataset):
         self.augment = augment
         self.resample_quality = resample_quality
         self.partial_reads = partial_reads
+        self._bad: set[int] = set()  # indices that failed to load in this process (worker)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -91,20 +92,32 @@ class AudioDataset(Dataset):
         rng = random.Random(seed)
         skipped, skipped_path, idx = 0, "", index
         for _ in range(MAX_RETRIES + 1):
-            try:
-                audio = self._load(self.items[idx], rng)
-                break
-            except (AudioReadError, ValueError) as e:
-                log.warning("skipping %s", e)
-                skipped += 1
-                skipped_path = skipped_path or self.items[idx]["path"]
-                idx = rng.randrange(len(self.items))
+            if idx not in self._bad:
+                try:
+                    audio = self._load(self.items[idx], rng)
+                    break
+                except (AudioReadError, ValueError) as e:
+                    log.warning("skipping %s", e)
+                    self._bad.add(idx)
+            skipped += 1
+            skipped_path = skipped_path or self.items[idx]["path"]
+            idx = self._replacement(rng)
         else:
             raise RuntimeError(
                 f"{MAX_RETRIES + 1} files in a row could not be read (first: {skipped_path}); "
                 "re-run vocoder-prepare on the corpus"
             )
         return {"audio": audio, "index": idx, "skipped": skipped, "skipped_path": skipped_path}
+
+    def _replacement(self, rng: random.Random) -> int:
+        """A random index not yet known to be bad (known bad files are never decoded twice)."""
+        if len(self._bad) * 2 < len(self.items):
+            while True:
+                idx = rng.randrange(len(self.items))
+                if idx not in self._bad:
+                    return idx
+        good = [i for i in range(len(self.items)) if i not in self._bad]
+        return rng.choice(good) if good else rng.randrange(len(self.items))
 
     # -- loading -----------------------------------------------------------------------------
 

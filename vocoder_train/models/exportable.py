@@ -69,7 +69,9 @@ class RealISTFT(nn.Module):
         window (Tensor, optional): synthesis window ``(n_fft,)``; default ``torch.hann_window(n_fft)``.
     """
 
-    def __init__(self, n_fft: int, hop_length: int, padding: str = "same", window: torch.Tensor | None = None):
+    def __init__(
+        self, n_fft: int, hop_length: int, padding: str = "same", window: torch.Tensor | None = None
+    ):
         super().__init__()
         if padding not in ("same", "center"):
             raise ValueError(f"padding={padding!r}: must be 'same' or 'center'")
@@ -81,14 +83,20 @@ class RealISTFT(nn.Module):
         self.n_fft, self.hop_length, self.padding = n_fft, hop_length, padding
         self.trim = (n_fft - hop_length) // 2 if padding == "same" else n_fft // 2
         if self.trim == 0:
-            raise ValueError(f"n_fft={n_fft}, hop_length={hop_length}: nothing to trim; not a vocos ISTFT setting")
-        self.register_buffer("basis", inverse_rdft_basis(n_fft, window)[:, None, :], persistent=False)  # (2K, 1, n_fft)
+            raise ValueError(
+                f"n_fft={n_fft}, hop_length={hop_length}: nothing to trim; not a vocos ISTFT setting"
+            )
+        self.register_buffer(
+            "basis", inverse_rdft_basis(n_fft, window)[:, None, :], persistent=False
+        )  # (2K, 1, n_fft)
         self.register_buffer("window_sq", window.square()[None, None, :], persistent=False)  # (1, 1, n_fft)
 
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         """real, imag (B, K, L) -> audio (B, T); T = L * hop ("same") or (L - 1) * hop ("center")."""
         frames = torch.cat([real, imag], dim=1)
-        y = nn.functional.conv_transpose1d(frames, self.basis, stride=self.hop_length)  # (B, 1, (L-1)*hop + n_fft)
+        y = nn.functional.conv_transpose1d(
+            frames, self.basis, stride=self.hop_length
+        )  # (B, 1, (L-1)*hop + n_fft)
         ones = torch.ones_like(real[:1, :1, :])
         envelope = nn.functional.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)
         t = self.trim
@@ -137,7 +145,9 @@ def check_exportable(generator: nn.Module) -> None:
         )
     istft = head.istft
     if istft.win_length != istft.n_fft:
-        raise UnsupportedForExport(f"ISTFT win_length={istft.win_length} != n_fft={istft.n_fft}: not supported")
+        raise UnsupportedForExport(
+            f"ISTFT win_length={istft.win_length} != n_fft={istft.n_fft}: not supported"
+        )
     backbone = getattr(generator, "backbone", None)
     if getattr(backbone, "adanorm", False):
         raise UnsupportedForExport(

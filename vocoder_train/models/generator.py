@@ -13,12 +13,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+import scipy.signal
 import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from vocos import Vocos
 
 from vocoder_train.utils.checkpoint import load_checkpoint
+
+# vocos 0.1.0's IMDCT heads call scipy.signal.cosine, which SciPy 1.13 removed (it lives in
+# scipy.signal.windows): restore the old name so IMDCTCosHead / IMDCTSymExpHead can be built.
+if not hasattr(scipy.signal, "cosine"):
+    scipy.signal.cosine = scipy.signal.windows.cosine
 
 
 class VocosGenerator(Vocos):
