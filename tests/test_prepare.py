@@ -220,6 +220,8 @@ def test_split_is_deterministic_parallel_and_stable(corpus, first_run, tmp_path)
     assert run(corpus, tmp_path / "out2", "--workers", "2") == 0
     for name in ("train.jsonl", "val.jsonl", "rejected.jsonl"):
         assert (tmp_path / "out2" / name).read_bytes() == (out1 / name).read_bytes(), name
+    r1, r2 = (json.loads((d / "report.json").read_text(encoding="utf-8")) for d in (out1, tmp_path / "out2"))
+    assert r1.pop("output") != r2.pop("output") and r1 == r2
     # adding files moves none of the others
     grown = tmp_path / "grown"
     for p in corpus["root"].rglob("*"):
@@ -264,14 +266,20 @@ def test_val_list_by_name_and_by_path(corpus, tmp_path):
     assert (tmp_path / "o2" / "val.jsonl").read_bytes() == (tmp_path / "o" / "val.jsonl").read_bytes()
 
 
-def test_chunked_decode_measures_the_same(corpus, monkeypatch):
-    path = str(corpus["root"] / "long.wav")
+@pytest.mark.parametrize("name", ["long.wav", "c/48k stereo.mp3", "c/d/44k.ogg"])
+def test_chunked_decode_measures_the_same(corpus, monkeypatch, name):
+    path = str(corpus["root"] / name)
     whole = prep.measure(path)
-    monkeypatch.setattr(prep, "CHUNK_SECONDS", 0.3)
+    monkeypatch.setattr(prep, "CHUNK_SECONDS", 0.3)  # long files are decoded in chunks of this many seconds
     chunked = prep.measure(path)
-    assert chunked.num_frames == whole.num_frames == 32000
+    assert chunked.error is None and chunked.num_frames == whole.num_frames
     assert chunked.peak_db == pytest.approx(whole.peak_db)
     assert chunked.rms_db == pytest.approx(whole.rms_db)
+
+
+def test_max_duration_none():
+    assert prep.build_parser().parse_args(["x", "-o", "y", "--max-duration", "none"]).max_duration is None
+    assert prep.build_parser().parse_args(["x", "-o", "y", "--max-duration", "30"]).max_duration == 30.0
 
 
 def test_help(capsys):
