@@ -95,3 +95,37 @@ def test_adversary_names_terms_after_discriminators(tiny_cfg):
     g = adv.generator_losses(real, fake)
     assert set(g) == {"g_adv_mpd", "g_fm_mpd", "g_adv_mrd", "g_fm_mrd"}
     assert all(math.isfinite(v.item()) for v in g.values())
+
+
+def test_discriminator_warmup_freezes_the_generator(tiny_cfg, tmp_path):
+    module = _fit(tiny_cfg("model.optim.disc_warmup_steps=3"), steps=3, tmp_path=tmp_path)
+    g0, d0 = module._before
+    assert not _changed(g0, module.generator) and _changed(d0, module.adversary)
+    assert [module.phase(i) for i in (0, 2, 3)] == ["disc_warmup", "disc_warmup", "gan"]
+
+
+def test_phases_run_in_order_and_the_horizon_counts_them(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("model.optim.pretrain_mel_steps=2", "model.optim.disc_warmup_steps=1")
+    module = _fit(cfg, steps=7, tmp_path=tmp_path)  # 2 mel + 1 D-only + 2 GAN iterations
+    assert module.iteration == 5 and module.total_iterations() == 3 + (7 - 3) // 2
+    assert [module.phase(i) for i in range(5)] == ["mel", "mel", "disc_warmup", "gan", "gan"]
+
+
+def test_frozen_backbone_stays_fixed(tiny_cfg, tmp_path):
+    module = _fit(tiny_cfg("model.optim.freeze=[backbone]"), steps=2, tmp_path=tmp_path)
+    g0, _ = module._before
+    bb = {k: v for k, v in module.generator.state_dict().items() if k.startswith("backbone.")}
+    assert all(torch.equal(g0[k], v) for k, v in bb.items())
+    assert not torch.equal(g0["head.out.weight"], module.generator.head.out.weight)
+    with pytest.raises(ValueError, match="no submodule 'encoder'"):
+        build_module(tiny_cfg("model.optim.freeze=[encoder]"))
+
+
+def test_teacher_forced_batches_use_the_given_mel(tiny_cfg):
+    module = build_module(tiny_cfg())
+    audio = torch.randn(2, 4096) * 0.1
+    mel = module.generator.features(audio) + 0.5  # a "TTS" mel that differs from ours
+    with torch.no_grad():
+        from_audio = module.generate({"audio": audio})
+        from_mel = module.generate({"audio": audio, "mel": mel})
+    assert from_mel.shape == audio.shape and not torch.allclose(from_audio, from_mel)

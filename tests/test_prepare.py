@@ -302,6 +302,9 @@ def test_errors_exit_2_and_name_the_path(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(tmp_path / "nope") in err
     assert prep.main([str(empty)]) == 2  # --output is required
+    (tmp_path / "a file").write_text("")
+    assert prep.main([str(empty), "--output", str(tmp_path / "a file" / "out")]) == 2
+    assert "a file" in capsys.readouterr().err
     # files that are all bad: exit 2 and say why
     (empty / "text.wav").write_text("not audio")
     assert prep.main([str(empty), "--output", str(tmp_path / "o"), "--no-progress"]) == 2

@@ -629,7 +629,7 @@ def write_outputs(output: Path, train, val, rejected, report, opts: PrepareOptio
         rejected=write_manifest(output / "rejected.jsonl", rejected),
         report_json=_write_text(
             output / "report.json", json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-        ),  # fmt: skip
+        ),
         report_md=_write_text(output / "report.md", render_markdown(report, rejected)),
         histogram=plot_durations(
             output / "duration_histogram.png", train, val, opts.min_duration, opts.max_duration
@@ -653,6 +653,17 @@ def _check_options(opts: PrepareOptions) -> None:
         raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
 
 
+def _check_output(output: Path) -> None:
+    """Fails before the (long) probing, not after it, when --output cannot be written."""
+    existing = output.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise PrepareError(
+            f"{output}: --output cannot be created or written ({existing} is not a writable folder)"
+        )
+
+
 def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
     where = ", ".join(map(str, inputs))
     if not rejected:
@@ -673,6 +684,7 @@ def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
     Raises :class:`PrepareError` (nothing written) for missing inputs, bad options, or no good file.
     """
     _check_options(opts)
+    _check_output(Path(output))
     if not inputs:
         raise PrepareError("no INPUT given: name at least one folder, filelist or manifest")
     scan = collect(inputs)
@@ -783,6 +795,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = prepare(args.inputs, args.output, opts)
     except PrepareError as e:
         print(f"vocoder-prepare: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an unwritable --output, an unreadable folder
+        print(f"vocoder-prepare: error: {e.filename or args.output}: {e.strerror or e}", file=sys.stderr)
         return 2
     print_summary(res)
     return 0

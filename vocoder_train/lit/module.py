@@ -1,9 +1,14 @@
 """``VocoderGAN``: the GAN training step under Lightning 2 manual optimization.
 
-One training iteration (one batch) is, after ``pretrain_mel_steps`` mel-only iterations:
-a discriminator step on (real, generated.detach()), then a generator step on
-mel + adversarial + feature-matching terms with the discriminators frozen. Both
-learning-rate schedules are stepped once per iteration.
+Training runs in up to three phases, in this order, counted in iterations (batches):
+
+1. ``pretrain_mel_steps``: generator steps on the mel loss alone (discriminators untouched);
+2. ``disc_warmup_steps``: discriminator steps alone, generator frozen (fine-tuning a
+   pretrained generator with fresh discriminators);
+3. the GAN: a discriminator step on (real, generated.detach()), then a generator step on
+   mel + adversarial + feature-matching terms with the discriminators frozen.
+
+Both learning-rate schedules are stepped once per iteration.
 
 Step counting: under manual optimization Lightning's ``trainer.global_step`` counts every
 optimizer step, so a GAN iteration advances it by 2 and a mel-only iteration by 1, and
@@ -23,6 +28,7 @@ import torch
 from torch import nn
 
 from vocoder_train.losses.adversarial import Adversary, weighted_sum
+from vocoder_train.models.generator import match_length
 from vocoder_train.metrics import MetricAccumulator, compute_metrics
 from vocoder_train.metrics.registry import check_names
 
@@ -51,6 +57,7 @@ class VocoderGAN(pl.LightningModule):
         lambdas (Mapping[str, float]): weight per loss term, keyed by the logged name.
         optim (Mapping): lr_g, lr_d, betas, weight_decay, warmup_steps, min_lr_ratio,
             total_iterations (None: derived from trainer.max_steps), pretrain_mel_steps,
+            disc_warmup_steps, freeze (generator submodules kept fixed, e.g. ["backbone"]),
             grad_clip_g, grad_clip_d (None: no clipping, norm still logged),
             max_nonfinite (consecutive non-finite steps tolerated before stopping).
         sample_rate (int): for logging audio and throughput.
@@ -87,6 +94,13 @@ class VocoderGAN(pl.LightningModule):
         self.sample_rate = int(sample_rate)
         self.run_config = dict(config) if config is not None else None
         self.pretrain_mel_steps = int(self.optim_cfg.get("pretrain_mel_steps", 0))
+        self.disc_warmup_steps = int(self.optim_cfg.get("disc_warmup_steps", 0))
+        self.frozen = list(self.optim_cfg.get("freeze") or [])
+        for name in self.frozen:
+            sub = getattr(self.generator, name, None)
+            if not isinstance(sub, nn.Module):
+                raise ValueError(f"model.optim.freeze: generator has no submodule {name!r} (feature_extractor, backbone, head)")
+            sub.requires_grad_(False)
         self._nonfinite_in_a_row = 0
         self.nonfinite_skips = 0
         self.max_skipped_files = int(max_skipped_files)
@@ -107,14 +121,26 @@ class VocoderGAN(pl.LightningModule):
             raise ValueError(
                 "model.optim.total_iterations is needed when trainer.max_steps is not set (e.g. with max_time)"
             )
-        pre = self.pretrain_mel_steps
-        return max_steps if max_steps <= pre else pre + (max_steps - pre) // 2
+        single = self.pretrain_mel_steps + self.disc_warmup_steps  # one optimizer step per iteration
+        return max_steps if max_steps <= single else single + (max_steps - single) // 2
+
+    def phase(self, iteration: int | None = None) -> str:
+        """"mel", "disc_warmup" or "gan" for an iteration (default: the current one)."""
+        it = self.iteration if iteration is None else iteration
+        if it < self.pretrain_mel_steps:
+            return "mel"
+        if it < self.pretrain_mel_steps + self.disc_warmup_steps:
+            return "disc_warmup"
+        return "gan"
 
     def configure_optimizers(self):
         o = self.optim_cfg
         betas = tuple(o.get("betas", (0.8, 0.9)))
         wd = float(o.get("weight_decay", 0.01))
-        opt_g = torch.optim.AdamW(self.generator.parameters(), lr=float(o["lr_g"]), betas=betas, weight_decay=wd)
+        trainable = [p for p in self.generator.parameters() if p.requires_grad]
+        if not trainable:
+            raise ValueError(f"model.optim.freeze={self.frozen} leaves no generator parameter to train")
+        opt_g = torch.optim.AdamW(trainable, lr=float(o["lr_g"]), betas=betas, weight_decay=wd)
         opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=float(o["lr_d"]), betas=betas, weight_decay=wd)
         total, warmup = self.total_iterations(), int(o.get("warmup_steps", 0))
         min_ratio = float(o.get("min_lr_ratio", 0.0))
@@ -137,17 +163,29 @@ class VocoderGAN(pl.LightningModule):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.generator(audio)
 
+    def generate(self, batch: dict) -> torch.Tensor:
+        """Generated audio (B, T) for a batch: from its ``mel`` (B, n_mels, L) when present
+        (teacher-forced fine-tuning), else copy synthesis of its ``audio``."""
+        audio = batch["audio"]
+        if "mel" in batch:
+            return match_length(self.generator.synthesize(batch["mel"]), audio.shape[-1])
+        return self.generator(audio)
+
     def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
-        """One iteration. A non-finite D loss or gradient skips the whole iteration (D and G);
-        a non-finite G loss or gradient skips the G step. Skips are counted, and
-        ``max_nonfinite`` in a row stop the run with advice."""
+        """One iteration of the current phase. A non-finite D loss or gradient skips the whole
+        iteration (D and G); a non-finite G loss or gradient skips the G step. Skips are counted,
+        and ``max_nonfinite`` in a row stop the run with advice."""
         audio = batch["audio"]
         opt_g, opt_d = self.optimizers()
-        gan = self.iteration >= self.pretrain_mel_steps
-        audio_hat = self.generator(audio)
+        phase = self.phase()
+        if phase == "disc_warmup":
+            with torch.no_grad():
+                audio_hat = self.generate(batch)
+        else:
+            audio_hat = self.generate(batch)
         logs: dict[str, torch.Tensor] = {}
 
-        if gan:
+        if phase != "mel":
             d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach())
             logs.update(d_terms, d_total=weighted_sum(d_terms, self.lambdas))
             logs["grad_norm_d"] = self._backward_step(opt_d, logs["d_total"], self.adversary, "discriminator")
@@ -155,13 +193,14 @@ class VocoderGAN(pl.LightningModule):
                 self._log_train(logs, batch, opt_g, opt_d)
                 return {k: v.detach() for k, v in logs.items()}
 
-        g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
-        if gan:
-            self.adversary.requires_grad_(False)  # no D gradients in the G step
-            g_terms.update(self.adversary.generator_losses(audio, audio_hat))
-            self.adversary.requires_grad_(True)
-        logs.update(g_terms, g_total=weighted_sum(g_terms, self.lambdas))
-        logs["grad_norm_g"] = self._backward_step(opt_g, logs["g_total"], self.generator, "generator")
+        if phase != "disc_warmup":
+            g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
+            if phase == "gan":
+                self.adversary.requires_grad_(False)  # no D gradients in the G step
+                g_terms.update(self.adversary.generator_losses(audio, audio_hat))
+                self.adversary.requires_grad_(True)
+            logs.update(g_terms, g_total=weighted_sum(g_terms, self.lambdas))
+            logs["grad_norm_g"] = self._backward_step(opt_g, logs["g_total"], self.generator, "generator")
         self._step_schedulers()
         self._log_train(logs, batch, opt_g, opt_d)
         return {k: v.detach() for k, v in logs.items()}  # reaches callbacks' on_train_batch_end
@@ -181,7 +220,8 @@ class VocoderGAN(pl.LightningModule):
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         clip = self.optim_cfg.get("grad_clip_g" if what == "generator" else "grad_clip_d")
-        norm = torch.nn.utils.clip_grad_norm_(module.parameters(), clip if clip else float("inf"))
+        params = [p for p in module.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
         if not torch.isfinite(norm):
             self._count_nonfinite(f"{what} gradient")
             return norm
@@ -208,6 +248,7 @@ class VocoderGAN(pl.LightningModule):
         self.log("train/lr_g", opt_g.param_groups[0]["lr"], batch_size=bs)
         self.log("train/lr_d", opt_d.param_groups[0]["lr"], batch_size=bs)
         self.log("train/nonfinite_skips", float(self.nonfinite_skips), batch_size=bs)
+        self.log("train/phase", float(("mel", "disc_warmup", "gan").index(self.phase())), batch_size=bs)
         skipped = batch.get("skipped")
         if skipped is not None:
             self.log("data/skipped", skipped.sum().float(), reduce_fx="sum", batch_size=bs)
@@ -239,7 +280,7 @@ class VocoderGAN(pl.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         audio = batch["audio"]
-        audio_hat = self.generator(audio)
+        audio_hat = self.generate(batch)
         mel_l1 = self.mel_loss(audio_hat, audio)
         self.log("val/mel_l1", mel_l1, sync_dist=True, batch_size=audio.shape[0], prog_bar=True)
         names = self._metrics_now()
