@@ -129,3 +129,13 @@ def test_teacher_forced_batches_use_the_given_mel(tiny_cfg):
         from_audio = module.generate({"audio": audio})
         from_mel = module.generate({"audio": audio, "mel": mel})
     assert from_mel.shape == audio.shape and not torch.allclose(from_audio, from_mel)
+
+
+def test_extra_spectral_terms_are_weighted_and_logged(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("model/loss=vocos_mrstft", "model.loss.spectral.g_mrstft.resolutions=[[256,64,256],[128,32,128]]")
+    module = build_module(cfg)
+    assert set(module.spectral_losses) == {"g_mrstft"}
+    audio = torch.randn(2, 4096) * 0.1
+    with torch.no_grad():
+        assert module.spectral_losses["g_mrstft"](audio, audio).item() == pytest.approx(0.0, abs=1e-5)
+    _fit(cfg, steps=2, tmp_path=tmp_path)

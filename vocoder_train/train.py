@@ -18,6 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from vocoder_train.finetune import apply_init
 from vocoder_train.lit.checkpointing import AtomicCheckpointIO, FinalCheckpoint
 from vocoder_train.lit.module import VocoderGAN
 from vocoder_train.losses.adversarial import Adversary
@@ -36,6 +37,7 @@ def build_module(cfg: DictConfig) -> VocoderGAN:
         generator=build_generator(m.generator),
         adversary=Adversary(discriminators, loss=m.loss.adversarial),
         mel_loss=instantiate(m.loss.mel),
+        spectral_losses={k: instantiate(v) for k, v in (m.loss.get("spectral") or {}).items() if v is not None},
         lambdas=OmegaConf.to_container(m.loss.lambdas, resolve=True),
         optim=OmegaConf.to_container(m.optim, resolve=True),
         sample_rate=cfg.audio.sample_rate,
@@ -98,12 +100,15 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     datamodule = instantiate(cfg.data, _convert_="all")
     module = build_module(cfg)
+    ckpt_path = resolve_ckpt_path(cfg)
+    if ckpt_path is None:  # a resume restores everything; init only seeds a fresh run
+        apply_init(module, cfg.get("init"), cfg.model.generator)
     callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")] + list(callbacks or [])
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     log.info("run folder: %s", out.resolve())
     return metrics

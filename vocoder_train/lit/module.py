@@ -54,6 +54,8 @@ class VocoderGAN(pl.LightningModule):
         generator (nn.Module): audio (B, T) -> audio (B, T); has ``features``/``synthesize``.
         adversary (Adversary): the discriminators and their losses.
         mel_loss (nn.Module): (y_hat, y) -> scalar; the ``g_mel`` term and ``val/mel_l1``.
+        spectral_losses (Mapping[str, nn.Module] | None): more reconstruction terms for the
+            generator, by logged name (e.g. ``g_mrstft``, ``g_msmel``), each weighted by ``lambdas``.
         lambdas (Mapping[str, float]): weight per loss term, keyed by the logged name.
         optim (Mapping): lr_g, lr_d, betas, weight_decay, warmup_steps, min_lr_ratio,
             total_iterations (None: derived from trainer.max_steps), pretrain_mel_steps,
@@ -80,6 +82,7 @@ class VocoderGAN(pl.LightningModule):
         optim: Mapping[str, Any],
         sample_rate: int,
         config: Mapping | None = None,
+        spectral_losses: Mapping[str, nn.Module] | None = None,
         max_skipped_files: int = 100,
         val_metrics: Sequence[str] = (),
         slow_metrics_every: int = 1,
@@ -89,6 +92,7 @@ class VocoderGAN(pl.LightningModule):
         self.generator = generator
         self.adversary = adversary
         self.mel_loss = mel_loss
+        self.spectral_losses = nn.ModuleDict(dict(spectral_losses or {}))
         self.lambdas = dict(lambdas)
         self.optim_cfg = dict(optim)
         self.sample_rate = int(sample_rate)
@@ -195,6 +199,7 @@ class VocoderGAN(pl.LightningModule):
 
         if phase != "disc_warmup":
             g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
+            g_terms.update({name: loss(audio_hat, audio) for name, loss in self.spectral_losses.items()})
             if phase == "gan":
                 self.adversary.requires_grad_(False)  # no D gradients in the G step
                 g_terms.update(self.adversary.generator_losses(audio, audio_hat))

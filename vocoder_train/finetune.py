@@ -1,0 +1,99 @@
+"""Starting a run from pretrained weights (``init.path``): fine-tuning.
+
+``init.path`` is a vocos folder (``config.yaml`` + ``pytorch_model.bin``, the format of
+``charactr/vocos-mel-24khz``, generator only) or a vocoder_train checkpoint. Unlike a resume,
+optimizers, schedules and step counters start fresh. The pretrained generator must match
+``model.generator`` (the same front end and sizes): a mismatch is reported key by key, since
+loading a 24 kHz filterbank into a 22.05 kHz model would silently change the features.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from vocoder_train.models.generator import from_vocos_config, generator_config_from_checkpoint
+from vocoder_train.utils.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+class InitError(ValueError):
+    """Pretrained weights do not fit the configured model. The message says what differs."""
+
+
+def _frontend_differences(ours: dict, theirs: dict) -> list[str]:
+    """Feature extractor / head settings that differ between two generator configs."""
+    diffs = []
+    for part in ("feature_extractor", "head"):
+        a, b = ours.get(part, {}), theirs.get(part, {})
+        for key in sorted(set(a) | set(b)):
+            if key != "dim" and a.get(key) != b.get(key):
+                diffs.append(f"model.generator.{part}.{key}: pretrained {b.get(key)!r}, configured {a.get(key)!r}")
+    return diffs
+
+
+def _load_pretrained(path: Path, ema: bool) -> tuple[dict[str, torch.Tensor], dict | None, dict]:
+    """-> (generator state, discriminator state or None, the pretrained generator config)."""
+    if path.is_dir():
+        cfg_path, weights = path / "config.yaml", path / "pytorch_model.bin"
+        if not cfg_path.is_file() or not weights.is_file():
+            raise InitError(f"init.path={path}: a vocos folder needs config.yaml and pytorch_model.bin")
+        with open(cfg_path, encoding="utf-8") as f:
+            gen_cfg = from_vocos_config(yaml.safe_load(f))
+        return load_checkpoint(weights), None, gen_cfg
+    ckpt = load_checkpoint(path)
+    gen_cfg = generator_config_from_checkpoint(ckpt, path)
+    sd = ckpt["state_dict"]
+    gen = {k[len("generator.") :]: v for k, v in sd.items() if k.startswith("generator.")}
+    if ema:
+        gen = (ckpt.get("vocoder_train") or {}).get("ema_generator")
+        if gen is None:
+            raise InitError(f"init.path={path}: has no EMA weights; set init.ema=false")
+    disc = {k[len("adversary.") :]: v for k, v in sd.items() if k.startswith("adversary.")}
+    return gen, disc, gen_cfg
+
+
+def _load_into(module: nn.Module, state: dict, what: str, path: Path) -> None:
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state and state[k].shape != v.shape]
+    if missing or unexpected or shapes:
+        detail = "; ".join(filter(None, [
+            f"missing {missing[:4]}" if missing else "", f"unexpected {unexpected[:4]}" if unexpected else "",
+            f"shape (pretrained vs configured) {shapes[:4]}" if shapes else "",
+        ]))
+        raise InitError(f"init.path={path}: the pretrained {what} does not fit the configured one: {detail}")
+    module.load_state_dict(state)
+
+
+def apply_init(module: nn.Module, init: DictConfig | dict | None, generator_cfg: DictConfig) -> None:
+    """Loads ``init.path`` into ``module`` (a VocoderGAN). ``init.weights``: generator | all."""
+    init = OmegaConf.to_container(init, resolve=True) if isinstance(init, DictConfig) else dict(init or {})
+    if not init.get("path"):
+        return
+    path = Path(init["path"]).expanduser()
+    if not path.exists():
+        raise InitError(f"init.path={path}: no such vocos folder or checkpoint")
+    weights = init.get("weights", "generator")
+    if weights not in ("generator", "all"):
+        raise InitError(f"init.weights={weights!r}: choose generator or all")
+    gen_state, disc_state, pre_cfg = _load_pretrained(path, bool(init.get("ema", False)))
+    ours: Any = OmegaConf.to_container(generator_cfg, resolve=True)
+    diffs = _frontend_differences(ours, pre_cfg)
+    if diffs:
+        raise InitError(f"init.path={path}: front end or head differs from the config:\n  " + "\n  ".join(diffs))
+    _load_into(module.generator, gen_state, "generator", path)
+    if weights == "all":
+        if not disc_state:
+            raise InitError(f"init.path={path}: has no discriminator weights (a vocos folder never does); use init.weights=generator")
+        _load_into(module.adversary, disc_state, "discriminators", path)
+    log.info("initialized %s from %s", "generator + discriminators" if weights == "all" else "generator", path)
