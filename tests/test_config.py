@@ -91,3 +91,11 @@ def test_cli_unknown_override_names_it(tmp_path):
     assert r.returncode != 0
     assert "no_such_key" in r.stderr and "Could not override" in r.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_slurm_launcher_config_composes(tmp_path, tiny_corpus):
+    r = _cli("hydra/launcher=slurm", "experiment=tiny", "trainer=ddp", "trainer.num_nodes=2",
+             f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}", "--cfg", "hydra",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "SlurmLauncher" in r.stdout and "nodes: ${trainer.num_nodes}" in r.stdout and "signal_delay_s: 120" in r.stdout
