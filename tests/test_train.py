@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -88,3 +89,19 @@ def test_ema_is_validated_checkpointed_and_loadable(tiny_cfg):
     assert any(not torch.equal(ema[k], raw[k]) for k in raw)  # averaged, not a copy
     gen, _ = load_generator(path, ema=True)
     assert torch.equal(gen.backbone.embed.weight, ema["backbone.embed.weight"])
+
+
+def test_progress_bar_shows_eta_and_phase(tiny_cfg):
+    from vocoder_train.lit.callbacks import ProgressBar, format_duration
+
+    bar = ProgressBar(refresh_rate=1)
+    seen = {}
+
+    class Spy(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            seen.update(bar.get_metrics(trainer, module))
+
+    train(tiny_cfg("model.optim.pretrain_mel_steps=2", "callbacks.progress_bar=null",
+                   "trainer.enable_progress_bar=true"), callbacks=[bar, Spy()])
+    assert seen["phase"] == "gan" and seen["eta"].endswith("s")
+    assert format_duration(3725) == "1h02m" and format_duration(65) == "1m05s"

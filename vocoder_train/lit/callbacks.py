@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -162,3 +163,48 @@ class GeneratorEMA(pl.Callback):
         state = checkpoint.get("vocoder_train", {}).get("ema_generator")
         if state is not None:
             self.ema = {k: v.clone() for k, v in state.items()}
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar plus the run's ETA (to ``trainer.max_steps`` or ``max_time``, whichever
+    comes first), the training phase and seconds of audio per second."""
+
+    def __init__(self, refresh_rate: int = 10, smoothing: float = 0.9):
+        super().__init__(refresh_rate=refresh_rate)
+        self.smoothing = smoothing
+        self._last: tuple[float, int] | None = None
+        self._rate: float | None = None  # optimizer steps per second, smoothed
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now, step = time.perf_counter(), trainer.global_step
+        if self._last is not None and step > self._last[1]:
+            rate = (step - self._last[1]) / max(now - self._last[0], 1e-9)
+            self._rate = rate if self._rate is None else self.smoothing * self._rate + (1 - self.smoothing) * rate
+        self._last = (now, step)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def eta_seconds(self, trainer) -> float | None:
+        candidates = []
+        if self._rate and trainer.max_steps and trainer.max_steps > 0:
+            candidates.append((trainer.max_steps - trainer.global_step) / self._rate)
+        timer = next((c for c in trainer.callbacks if type(c).__name__ == "Timer"), None)
+        if timer is not None and timer.time_remaining() is not None:
+            candidates.append(timer.time_remaining())
+        return min(candidates) if candidates else None
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        eta = self.eta_seconds(trainer)
+        if eta is not None:
+            items["eta"] = format_duration(eta)
+        if hasattr(pl_module, "phase"):
+            items["phase"] = pl_module.phase()
+        return items
