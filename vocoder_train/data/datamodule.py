@@ -1,8 +1,20 @@
-"""The Lightning DataModule: train and validation loaders over manifests."""
+"""The Lightning DataModule: train and validation loaders over manifests.
+
+Two options change what a training item is:
+
+- ``mels: true`` reads (audio, teacher-forced mel) pairs (:mod:`vocoder_train.data.mel_dataset`):
+  batches carry a ``mel`` (B, n_mels, L) that the module synthesizes from. Gain and augmentation
+  are off for pairs (the mel encodes the audio's level).
+- ``sources: [{name, manifest, weight}, ...]`` instead of ``train`` mixes several corpora by
+  weight (:mod:`vocoder_train.data.mixing`); ``mix_counts`` / :meth:`mix_fractions` report what
+  was actually drawn, and :class:`~vocoder_train.data.mixing.MixLogger` logs it.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -10,7 +22,11 @@ from torch.utils.data import DataLoader
 
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import read_manifest
+from vocoder_train.data.mel_dataset import MelPairDataset, read_pair_manifest
+from vocoder_train.data.mixing import WeightedResumableSampler, normalize_sources
 from vocoder_train.data.sampler import ResumableSampler
+
+log = logging.getLogger(__name__)
 
 
 class VocoderDataModule(pl.LightningDataModule):
@@ -26,11 +42,17 @@ class VocoderDataModule(pl.LightningDataModule):
         num_workers (int): DataLoader worker processes (0 in tests).
         max_val_files (int | None): use only the first N validation files.
         augment: optional training augmentation (``data/augment`` config group).
+        mels (bool): train and validate on (audio, precomputed mel) pair manifests (entries with "mel").
+        hop_length, n_fft, n_mels, mel_padding: the generator's feature extractor (for pairs: the
+            expected frame count and bin count).
+        max_frame_mismatch (int): pairs: frames trimmed/padded with a warning; more skips the file.
+        sources (list[dict] | None): ``[{name, manifest, weight}]`` to mix corpora instead of ``train``.
+        epoch_size (int | None): with ``sources``: draws per epoch (default: all corpora's items).
     """
 
     def __init__(
         self,
-        train: str,
+        train: str | None,
         val: str,
         sample_rate: int,
         segment_length: int,
@@ -47,9 +69,23 @@ class VocoderDataModule(pl.LightningDataModule):
         persistent_workers: bool = True,
         pin_memory: bool | None = None,
         seed: int = 0,
+        mels: bool = False,
+        hop_length: int = 256,
+        n_fft: int = 1024,
+        n_mels: int = 100,
+        mel_padding: str = "center",
+        max_frame_mismatch: int = 3,
+        sources: Sequence[dict] | None = None,
+        epoch_size: int | None = None,
     ):
         super().__init__()
+        if sources and train:
+            raise ValueError("data.sources and data.train are both set: give one (set data.train=null to mix sources)")
+        if not sources and not train:
+            raise ValueError("data.train is not set: point it at a manifest, or give data.sources")
         self.train_source, self.val_source = train, val
+        self.sources = normalize_sources(sources) if sources else None
+        self.epoch_size = epoch_size
         self.sample_rate, self.segment_length = int(sample_rate), int(segment_length)
         self.val_segment_length = int(val_segment_length)
         self.batch_size, self.val_batch_size = int(batch_size), int(val_batch_size)
@@ -61,27 +97,63 @@ class VocoderDataModule(pl.LightningDataModule):
         self.persistent_workers = persistent_workers
         self.pin_memory = pin_memory
         self.seed = int(seed)
+        self.mels = bool(mels)
+        self.hop_length, self.n_fft, self.n_mels = int(hop_length), int(n_fft), int(n_mels)
+        self.mel_padding, self.max_frame_mismatch = mel_padding, int(max_frame_mismatch)
+        if self.mels:
+            for key, n in (("segment_length", self.segment_length), ("val_segment_length", self.val_segment_length)):
+                if n % self.hop_length:
+                    raise ValueError(f"data.{key}={n} is not a multiple of data.hop_length={self.hop_length}")
+            if augment is not None:
+                log.warning("data.augment is ignored with data.mels=true: the target audio must match its mel")
         self.train_set: AudioDataset | None = None
         self.val_set: AudioDataset | None = None
+        self._source_sizes: list[int] = []
+        self.mix_counts: dict[str, int] = {s["name"]: 0 for s in self.sources or []}
+        self.mel_frames_fixed = 0  # training items whose mel frame count was reconciled
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def _read(self, source: str) -> list[dict]:
+        return read_pair_manifest(source) if self.mels else read_manifest(source)
+
+    def _dataset(self, items: list[dict], train: bool) -> AudioDataset:
+        seg = self.segment_length if train else self.val_segment_length
+        if self.mels:
+            return MelPairDataset(
+                items, self.sample_rate, seg // self.hop_length, self.hop_length, self.n_mels, n_fft=self.n_fft,
+                padding=self.mel_padding, train=train, max_frame_mismatch=self.max_frame_mismatch,
+                resample_quality=self.resample_quality,
+            )
+        if train:
+            return AudioDataset(items, self.sample_rate, seg, train=True, gain_db=self.gain_db, augment=self.augment,
+                                resample_quality=self.resample_quality, partial_reads=self.partial_reads)  # fmt: skip
+        return AudioDataset(items, self.sample_rate, seg, train=False, val_gain_db=self.val_gain_db,
+                            resample_quality=self.resample_quality, partial_reads=self.partial_reads)  # fmt: skip
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
-            self.train_set = AudioDataset(
-                read_manifest(self.train_source), self.sample_rate, self.segment_length, train=True,
-                gain_db=self.gain_db, augment=self.augment, resample_quality=self.resample_quality,
-                partial_reads=self.partial_reads,
-            )
+            if self.sources:
+                per_source = [self._read(s["manifest"]) for s in self.sources]
+                self._source_sizes = [len(x) for x in per_source]
+                items = [it for part in per_source for it in part]
+            else:
+                items = self._read(self.train_source)
+            self.train_set = self._dataset(items, train=True)
         if self.val_set is None:
-            val_items = read_manifest(self.val_source)[: self.max_val_files or None]
-            self.val_set = AudioDataset(
-                val_items, self.sample_rate, self.val_segment_length, train=False,
-                val_gain_db=self.val_gain_db, resample_quality=self.resample_quality,
-                partial_reads=self.partial_reads,
-            )
+            self.val_set = self._dataset(self._read(self.val_source)[: self.max_val_files or None], train=False)
+
+    # -- loaders ---------------------------------------------------------------------------
+
+    def _sampler(self, dataset: AudioDataset, shuffle: bool):
+        if shuffle and self.sources:
+            weights = [s["weight"] for s in self.sources]
+            return WeightedResumableSampler(self._source_sizes, weights, seed=self.seed, epoch_size=self.epoch_size)
+        return ResumableSampler(len(dataset), seed=self.seed, shuffle=shuffle)
 
     def _loader(self, dataset: AudioDataset, batch_size: int, shuffle: bool, drop_last: bool) -> DataLoader:
         pin = torch.cuda.is_available() if self.pin_memory is None else self.pin_memory
-        sampler = ResumableSampler(len(dataset), seed=self.seed, shuffle=shuffle)
+        sampler = self._sampler(dataset, shuffle)
         drop_last = drop_last and len(sampler) >= batch_size  # never drop this rank's only batch
         if shuffle:  # resuming mid-epoch: skip what the checkpointed run already trained on
             per_epoch = len(sampler) // batch_size if drop_last else -(-len(sampler) // batch_size)
@@ -110,3 +182,38 @@ class VocoderDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None, "setup() first"
         return self._loader(self.val_set, self.val_batch_size, shuffle=False, drop_last=False)
+
+    # -- what was drawn --------------------------------------------------------------------
+
+    def count_batch(self, batch: dict) -> None:
+        """Adds a training batch to ``mix_counts`` (by the corpus of each item actually loaded) and
+        ``mel_frames_fixed``. Runs in the main process, so counts are right with loader workers."""
+        if self.sources and "index" in batch:
+            index = batch["index"].cpu().numpy() if torch.is_tensor(batch["index"]) else batch["index"]
+            offsets = torch.tensor([0] + self._source_sizes[:-1]).cumsum(0).numpy()
+            for s in (offsets.searchsorted(index, side="right") - 1).tolist():
+                self.mix_counts[self.sources[s]["name"]] += 1
+        if "mel_fixed" in batch:
+            self.mel_frames_fixed += int(batch["mel_fixed"].sum())
+
+    def mix_fractions(self) -> dict[str, float]:
+        """Share of the training items drawn so far from each source (empty without ``sources``)."""
+        total = sum(self.mix_counts.values())
+        return {k: v / total for k, v in self.mix_counts.items()} if total else {}
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.training:
+            self.count_batch(batch)
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        if not self.sources and not self.mels:
+            return {}  # plain runs keep their checkpoints as they were
+        return {"mix_counts": dict(self.mix_counts), "mel_frames_fixed": self.mel_frames_fixed}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for k, v in (state_dict.get("mix_counts") or {}).items():
+            if k in self.mix_counts:
+                self.mix_counts[k] = int(v)
+        self.mel_frames_fixed = int(state_dict.get("mel_frames_fixed", 0))
