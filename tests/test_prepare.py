@@ -310,3 +310,51 @@ def test_errors_exit_2_and_name_the_path(tmp_path, capsys):
     assert prep.main([str(empty), "--output", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unreadable: 1" in err and "text.wav" in err
+
+
+# -- --mels: teacher-forced pairs ---------------------------------------------------------------
+
+
+def test_prepare_pairs_mels_and_rejects_those_that_do_not_fit(tmp_path):
+    """Good mels (exact, off by one) are paired; missing, unreadable, wrong-bins, off-by-ten are rejected."""
+    from vocoder_train.data.mel_dataset import expected_frames, resampled_length
+
+    root, mels = tmp_path / "corpus", tmp_path / "mels"
+    (mels / "sub").mkdir(parents=True)
+    hop, n_mels = 64, 16
+    names = ["ok", "sub/nested", "off1", "gone", "junk", "bins", "off10"]
+    for i, name in enumerate(names):
+        make_good(root, f"{name}.wav", 22050, 0.6, 1, seed=i)
+    frames = expected_frames(resampled_length(int(22050 * 0.6), 22050, 16000), hop, 1024)
+    np.save(mels / "ok.npy", np.zeros((n_mels, frames), np.float32))
+    np.save(mels / "sub/nested.npy", np.zeros((1, n_mels, frames), np.float32))
+    np.save(mels / "off1.npy", np.zeros((n_mels, frames - 1), np.float32))
+    (mels / "junk.npy").write_text("not numpy")
+    np.save(mels / "bins.npy", np.zeros((n_mels + 4, frames), np.float32))
+    np.save(mels / "off10.npy", np.zeros((n_mels, frames + 10), np.float32))
+    opts = prep.PrepareOptions(val_fraction=0.3, sample_rate=16000, mels=str(mels), hop_length=hop, n_mels=n_mels,
+                               progress=False)  # fmt: skip
+    res = prep.prepare([root], tmp_path / "out", opts)
+    items = read_manifest(tmp_path / "out" / "train.jsonl") + read_manifest(tmp_path / "out" / "val.jsonl")
+    paired = {Path(x["path"]).stem: x for x in items}
+    assert set(paired) == {"ok", "nested", "off1"}
+    assert paired["nested"]["mel"] == str((mels / "sub/nested.npy").resolve())
+    assert paired["off1"]["mel_frames"] == frames - 1
+    why = {Path(x["path"]).stem: x for x in res.rejected}
+    assert {k: v["reason"] for k, v in why.items()} == dict(
+        gone="mel_missing", junk="mel_unreadable", bins="mel_bins", off10="mel_frames"
+    )
+    assert f"{frames + 10} mel frames" in why["off10"]["message"] and f"gives {frames} frames" in why["off10"]["message"]
+    assert res.report["rejected"]["by_reason"]["mel_frames"] == 1
+    assert res.report["settings"]["hop_length"] == hop
+
+
+def test_prepare_mels_cli_options(tmp_path):
+    make_good(tmp_path / "c", "a.wav", 16000, 0.6, 1)
+    assert prep.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "nope"),
+                      "--no-progress"]) == 2  # fmt: skip
+    (tmp_path / "m").mkdir()
+    np.save(tmp_path / "m" / "a.npy", np.zeros((100, 9600 // 256 + 1), np.float32))
+    assert prep.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "m"),
+                      "--sample-rate", "16000", "--no-progress"]) == 0  # fmt: skip
+    assert "mel" in read_manifest(tmp_path / "o" / "train.jsonl")[0]

@@ -16,6 +16,17 @@ reliable check that it is readable and how long it is) and is either kept or rej
     silent      peak below --silence-db
     duplicate   the same file (after resolving symlinks) listed again
 
+With ``--mels DIR`` (teacher-forced fine-tuning pairs) each good file is paired with a mel
+``DIR/<path relative to the corpus root, with .npy>`` or else ``DIR/<stem>.npy`` and rejected with
+
+    mel_missing     no such .npy
+    mel_unreadable  not a float .npy of shape (n_mels, L) or (1, n_mels, L), or NaN/Inf values
+    mel_bins        not --n-mels bins
+    mel_frames      frame count differs by more than --max-frame-mismatch from what the feature
+                    extractor (--hop-length, --n-fft, --mel-padding) gives for the audio at --sample-rate
+
+and the manifest entries get a ``"mel"`` key (see :mod:`vocoder_train.data.mel_dataset`).
+
 The kept files are split into train and val by a hash of their path relative to the common root
 of the inputs, so adding files never moves the others, or by an explicit ``--val-list``. The corpus
 is only read. The output folder gets ``train.jsonl``, ``val.jsonl`` (the format of
@@ -43,6 +54,7 @@ from pathlib import Path
 # that `vocoder-prepare --help` and argument errors answer at once.
 
 REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
+MEL_REASONS = ("mel_missing", "mel_unreadable", "mel_bins", "mel_frames")  # only with --mels
 # Human-friendly duration bins (seconds) for the text table; the PNG uses finer linear bins.
 HISTOGRAM_EDGES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 300.0, math.inf)
 # Files longer than 1.5x this are decoded in chunks of this length, so that a 3-hour stereo
@@ -68,6 +80,15 @@ class PrepareOptions:
     silence_db: float = -60.0
     workers: int = 1
     progress: bool = True
+    mels: str | None = None  # folder of teacher-forced .npy mels to pair with the audio
+    hop_length: int = 256
+    n_fft: int = 1024
+    n_mels: int = 100
+    mel_padding: str = "center"
+    max_frame_mismatch: int = 3
+
+    def reasons(self) -> tuple[str, ...]:
+        return REASONS + MEL_REASONS if self.mels else REASONS
 
 
 @dataclass(frozen=True)
@@ -104,10 +125,15 @@ class FileStats:
     non_finite: int = 0  # number of NaN / Inf samples
     size: int = 0  # bytes
     error: str | None = None
+    mel: str | None = None  # the paired mel (--mels)
+    mel_frames: int | None = None
 
     def manifest_item(self) -> dict:
-        return dict(path=self.path, sample_rate=self.sample_rate, num_channels=self.num_channels,
+        item = dict(path=self.path, sample_rate=self.sample_rate, num_channels=self.num_channels,
                     num_frames=self.num_frames, duration=self.duration)  # fmt: skip
+        if self.mel is not None:
+            item.update(mel=self.mel, mel_frames=self.mel_frames)
+        return item
 
 
 @dataclass
@@ -339,6 +365,45 @@ def _track(results, bar) -> list[FileStats]:
     return out
 
 
+# -- teacher-forced mels (--mels) -----------------------------------------------------------------
+
+
+def mel_path_for(audio_path: str, root: str, mel_dir: str) -> Path:
+    """``mel_dir/<relative path>.npy`` when it exists, else ``mel_dir/<stem>.npy``."""
+    rel = Path(os.path.relpath(audio_path, root)).with_suffix(".npy")
+    nested = Path(mel_dir) / rel
+    return nested if nested.is_file() or rel.parent == Path(".") else Path(mel_dir) / rel.name
+
+
+def check_mel(stats: FileStats, mel_path: Path, opts: PrepareOptions) -> tuple[str, str] | int:
+    """The mel's frame count, or (reason, message) when it does not fit ``stats``' audio."""
+    from vocoder_train.data.mel_dataset import (MelMismatchError, check_frames, expected_frames, load_mel,
+                                                resampled_length)  # fmt: skip
+
+    try:
+        mel = load_mel(mel_path, opts.n_mels)
+        samples = resampled_length(stats.num_frames, stats.sample_rate, opts.sample_rate)
+        expected = expected_frames(samples, opts.hop_length, opts.n_fft, opts.mel_padding)
+        check_frames(mel.shape[1], expected, opts.max_frame_mismatch, str(mel_path), stats.path)
+    except MelMismatchError as e:
+        return e.reason, _short_error(str(e), str(mel_path))
+    return int(mel.shape[1])
+
+
+def pair_mels(good: list[FileStats], root: str, opts: PrepareOptions) -> tuple[list[FileStats], list[dict]]:
+    """Good files that have a fitting mel (``mel`` set), and rejection records for the others."""
+    kept, rejected = [], []
+    for stats in good:
+        mel_path = mel_path_for(stats.path, root, opts.mels)
+        verdict = check_mel(stats, mel_path, opts)
+        if isinstance(verdict, int):
+            stats.mel, stats.mel_frames = str(mel_path.resolve()), verdict
+            kept.append(stats)
+        else:
+            rejected.append(dict(path=stats.path, reason=verdict[0], message=verdict[1], mel=str(mel_path)))
+    return kept, rejected
+
+
 # -- the split ------------------------------------------------------------------------------------
 
 
@@ -465,8 +530,10 @@ def build_report(inputs, output, root, train, val, rejected, ignored, opts, warn
     """Everything report.json holds: settings, counts and hours per split, rates, durations, rejections."""
     good = train + val
     rate_warnings, low = _sample_rate_warnings(good, opts)
+    mel_keys = ("hop_length", "n_fft", "n_mels", "mel_padding", "max_frame_mismatch")
     settings = {
-        k: v for k, v in asdict(opts).items() if k not in ("workers", "progress")
+        k: v for k, v in asdict(opts).items()
+        if k not in ("workers", "progress") and (opts.mels or k not in mel_keys)
     }  # no effect on output
     return dict(
         tool="vocoder-prepare",
@@ -496,7 +563,7 @@ def build_report(inputs, output, root, train, val, rejected, ignored, opts, warn
         rms_dbfs=_stats([s.rms_db for s in good if s.rms_db is not None]),
         peak_dbfs=_stats([s.peak_db for s in good if s.peak_db is not None]),
         rejected=dict(
-            files=len(rejected), by_reason={r: sum(x["reason"] == r for x in rejected) for r in REASONS}
+            files=len(rejected), by_reason={r: sum(x["reason"] == r for x in rejected) for r in opts.reasons()}
         ),
         below_sample_rate=low,
         warnings=warnings + rate_warnings,
@@ -651,6 +718,14 @@ def _check_options(opts: PrepareOptions) -> None:
         raise PrepareError(f"{opts.val_list}: --val-list file not found")
     if opts.sample_rate <= 0 or opts.workers < 1:
         raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
+    if opts.mels is not None:
+        if not Path(opts.mels).expanduser().is_dir():
+            raise PrepareError(f"{opts.mels}: --mels folder not found")
+        if min(opts.hop_length, opts.n_fft, opts.n_mels) <= 0 or opts.max_frame_mismatch < 0:
+            raise PrepareError(f"--hop-length {opts.hop_length} / --n-fft {opts.n_fft} / --n-mels {opts.n_mels} "
+                               f"/ --max-frame-mismatch {opts.max_frame_mismatch}: must be positive")  # fmt: skip
+        if opts.mel_padding not in ("center", "same"):
+            raise PrepareError(f"--mel-padding {opts.mel_padding}: must be center or same")
 
 
 def _check_output(output: Path) -> None:
@@ -701,9 +776,12 @@ def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
     rejected = [
         {k: v for k, v in x.items() if k != "index"} for x in sorted(rejected, key=lambda x: x["index"])
     ]
+    root = common_root(scan.roots)
+    if opts.mels and good:
+        good, mel_rejected = pair_mels(good, root, opts)
+        rejected = rejected + mel_rejected  # after the audio checks, in input order among themselves
     if not good:
         raise _no_good_files(inputs, scan, rejected)
-    root = common_root(scan.roots)
     if opts.val_list:
         is_val, warnings = split_by_list(good, root, opts.val_list)
     else:
@@ -764,6 +842,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="processes decoding files in parallel; output is identical for any N (default 1)")  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    m = p.add_argument_group("teacher-forced mel pairs")
+    m.add_argument("--mels", metavar="DIR",
+                   help="pair each good file with DIR/<relative path>.npy or DIR/<stem>.npy, a (n_mels, frames) "
+                   "mel from the TTS model; reject files without a fitting one (mel_missing, mel_unreadable, "
+                   "mel_bins, mel_frames) and write 'mel' into the manifests (train with data=mel_pairs)")  # fmt: skip
+    m.add_argument("--hop-length", type=int, default=256, metavar="N", help="the vocoder's hop (default 256)")
+    m.add_argument("--n-fft", type=int, default=1024, metavar="N",
+                   help="the vocoder's n_fft, used with --mel-padding same (default 1024)")  # fmt: skip
+    m.add_argument("--n-mels", type=int, default=100, metavar="N", help="the vocoder's mel bins (default 100)")
+    m.add_argument("--mel-padding", choices=("center", "same"), default="center",
+                   help="the vocoder's feature-extractor padding: center gives T // hop + 1 frames (default center)")  # fmt: skip
+    m.add_argument("--max-frame-mismatch", type=int, default=3, metavar="N",
+                   help="frame-count differences up to N are fixed at training time, more are rejected (default 3)")  # fmt: skip
     return p
 
 
@@ -790,6 +881,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_fraction=args.val_fraction, val_list=args.val_list, min_duration=args.min_duration,
         max_duration=args.max_duration, seed=args.seed, sample_rate=args.sample_rate,
         silence_db=args.silence_db, workers=args.workers, progress=not args.no_progress,
+        mels=args.mels, hop_length=args.hop_length, n_fft=args.n_fft, n_mels=args.n_mels,
+        mel_padding=args.mel_padding, max_frame_mismatch=args.max_frame_mismatch,
     )  # fmt: skip
     try:
         res = prepare(args.inputs, args.output, opts)

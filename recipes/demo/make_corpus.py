@@ -17,7 +17,9 @@ pads 0.1 s of silence on each side, resamples with its very-high-quality resampl
 dither (-D: deterministic, and exact digital silence keeps the FLAC files small); the output
 is bit-identical between runs with the same tool versions.
 
-Needs espeak-ng and sox on PATH (Debian packages espeak-ng and sox; sox reads and writes FLAC itself).
+Needs espeak-ng and sox on PATH (Debian packages espeak-ng and sox) and numpy + soundfile
+(run it with .venv/bin/python): the FLAC files get a seeded TPDF dither, so they are reproducible
+byte for byte and have the noise floor of a real 16-bit recording instead of digital silence.
 Usage: python recipes/demo/make_corpus.py [--output DIR] [--seed N]
 """
 
@@ -29,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 SAMPLE_RATE = 24000
@@ -195,16 +198,18 @@ def check_variants() -> None:
 
 
 def synthesize(text: str, voice: tuple[str, int, int], out_path: Path, tmp_dir: Path) -> None:
-    """espeak-ng -> 22050 Hz WAV -> sox: trim silence, pad 0.1 s, resample to 24 kHz, norm -3 dBFS."""
+    """espeak-ng -> 22050 Hz WAV -> sox: trim silence, pad 0.1 s, resample to 24 kHz, norm -3 dBFS
+    -> 16-bit FLAC with seeded TPDF dither (see :func:`write_dithered`)."""
     espeak_voice, pitch, speed = voice
-    raw = tmp_dir / "raw.wav"
+    raw, mid = tmp_dir / "raw.wav", tmp_dir / "float.wav"
     subprocess.run(
         ["espeak-ng", "-v", espeak_voice, "-p", str(pitch), "-s", str(speed),
          "-w", str(raw), "--stdin"],
         input=text.encode(), check=True, stdout=subprocess.DEVNULL,
     )
     subprocess.run(
-        ["sox", "-D", "-V1", str(raw), "-c", "1", "-b", "16", "-r", str(SAMPLE_RATE), str(out_path),
+        ["sox", "-D", "-V1", str(raw), "-c", "1", "-b", "32", "-e", "floating-point", "-r", str(SAMPLE_RATE),
+         str(mid),
          # trim leading silence, then trailing (via reverse); -50 dB threshold, 10 ms above it
          "silence", "1", "0.01", "-50d", "reverse", "silence", "1", "0.01", "-50d", "reverse",
          "pad", "0.1", "0.1",
@@ -212,6 +217,25 @@ def synthesize(text: str, voice: tuple[str, int, int], out_path: Path, tmp_dir: 
          "norm", "-3"],
         check=True,
     )
+    write_dithered(mid, out_path, seed=zlib.crc32(out_path.name.encode()))
+
+
+def write_dithered(src: Path, dst: Path, seed: int) -> None:
+    """float WAV -> 16-bit FLAC with TPDF dither (+-1 LSB) from a seeded generator.
+
+    Real recordings never contain digital silence; without a noise floor the log-mel of the
+    padding is the log floor (1e-7) and any vocoder output there dominates mel-L1 figures.
+    The dither is the least a 16-bit recording has (about -98 dBFS RMS) and keeps the files
+    reproducible byte for byte.
+    """
+    import numpy as np
+    import soundfile as sf
+
+    x, sr = sf.read(str(src), dtype="float64")
+    rng = np.random.default_rng(seed)
+    tpdf = rng.uniform(-0.5, 0.5, x.shape) + rng.uniform(-0.5, 0.5, x.shape)
+    q = np.clip(np.round(x * 32767.0 + tpdf), -32768, 32767).astype(np.int16)
+    sf.write(str(dst), q, sr, format="FLAC", subtype="PCM_16")
 
 
 def plan(seed: int) -> tuple[list[tuple[str, int]], set[tuple[str, int]]]:

@@ -1,0 +1,1 @@
+"""Performance and quality benchmarks (`make bench`, `make bench-quality`)."""

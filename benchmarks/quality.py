@@ -1,0 +1,132 @@
+"""Time to quality: train a recipe for a wall-clock budget, then score held-out copy synthesis.
+
+    python -m benchmarks.quality --budget 600                 # the default recipe (cpu_budget)
+    python -m benchmarks.quality --budget 120 --experiment demo --seed 1
+    make bench-quality ARGS="--budget 300"
+
+Steps: ``vocoder-prepare`` on the corpus with its held-out list; ``vocoder-train`` with
+``trainer.max_time`` set to the budget (validation time counts against it, as it would for a
+user); whole-file copy synthesis of the held-out files with the last checkpoint, scored with
+mel L1, multi-resolution STFT distance, PESQ-wb and STOI; Griffin-Lim (32 iterations, no
+training) on the same mels; and the upstream Vocos recipe's figures for a 600 s budget
+measured on this machine (USERS.md / issue #9). Prints a table and writes ``quality.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+METRICS = ("mel_l1", "mrstft", "pesq", "stoi")
+# Upstream Vocos recipe, 600 s of training on this 2-core CPU, same kind of corpus (issue #9).
+UPSTREAM_600S = {"mel_l1": 0.71, "pesq": 1.53, "stoi": 0.87}
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    with open(log, "w") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    if r.returncode:
+        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n  see {log}")
+
+
+def _budget(seconds: int) -> str:
+    d, rem = divmod(int(seconds), 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    return f"{d:02d}:{h:02d}:{m:02d}:{s:02d}"
+
+
+def griffin_lim_scores(val_manifest: Path, sample_rate: int, n_iter: int = 32) -> dict[str, list[float]]:
+    """Griffin-Lim from the model's own mel (100 bins, n_fft 1024, hop 256, power 1): least-squares
+    inverse of the mel filterbank, then ``n_iter`` Griffin-Lim iterations. Scores per file."""
+    from vocoder_train.data.audio_io import load_audio
+    from vocoder_train.data.manifest import read_manifest
+    from vocoder_train.metrics import compute_metrics
+
+    n_fft, hop, n_mels = 1024, 256, 100
+    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1)
+    inv = torchaudio.transforms.InverseMelScale(n_fft // 2 + 1, n_mels, sample_rate)
+    gl = torchaudio.transforms.GriffinLim(n_fft=n_fft, hop_length=hop, power=1, n_iter=n_iter)
+    scores: dict[str, list[float]] = {m: [] for m in METRICS}
+    torch.manual_seed(0)
+    for item in read_manifest(val_manifest):
+        audio, _ = load_audio(item["path"], sample_rate)
+        spec = inv(mel(audio)).clamp(min=0)
+        out = gl(spec)[..., : audio.shape[-1]]
+        for k, v in compute_metrics(audio[0], out[0], sample_rate, METRICS).items():
+            scores[k].append(v)
+    return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget", type=int, default=600, help="training wall-clock seconds (default 600)")
+    p.add_argument("--experiment", default="cpu_budget", help="Hydra experiment (default cpu_budget)")
+    p.add_argument("--corpus", type=Path, default=ROOT / "recipes/demo/corpus")
+    p.add_argument("--heldout", type=Path, default=None, help="held-out list (default: <corpus>/heldout.txt)")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--output", type=Path, default=ROOT / "runs/quality")
+    p.add_argument("--no-griffin-lim", action="store_true")
+    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the training run")
+    args = p.parse_args(argv)
+    heldout = args.heldout or args.corpus / "heldout.txt"
+    out = args.output.resolve()
+    run_name = f"{args.experiment}_{args.budget}s_seed{args.seed}"
+    run = out / run_name
+    data = out / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"corpus {args.corpus} (held out: {heldout}); budget {args.budget} s; experiment {args.experiment}")
+
+    _run([str(BIN / "vocoder-prepare"), str(args.corpus), "--output", str(data), "--val-list", str(heldout),
+          "--no-progress"], out / "prepare.log")
+    t0 = time.perf_counter()
+    _run([str(BIN / "vocoder-train"), f"experiment={args.experiment}", f"run_name={run_name}",
+          f"paths.runs_dir={out}", f"data.train={data}/train.jsonl", f"data.val={data}/val.jsonl",
+          f"seed={args.seed}", f"trainer.max_time={_budget(args.budget)}", "resume=never",
+          "trainer.enable_progress_bar=false", *args.overrides], run.with_suffix(".train.log"))
+    train_s = time.perf_counter() - t0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    iterations = int(ckpt["lr_schedulers"][0]["last_epoch"])
+
+    from vocoder_train.evaluate import evaluate
+
+    result = evaluate(run / "checkpoints" / "last.ckpt", data / "val.jsonl", run / "eval", metrics=METRICS,
+                      plots=2, progress=False)
+    ours = {m: [r[m] for r in result.rows] for m in METRICS}
+    rows = {"ours": ours}
+    if not args.no_griffin_lim:
+        rows["griffin_lim_32"] = griffin_lim_scores(data / "val.jsonl", result.sample_rate)
+
+    summary = {
+        "budget_s": args.budget, "train_wall_s": round(train_s, 1), "iterations": iterations,
+        "global_step": int(ckpt["global_step"]), "experiment": args.experiment, "seed": args.seed,
+        "heldout_files": len(result.rows), "threads": torch.get_num_threads(), "cpu": os.cpu_count(),
+        "results": {k: {m: float(np.nanmean(v[m])) for m in METRICS} for k, v in rows.items()},
+        "upstream_vocos_600s": UPSTREAM_600S, "eval_report": str(run / "eval" / "report.md"),
+    }
+    (run / "quality.json").write_text(json.dumps(summary, indent=2))
+    print(f"\ntrained {iterations} iterations ({summary['global_step']} optimizer steps) in {train_s:.0f} s wall "
+          f"(budget {args.budget} s); {len(result.rows)} held-out files, whole-file copy synthesis\n")
+    print("| system | mel L1 (lower) | MR-STFT (lower) | PESQ-wb (higher) | STOI (higher) |")
+    print("|---|---|---|---|---|")
+    for name, vals in summary["results"].items():
+        print(f"| {name} | {vals['mel_l1']:.3f} | {vals['mrstft']:.3f} | {vals['pesq']:.2f} | {vals['stoi']:.3f} |")
+    u = UPSTREAM_600S
+    print(f"| upstream Vocos recipe, 600 s (issue #9) | {u['mel_l1']:.2f} | - | {u['pesq']:.2f} | {u['stoi']:.2f} |")
+    print(f"\nwritten: {run / 'quality.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
