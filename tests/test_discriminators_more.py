@@ -43,21 +43,20 @@ TINY_OVERRIDES = {
 def test_output_contract_gradients_and_odd_lengths(name):
     torch.manual_seed(0)
     disc = TINY[name]()
-    for length in (4096, 3001):  # odd length on purpose
-        x = (torch.randn(3, length) * 0.1).requires_grad_(True)
-        logits, fmaps = disc(x)
-        assert isinstance(logits, list) and isinstance(fmaps, list) and len(logits) == len(fmaps) == N_SUB[name]
-        assert all(lg.dim() == 2 and lg.shape[0] == 3 and torch.isfinite(lg).all() for lg in logits)
-        assert all(isinstance(fm, list) and len(fm) >= 2 and all(f.shape[0] == 3 for f in fm) for fm in fmaps)
-        (sum(lg.sum() for lg in logits) + sum(f.sum() for fm in fmaps for f in fm)).backward()
-        assert x.grad is not None and x.grad.abs().sum() > 0
+    x = (torch.randn(3, 3001) * 0.1).requires_grad_(True)  # odd length on purpose
+    logits, fmaps = disc(x)
+    assert isinstance(logits, list) and isinstance(fmaps, list) and len(logits) == len(fmaps) == N_SUB[name]
+    assert all(lg.dim() == 2 and lg.shape[0] == 3 and torch.isfinite(lg).all() for lg in logits)
+    assert all(isinstance(fm, list) and len(fm) >= 2 and all(f.shape[0] == 3 for f in fm) for fm in fmaps)
+    (sum(lg.sum() for lg in logits) + sum(f.sum() for fm in fmaps for f in fm)).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", ["msstft", "cqtd"])
 def test_spectral_discriminators_run_under_bf16_autocast(name):
     disc = TINY[name]()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits, _ = disc(torch.randn(2, 2048) * 0.1)  # the transform itself runs in fp32
+        logits, _ = disc(torch.randn(1, 1024) * 0.1)  # the transform itself runs in fp32
     assert all(torch.isfinite(lg.float()).all() for lg in logits)
 
 

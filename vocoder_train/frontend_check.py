@@ -25,6 +25,7 @@ a residual error that stays large points at those.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import math
 import sys
@@ -103,12 +104,39 @@ def _stft(audio: torch.Tensor, s: FrontendSettings) -> torch.Tensor:
     return spec[0].abs()
 
 
-def _filterbank(s: FrontendSettings) -> torch.Tensor:
-    import torchaudio
+def _filterbank(s: FrontendSettings) -> np.ndarray:
+    """(n_mels, freqs) float64: torchaudio's filters (what vocos' MelSpectrogramFeatures uses)."""
+    return _cached_filterbank(s.n_fft // 2 + 1, float(s.f_min), s.fmax, s.n_mels, s.sample_rate, s.mel_norm, s.mel_scale)
 
-    return torchaudio.functional.melscale_fbanks(
-        s.n_fft // 2 + 1, float(s.f_min), s.fmax, s.n_mels, s.sample_rate, s.mel_norm, s.mel_scale
-    ).double()  # (freqs, n_mels)
+
+def _hz_to_mel(f: np.ndarray | float, scale: str) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    # slaney: linear below 1 kHz, logarithmic above (librosa's and torchaudio's definition)
+    lin = f / (200.0 / 3)
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (math.log(6.4) / 27.0), lin)
+
+
+def _mel_to_hz(m: np.ndarray, scale: str) -> np.ndarray:
+    if scale == "htk":
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    return np.where(m >= 15.0, 1000.0 * np.exp((math.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3) * m)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm, mel_scale) -> np.ndarray:
+    """torchaudio.functional.melscale_fbanks in numpy (it takes ~50 ms a call on a busy CPU)."""
+    if mel_scale not in ("htk", "slaney") or norm not in (None, "slaney"):
+        raise ValueError(f"mel_scale {mel_scale!r} / mel_norm {norm!r}: expected htk|slaney / None|slaney")
+    freqs = np.linspace(0.0, sample_rate // 2, n_freqs)
+    pts = _mel_to_hz(np.linspace(_hz_to_mel(f_min, mel_scale), _hz_to_mel(f_max, mel_scale), n_mels + 2), mel_scale)
+    diff = np.diff(pts)
+    slopes = pts[None, :] - freqs[:, None]
+    fb = np.maximum(0.0, np.minimum(-slopes[:, :-2] / diff[:-1], slopes[:, 2:] / diff[1:]))
+    if norm == "slaney":
+        fb = fb * (2.0 / (pts[2:] - pts[:-2]))[None, :]
+    return np.ascontiguousarray(fb.T)
 
 
 def _finish(lin: np.ndarray, s: FrontendSettings) -> np.ndarray:
@@ -122,9 +150,8 @@ def _finish(lin: np.ndarray, s: FrontendSettings) -> np.ndarray:
 
 def compute_mel(audio: torch.Tensor, s: FrontendSettings) -> np.ndarray:
     """audio (T,) at ``s.sample_rate`` -> mel (n_mels, L) under the settings ``s``."""
-    mag = _stft(audio, s)
-    lin = (_filterbank(s).T @ mag.pow(s.power)).numpy()
-    return _finish(lin, s)
+    mag = _stft(audio, s).numpy()
+    return _finish(_filterbank(s) @ mag**s.power, s)
 
 
 # -- alignment and error -------------------------------------------------------------------------
@@ -188,30 +215,29 @@ class Candidate:
 def search(sample: np.ndarray, audio: torch.Tensor, base: FrontendSettings, ours: FrontendSettings) -> list[Candidate]:
     """Every candidate of the grid around ``base`` with its aligned error, best first."""
     grid = _grid(base, ours)
+    banks = [replace(base, mel_scale=sc, mel_norm=nm, f_min=lo, f_max=hi)
+             for sc, nm, lo, hi in itertools.product(grid["mel_scale"], grid["mel_norm"], grid["f_min"], grid["f_max"])]  # fmt: skip
+    stacked = np.concatenate([_filterbank(b) for b in banks])  # one matmul for all filterbanks
     out: list[Candidate] = []
     for padding in grid["padding"]:
-        s_pad = replace(base, padding=padding)
-        mag = _stft(audio, s_pad)
-        spectra = {1: mag, 2: mag.pow(2)}
-        k = frame_offset(sample, np.log(spectra[2].sum(0).numpy() + 1e-10))
-        for scale, norm, fmin, fmax in itertools.product(grid["mel_scale"], grid["mel_norm"], grid["f_min"], grid["f_max"]):
-            s_fb = replace(s_pad, mel_scale=scale, mel_norm=norm, f_min=fmin, f_max=fmax)
-            fb = _filterbank(s_fb).T
-            for power in grid["power"]:
-                lin = (fb @ spectra[power]).numpy()
+        mag = _stft(audio, replace(base, padding=padding)).numpy()
+        k = frame_offset(sample, np.log((mag**2).sum(0) + 1e-10))
+        for power in grid["power"]:
+            lins = np.split(stacked @ mag**power, len(banks))
+            for bank, lin in zip(banks, lins):
                 for log, floor, norm_mode in itertools.product(grid["log"], grid["log_floor"], grid["normalize"]):
-                    s = replace(s_fb, power=power, log=log, log_floor=floor, normalize=norm_mode)
+                    s = replace(bank, padding=padding, power=power, log=log, log_floor=floor, normalize=norm_mode)
                     out.append(Candidate(s, aligned_error(sample, _finish(lin, s), k), k))
-    for c in out:
-        c.differences = _differences(c.settings, ours)
     return sorted(out, key=lambda c: c.error)
 
 
-def pick(candidates: list[Candidate], rel_tol: float = 0.02, abs_tol: float = 1e-4) -> Candidate:
+def pick(candidates: list[Candidate], ours: FrontendSettings, rel_tol: float = 0.02, abs_tol: float = 1e-4) -> Candidate:
     """The best candidate; among those as good (within the tolerance), the one closest to ours:
     a setting the example cannot reveal is assumed not to differ."""
     best = candidates[0].error
     close = [c for c in candidates if c.error <= best * (1 + rel_tol) + abs_tol]
+    for c in close:
+        c.differences = _differences(c.settings, ours)
     return min(close, key=lambda c: (len(c.differences), c.error))
 
 
@@ -308,7 +334,7 @@ def compare_frontends(sample_mel: np.ndarray, audio: torch.Tensor, sample_rate: 
     if abs(mel.shape[1] - expected) > MAX_LAG:  # a different hop: estimate it from the frame count
         base = replace(base, hop_length=max(1, round(audio.numel() / max(1, mel.shape[1] - 1))))
     cands = search(mel, audio, base, ours)
-    best = pick(cands)
+    best = pick(cands, ours)
     ours_at_rate = replace(ours, sample_rate=int(sample_rate))
     ours_mel = compute_mel(audio, ours_at_rate)
     k_ours = frame_offset(mel, ours_mel.mean(0)) if ours.n_mels == mel.shape[0] else 0

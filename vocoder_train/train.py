@@ -14,6 +14,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -104,6 +105,8 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     if ckpt_path is None:  # a resume restores everything; init only seeds a fresh run
         apply_init(module, cfg.get("init"), cfg.model.generator)
     callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")] + list(callbacks or [])
+    if cfg.trainer.get("enable_progress_bar") is False:  # trainer.enable_progress_bar=false wins over the callback
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBarBase)]
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]

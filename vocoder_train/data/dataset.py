@@ -46,6 +46,8 @@ class AudioDataset(Dataset):
         augment: optional callable ``(audio (T,), sample_rate=, seed=) -> audio`` (training only).
         resample_quality (str): kernel of :func:`vocoder_train.data.audio_io.resample`.
         partial_reads (bool): decode only the needed span when the manifest gives lengths.
+        cache_audio (bool): keep every decoded, resampled file in memory (per worker process):
+            for small corpora (minutes to an hour) where decoding would dominate a CPU step.
 
     Items are dicts: ``audio`` (segment_length,), ``index``, ``skipped`` (int),
     ``skipped_path`` (str, "" when none).
@@ -62,6 +64,7 @@ class AudioDataset(Dataset):
         augment: Callable | None = None,
         resample_quality: str = "high",
         partial_reads: bool = True,
+        cache_audio: bool = False,
     ):
         self.items = list(read_manifest(items) if isinstance(items, str | os.PathLike) else items)
         if not self.items:
@@ -76,6 +79,8 @@ class AudioDataset(Dataset):
         self.augment = augment
         self.resample_quality = resample_quality
         self.partial_reads = partial_reads
+        self.cache_audio = cache_audio
+        self._cache: dict[str, torch.Tensor] = {}
         self._bad: set[int] = set()  # indices that failed to load in this process (worker)
 
     def __len__(self) -> int:
@@ -139,7 +144,15 @@ class AudioDataset(Dataset):
             audio = self.augment(audio, sample_rate=self.sample_rate, seed=rng.randrange(2**31))
         return audio
 
+    def _read_cached(self, item: dict) -> torch.Tensor:
+        path = item["path"]
+        if path not in self._cache:
+            self._cache[path] = load_audio(path, self.sample_rate, quality=self.resample_quality)[0][0]
+        return self._cache[path]
+
     def _read_head(self, item: dict) -> torch.Tensor:
+        if self.cache_audio:
+            return self._read_cached(item)[: self.segment_length]
         dur = self.segment_length / self.sample_rate + _READ_MARGIN_S
         known = self.partial_reads and "sample_rate" in item
         audio, _ = load_audio(
@@ -149,6 +162,8 @@ class AudioDataset(Dataset):
 
     def _read_span(self, item: dict, rng: random.Random) -> torch.Tensor:
         """Reads a random span a little longer than a segment, or the whole file."""
+        if self.cache_audio:
+            return self._read_cached(item)
         seg_s = self.segment_length / self.sample_rate
         file_s = item.get("duration")
         if not self.partial_reads or not file_s or file_s <= seg_s + 4 * _READ_MARGIN_S:

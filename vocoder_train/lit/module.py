@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import Timer
 import torch
 from torch import nn
 
@@ -99,6 +100,8 @@ class VocoderGAN(pl.LightningModule):
         self.run_config = dict(config) if config is not None else None
         self.pretrain_mel_steps = int(self.optim_cfg.get("pretrain_mel_steps", 0))
         self.disc_warmup_steps = int(self.optim_cfg.get("disc_warmup_steps", 0))
+        self.time_budget = bool(self.optim_cfg.get("time_budget", False))
+        self._mel_end: int | None = None  # time_budget: iteration where the mel-only phase ended
         self.frozen = list(self.optim_cfg.get("freeze") or [])
         for name in self.frozen:
             sub = getattr(self.generator, name, None)
@@ -129,13 +132,38 @@ class VocoderGAN(pl.LightningModule):
         return max_steps if max_steps <= single else single + (max_steps - single) // 2
 
     def phase(self, iteration: int | None = None) -> str:
-        """"mel", "disc_warmup" or "gan" for an iteration (default: the current one)."""
+        """"mel", "disc_warmup" or "gan" for an iteration (default: the current one).
+
+        With ``time_budget``, the mel-only phase lasts ``pretrain_mel_fraction`` of ``trainer.max_time``
+        instead of ``pretrain_mel_steps``; the iteration where it ended is kept (and checkpointed).
+        """
         it = self.iteration if iteration is None else iteration
-        if it < self.pretrain_mel_steps:
+        mel_end = self._mel_end_iteration(current=iteration is None)
+        if mel_end is None or it < mel_end:
             return "mel"
-        if it < self.pretrain_mel_steps + self.disc_warmup_steps:
+        if it < mel_end + self.disc_warmup_steps:
             return "disc_warmup"
         return "gan"
+
+    def _mel_end_iteration(self, current: bool) -> int | None:
+        if not self.time_budget:
+            return self.pretrain_mel_steps
+        if self._mel_end is None and current and self._trainer is not None:
+            done = (self.time_progress() or 0.0) >= float(self.optim_cfg.get("pretrain_mel_fraction", 0.0))
+            if self.trainer.world_size > 1:  # every rank must switch at the same iteration
+                done = bool(self.trainer.strategy.broadcast(done, src=0))
+            if done:
+                self._mel_end = self.iteration
+        return self._mel_end
+
+    def time_progress(self) -> float | None:
+        """Fraction of ``trainer.max_time`` spent training (None without a time limit)."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        remaining = timer.time_remaining("train") if timer is not None else None
+        if remaining is None:
+            return None
+        elapsed = timer.time_elapsed("train")
+        return min(1.0, elapsed / max(elapsed + remaining, 1e-9))
 
     def configure_optimizers(self):
         o = self.optim_cfg
@@ -146,11 +174,20 @@ class VocoderGAN(pl.LightningModule):
             raise ValueError(f"model.optim.freeze={self.frozen} leaves no generator parameter to train")
         opt_g = torch.optim.AdamW(trainable, lr=float(o["lr_g"]), betas=betas, weight_decay=wd)
         opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=float(o["lr_d"]), betas=betas, weight_decay=wd)
-        total, warmup = self.total_iterations(), int(o.get("warmup_steps", 0))
-        min_ratio = float(o.get("min_lr_ratio", 0.0))
+        warmup, min_ratio = int(o.get("warmup_steps", 0)), float(o.get("min_lr_ratio", 0.0))
+        if self.time_budget:  # cosine over the fraction of trainer.max_time spent, warm-up in steps
 
-        def schedule(step: int) -> float:
-            return cosine_with_warmup(step, warmup, total, min_ratio)
+            def schedule(step: int) -> float:
+                progress = self.time_progress() if self._trainer is not None else 0.0
+                if progress is None:
+                    raise ValueError("model.optim.time_budget=true needs trainer.max_time")
+                decay = min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+                return min(1.0, (step + 1) / warmup if warmup else 1.0) * decay
+        else:
+            total = self.total_iterations()
+
+            def schedule(step: int) -> float:
+                return cosine_with_warmup(step, warmup, total, min_ratio)
 
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
@@ -305,6 +342,8 @@ class VocoderGAN(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint.setdefault("vocoder_train", {})["config"] = self.run_config
         checkpoint["vocoder_train"]["nonfinite_skips"] = self.nonfinite_skips
+        checkpoint["vocoder_train"]["mel_end_iteration"] = self._mel_end
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.nonfinite_skips = int(checkpoint.get("vocoder_train", {}).get("nonfinite_skips", 0))
+        self._mel_end = checkpoint.get("vocoder_train", {}).get("mel_end_iteration")
