@@ -103,6 +103,44 @@ def bench_eq(seconds: float, sections: int, reps: int) -> tuple:
     return (f"EQ cascade ({sections} biquads), {seconds:g} s @ 24 kHz", ours, peer, "torchaudio lfilter chain", reps)
 
 
+def run_cases(quick: bool = False) -> list[dict]:
+    """Runs the cases, ours and peer interleaved; one dict per case (times in seconds)."""
+    if quick:
+        cases = [bench_mrstft(4, 8192, 3), bench_mel(4, 8192, 3), bench_eq(2.0, 4, 3)]
+    else:
+        cases = [bench_mrstft(16, 16384, 10), bench_mel(16, 16384, 10), bench_eq(10.0, 4, 10)]
+    rows = []
+    for name, f_ours, f_peer, peer_name, reps in cases:
+        v_ours, v_peer = f_ours(), f_peer()
+        # interleave the two so that machine-load drift hits both alike
+        t_ours, t_peer = [], []
+        for _ in range(reps):
+            t_ours += _time(f_ours, 1, warmup=0)
+            t_peer += _time(f_peer, 1, warmup=0)
+        rows.append(
+            {"case": name, "peer": peer_name, "ours_s": t_ours, "peer_s": t_peer,
+             "value_ours": v_ours if isinstance(v_ours, float) else None,
+             "value_peer": v_peer if isinstance(v_peer, float) else None}
+        )
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [
+        "| case | ours median ms (min-max) | peer | peer median ms (min-max) | ratio ours/peer | values ours / peer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t_ours, t_peer = r["ours_s"], r["peer_s"]
+        mo, mp = statistics.median(t_ours), statistics.median(t_peer)
+        vals = f"{r['value_ours']:.6f} / {r['value_peer']:.6f}" if r["value_ours"] is not None else "-"
+        lines.append(
+            f"| {r['case']} | {1e3 * mo:.2f} ({1e3 * min(t_ours):.2f}-{1e3 * max(t_ours):.2f}) | {r['peer']} "
+            f"| {1e3 * mp:.2f} ({1e3 * min(t_peer):.2f}-{1e3 * max(t_peer):.2f}) | {mo / mp:.3f} | {vals} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes and few repetitions (~20 s)")
@@ -112,26 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     import numba
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    if args.quick:
-        cases = [bench_mrstft(4, 8192, 3), bench_mel(4, 8192, 3), bench_eq(2.0, 4, 3)]
-    else:
-        cases = [bench_mrstft(16, 16384, 10), bench_mel(16, 16384, 10), bench_eq(10.0, 4, 10)]
+    rows = run_cases(args.quick)
     print(f"torch {torch.__version__}, numba {numba.__version__}, threads {args.threads}\n")
-    print("| case | ours median ms (min-max) | peer | peer median ms (min-max) | ratio ours/peer | values ours / peer |")
-    print("|---|---|---|---|---|---|")
-    for name, f_ours, f_peer, peer_name, reps in cases:
-        v_ours, v_peer = f_ours(), f_peer()
-        # interleave the two so that machine-load drift hits both alike
-        t_ours, t_peer = [], []
-        for _ in range(reps):
-            t_ours += _time(f_ours, 1, warmup=0)
-            t_peer += _time(f_peer, 1, warmup=0)
-        mo, mp = statistics.median(t_ours), statistics.median(t_peer)
-        vals = f"{v_ours:.6f} / {v_peer:.6f}" if isinstance(v_ours, float) else "-"
-        print(
-            f"| {name} | {1e3 * mo:.2f} ({1e3 * min(t_ours):.2f}-{1e3 * max(t_ours):.2f}) | {peer_name} "
-            f"| {1e3 * mp:.2f} ({1e3 * min(t_peer):.2f}-{1e3 * max(t_peer):.2f}) | {mo / mp:.3f} | {vals} |"
-        )
+    print(format_table(rows))
     return 0
 
 

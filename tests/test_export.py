@@ -10,6 +10,7 @@ import torch
 import yaml
 from vocos.spectral_ops import ISTFT
 
+from tests.conftest import tone
 from vocoder_train.export import export, main
 from vocoder_train.models.exportable import ExportableVocos, RealISTFT, UnsupportedForExport
 from vocoder_train.models.generator import load_generator
@@ -20,41 +21,13 @@ TOL = 1e-4
 
 
 def _tone(sr: int, seconds: float, f0: float) -> torch.Tensor:
-    t = torch.arange(int(sr * seconds)) / sr
-    return (
-        sum(0.3 / k * torch.sin(2 * math.pi * k * f0 * t) for k in range(1, 5)) + 0.005 * torch.randn(t.shape)
-    )[None]
+    return tone(sr, seconds, f0)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """last.ckpt of the tiny experiment after a few steps, with EMA weights (callbacks=ema)."""
-    from hydra import compose, initialize_config_dir
-
-    from vocoder_train.data.audio_io import save_audio
-    from vocoder_train.train import CONFIG_DIR, train
-
-    tmp = tmp_path_factory.mktemp("export_run")
-    lists = {}
-    for split, n in (("train", 3), ("val", 1)):
-        paths = [tmp / split / f"{split}{i}.wav" for i in range(n)]
-        for i, p in enumerate(paths):
-            save_audio(p, _tone(16000, 1.0, 110.0 + 50 * i), 16000)
-        (tmp / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
-        lists[split] = tmp / f"{split}.txt"
-    overrides = [
-        "experiment=tiny",
-        f"data.train={lists['train']}",
-        f"data.val={lists['val']}",
-        f"paths.runs_dir={tmp / 'runs'}",
-        "callbacks=ema",
-        "callbacks.progress_bar=null",
-        "trainer.max_steps=4",
-    ]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    train(cfg)
-    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+def trained(tiny_checkpoint) -> Path:
+    """The shared tiny checkpoint (tests/conftest.py)."""
+    return tiny_checkpoint
 
 
 def _mel(gen, frames: int = 23) -> torch.Tensor:

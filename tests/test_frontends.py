@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.test_module import _changed, _fit
 from vocoder_train.config_checks import check_config
 from vocoder_train.models.frontends import HifiganMelFeatures
 from vocoder_train.models.generator import build_generator
@@ -61,7 +62,7 @@ def _hifigan_mel(audio: np.ndarray, sr, n_fft, hop, win, n_mels, fmin, fmax) -> 
 )
 def test_hifigan_mel_equals_the_formula(kwargs):
     fe = HifiganMelFeatures(**kwargs)
-    sr, n_fft, hop = fe.mel_basis.new_empty(0), fe.n_fft, fe.hop_length  # noqa: F841 - shapes below
+    hop = fe.hop_length
     params = dict(sample_rate=22050, n_fft=1024, hop_length=256, win_length=None, n_mels=80, fmin=0.0, fmax=8000.0)
     params.update(kwargs)
     sr = params["sample_rate"]
@@ -104,7 +105,7 @@ def test_frames_are_t_over_hop_and_the_istft_head_gives_back_t():
     assert torch.isfinite(loss) and not torch.equal(before, gen.head.out.weight)
 
 
-def test_generator_config_with_the_hifigan_front_end(tiny_cfg):
+def test_generator_config_with_the_hifigan_front_end_trains_a_gan_step(tiny_cfg, tmp_path):
     cfg = tiny_cfg(
         "model/generator=vocos_hifigan_frontend", "model.generator.backbone.dim=32",
         "model.generator.backbone.intermediate_dim=64", "model.generator.backbone.num_layers=1",
@@ -115,6 +116,8 @@ def test_generator_config_with_the_hifigan_front_end(tiny_cfg):
     assert gen.feature_extractor.mel_basis.shape == (cfg.audio.n_mels, cfg.audio.n_fft // 2 + 1)
     audio = torch.randn(2, cfg.audio.segment_length) * 0.1
     assert gen(audio).shape == audio.shape
+    module = _fit(cfg, steps=2, tmp_path=tmp_path)
+    assert _changed(module._before[0], module.generator)
 
 
 def test_odd_padding_is_refused():

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.conftest import tone
 from vocoder_train.data.audio_io import load_audio, probe, save_audio
 from vocoder_train.export import export
 from vocoder_train.models.generator import build_generator, from_vocos_config, load_generator
@@ -18,38 +18,13 @@ SR, HOP, N_MELS = 16000, 64, 32  # the tiny experiment
 
 
 def _tone(sr: int, seconds: float, f0: float) -> torch.Tensor:
-    t = torch.arange(int(sr * seconds)) / sr
-    return (
-        sum(0.3 / k * torch.sin(2 * math.pi * k * f0 * t) for k in range(1, 5)) + 0.005 * torch.randn(t.shape)
-    )[None]
+    return tone(sr, seconds, f0)
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    """last.ckpt of the tiny experiment after 2 steps."""
-    from hydra import compose, initialize_config_dir
-
-    from vocoder_train.train import CONFIG_DIR, train
-
-    tmp = tmp_path_factory.mktemp("synth_run")
-    lists = {}
-    for split, n in (("train", 2), ("val", 1)):
-        paths = [tmp / split / f"{split}{i}.wav" for i in range(n)]
-        for i, p in enumerate(paths):
-            save_audio(p, _tone(SR, 1.0, 120.0 + 60 * i), SR)
-        (tmp / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
-        lists[split] = tmp / f"{split}.txt"
-    overrides = [
-        "experiment=tiny",
-        f"data.train={lists['train']}",
-        f"data.val={lists['val']}",
-        f"paths.runs_dir={tmp / 'runs'}",
-        "trainer.max_steps=2",
-    ]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    train(cfg)
-    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+def ckpt(tiny_checkpoint) -> Path:
+    """The shared tiny checkpoint (tests/conftest.py)."""
+    return tiny_checkpoint
 
 
 @pytest.fixture(scope="module")

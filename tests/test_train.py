@@ -105,3 +105,23 @@ def test_progress_bar_shows_eta_and_phase(tiny_cfg):
                    "trainer.enable_progress_bar=true"), callbacks=[bar, Spy()])
     assert seen["phase"] == "gan" and seen["eta"].endswith("s")
     assert format_duration(3725) == "1h02m" and format_duration(65) == "1m05s"
+
+
+def test_time_budget_switches_phase_by_time_and_decays_lr(tiny_cfg):
+    cfg = tiny_cfg("model.optim.time_budget=true", "model.optim.pretrain_mel_fraction=0.4",
+                   "model.optim.min_lr_ratio=0.0", "trainer.max_steps=-1", "trainer.max_time=00:00:00:12",
+                   "trainer.val_check_interval=20", "validation.metrics=[]")
+    phases, lrs = [], []
+
+    class Spy(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            phases.append("d_total" in outputs)
+            lrs.append(module.optimizers()[0].param_groups[0]["lr"])
+
+    train(cfg, callbacks=[Spy()])
+    assert phases[0] is False and phases[-1] is True  # mel-only first, GAN at the end
+    first_gan = phases.index(True)
+    assert all(phases[first_gan:])  # the switch is latched
+    assert lrs[-1] < 0.5 * max(lrs)  # cosine over the time budget
+    ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert ckpt["vocoder_train"]["mel_end_iteration"] == first_gan

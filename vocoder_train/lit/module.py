@@ -18,6 +18,7 @@ optimizer step, so a GAN iteration advances it by 2 and a mel-only iteration by 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Timer
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from vocoder_train.losses.adversarial import Adversary, weighted_sum
 from vocoder_train.models.generator import match_length
@@ -35,6 +37,16 @@ from vocoder_train.metrics.registry import check_names
 
 SLOW_METRICS = frozenset({"pesq", "stoi", "periodicity", "vuv_f1", "pitch_cents"})
 
+# Speed options (``model.perf.<key>`` in the run config, or the ``perf`` argument). None of them
+# changes the math: fp32 results match the defaults to float rounding (tests/test_perf_options.py).
+PERF_DEFAULTS: dict[str, Any] = {
+    # Discriminator Conv2d weights (and so their activations) in channels_last (NHWC) layout.
+    "channels_last": False,
+    # Compute each weight-normed discriminator weight once per G step instead of once per
+    # forward (the G step runs each discriminator twice: real under no_grad, then generated).
+    "cache_weight_norm": True,
+}
+
 
 def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float = 0.0) -> float:
     """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
@@ -42,6 +54,19 @@ def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float = 0.
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_perf(perf: Mapping[str, Any] | None, config: Mapping | None = None) -> dict[str, Any]:
+    """The speed options: defaults, updated by ``config["model"]["perf"]``, then by ``perf``."""
+    out = dict(PERF_DEFAULTS)
+    model_cfg = (config or {}).get("model") if isinstance(config, Mapping) else None
+    from_config = (model_cfg or {}).get("perf") if isinstance(model_cfg, Mapping) else None
+    for source in (from_config or {}, perf or {}):
+        unknown = sorted(set(source) - set(PERF_DEFAULTS))
+        if unknown:
+            raise ValueError(f"model.perf: unknown option(s) {unknown}; known: {sorted(PERF_DEFAULTS)}")
+        out.update({k: bool(v) for k, v in source.items()})
+    return out
 
 
 class NonFiniteLossError(RuntimeError):
@@ -72,6 +97,9 @@ class VocoderGAN(pl.LightningModule):
             item and logged as ``val/<name>`` (means over all items of all ranks); ``val/mel_l1``
             is always logged.
         slow_metrics_every (int): compute the slow ones (PESQ, STOI, pitch) every n-th validation.
+        perf (Mapping | None): speed options, see :data:`PERF_DEFAULTS`; when None they are read
+            from ``config["model"]["perf"]`` (e.g. ``+model.perf.channels_last=true``).
+            Mixed precision is the trainer's: ``trainer.precision=bf16-mixed``.
     """
 
     def __init__(
@@ -87,6 +115,7 @@ class VocoderGAN(pl.LightningModule):
         max_skipped_files: int = 100,
         val_metrics: Sequence[str] = (),
         slow_metrics_every: int = 1,
+        perf: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -116,6 +145,9 @@ class VocoderGAN(pl.LightningModule):
         self.slow_metrics_every = max(1, int(slow_metrics_every))
         self._val_acc = MetricAccumulator()
         self._validations = 0
+        self.perf = resolve_perf(perf, config)
+        if self.perf["channels_last"]:
+            self.adversary.to(memory_format=torch.channels_last)
 
     # -- optimizers ------------------------------------------------------------------------
 
@@ -239,7 +271,9 @@ class VocoderGAN(pl.LightningModule):
             g_terms.update({name: loss(audio_hat, audio) for name, loss in self.spectral_losses.items()})
             if phase == "gan":
                 self.adversary.requires_grad_(False)  # no D gradients in the G step
-                g_terms.update(self.adversary.generator_losses(audio, audio_hat))
+                # D is frozen here, so one weight per weight-normed conv serves both D passes
+                with parametrize.cached() if self.perf["cache_weight_norm"] else contextlib.nullcontext():
+                    g_terms.update(self.adversary.generator_losses(audio, audio_hat))
                 self.adversary.requires_grad_(True)
             logs.update(g_terms, g_total=weighted_sum(g_terms, self.lambdas))
             logs["grad_norm_g"] = self._backward_step(opt_g, logs["g_total"], self.generator, "generator")

@@ -62,7 +62,7 @@ class PeriodDiscriminator(nn.Module):
             fmap.append(x)
         x = self.conv_post(x)
         fmap.append(x)
-        return x.flatten(1), fmap
+        return x.flatten(1).float(), fmap  # logits in fp32 under autocast: the hinge losses stay fp32
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -133,7 +133,7 @@ class ResolutionDiscriminator(nn.Module):
             outs.append(band)
         x = self.conv_post(torch.cat(outs, dim=-1))
         fmap.append(x)
-        return x.flatten(1), fmap
+        return x.flatten(1).float(), fmap  # logits in fp32 under autocast
 
 
 class MultiResolutionDiscriminator(nn.Module):
