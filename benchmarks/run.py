@@ -113,7 +113,12 @@ class UpstreamStep:
 
     def __init__(self, seed: int = 0):
         from vocos.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
-        from vocos.loss import DiscriminatorLoss, FeatureMatchingLoss, GeneratorLoss, MelSpecReconstructionLoss
+        from vocos.loss import (
+            DiscriminatorLoss,
+            FeatureMatchingLoss,
+            GeneratorLoss,
+            MelSpecReconstructionLoss,
+        )
 
         torch.manual_seed(seed)
         self.gen = build_upstream_generator()
@@ -341,7 +346,17 @@ def run_rss_probe(args) -> None:
     else:
         for b in batches:
             peer.step(b)
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across
+    fork + exec, so a probe started by a big parent would report the parent's peak."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def format_step(res: dict, args) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+
+MIN_FRAMES = 8  # shortest training / validation segment, in hops: the discriminators and losses need context
 
 
 class ConfigError(ValueError):
@@ -27,13 +30,67 @@ def audio_problems(cfg: DictConfig) -> list[str]:
         return p
     if hop > n_fft:
         p.append(f"audio.hop_length={hop} > audio.n_fft={n_fft}: frames would skip samples")
+    elif n_fft < 2 * hop:
+        p.append(
+            f"audio.n_fft={n_fft} < 2 * audio.hop_length={hop}: Hann windows overlapping by less than half leave "
+            f"samples with almost no weight; use n_fft >= {2 * hop} (Vocos uses 4 * hop = {4 * hop})"
+        )
     if seg % hop:
         p.append(f"audio.segment_length={seg} is not a multiple of audio.hop_length={hop}; use {seg // hop * hop or hop}")
+    elif seg < MIN_FRAMES * hop:
+        p.append(
+            f"audio.segment_length={seg} is only {seg // hop} frames of audio.hop_length={hop}; "
+            f"use at least {MIN_FRAMES * hop} ({MIN_FRAMES} frames)"
+        )
     if n_mels > n_fft // 2 + 1:
         p.append(f"audio.n_mels={n_mels} > n_fft // 2 + 1 = {n_fft // 2 + 1}: empty mel filters; lower n_mels")
     val_seg = _get(cfg, "data.val_segment_length")
     if isinstance(val_seg, int) and val_seg % hop:
-        p.append(f"data.val_segment_length={val_seg} is not a multiple of audio.hop_length={hop}")
+        p.append(f"data.val_segment_length={val_seg} is not a multiple of audio.hop_length={hop}; use {val_seg // hop * hop or hop}")
+    elif isinstance(val_seg, int) and val_seg < MIN_FRAMES * hop:
+        p.append(
+            f"data.val_segment_length={val_seg} is only {val_seg // hop} frames of audio.hop_length={hop}; "
+            f"use at least {MIN_FRAMES * hop} ({MIN_FRAMES} frames)"
+        )
+    p += _rate_problems(cfg, sr)
+    return p
+
+
+def _walk(node, prefix: str):
+    """(dotted key, value) for every leaf under a resolved container."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, f"{prefix}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk(v, f"{prefix}[{i}]")
+    else:
+        yield prefix, node
+
+
+def _container(cfg: DictConfig, key: str):
+    node = _get(cfg, key)
+    if not isinstance(node, DictConfig):
+        return {}
+    try:
+        return OmegaConf.to_container(node, resolve=True)
+    except Exception:  # noqa: BLE001 - a missing value elsewhere is reported by its own check
+        return {}
+
+
+def _rate_problems(cfg: DictConfig, sr: int) -> list[str]:
+    """Every sample_rate in the model and data nodes equals audio.sample_rate; mel band edges below Nyquist."""
+    p: list[str] = []
+    for root in ("model", "data"):
+        for key, val in _walk(_container(cfg, root), root):
+            name = key.rsplit(".", 1)[-1]
+            if name == "sample_rate" and isinstance(val, (int, float)) and val != sr:
+                p.append(f"{key}={val} != audio.sample_rate={sr}: set it to ${{audio.sample_rate}}")
+            elif name in ("f_max", "fmax") and isinstance(val, (int, float)) and val > sr / 2:
+                p.append(
+                    f"{key}={val} > audio.sample_rate / 2 = {sr / 2:g}: mel bands above Nyquist are empty; "
+                    f"use f_max <= {sr / 2:g} (or null for Nyquist)"
+                )
     return p
 
 
@@ -52,6 +109,54 @@ def generator_problems(cfg: DictConfig) -> list[str]:
         p.append(f"model.generator.backbone.input_channels={bb.input_channels} != feature_extractor.n_mels={fe.n_mels}")
     if head.get("dim") and bb.get("dim") and head.dim != bb.dim:
         p.append(f"model.generator.head.dim={head.dim} != backbone.dim={bb.dim}")
+    # "same" padding (vocos.spectral_ops.ISTFT, MelSpectrogramFeatures) pads (n_fft - hop) // 2 a side: an
+    # odd difference gives one sample (head) or one frame (features) too few, e.g. "348 vs 347 frames".
+    for part, node in (("feature_extractor", fe), ("head", head)):
+        n, h = node.get("n_fft"), node.get("hop_length")
+        if node.get("padding") == "same" and isinstance(n, int) and isinstance(h, int) and (n - h) % 2:
+            p.append(
+                f"model.generator.{part}: n_fft={n} - hop_length={h} is odd: 'same' padding would lose a "
+                f"{'frame' if part == 'feature_extractor' else 'sample'} (the 348-vs-347 crash); "
+                f"give n_fft and hop_length the same parity, e.g. hop_length={h + 1} or n_fft={n + 1}"
+            )
+    if head.get("_target_", "").endswith("ISTFTHead") and head.get("n_fft") is not None and head.get("hop_length"):
+        if head.n_fft <= head.hop_length:
+            p.append(f"model.generator.head.n_fft={head.n_fft} <= hop_length={head.hop_length}: the ISTFT needs overlapping frames")
+    return p
+
+
+def discriminator_problems(cfg: DictConfig) -> list[str]:
+    """Every discriminator's FFT sizes and periods fit in a training segment."""
+    p: list[str] = []
+    seg = _get(cfg, "audio.segment_length")
+    if not isinstance(seg, int) or seg <= 0:
+        return p
+    for name, node in _container(cfg, "model.discriminator").items():
+        if not isinstance(node, dict):
+            continue
+        key = f"model.discriminator.{name}"
+        if "_target_" not in node:
+            p.append(f"{key}: has no _target_ (settings for a discriminator that model/discriminator does not define?)")
+            continue
+        sizes = [(f"{key}.fft_sizes", int(n)) for n in node.get("fft_sizes") or []]
+        sizes += [(f"{key}.resolutions", int(r[0])) for r in node.get("resolutions") or [] if r]
+        for k, n in sizes:
+            if n > seg:
+                p.append(
+                    f"{k} has n_fft {n} > audio.segment_length={seg}: the STFT needs at least one full window; "
+                    f"use sizes <= {seg} or a longer segment"
+                )
+        for period in node.get("periods") or []:
+            if int(period) >= seg:
+                p.append(f"{key}.periods has {period} >= audio.segment_length={seg}")
+        octaves = node.get("n_octaves")
+        if isinstance(octaves, int):
+            for hop in node.get("hop_lengths") or []:
+                if int(hop) % 2 ** (octaves - 1):
+                    p.append(
+                        f"{key}.hop_lengths has {hop}, not divisible by 2^(n_octaves - 1) = {2 ** (octaves - 1)}: "
+                        "lower n_octaves or use a multiple"
+                    )
     return p
 
 
@@ -75,11 +180,71 @@ def data_problems(cfg: DictConfig) -> list[str]:
             p.append(f"{key} is not set: point it at a manifest from vocoder-prepare, a filelist or a folder")
         elif not Path(str(val)).exists():
             p.append(f"{key}={val}: no such file or folder")
+    val = _get(cfg, "data.val")
+    if val not in (None, "???", "") and Path(str(val)).exists():
+        from vocoder_train.data.manifest import ManifestError, read_manifest
+
+        try:
+            read_manifest(str(val))
+        except ManifestError as e:
+            if "empty" in str(e) or "no audio files" in str(e):
+                p.append(
+                    f"data.val={val} is empty: no validation files; rerun vocoder-prepare with --val-fraction "
+                    "or --val-list, or point data.val at a filelist or folder of held-out audio"
+                )
+            else:
+                p.append(f"data.val={val}: {e}")
     for key in ("data.batch_size", "data.val_batch_size"):
         val = _get(cfg, key)
         if not isinstance(val, int) or val <= 0:
             p.append(f"{key}={val!r}: must be a positive integer (per device)")
     return p
+
+
+def init_problems(cfg: DictConfig) -> list[str]:
+    """init.path exists and, for a vocos folder, holds both files and the configured front end."""
+    path = _get(cfg, "init.path")
+    if path in (None, "???", ""):
+        return []
+    src = Path(str(path)).expanduser()
+    if not src.exists():
+        return [f"init.path={path}: no such vocos folder or checkpoint"]
+    if not src.is_dir():
+        return []
+    missing = [n for n in ("config.yaml", "pytorch_model.bin") if not (src / n).is_file()]
+    if missing:
+        return [
+            f"init.path={path}: a vocos folder needs config.yaml and pytorch_model.bin ({', '.join(missing)} missing); "
+            "download both from the model's hub page into it"
+        ]
+    import yaml
+
+    try:
+        fe = (yaml.safe_load((src / "config.yaml").read_text(encoding="utf-8")) or {})["feature_extractor"]["init_args"]
+    except (KeyError, TypeError, OSError, yaml.YAMLError):
+        return []  # the loader reports a malformed config with more context
+    p = []
+    for key in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+        ours = _get(cfg, f"audio.{key}")
+        if key in fe and ours is not None and fe[key] != ours:
+            p.append(f"audio.{key}={ours} but init.path={path} was trained with {key}={fe[key]}: set audio.{key}={fe[key]}")
+    return p
+
+
+def optim_problems(cfg: DictConfig) -> list[str]:
+    """The training phases fit in trainer.max_steps (optimizer steps: mel-only and D-only iterations are 1)."""
+    max_steps = _get(cfg, "trainer.max_steps")
+    if _get(cfg, "model.optim.time_budget") or not isinstance(max_steps, int) or max_steps <= 0:
+        return []
+    mel, warm = int(_get(cfg, "model.optim.pretrain_mel_steps") or 0), int(_get(cfg, "model.optim.disc_warmup_steps") or 0)
+    if mel + warm < max_steps:
+        return []
+    what = (f"model.optim.pretrain_mel_steps={mel} + model.optim.disc_warmup_steps={warm} >= trainer.max_steps={max_steps}: "
+            "no GAN iteration would run")
+    if warm == 0:  # a deliberate mel-only run is legitimate: say so, don't stop it
+        warnings.warn(f"{what} (a mel-only run)", stacklevel=3)
+        return []
+    return [f"{what}; raise trainer.max_steps above {mel + warm} or shorten the phases"]
 
 
 def validation_problems(cfg: DictConfig) -> list[str]:
@@ -105,8 +270,8 @@ def validation_problems(cfg: DictConfig) -> list[str]:
 def check_config(cfg: DictConfig) -> None:
     """Raises :class:`ConfigError` listing every problem; returns quietly when none."""
     problems = (
-        audio_problems(cfg) + generator_problems(cfg) + loss_problems(cfg) + data_problems(cfg)
-        + validation_problems(cfg)
+        audio_problems(cfg) + generator_problems(cfg) + discriminator_problems(cfg) + loss_problems(cfg)
+        + data_problems(cfg) + init_problems(cfg) + optim_problems(cfg) + validation_problems(cfg)
     )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))

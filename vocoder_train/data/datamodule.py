@@ -48,6 +48,7 @@ class VocoderDataModule(pl.LightningDataModule):
         max_frame_mismatch (int): pairs: frames trimmed/padded with a warning; more skips the file.
         sources (list[dict] | None): ``[{name, manifest, weight}]`` to mix corpora instead of ``train``.
         epoch_size (int | None): with ``sources``: draws per epoch (default: all corpora's items).
+        cache_audio (bool): keep decoded, resampled training files in memory (per worker; small corpora).
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class VocoderDataModule(pl.LightningDataModule):
         max_frame_mismatch: int = 3,
         sources: Sequence[dict] | None = None,
         epoch_size: int | None = None,
+        cache_audio: bool = False,
     ):
         super().__init__()
         if sources and train:
@@ -100,6 +102,7 @@ class VocoderDataModule(pl.LightningDataModule):
         self.mels = bool(mels)
         self.hop_length, self.n_fft, self.n_mels = int(hop_length), int(n_fft), int(n_mels)
         self.mel_padding, self.max_frame_mismatch = mel_padding, int(max_frame_mismatch)
+        self.cache_audio = bool(cache_audio)
         if self.mels:
             for key, n in (("segment_length", self.segment_length), ("val_segment_length", self.val_segment_length)):
                 if n % self.hop_length:
@@ -123,11 +126,12 @@ class VocoderDataModule(pl.LightningDataModule):
             return MelPairDataset(
                 items, self.sample_rate, seg // self.hop_length, self.hop_length, self.n_mels, n_fft=self.n_fft,
                 padding=self.mel_padding, train=train, max_frame_mismatch=self.max_frame_mismatch,
-                resample_quality=self.resample_quality,
+                resample_quality=self.resample_quality, cache_audio=self.cache_audio and train,
             )
         if train:
             return AudioDataset(items, self.sample_rate, seg, train=True, gain_db=self.gain_db, augment=self.augment,
-                                resample_quality=self.resample_quality, partial_reads=self.partial_reads)  # fmt: skip
+                                resample_quality=self.resample_quality, partial_reads=self.partial_reads,
+                                cache_audio=self.cache_audio)  # fmt: skip
         return AudioDataset(items, self.sample_rate, seg, train=False, val_gain_db=self.val_gain_db,
                             resample_quality=self.resample_quality, partial_reads=self.partial_reads)  # fmt: skip
 

@@ -148,6 +148,7 @@ class MelPairDataset(AudioDataset):
         train (bool): random frame-aligned crop; else the first segment.
         max_frame_mismatch (int): frames reconciled with a warning; more rejects the file.
         resample_quality (str): see :func:`vocoder_train.data.audio_io.resample`.
+        cache_audio (bool): keep decoded files in memory (per worker process).
 
     Items are dicts: ``audio`` (segment_frames * hop,), ``mel`` (n_mels, segment_frames),
     ``index``, ``skipped``, ``skipped_path`` (as :class:`AudioDataset`), ``mel_fixed`` (1 when this
@@ -167,6 +168,7 @@ class MelPairDataset(AudioDataset):
         train: bool = True,
         max_frame_mismatch: int = 3,
         resample_quality: str = "high",
+        cache_audio: bool = False,
     ):
         if isinstance(items, str | os.PathLike):
             items = read_pair_manifest(items)
@@ -175,7 +177,7 @@ class MelPairDataset(AudioDataset):
             raise ManifestError(f"MelPairDataset: {len(missing)} entries have no 'mel' key, e.g. {missing[0]}")
         expected_frames(0, hop_length, n_fft, padding)  # validates padding
         super().__init__(items, sample_rate, segment_frames * hop_length, train=train,
-                         resample_quality=resample_quality, partial_reads=False)  # fmt: skip
+                         resample_quality=resample_quality, partial_reads=False, cache_audio=cache_audio)  # fmt: skip
         self.segment_frames, self.hop_length, self.n_fft = int(segment_frames), int(hop_length), int(n_fft)
         self.n_mels, self.padding, self.max_frame_mismatch = int(n_mels), padding, int(max_frame_mismatch)
         self._warned: set[int] = set()  # files whose frame mismatch was logged (in this process)
@@ -188,7 +190,10 @@ class MelPairDataset(AudioDataset):
 
     def _load(self, item: dict, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor, int]:
         # The whole file: the frame check needs its exact length at the model rate (utterances are short).
-        audio = load_audio(item["path"], self.sample_rate, quality=self.resample_quality)[0][0]
+        if self.cache_audio:
+            audio = self._read_cached(item)
+        else:
+            audio = load_audio(item["path"], self.sample_rate, quality=self.resample_quality)[0][0]
         if audio.numel() == 0:
             raise ValueError(f"{item['path']}: decodes to no samples")
         if not torch.isfinite(audio).all():
