@@ -329,6 +329,8 @@ class VocoderGAN(pl.LightningModule):
         if skipped is not None:
             self.log("data/skipped", skipped.sum().float(), reduce_fx="sum", batch_size=bs)
             self._count_skipped(batch)
+        if "mel_fixed" in batch:  # teacher-forced pairs whose mel frame count was trimmed/padded
+            self.log("data/mel_frames_fixed", batch["mel_fixed"].sum().float(), reduce_fx="sum", batch_size=bs)
 
     def _count_skipped(self, batch: dict) -> None:
         for n, path in zip(batch["skipped"].tolist(), batch.get("skipped_path", [])):
