@@ -5,9 +5,15 @@
 #   CORPUS      the audio folder/filelist (the user downloads it; the README says from where)
 #   RATE        the recipe's sample rate (for --tiny and the prepare report)
 #   PREPARE_ARGS (array, optional) extra vocoder-prepare arguments
+#   TRAIN_ARGS   (array, optional) extra vocoder-train overrides (e.g. init.path=...)
+#   TINY_ARGS    (array, optional) extra vocoder-train overrides for --tiny only
+#   CORPUS_GLOB  (optional) only files matching this name pattern (e.g. '*_mic1.flac') are prepared
+# and may define shell functions:
+#   recipe_prepare CORPUS DATA   replaces stage 1's vocoder-prepare call (not under --tiny)
+#   recipe_tiny_setup RUN_DIR    runs before stage 1 under --tiny (e.g. makes a pretrained folder)
 # then sources this file and calls `run_recipe "$@"`.
 #
-# Usage: run.sh [--stage N] [--stop-stage N] [--runs DIR] [--tiny] [-- hydra overrides...]
+# Usage: run.sh [--stage N] [--stop-stage N] [--runs DIR] [--corpus DIR] [--tiny] [-- hydra overrides...]
 #   stages: 1 prepare, 2 train, 3 export (vocos folder + ONNX), 4 synthesize held-out files,
 #           5 evaluate (metrics + report on the validation set)
 #   --tiny  a smoke run on a generated corpus at the recipe's rate (seconds, any machine)
@@ -36,14 +42,18 @@ PY
 run_recipe() {
   local stage=1 stop=5 runs="$ROOT/runs" tiny=0
   local -a overrides=()
+  [ -n "${PREPARE_ARGS+x}" ] || PREPARE_ARGS=()
+  [ -n "${TRAIN_ARGS+x}" ] || TRAIN_ARGS=()
+  [ -n "${TINY_ARGS+x}" ] || TINY_ARGS=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --stage) stage=$2; shift 2 ;;
       --stop-stage) stop=$2; shift 2 ;;
       --runs) runs=$2; shift 2 ;;
+      --corpus) CORPUS=$2; shift 2 ;;
       --tiny) tiny=1; shift ;;
       --) shift; overrides+=("$@"); break ;;
-      -h|--help) sed -n '2,16p' "$ROOT/recipes/common.sh"; return 0 ;;
+      -h|--help) sed -n '2,23p' "$ROOT/recipes/common.sh"; return 0 ;;
       *) overrides+=("$1"); shift ;;
     esac
   done
@@ -54,23 +64,42 @@ run_recipe() {
     mkdir -p "$corpus"
     make_tiny_corpus "$corpus" "$RATE"
     PREPARE_ARGS=(--val-fraction 0.2 --min-duration 0.3)
+    # 2 mel-only + 2 GAN iterations of a tiny model; validation crops as long as the training ones
     overrides=(model/generator=tiny model/discriminator=tiny data=tiny trainer.max_steps=6
                trainer.val_check_interval=2 trainer.limit_val_batches=1 trainer.max_time=null
-               data.batch_size=2 data.num_workers=0 "${overrides[@]}")
+               model.optim.pretrain_mel_steps=2 model.optim.disc_warmup_steps=0
+               'data.val_segment_length=${audio.segment_length}' validation.metrics=[]
+               data.batch_size=2 data.num_workers=0 "${TINY_ARGS[@]}" "${overrides[@]}")
   fi
   local run="$runs/$name" data="$runs/$name/data"
   local ckpt="$run/checkpoints/last.ckpt"
   mkdir -p "$run"
+  if [ "$tiny" = 1 ] && declare -F recipe_tiny_setup >/dev/null; then
+    log "tiny setup"
+    recipe_tiny_setup "$run"
+  fi
 
   if [ "$stage" -le 1 ] && [ "$stop" -ge 1 ]; then
     log "stage 1: prepare $corpus -> $data"
-    [ -e "$corpus" ] || { echo "corpus not found: $corpus (see recipes/$NAME/README.md for where to get it, or set CORPUS=...)" >&2; return 2; }
-    vocoder-prepare "$corpus" --output "$data" --sample-rate "$RATE" "${PREPARE_ARGS[@]}"
+    [ -n "$corpus" ] && [ -e "$corpus" ] || {
+      echo "corpus not found: '${corpus}' (see recipes/$NAME/README.md for where to get it; pass --corpus DIR or set CORPUS=...)" >&2
+      return 2
+    }
+    if [ "$tiny" = 0 ] && declare -F recipe_prepare >/dev/null; then
+      recipe_prepare "$corpus" "$data"
+    elif [ "$tiny" = 0 ] && [ -n "${CORPUS_GLOB:-}" ]; then
+      mkdir -p "$data"
+      find -L "$corpus" -type f -name "$CORPUS_GLOB" | LC_ALL=C sort > "$data/filelist.txt"
+      [ -s "$data/filelist.txt" ] || { echo "no file named '$CORPUS_GLOB' under $corpus" >&2; return 2; }
+      vocoder-prepare "$data/filelist.txt" --output "$data" --sample-rate "$RATE" "${PREPARE_ARGS[@]}"
+    else
+      vocoder-prepare "$corpus" --output "$data" --sample-rate "$RATE" "${PREPARE_ARGS[@]}"
+    fi
   fi
   if [ "$stage" -le 2 ] && [ "$stop" -ge 2 ]; then
     log "stage 2: train experiment=$EXPERIMENT -> $run"
     vocoder-train "experiment=$EXPERIMENT" "run_name=$name" "paths.runs_dir=$runs" \
-      "data.train=$data/train.jsonl" "data.val=$data/val.jsonl" "${overrides[@]}"
+      "data.train=$data/train.jsonl" "data.val=$data/val.jsonl" "${TRAIN_ARGS[@]}" "${overrides[@]}"
   fi
   if [ "$stage" -le 3 ] && [ "$stop" -ge 3 ]; then
     log "stage 3: export $ckpt"

@@ -136,7 +136,7 @@ def discriminator_problems(cfg: DictConfig) -> list[str]:
             continue
         key = f"model.discriminator.{name}"
         if "_target_" not in node:
-            p.append(f"{key}: has no _target_ (settings for a discriminator that model/discriminator does not define?)")
+            p.append(f"{key}={node}: has no _target_ (settings for a discriminator that model/discriminator does not define?)")
             continue
         sizes = [(f"{key}.fft_sizes", int(n)) for n in node.get("fft_sizes") or []]
         sizes += [(f"{key}.resolutions", int(r[0])) for r in node.get("resolutions") or [] if r]
