@@ -57,9 +57,10 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
         x = x.view(b, 1, -1, self.period)
         fmap = []
-        for conv in self.convs:
+        for i, conv in enumerate(self.convs):
             x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
+            if i > 0:  # as vocos: the first layer's map is not matched (HiFi-GAN matches it too)
+                fmap.append(x)
         x = self.conv_post(x)
         fmap.append(x)
         return x.flatten(1).float(), fmap  # logits in fp32 under autocast: the hinge losses stay fp32
