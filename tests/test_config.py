@@ -99,3 +99,13 @@ def test_slurm_launcher_config_composes(tmp_path, tiny_corpus):
              cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "SlurmLauncher" in r.stdout and "nodes: ${trainer.num_nodes}" in r.stdout and "signal_delay_s: 120" in r.stdout
+
+
+def test_mixing_sources_replace_data_train(tiny_cfg, tiny_corpus):
+    ok = tiny_cfg("data=mix", "data.train=null", f"data.sources=[{{manifest: {tiny_corpus['train']}, weight: 3}},"
+                  f"{{manifest: {tiny_corpus['val']}, weight: 1}}]", "data.num_workers=0", "data.batch_size=2")
+    check_config(ok)
+    bad = tiny_cfg("data=mix", "data.train=null", "data.sources=[{manifest: /nope.jsonl, weight: 0}]")
+    with pytest.raises(ConfigError) as e:
+        check_config(bad)
+    assert "data.sources[0].manifest=/nope.jsonl" in str(e.value) and "data.sources[0].weight=0" in str(e.value)

@@ -174,12 +174,31 @@ def loss_problems(cfg: DictConfig) -> list[str]:
 
 def data_problems(cfg: DictConfig) -> list[str]:
     p: list[str] = []
-    for key in ("data.train", "data.val"):
+    sources = _get(cfg, "data.sources")
+    keys = ("data.val",) if sources else ("data.train", "data.val")
+    if sources and _get(cfg, "data.train") not in (None, "???", ""):
+        p.append("data.sources and data.train are both set: give one (data.train=null to mix sources)")
+    for i, src in enumerate(sources or []):
+        manifest, weight = (src.get("manifest"), src.get("weight", 1.0)) if hasattr(src, "get") else (None, None)
+        if not manifest or not Path(str(manifest)).exists():
+            p.append(f"data.sources[{i}].manifest={manifest}: no such file or folder")
+        if not isinstance(weight, int | float) or weight <= 0:
+            p.append(f"data.sources[{i}].weight={weight!r}: must be a number > 0")
+    for key in keys:
         val = _get(cfg, key)
         if val in (None, "???", ""):
             p.append(f"{key} is not set: point it at a manifest from vocoder-prepare, a filelist or a folder")
         elif not Path(str(val)).exists():
             p.append(f"{key}={val}: no such file or folder")
+    if _get(cfg, "data.mels"):
+        hop = _get(cfg, "data.hop_length")
+        for key in ("data.segment_length", "data.val_segment_length"):
+            n = _get(cfg, key)
+            if isinstance(n, int) and isinstance(hop, int) and n % hop:
+                p.append(f"{key}={n} is not a multiple of data.hop_length={hop} (mel pairs are cut on frames)")
+        bins, channels = _get(cfg, "data.n_mels"), _get(cfg, "model.generator.backbone.input_channels")
+        if bins and channels and bins != channels:
+            p.append(f"data.n_mels={bins} != model.generator.backbone.input_channels={channels}")
     val = _get(cfg, "data.val")
     if val not in (None, "???", "") and Path(str(val)).exists():
         from vocoder_train.data.manifest import ManifestError, read_manifest
