@@ -15,10 +15,10 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 
 from vocoder_train.finetune import apply_init
 from vocoder_train.lit.checkpointing import AtomicCheckpointIO, FinalCheckpoint

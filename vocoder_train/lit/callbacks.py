@@ -70,7 +70,7 @@ class MediaLogger(pl.Callback):
         if tb is None or not outputs:
             return
         step, sr = trainer.global_step, pl_module.sample_rate
-        hop = int(getattr(pl_module.generator.feature_extractor, "mel_spec").hop_length)
+        hop = int(pl_module.generator.feature_extractor.mel_spec.hop_length)
         n = min(self.num_samples, outputs["audio"].shape[0])
         with torch.no_grad():
             mel_t = torch.log(pl_module.mel_loss.mel(outputs["audio"][:n]).clamp(min=1e-5)).cpu().numpy()

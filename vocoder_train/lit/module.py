@@ -25,15 +25,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Timer
 import torch
+from pytorch_lightning.callbacks import Timer
 from torch import nn
 from torch.nn.utils import parametrize
 
 from vocoder_train.losses.adversarial import Adversary, weighted_sum
-from vocoder_train.models.generator import match_length
 from vocoder_train.metrics import MetricAccumulator, compute_metrics
 from vocoder_train.metrics.registry import check_names
+from vocoder_train.models.generator import match_length
 
 SLOW_METRICS = frozenset({"pesq", "stoi", "periodicity", "vuv_f1", "pitch_cents"})
 
