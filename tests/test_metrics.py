@@ -255,3 +255,27 @@ def test_accumulator_reduces_across_two_gloo_processes(tmp_path):
         for k, v in expected.items():
             assert got["means"][k] == pytest.approx(v, rel=1e-12), (rank, k)
         assert got["means"]["only_rank1"] == 2.0 and got["counts"]["pesq"] == 7
+
+
+def test_utmos_from_local_torchscript_weights_and_skip_notice(tmp_path, caplog):
+    import logging
+
+    import torch
+
+    from vocoder_train.metrics.utmos import load_utmos
+
+    class FakeMOS(torch.nn.Module):  # stands in for exported UTMOS weights: (B, T) at 16 kHz -> (B,)
+        def forward(self, wav: torch.Tensor) -> torch.Tensor:
+            return 1.0 + 4.0 * wav.abs().mean(dim=-1) / (wav.abs().amax(dim=-1) + 1e-9)
+
+    path = tmp_path / "utmos.pt"
+    torch.jit.script(FakeMOS()).save(str(path))
+    scorer = load_utmos(path)
+    audio = torch.randn(2, 24000) * 0.1
+    scores = scorer.score(audio, 24000)
+    assert scores.shape == (2,) and torch.all((scores > 1) & (scores < 5))
+    with caplog.at_level(logging.INFO):
+        assert load_utmos(None) is None
+    assert "UTMOS skipped" in caplog.text
+    with pytest.raises(FileNotFoundError, match="validation.utmos"):
+        load_utmos(tmp_path / "missing.pt")

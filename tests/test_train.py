@@ -125,3 +125,15 @@ def test_time_budget_switches_phase_by_time_and_decays_lr(tiny_cfg):
     assert lrs[-1] < 0.5 * max(lrs)  # cosine over the time budget
     ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert ckpt["vocoder_train"]["mel_end_iteration"] == first_gan
+
+
+def test_val_utmos_from_local_weights(tiny_cfg, tmp_path):
+    class FakeMOS(torch.nn.Module):
+        def forward(self, wav: torch.Tensor) -> torch.Tensor:
+            return 1.0 + 4.0 * wav.abs().mean(dim=-1) / (wav.abs().amax(dim=-1) + 1e-9)
+
+    path = tmp_path / "utmos.pt"
+    torch.jit.script(FakeMOS()).save(str(path))
+    metrics = train(tiny_cfg(f"validation.utmos={path}", "trainer.max_steps=4",
+                             "callbacks.model_checkpoint.monitor=val/utmos", "callbacks.model_checkpoint.mode=max"))
+    assert 1.0 < metrics["val/utmos"] < 5.0

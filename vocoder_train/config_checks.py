@@ -275,7 +275,12 @@ def validation_problems(cfg: DictConfig) -> list[str]:
     monitor, mode = _get(cfg, "callbacks.model_checkpoint.monitor"), _get(cfg, "callbacks.model_checkpoint.mode")
     if monitor:
         key = monitor.removeprefix("val/")
-        if key != "mel_l1" and key not in names:
+        if key == "utmos":
+            if not _get(cfg, "validation.utmos"):
+                p.append(f"callbacks.model_checkpoint.monitor={monitor}: set validation.utmos to local UTMOS weights")
+            if mode and mode != "max":
+                p.append(f"callbacks.model_checkpoint.mode={mode}: {monitor} is better when higher; use mode=max")
+        elif key != "mel_l1" and key not in names:
             p.append(f"callbacks.model_checkpoint.monitor={monitor}: not computed; add {key} to validation.metrics")
         elif key in METRICS and mode and mode != metric_mode(key):
             p.append(f"callbacks.model_checkpoint.mode={mode}: {monitor} is better when {'higher' if metric_mode(key) == 'max' else 'lower'}; use mode={metric_mode(key)}")

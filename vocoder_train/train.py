@@ -47,6 +47,7 @@ def build_module(cfg: DictConfig) -> VocoderGAN:
         max_skipped_files=cfg.get("max_skipped_files", 100),
         val_metrics=list(OmegaConf.select(cfg, "validation.metrics", default=[]) or []),
         slow_metrics_every=OmegaConf.select(cfg, "validation.slow_every", default=1),
+        utmos=OmegaConf.select(cfg, "validation.utmos", default=None),
     )
 
 

@@ -33,6 +33,7 @@ from torch.nn.utils import parametrize
 from vocoder_train.losses.adversarial import Adversary, weighted_sum
 from vocoder_train.metrics import MetricAccumulator, compute_metrics
 from vocoder_train.metrics.registry import check_names
+from vocoder_train.metrics.utmos import load_utmos
 from vocoder_train.models.generator import match_length
 
 SLOW_METRICS = frozenset({"pesq", "stoi", "periodicity", "vuv_f1", "pitch_cents"})
@@ -97,6 +98,7 @@ class VocoderGAN(pl.LightningModule):
             item and logged as ``val/<name>`` (means over all items of all ranks); ``val/mel_l1``
             is always logged.
         slow_metrics_every (int): compute the slow ones (PESQ, STOI, pitch) every n-th validation.
+        utmos (str | None): a local TorchScript MOS model; logs ``val/utmos`` (skipped with a notice if None).
         perf (Mapping | None): speed options, see :data:`PERF_DEFAULTS`; when None they are read
             from ``config["model"]["perf"]`` (e.g. ``+model.perf.channels_last=true``).
             Mixed precision is the trainer's: ``trainer.precision=bf16-mixed``.
@@ -115,6 +117,7 @@ class VocoderGAN(pl.LightningModule):
         max_skipped_files: int = 100,
         val_metrics: Sequence[str] = (),
         slow_metrics_every: int = 1,
+        utmos: str | None = None,
         perf: Mapping[str, Any] | None = None,
     ):
         super().__init__()
@@ -143,6 +146,7 @@ class VocoderGAN(pl.LightningModule):
         self.skipped_files: list[str] = []
         self.val_metrics = check_names(val_metrics)
         self.slow_metrics_every = max(1, int(slow_metrics_every))
+        self.utmos = load_utmos(utmos)
         self._val_acc = MetricAccumulator()
         self._validations = 0
         self.perf = resolve_perf(perf, config)
@@ -362,6 +366,9 @@ class VocoderGAN(pl.LightningModule):
         mel_l1 = self.mel_loss(audio_hat, audio)
         self.log("val/mel_l1", mel_l1, sync_dist=True, batch_size=audio.shape[0], prog_bar=True)
         names = self._metrics_now()
+        if self.utmos is not None and not self.trainer.sanity_checking:  # predicted MOS, local weights only
+            for v in self.utmos.score(audio_hat, self.sample_rate).tolist():
+                self._val_acc.update({"utmos": v})
         if names:
             ref, hat = audio.float().cpu().numpy(), audio_hat.float().cpu().numpy()
             for r, h in zip(ref, hat):
