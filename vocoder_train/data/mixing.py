@@ -20,14 +20,13 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
-from torch.utils.data import Sampler
 
-from vocoder_train.data.sampler import _rank_world, item_seed
+from vocoder_train.data.sampler import EpochSampler, item_seed
 
 _MIX_STREAM = 0x6D6978  # "mix": keeps these draws independent of ResumableSampler's
 
 
-class WeightedResumableSampler(Sampler):
+class WeightedResumableSampler(EpochSampler):
     """Yields ``(index, item_seed)`` pairs drawn from several corpora by weight.
 
     Args:
@@ -48,17 +47,8 @@ class WeightedResumableSampler(Sampler):
         w = np.asarray(weights, dtype=np.float64)
         self.probs = w / w.sum()
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]]).astype(np.int64)
-        self.seed, self.epoch = int(seed), 0
+        super().__init__(seed)
         self.epoch_size = int(epoch_size) if epoch_size else sum(self.sizes)
-        self._skip = 0
-        self.rank, self.world = _rank_world()
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def skip_next(self, num_items: int) -> None:
-        """Skip the first ``num_items`` (of this rank) in the next iteration only."""
-        self._skip = int(num_items)
 
     def source_of(self, index: int | np.ndarray) -> int | np.ndarray:
         """Corpus number of a concatenated index."""
@@ -86,8 +76,7 @@ class WeightedResumableSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         draws, positions = self.draws(), self._positions()
-        skip, self._skip = self._skip, 0
-        for pos in positions[skip:]:
+        for pos in positions[self._take_skip() :]:
             # seeded by the draw's position: the same file drawn twice gets two different crops
             yield int(draws[pos]), item_seed(self.seed, self.epoch, pos)
 

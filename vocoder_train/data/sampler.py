@@ -28,18 +28,12 @@ def item_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
 
 
-class ResumableSampler(Sampler):
-    """Yields ``(index, item_seed)`` pairs.
+class EpochSampler(Sampler):
+    """Base of the resumable samplers: an epoch counter (Lightning calls ``set_epoch``), a one-shot
+    skip for resuming mid-epoch, and this process's DDP rank and world size."""
 
-    Args:
-        num_items (int): dataset length.
-        seed (int): base seed (the run's ``seed``).
-        shuffle (bool): random order per epoch; else sequential.
-    """
-
-    def __init__(self, num_items: int, seed: int = 0, shuffle: bool = True):
-        self.num_items, self.seed, self.shuffle = int(num_items), int(seed), shuffle
-        self.epoch = 0
+    def __init__(self, seed: int = 0):
+        self.seed, self.epoch = int(seed), 0
         self._skip = 0
         self.rank, self.world = _rank_world()
 
@@ -49,6 +43,24 @@ class ResumableSampler(Sampler):
     def skip_next(self, num_items: int) -> None:
         """Skip the first ``num_items`` (of this rank) in the next iteration only."""
         self._skip = int(num_items)
+
+    def _take_skip(self) -> int:
+        skip, self._skip = self._skip, 0
+        return skip
+
+
+class ResumableSampler(EpochSampler):
+    """Yields ``(index, item_seed)`` pairs.
+
+    Args:
+        num_items (int): dataset length.
+        seed (int): base seed (the run's ``seed``).
+        shuffle (bool): random order per epoch; else sequential.
+    """
+
+    def __init__(self, num_items: int, seed: int = 0, shuffle: bool = True):
+        super().__init__(seed)
+        self.num_items, self.shuffle = int(num_items), shuffle
 
     def _order(self) -> list[int]:
         if not self.shuffle:
@@ -64,6 +76,5 @@ class ResumableSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order = self._order()
-        skip, self._skip = self._skip, 0
-        for index in order[skip:]:
+        for index in order[self._take_skip() :]:
             yield index, item_seed(self.seed, self.epoch, index)
