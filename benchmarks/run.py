@@ -225,7 +225,7 @@ def map_upstream_discriminators(peer: UpstreamStep) -> dict[str, torch.Tensor]:
 def build_ours(perf: dict[str, bool] | None, peer: UpstreamStep):
     from vocoder_train.train import build_module
 
-    overrides = [f"+model.perf.{k}={str(v).lower()}" for k, v in (perf or {}).items()]
+    overrides = [f"model.perf.{k}={str(v).lower()}" for k, v in (perf or {}).items()]
     module = build_module(compose_ours(overrides))
     module.generator.load_state_dict(peer.gen.state_dict())
     missing, unexpected = module.adversary.load_state_dict(map_upstream_discriminators(peer), strict=True)

@@ -52,13 +52,13 @@ def _rel(a: float, b: float) -> float:
 @pytest.fixture
 def reference(tiny_cfg):
     torch.manual_seed(0)
-    module = build_module(tiny_cfg("+model.perf.cache_weight_norm=false"))
+    module = build_module(tiny_cfg("model.perf.cache_weight_norm=false"))
     return {k: v.clone() for k, v in module.state_dict().items()}
 
 
 def test_perf_options_are_read_from_the_config_and_checked(tiny_cfg):
     assert resolve_perf(None) == PERF_DEFAULTS
-    module = build_module(tiny_cfg("+model.perf.channels_last=true"))
+    module = build_module(tiny_cfg("model.perf.channels_last=true"))
     assert module.perf["channels_last"] and module.perf["cache_weight_norm"]
     assert module.perf == resolve_perf({"channels_last": True})
     with pytest.raises(ValueError, match="unknown option"):
@@ -66,8 +66,8 @@ def test_perf_options_are_read_from_the_config_and_checked(tiny_cfg):
 
 
 def test_weight_norm_cache_changes_nothing(tiny_cfg, reference, tmp_path):
-    off, m_off = _fit(tiny_cfg("+model.perf.cache_weight_norm=false"), reference, tmp_path / "off")
-    on, m_on = _fit(tiny_cfg("+model.perf.cache_weight_norm=true"), reference, tmp_path / "on")
+    off, m_off = _fit(tiny_cfg("model.perf.cache_weight_norm=false"), reference, tmp_path / "off")
+    on, m_on = _fit(tiny_cfg("model.perf.cache_weight_norm=true"), reference, tmp_path / "on")
     for a, b in zip(on, off):
         for k in b:
             assert _rel(a[k], b[k]) <= 1e-5, (k, a[k], b[k])
@@ -77,7 +77,7 @@ def test_weight_norm_cache_changes_nothing(tiny_cfg, reference, tmp_path):
 
 def test_channels_last_gives_the_same_discriminator_losses_and_gradients(tiny_cfg, reference, tmp_path):
     ref = build_module(tiny_cfg())
-    cl = build_module(tiny_cfg("+model.perf.channels_last=true"))
+    cl = build_module(tiny_cfg("model.perf.channels_last=true"))
     ref.load_state_dict(reference)
     cl.load_state_dict(reference)
     convs = [m for m in cl.adversary.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -98,7 +98,7 @@ def test_channels_last_gives_the_same_discriminator_losses_and_gradients(tiny_cf
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     # and it trains end to end; Adam's first steps amplify rounding (sign of tiny gradients)
     # so later losses are compared loosely
-    on, _ = _fit(tiny_cfg("+model.perf.channels_last=true"), reference, tmp_path / "cl")
+    on, _ = _fit(tiny_cfg("model.perf.channels_last=true"), reference, tmp_path / "cl")
     off, _ = _fit(tiny_cfg(), reference, tmp_path / "ref")
     for k in ("d_total",):
         assert _rel(on[0][k], off[0][k]) <= 1e-5
