@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from vocoder_train.models.disc_msstft import DiscOutput
+from vocoder_train.models.discriminators import conv_stack
 
 LRELU_SLOPE = 0.1
 
@@ -59,12 +59,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (B, 1, T) -> logits (B, N), feature maps."""
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
+        x, fmap = conv_stack(self.convs, self.conv_post, x, LRELU_SLOPE)
         return x.flatten(1), fmap
 
 

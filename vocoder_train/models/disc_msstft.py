@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
+
+from vocoder_train.models.discriminators import conv_stack
 
 DiscOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
 LRELU_SLOPE = 0.2  # EnCodec's slope (HiFi-GAN's discriminators use 0.1)
@@ -57,12 +58,7 @@ class SpectrogramConvStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (B, C, frames, bins) -> logits (B, N), feature maps (every layer, the logit map last)."""
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
+        x, fmap = conv_stack(self.convs, self.conv_post, x, LRELU_SLOPE)
         return x.flatten(1), fmap
 
 

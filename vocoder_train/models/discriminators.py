@@ -24,6 +24,21 @@ DiscOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
 LRELU_SLOPE = 0.1
 
 
+def conv_stack(
+    convs: nn.ModuleList, post: nn.Module, x: torch.Tensor, slope: float = LRELU_SLOPE, skip_first: bool = False
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """convs with LeakyReLU, then ``post``: (output, feature maps of every layer, post's output last;
+    without the first layer's when ``skip_first``). Shared by the conv-stack discriminators."""
+    fmap = []
+    for i, conv in enumerate(convs):
+        x = F.leaky_relu(conv(x), slope)
+        if i > 0 or not skip_first:
+            fmap.append(x)
+    x = post(x)
+    fmap.append(x)
+    return x, fmap
+
+
 class PeriodDiscriminator(nn.Module):
     """One period of the MPD: folds (B, T) into (B, 1, T/p, p) and applies 2-D convs over time.
 
@@ -56,13 +71,8 @@ class PeriodDiscriminator(nn.Module):
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
         x = x.view(b, 1, -1, self.period)
-        fmap = []
-        for i, conv in enumerate(self.convs):
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            if i > 0:  # as vocos: the first layer's map is not matched (HiFi-GAN matches it too)
-                fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
+        # as vocos: the first layer's map is not matched (HiFi-GAN matches it too)
+        x, fmap = conv_stack(self.convs, self.conv_post, x, skip_first=True)
         return x.flatten(1).float(), fmap  # logits in fp32 under autocast: the hinge losses stay fp32
 
 
