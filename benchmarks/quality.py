@@ -1,6 +1,7 @@
 """Time to quality: train a recipe for a wall-clock budget, then score held-out copy synthesis.
 
     python -m benchmarks.quality --budget 600                 # the default recipe (cpu_budget)
+    python -m benchmarks.quality --budget 120 300 600         # one run per budget, one table
     python -m benchmarks.quality --budget 120 --experiment demo --seed 1
     make bench-quality ARGS="--budget 300"
 
@@ -47,14 +48,15 @@ def _budget(seconds: int) -> str:
     return f"{d:02d}:{h:02d}:{m:02d}:{s:02d}"
 
 
-def griffin_lim_scores(val_manifest: Path, sample_rate: int, n_iter: int = 32) -> dict[str, list[float]]:
-    """Griffin-Lim from the model's own mel (100 bins, n_fft 1024, hop 256, power 1): least-squares
-    inverse of the mel filterbank, then ``n_iter`` Griffin-Lim iterations. Scores per file."""
+def griffin_lim_scores(
+    val_manifest: Path, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 100, n_iter: int = 32
+) -> dict[str, list[float]]:
+    """Griffin-Lim from the model's own mel (magnitude, power 1): least-squares inverse of the mel
+    filterbank, then ``n_iter`` Griffin-Lim iterations. Scores per file."""
     from vocoder_train.data.audio_io import load_audio
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.metrics import compute_metrics
 
-    n_fft, hop, n_mels = 1024, 256, 100
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1)
     inv = torchaudio.transforms.InverseMelScale(n_fft // 2 + 1, n_mels, sample_rate)
     gl = torchaudio.transforms.GriffinLim(n_fft=n_fft, hop_length=hop, power=1, n_iter=n_iter)
@@ -69,9 +71,44 @@ def griffin_lim_scores(val_manifest: Path, sample_rate: int, n_iter: int = 32) -
     return scores
 
 
+def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
+    """Trains ``args.experiment`` for ``budget`` seconds, scores the held-out copy synthesis."""
+    run_name = f"{args.experiment}_{budget}s_seed{args.seed}"
+    run = out / run_name
+    print(f"training {run_name} ({budget} s) ...", flush=True)
+    t0 = time.perf_counter()
+    _run([str(BIN / "vocoder-train"), f"experiment={args.experiment}", f"run_name={run_name}",
+          f"paths.runs_dir={out}", f"data.train={data}/train.jsonl", f"data.val={data}/val.jsonl",
+          f"seed={args.seed}", f"trainer.max_time={_budget(budget)}", "resume=never",
+          "trainer.enable_progress_bar=false", *args.overrides], run.with_suffix(".train.log"))
+    train_s = time.perf_counter() - t0
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    iterations = int(ckpt["lr_schedulers"][0]["last_epoch"])
+    audio_cfg = ckpt.get("vocoder_train", {}).get("config", {}).get("audio", {})
+    mel = {k: int(audio_cfg[k]) for k in ("n_fft", "hop_length", "n_mels") if k in audio_cfg}
+
+    from vocoder_train.evaluate import evaluate
+
+    result = evaluate(run / "checkpoints" / "last.ckpt", data / "val.jsonl", run / "eval", metrics=METRICS,
+                      plots=2, progress=False)
+    scores = {m: float(np.nanmean([r[m] for r in result.rows])) for m in METRICS}
+    summary = {
+        "budget_s": budget, "train_wall_s": round(train_s, 1), "iterations": iterations,
+        "global_step": int(ckpt["global_step"]), "experiment": args.experiment, "seed": args.seed,
+        "overrides": list(args.overrides), "heldout_files": len(result.rows),
+        "threads": torch.get_num_threads(), "cpu": os.cpu_count(), "sample_rate": result.sample_rate,
+        "mel": mel, "results": {"ours": scores}, "eval_report": str(run / "eval" / "report.md"),
+    }
+    (run / "quality.json").write_text(json.dumps(summary, indent=2))
+    print(f"  {iterations} iterations ({summary['global_step']} optimizer steps) in {train_s:.0f} s wall: "
+          + ", ".join(f"{m} {v:.3f}" for m, v in scores.items()), flush=True)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=int, default=600, help="training wall-clock seconds (default 600)")
+    p.add_argument("--budget", type=int, nargs="+", default=[600],
+                   help="training wall-clock seconds; several budgets train one run each (default 600)")
     p.add_argument("--experiment", default="cpu_budget", help="Hydra experiment (default cpu_budget)")
     p.add_argument("--corpus", type=Path, default=ROOT / "recipes/demo/corpus")
     p.add_argument("--heldout", type=Path, default=None, help="held-out list (default: <corpus>/heldout.txt)")
@@ -80,51 +117,45 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-griffin-lim", action="store_true")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides for the training run")
     args = p.parse_args(argv)
+    if any(b <= 0 for b in args.budget):
+        p.error(f"--budget: seconds must be > 0, got {args.budget}")
     heldout = args.heldout or args.corpus / "heldout.txt"
+    if not heldout.is_file():
+        p.error(f"--heldout: {heldout} does not exist (a list of held-out file names, one per line)")
     out = args.output.resolve()
-    run_name = f"{args.experiment}_{args.budget}s_seed{args.seed}"
-    run = out / run_name
     data = out / "data"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"corpus {args.corpus} (held out: {heldout}); budget {args.budget} s; experiment {args.experiment}")
+    print(f"corpus {args.corpus} (held out: {heldout}); budgets {args.budget} s; experiment {args.experiment}")
 
     _run([str(BIN / "vocoder-prepare"), str(args.corpus), "--output", str(data), "--val-list", str(heldout),
           "--no-progress"], out / "prepare.log")
-    t0 = time.perf_counter()
-    _run([str(BIN / "vocoder-train"), f"experiment={args.experiment}", f"run_name={run_name}",
-          f"paths.runs_dir={out}", f"data.train={data}/train.jsonl", f"data.val={data}/val.jsonl",
-          f"seed={args.seed}", f"trainer.max_time={_budget(args.budget)}", "resume=never",
-          "trainer.enable_progress_bar=false", *args.overrides], run.with_suffix(".train.log"))
-    train_s = time.perf_counter() - t0
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    iterations = int(ckpt["lr_schedulers"][0]["last_epoch"])
-
-    from vocoder_train.evaluate import evaluate
-
-    result = evaluate(run / "checkpoints" / "last.ckpt", data / "val.jsonl", run / "eval", metrics=METRICS,
-                      plots=2, progress=False)
-    ours = {m: [r[m] for r in result.rows] for m in METRICS}
-    rows = {"ours": ours}
+    runs = [train_and_score(args, b, out, data) for b in args.budget]
+    gl = None
     if not args.no_griffin_lim:
-        rows["griffin_lim_32"] = griffin_lim_scores(data / "val.jsonl", result.sample_rate)
-
-    summary = {
-        "budget_s": args.budget, "train_wall_s": round(train_s, 1), "iterations": iterations,
-        "global_step": int(ckpt["global_step"]), "experiment": args.experiment, "seed": args.seed,
-        "heldout_files": len(result.rows), "threads": torch.get_num_threads(), "cpu": os.cpu_count(),
-        "results": {k: {m: float(np.nanmean(v[m])) for m in METRICS} for k, v in rows.items()},
-        "upstream_vocos_600s": UPSTREAM_600S, "eval_report": str(run / "eval" / "report.md"),
+        print("Griffin-Lim (32 iterations) on the same mels ...", flush=True)
+        m = runs[0]["mel"]
+        gl_rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], m.get("n_fft", 1024),
+                                     m.get("hop_length", 256), m.get("n_mels", 100))
+        gl = {m: float(np.nanmean(v)) for m, v in gl_rows.items()}
+    table = {
+        "corpus": str(args.corpus), "heldout_files": runs[0]["heldout_files"], "runs": runs,
+        "griffin_lim_32": gl, "upstream_vocos_600s": UPSTREAM_600S,
     }
-    (run / "quality.json").write_text(json.dumps(summary, indent=2))
-    print(f"\ntrained {iterations} iterations ({summary['global_step']} optimizer steps) in {train_s:.0f} s wall "
-          f"(budget {args.budget} s); {len(result.rows)} held-out files, whole-file copy synthesis\n")
-    print("| system | mel L1 (lower) | MR-STFT (lower) | PESQ-wb (higher) | STOI (higher) |")
-    print("|---|---|---|---|---|")
-    for name, vals in summary["results"].items():
-        print(f"| {name} | {vals['mel_l1']:.3f} | {vals['mrstft']:.3f} | {vals['pesq']:.2f} | {vals['stoi']:.3f} |")
+    (out / "quality.json").write_text(json.dumps(table, indent=2))
+    print(f"\n{runs[0]['heldout_files']} held-out files, whole-file copy synthesis; "
+          f"{runs[0]['threads']} threads on {runs[0]['cpu']} CPUs\n")
+    print("| system | iterations | mel L1 (lower) | MR-STFT (lower) | PESQ-wb (higher) | STOI (higher) |")
+    print("|---|---|---|---|---|---|")
+    for r in runs:
+        v = r["results"]["ours"]
+        print(f"| {r['experiment']}, {r['budget_s']} s | {r['iterations']} | {v['mel_l1']:.3f} | {v['mrstft']:.3f} "
+              f"| {v['pesq']:.2f} | {v['stoi']:.3f} |")
+    if gl is not None:
+        print(f"| Griffin-Lim, 32 iterations | - | {gl['mel_l1']:.3f} | {gl['mrstft']:.3f} | {gl['pesq']:.2f} "
+              f"| {gl['stoi']:.3f} |")
     u = UPSTREAM_600S
-    print(f"| upstream Vocos recipe, 600 s (issue #9) | {u['mel_l1']:.2f} | - | {u['pesq']:.2f} | {u['stoi']:.2f} |")
-    print(f"\nwritten: {run / 'quality.json'}")
+    print(f"| upstream Vocos recipe, 600 s (issue #9) | - | {u['mel_l1']:.2f} | - | {u['pesq']:.2f} | {u['stoi']:.2f} |")
+    print(f"\nwritten: {out / 'quality.json'}")
     return 0
 
 

@@ -518,15 +518,25 @@ def bench_infer(args) -> dict:
     def onnx():
         return torch.from_numpy(sess.run(None, {in_name: mel_np})[0])
 
-    def eager_bf16():
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
-            return ours.synthesize(mel)  # backbone in bf16, ISTFT head in fp32
+    from vocoder_train.models.fused import FusedVocos, bf16_matmul_is_fast
+
+    fused32 = FusedVocos(ours).eval()
+    fused16 = FusedVocos(ours, torch.bfloat16).eval()
+
+    def fused_fp32():
+        with torch.inference_mode():
+            return fused32(mel)
+
+    def fused_bf16():
+        with torch.inference_mode():
+            return fused16(mel)
 
     fns = {
         "vocos.Vocos.decode fp32 eager": eager_fp32,
         "ours TorchScript fp32": torchscript,
         "ours ONNX Runtime fp32": onnx,
-        "ours eager bf16 (head fp32)": eager_bf16,
+        "ours fused fp32 (vocoder-synthesize default)": fused_fp32,
+        f"ours fused, bf16 pointwise GEMMs{'' if bf16_matmul_is_fast() else ' (no native bf16 here)'}": fused_bf16,
     }
     ref = eager_fp32()
     outs = {k: f().float() for k, f in fns.items()}

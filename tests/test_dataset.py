@@ -37,6 +37,37 @@ def test_partial_read_equals_slice_of_full_read(tmp_path):
     torch.testing.assert_close(part, full[:, start : start + part.shape[1]])
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT", "PCM_U8", "ULAW", "IMA_ADPCM"])
+def test_wav_fast_path_equals_ffmpeg_decoding(tmp_path, subtype):
+    """PCM/float WAV goes through torchcodec's WavDecoder, other codings through FFmpeg: same samples."""
+    sf = pytest.importorskip("soundfile")
+    from torchcodec.decoders import AudioDecoder
+
+    from vocoder_train.data.audio_io import _decoder
+
+    sr, p = 44100, tmp_path / "x.wav"
+    sf.write(p, tone(sr, 1.0, 300.0, 2).T.numpy() * 0.5, sr, subtype=subtype)
+    fast = subtype in ("PCM_16", "PCM_24", "FLOAT", "PCM_U8")
+    assert (type(_decoder(p)).__name__ == "WavDecoder") == fast
+    ref = AudioDecoder(str(p)).get_all_samples().data
+    full, out_sr = load_audio(p, mono=False)
+    assert out_sr == sr
+    torch.testing.assert_close(full, ref, rtol=0, atol=0)
+    part, _ = load_audio(p, offset=0.25, duration=0.5, mono=False)
+    part_ref = AudioDecoder(str(p)).get_samples_played_in_range(start_seconds=0.25, stop_seconds=0.75).data
+    torch.testing.assert_close(part, part_ref, rtol=0, atol=0)
+    assert probe(p).num_frames == pytest.approx(sr, abs=2 if fast else 1024)  # ADPCM pads whole blocks
+
+
+def test_truncated_wav_error_names_it(tmp_path):
+    good = tmp_path / "good.wav"
+    save_audio(good, tone(16000, 1.0), 16000)
+    bad = tmp_path / "cut.wav"
+    bad.write_bytes(good.read_bytes()[:30])  # header cut in the middle
+    with pytest.raises(AudioReadError, match="cut.wav"):
+        load_audio(bad)
+
+
 def test_resampling_keeps_tones_clean():
     """44.1 -> 24 kHz: SNR >= 60 dB for tones below 0.9 x the new Nyquist (issue: default kernel ~27 dB)."""
     orig, new = 44100, 24000

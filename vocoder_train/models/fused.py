@@ -1,0 +1,187 @@
+"""Fused inference for Vocos generators: the same weights, fewer passes over memory.
+
+``vocos.Vocos.decode`` spends less than half of a CPU decode in its matrix products: every
+ConvNeXt block transposes ``(B, C, L) <-> (B, L, C)`` twice (copies), applies the layer norm's
+affine and the layer scale as separate passes, and the ISTFT head overlap-adds frames and the
+window envelope with two ``col2im`` calls. :class:`FusedVocos` computes the same function:
+
+* activations stay ``(B, L, C)`` from the embedding to the head (no transposes); the depthwise
+  convolution is 7 shifted multiply-adds along time;
+* each block's layer-norm affine is folded into ``pwconv1`` (``W diag(g)``, ``b1 + W beta``) and
+  the layer scale into ``pwconv2`` (``diag(gamma) W``, ``gamma b2``), computed in float64 once;
+* the two pointwise products can run in bfloat16 (``gemm_dtype``) while the residual stream,
+  the layer norms, the head's ``Linear`` and the ISTFT stay float32: bf16 rounding then enters only
+  through the block outputs, which the layer scale keeps small (max abs error ~1e-4 on audio
+  where bf16 autocast of the whole backbone gives ~1e-3);
+* the head builds the spectrum with ``torch.polar`` in frame-major layout, and when ``hop``
+  divides ``n_fft`` the overlap-add is ``n_fft / hop`` shifted adds; the window envelope depends
+  only on the frame count and is cached.
+
+fp32 output equals ``VocosGenerator.synthesize`` to float rounding (tests/test_fused.py). It is an
+inference module (no gradients are needed or kept); ``torch.jit.trace`` works on it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from vocos.heads import ISTFTHead
+from vocos.models import VocosBackbone
+
+
+class FusionUnsupported(ValueError):
+    """The generator has a part the fused path does not implement; the message says which."""
+
+
+def bf16_matmul_is_fast(device: str | torch.device = "cpu") -> bool:
+    """True where bfloat16 matrix products run natively (AVX512-BF16/AMX CPUs, CUDA compute >= 8.0)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def check_fusable(generator: nn.Module) -> None:
+    """Raises :class:`FusionUnsupported` unless the generator is a mel/feature Vocos with an ISTFT head."""
+    backbone, head = getattr(generator, "backbone", None), getattr(generator, "head", None)
+    if not isinstance(backbone, VocosBackbone):
+        raise FusionUnsupported(f"backbone is {type(backbone).__name__}; the fused path needs vocos.models.VocosBackbone")
+    if backbone.adanorm:
+        raise FusionUnsupported("the backbone is conditioned on a bandwidth id (adanorm); use the plain generator")
+    if not isinstance(head, ISTFTHead):
+        raise FusionUnsupported(f"head is {type(head).__name__}; the fused path needs vocos.heads.ISTFTHead")
+    if head.istft.win_length != head.istft.n_fft:
+        raise FusionUnsupported(f"ISTFT win_length={head.istft.win_length} != n_fft={head.istft.n_fft}")
+    if head.istft.padding not in ("same", "center"):
+        raise FusionUnsupported(f"ISTFT padding={head.istft.padding!r}")
+    for i, block in enumerate(backbone.convnext):
+        dw = block.dwconv
+        if dw.kernel_size[0] % 2 == 0 or dw.padding[0] != dw.kernel_size[0] // 2 or dw.groups != dw.in_channels:
+            raise FusionUnsupported(f"convnext[{i}].dwconv is not an odd-sized 'same' depthwise convolution")
+        if not isinstance(block.act, nn.GELU) or block.act.approximate != "none":
+            raise FusionUnsupported(f"convnext[{i}].act is {block.act}; the fused path implements exact GELU")
+
+
+class FusedBackbone(nn.Module):
+    """A ``vocos.models.VocosBackbone`` (no adanorm) as features ``(B, C_in, L)`` -> hidden ``(B, L, dim)``."""
+
+    def __init__(self, backbone: VocosBackbone, gemm_dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.gemm_dtype = gemm_dtype
+        emb = backbone.embed
+        self.embed_padding = int(emb.padding[0])
+        self.register_buffer("embed_w", emb.weight.detach().float().clone())
+        self.register_buffer("embed_b", emb.bias.detach().float().clone())
+        self.register_buffer("norm_w", backbone.norm.weight.detach().float().clone())
+        self.register_buffer("norm_b", backbone.norm.bias.detach().float().clone())
+        self.norm_eps = float(backbone.norm.eps)
+        self.register_buffer("final_w", backbone.final_layer_norm.weight.detach().float().clone())
+        self.register_buffer("final_b", backbone.final_layer_norm.bias.detach().float().clone())
+        self.final_eps = float(backbone.final_layer_norm.eps)
+        self.kernel = int(backbone.convnext[0].dwconv.kernel_size[0])
+        self.block_eps = [float(b.norm.eps) for b in backbone.convnext]
+        dw_w, dw_b, w1, b1, w2, b2 = [], [], [], [], [], []
+        for block in backbone.convnext:
+            g, beta = block.norm.weight.detach().double(), block.norm.bias.detach().double()
+            W1, B1 = block.pwconv1.weight.detach().double(), block.pwconv1.bias.detach().double()
+            W2, B2 = block.pwconv2.weight.detach().double(), block.pwconv2.bias.detach().double()
+            scale = block.gamma.detach().double() if block.gamma is not None else torch.ones_like(B2)
+            dw_w.append(block.dwconv.weight.detach()[:, 0, :].t().float())  # (k, C)
+            dw_b.append(block.dwconv.bias.detach().float())
+            w1.append((W1 * g[None, :]).t().contiguous())  # (C, I): h @ w1
+            b1.append(B1 + W1 @ beta)
+            w2.append((scale[:, None] * W2).t().contiguous())  # (I, C)
+            b2.append(scale * B2)
+        self.register_buffer("dw_w", torch.stack(dw_w))  # (N, k, C)
+        self.register_buffer("dw_b", torch.stack(dw_b))  # (N, C)
+        self.register_buffer("w1", torch.stack(w1).to(gemm_dtype))  # (N, C, I)
+        self.register_buffer("b1", torch.stack(b1).to(gemm_dtype))  # (N, I)
+        self.register_buffer("w2", torch.stack(w2).to(gemm_dtype))  # (N, I, C)
+        self.register_buffer("b2", torch.stack(b2).float())  # (N, C)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = F.conv1d(features.float(), self.embed_w, self.embed_b, padding=self.embed_padding).transpose(1, 2)
+        B, L, C = x.shape
+        x = F.layer_norm(x, (C,), self.norm_w, self.norm_b, self.norm_eps).contiguous()
+        half = self.kernel // 2
+        for i, eps in enumerate(self.block_eps):
+            xp = F.pad(x, (0, 0, half, half))
+            dw_w = self.dw_w[i]
+            h = torch.addcmul(self.dw_b[i], xp[:, 0:L], dw_w[0])
+            for k in range(1, self.kernel):
+                h.addcmul_(xp[:, k : k + L], dw_w[k])
+            h = F.layer_norm(h, (C,), None, None, eps).reshape(B * L, C).to(self.gemm_dtype)
+            h = F.gelu(torch.addmm(self.b1[i], h, self.w1[i]))
+            h = torch.mm(h, self.w2[i]).float().reshape(B, L, C)
+            x = x + h + self.b2[i]
+        return F.layer_norm(x, (C,), self.final_w, self.final_b, self.final_eps)
+
+
+class FusedISTFTHead(nn.Module):
+    """``vocos.heads.ISTFTHead`` on frame-major hidden states ``(B, L, dim)`` -> audio ``(B, T)``."""
+
+    def __init__(self, head: ISTFTHead):
+        super().__init__()
+        istft = head.istft
+        self.n_fft, self.hop, self.padding = int(istft.n_fft), int(istft.hop_length), istft.padding
+        self.trim = (self.n_fft - self.hop) // 2 if self.padding == "same" else self.n_fft // 2
+        self.register_buffer("out_w", head.out.weight.detach().float().t().contiguous())  # (dim, 2K)
+        self.register_buffer("out_b", head.out.bias.detach().float().clone())
+        self.register_buffer("window", istft.window.detach().float().clone())
+        self._envelopes: dict[int, torch.Tensor] = {}
+
+    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """frames (B, L, n_fft) -> (B, (L - 1) * hop + n_fft)."""
+        B, L, N = frames.shape
+        if N % self.hop == 0:
+            r = N // self.hop
+            chunks = frames.reshape(B, L, r, self.hop)
+            out = frames.new_zeros(B, L + r - 1, self.hop)
+            for j in range(r):
+                out[:, j : j + L] += chunks[:, :, j]
+            return out.reshape(B, -1)
+        return F.fold(frames.transpose(1, 2), (1, (L - 1) * self.hop + N), (1, N), stride=(1, self.hop))[:, 0, 0]
+
+    def _envelope(self, frames: int) -> torch.Tensor:
+        env = self._envelopes.get(frames) if not torch.jit.is_tracing() else None
+        if env is None or env.device != self.window.device:
+            sq = self.window.square().expand(1, frames, self.n_fft)
+            env = self._overlap_add(sq)[0, self.trim : -self.trim]
+            if not torch.jit.is_tracing():
+                self._envelopes = {frames: env}  # one length cached (chunked synthesis repeats it)
+        return env
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        B, L, _ = hidden.shape
+        x = torch.addmm(self.out_b, hidden.reshape(B * L, -1).float(), self.out_w).reshape(B, L, -1)
+        k = x.shape[-1] // 2
+        mag = torch.exp(x[..., :k]).clamp_(max=1e2)  # vocos' safeguard
+        spec = torch.polar(mag, x[..., k:])
+        frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1, norm="backward") * self.window
+        audio = self._overlap_add(frames)[:, self.trim : -self.trim]
+        return audio / self._envelope(L)
+
+
+class FusedVocos(nn.Module):
+    """Features ``(B, C, L)`` -> audio ``(B, T)``: :class:`FusedBackbone` + :class:`FusedISTFTHead`.
+
+    Args:
+        generator: a ``vocos.Vocos`` / ``VocosGenerator`` with a plain ``VocosBackbone`` and an ``ISTFTHead``.
+        gemm_dtype: dtype of the ConvNeXt pointwise products (``torch.bfloat16`` where
+            :func:`bf16_matmul_is_fast`; the rest stays float32).
+
+    The weights are copied (folded) at construction: rebuild after changing the generator.
+    """
+
+    def __init__(self, generator: nn.Module, gemm_dtype: torch.dtype = torch.float32):
+        super().__init__()
+        check_fusable(generator)
+        self.backbone = FusedBackbone(generator.backbone, gemm_dtype)
+        self.head = FusedISTFTHead(generator.head)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(features))
