@@ -52,7 +52,7 @@ def check_fusable(generator: nn.Module) -> None:
         raise FusionUnsupported(f"backbone is {type(backbone).__name__}; the fused path needs vocos.models.VocosBackbone")
     if backbone.adanorm:
         raise FusionUnsupported("the backbone is conditioned on a bandwidth id (adanorm); use the plain generator")
-    if not isinstance(head, ISTFTHead):
+    if type(head) is not ISTFTHead:
         raise FusionUnsupported(f"head is {type(head).__name__}; the fused path needs vocos.heads.ISTFTHead")
     if head.istft.win_length != head.istft.n_fft:
         raise FusionUnsupported(f"ISTFT win_length={head.istft.win_length} != n_fft={head.istft.n_fft}")
