@@ -504,6 +504,8 @@ def bench_infer(args) -> dict:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = args.threads
         opts.log_severity_level = 3
+        # without this its threads spin after each run and slow whichever runtime is timed next
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(str(next(folder.glob("*.onnx"))), sess_options=opts, providers=["CPUExecutionProvider"])
     in_name = sess.get_inputs()[0].name
     mel_np = mel.numpy()

@@ -75,6 +75,24 @@ def test_weight_norm_cache_changes_nothing(tiny_cfg, reference, tmp_path):
         torch.testing.assert_close(v, w, rtol=1e-5, atol=1e-6, msg=k)
 
 
+def test_two_pass_d_step_gives_the_concatenated_values(tiny_cfg, reference, tmp_path):
+    m = build_module(tiny_cfg())
+    m.load_state_dict(reference)
+    g = torch.Generator().manual_seed(2)
+    real, fake = 0.1 * torch.randn(2, 4096, generator=g), 0.1 * torch.randn(2, 4096, generator=g)
+    out = {}
+    for concat in (True, False):
+        m.adversary.zero_grad()
+        terms = m.adversary.discriminator_losses(real, fake, concat=concat)
+        sum(terms.values()).backward()
+        out[concat] = ({k: float(v) for k, v in terms.items()}, [p.grad.clone() for p in m.adversary.parameters()])
+    for k, v in out[True][0].items():
+        assert _rel(out[False][0][k], v) <= 1e-5, k
+    for a, b in zip(out[False][1], out[True][1]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert build_module(tiny_cfg("model.perf.concat_d_pass=false")).perf["concat_d_pass"] is False
+
+
 def test_channels_last_gives_the_same_discriminator_losses_and_gradients(tiny_cfg, reference, tmp_path):
     ref = build_module(tiny_cfg())
     cl = build_module(tiny_cfg("model.perf.channels_last=true"))

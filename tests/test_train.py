@@ -137,3 +137,23 @@ def test_val_utmos_from_local_weights(tiny_cfg, tmp_path):
     metrics = train(tiny_cfg(f"validation.utmos={path}", "trainer.max_steps=4",
                              "callbacks.model_checkpoint.monitor=val/utmos", "callbacks.model_checkpoint.mode=max"))
     assert 1.0 < metrics["val/utmos"] < 5.0
+
+
+def test_precision_auto_follows_native_bf16(tiny_cfg, monkeypatch):
+    import vocoder_train.models.fused as fused
+    from vocoder_train.train import resolve_precision
+
+    assert resolve_precision(tiny_cfg()) is None  # an explicit precision is left alone
+    cfg = tiny_cfg("trainer.precision=auto")
+    monkeypatch.setattr(fused, "bf16_matmul_is_fast", lambda device="cpu": False)
+    assert resolve_precision(cfg) == "32-true"
+    monkeypatch.setattr(fused, "bf16_matmul_is_fast", lambda device="cpu": True)
+    assert resolve_precision(cfg) == "bf16-mixed"
+    seen = []
+
+    class Spy(pl.Callback):
+        def on_train_start(self, trainer, module):
+            seen.append(trainer.precision)
+
+    train(tiny_cfg("trainer.precision=auto", "trainer.max_steps=2", "validation.metrics=[]"), callbacks=[Spy()])
+    assert seen == ["bf16-mixed"]

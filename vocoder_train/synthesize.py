@@ -194,6 +194,9 @@ class OnnxVocoder(Vocoder):
             providers.insert(0, "CUDAExecutionProvider")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        # ONNX Runtime's pool spin-waits after each run by default, slowing the torch feature
+        # extraction and file I/O that run between chunks on the same cores
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(file), sess_options=opts, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
 

@@ -107,6 +107,20 @@ def _set_cpu_threads(cfg: DictConfig) -> None:
              cfg.get("cpu_threads", "auto"), OmegaConf.select(cfg, "data.num_workers", default=0))
 
 
+def resolve_precision(cfg: DictConfig) -> str | None:
+    """``trainer.precision: auto`` -> "bf16-mixed" where bf16 matrix products are native on the device
+    that will train (AVX512-BF16/AMX CPUs, CUDA compute >= 8.0), else "32-true"; None if not "auto"."""
+    if str(OmegaConf.select(cfg, "trainer.precision", default="")) != "auto":
+        return None
+    from vocoder_train.models.fused import bf16_matmul_is_fast
+
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    precision = "bf16-mixed" if bf16_matmul_is_fast("cuda" if gpu else "cpu") else "32-true"
+    log.info("trainer.precision=auto -> %s (%s)", precision, "GPU" if gpu else "CPU")
+    return precision
+
+
 def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[str, float]:
     """Trains from a composed config; returns the final callback metrics as floats.
 
@@ -130,8 +144,10 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     if cfg.trainer.get("enable_progress_bar") is False:  # trainer.enable_progress_bar=false wins over the callback
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBarBase)]
     loggers = _instantiate_dict(cfg.get("logger"))
+    precision = resolve_precision(cfg)
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()]
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
+        **({"precision": precision} if precision else {}),
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}

@@ -46,6 +46,9 @@ PERF_DEFAULTS: dict[str, Any] = {
     # Compute each weight-normed discriminator weight once per G step instead of once per
     # forward (the G step runs each discriminator twice: real under no_grad, then generated).
     "cache_weight_norm": True,
+    # D step: real and generated audio through each discriminator as one batch of 2B (one weight-norm
+    # evaluation, bigger GEMMs) instead of two passes of B. Same values; per-sample ops are batch-independent.
+    "concat_d_pass": True,
 }
 
 
@@ -263,7 +266,7 @@ class VocoderGAN(pl.LightningModule):
         logs: dict[str, torch.Tensor] = {}
 
         if phase != "mel":
-            d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach())
+            d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach(), self.perf["concat_d_pass"])
             logs.update(d_terms, d_total=weighted_sum(d_terms, self.lambdas))
             logs["grad_norm_d"] = self._backward_step(opt_d, logs["d_total"], self.adversary, "discriminator")
             if not torch.isfinite(logs["grad_norm_d"]):

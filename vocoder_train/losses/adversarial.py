@@ -60,13 +60,20 @@ class Adversary(nn.Module):
         self.discriminators = nn.ModuleDict(dict(discriminators))
         self.d_fn, self.g_fn = LOSSES[loss]
 
-    def discriminator_losses(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
-        """real, fake (B, T) -> {"d_<name>": loss}; fake must be detached. Real and fake share one pass."""
+    def discriminator_losses(
+        self, real: torch.Tensor, fake: torch.Tensor, concat: bool = True
+    ) -> dict[str, torch.Tensor]:
+        """real, fake (B, T) -> {"d_<name>": loss}; fake must be detached. With ``concat`` real and
+        fake share one pass of batch 2B (``model.perf.concat_d_pass``), else two passes of B."""
         n = real.shape[0]
         out = {}
         for name, disc in self.discriminators.items():
-            logits, _ = disc(torch.cat([real, fake], dim=0))
-            out[f"d_{name}"] = sum(self.d_fn(lg[:n], lg[n:]) for lg in logits) / len(logits)
+            if concat:
+                logits, _ = disc(torch.cat([real, fake], dim=0))
+                pairs = [(lg[:n], lg[n:]) for lg in logits]
+            else:
+                pairs = list(zip(disc(real)[0], disc(fake)[0], strict=True))
+            out[f"d_{name}"] = sum(self.d_fn(r, f) for r, f in pairs) / len(pairs)
         return out
 
     def generator_losses(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
