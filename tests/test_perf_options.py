@@ -90,7 +90,7 @@ def test_two_pass_d_step_gives_the_concatenated_values(tiny_cfg, reference, tmp_
         assert _rel(out[False][0][k], v) <= 1e-5, k
     for a, b in zip(out[False][1], out[True][1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-    assert build_module(tiny_cfg("model.perf.concat_d_pass=false")).perf["concat_d_pass"] is False
+    assert build_module(tiny_cfg("model.perf.concat_d_pass=true")).perf["concat_d_pass"] is True
 
 
 def test_channels_last_gives_the_same_discriminator_losses_and_gradients(tiny_cfg, reference, tmp_path):

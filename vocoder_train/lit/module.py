@@ -46,9 +46,9 @@ PERF_DEFAULTS: dict[str, Any] = {
     # Compute each weight-normed discriminator weight once per G step instead of once per
     # forward (the G step runs each discriminator twice: real under no_grad, then generated).
     "cache_weight_norm": True,
-    # D step: real and generated audio through each discriminator as one batch of 2B (one weight-norm
-    # evaluation, bigger GEMMs) instead of two passes of B. Same values; per-sample ops are batch-independent.
-    "concat_d_pass": True,
+    # D step: real and generated audio through each discriminator as one batch of 2B instead of two
+    # passes of B. Same values; two passes measured 2% faster here (fp32 20.02 vs 20.40 s, bf16 11.82 vs 12.01 s).
+    "concat_d_pass": False,
 }
 
 

@@ -61,7 +61,7 @@ class Adversary(nn.Module):
         self.d_fn, self.g_fn = LOSSES[loss]
 
     def discriminator_losses(
-        self, real: torch.Tensor, fake: torch.Tensor, concat: bool = True
+        self, real: torch.Tensor, fake: torch.Tensor, concat: bool = False
     ) -> dict[str, torch.Tensor]:
         """real, fake (B, T) -> {"d_<name>": loss}; fake must be detached. With ``concat`` real and
         fake share one pass of batch 2B (``model.perf.concat_d_pass``), else two passes of B."""
