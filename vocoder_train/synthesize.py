@@ -119,8 +119,8 @@ class TorchVocoder(Vocoder):
     """A ``VocosGenerator`` (checkpoint, vocos folder or safetensors export).
 
     ``engine``: "fused" (default) decodes with :class:`~vocoder_train.models.fused.FusedVocos`
-    (same output to float rounding, ~1.2x faster on CPU), "fused-bf16" also runs its pointwise
-    products in bfloat16 (~2x where bf16 is native; max abs difference ~1e-4), "eager" calls the
+    (same output to float rounding, ~1.1x `Vocos.decode` on CPU), "fused-bf16" also runs its pointwise
+    products in bfloat16 (~1.9x where bf16 is native; max abs difference ~1e-4), "eager" calls the
     generator itself. Generators the fused path does not cover (IMDCT heads, adanorm) decode eagerly.
     """
 
@@ -528,7 +528,7 @@ time", higher is faster) and as RTF = wall / audio (lower is faster).""",
         choices=ENGINES,
         default="fused",
         help="PyTorch weights only: fused (default; same output, fewer memory passes), fused-bf16 "
-        "(bf16 pointwise products, ~2x on CPUs with native bf16, ~1e-4 max abs difference), or eager",
+        "(bf16 pointwise products, ~1.9x on CPUs with native bf16, ~1e-4 max abs difference), or eager",
     )
     return p
 
