@@ -50,7 +50,7 @@ def test_nonfinite_discriminator_loss_skips_both_optimizers(tiny_cfg, monkeypatc
     from vocoder_train.losses.adversarial import Adversary
 
     monkeypatch.setattr(
-        Adversary, "discriminator_losses", lambda self, real, fake: {"d_mpd": torch.tensor(float("inf"))}
+        Adversary, "discriminator_losses", lambda self, real, fake, concat=False: {"d_mpd": torch.tensor(float("inf"))}
     )
     with pytest.raises(NonFiniteLossError, match="discriminator loss in 3 steps"):
         train(tiny_cfg("model.optim.max_nonfinite=2", "model.loss.lambdas.d_mpd=1.0"))
