@@ -133,10 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     gl = None
     if not args.no_griffin_lim:
         print("Griffin-Lim (32 iterations) on the same mels ...", flush=True)
-        m = runs[0]["mel"]
-        gl_rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], m.get("n_fft", 1024),
-                                     m.get("hop_length", 256), m.get("n_mels", 100))
-        gl = {m: float(np.nanmean(v)) for m, v in gl_rows.items()}
+        mel = runs[0]["mel"]
+        gl_rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], mel.get("n_fft", 1024),
+                                     mel.get("hop_length", 256), mel.get("n_mels", 100))
+        gl = {metric: float(np.nanmean(v)) for metric, v in gl_rows.items()}
     table = {
         "corpus": str(args.corpus), "heldout_files": runs[0]["heldout_files"], "runs": runs,
         "griffin_lim_32": gl, "upstream_vocos_600s": UPSTREAM_600S,

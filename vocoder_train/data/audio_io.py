@@ -127,17 +127,15 @@ def load_audio(
         (audio, rate): float32 tensor ``(C, T)`` (``C == 1`` when mono) in [-1, 1], and its rate.
     """
     try:
-        if offset <= 0.0 and duration is None and not str(path).lower().endswith(".wav"):
+        whole = offset <= 0.0 and duration is None
+        if whole and not str(path).lower().endswith(".wav"):
             audio, sr = torchaudio.load(str(path))
-        elif offset <= 0.0 and duration is None:
-            dec = _decoder(path)
-            sr = int(dec.metadata.sample_rate)
-            audio = dec.get_all_samples().data
-        else:
+        else:  # partial reads, and WAV (whose fast decoder _decoder picks)
             dec = _decoder(path)
             sr = int(dec.metadata.sample_rate)
             stop = None if duration is None else offset + duration
-            audio = dec.get_samples_played_in_range(start_seconds=max(offset, 0.0), stop_seconds=stop).data
+            audio = (dec.get_all_samples() if whole else
+                     dec.get_samples_played_in_range(start_seconds=max(offset, 0.0), stop_seconds=stop)).data
     except AudioReadError:
         raise
     except Exception as e:

@@ -202,4 +202,3 @@ class MultiScaleMelLoss(nn.Module):
         """y_hat, y: (B, T) -> scalar."""
         total = sum(loss(y_hat, y) for loss in self.losses)
         return total / len(self.losses) if self.reduction == "mean" else total
-
