@@ -59,9 +59,29 @@ def check_augment(rng: np.random.Generator) -> None:
     assert np.abs(ref).max() <= 0.5 + 1e-12
 
 
+def check_phase(rng: np.random.Generator) -> None:
+    from vocoder_train.kernels import phase_cpu, phase_cuda
+
+    for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        B, T, F = 2, 5, 7  # the (B, T, F, 2) layout
+        hat = rng.standard_normal((B, T, F, 2)).astype(dtype)
+        tgt = rng.standard_normal((B, T, F, 2)).astype(dtype)
+        hat[0, :, :2] = 0  # silent prediction frames: finite, the d = 0 / |z| = 0 branches
+        tgt[1, 1:3] = hat[1, 1:3]  # equal bins: d = 0 somewhere
+        for power in (1.0, 0.5):
+            g_t, g_f, sums = np.zeros_like(hat), np.zeros_like(hat), np.zeros((B, 4))
+            phase_cpu.phase_forward(hat, tgt, power, 1e-3, g_t, g_f, sums)
+            s_t, s_f, part = np.zeros_like(hat), np.zeros_like(hat), np.zeros((B, T, F, 4))
+            phase_cuda.phase_forward(hat, tgt, power, 1e-3, s_t, s_f, part, threads=32)
+            np.testing.assert_allclose(part.sum((0, 1, 2)), sums.sum(0), rtol=tol, atol=tol)
+            np.testing.assert_allclose(s_t, g_t, rtol=tol, atol=tol)
+            np.testing.assert_allclose(s_f, g_f, rtol=tol, atol=tol)
+
+
 def main() -> int:
     rng = np.random.default_rng(0)
     check_spectral(rng)
+    check_phase(rng)
     check_augment(rng)
     print("OK")
     return 0

@@ -7,6 +7,7 @@ taking ``backend = "auto" | "numba" | "torch"``; ops with gradients go through a
 
 from ._backend import cuda_available, resolve_backend, sync_numba_threads
 from .augment import augment_batch, biquad_cascade, biquad_cascade_torch, butterworth_lowpass, rbj_biquad
+from .phase import PhaseDerivativeFunction, phase_derivative_terms, phase_derivative_torch
 from .spectral import (
     SpectralTermsFunction,
     log_mel_l1,
@@ -18,6 +19,7 @@ from .spectral import (
 from .stft import StftFunction
 
 __all__ = [
+    "PhaseDerivativeFunction",
     "SpectralTermsFunction",
     "StftFunction",
     "augment_batch",
@@ -27,6 +29,8 @@ __all__ = [
     "rbj_biquad",
     "cuda_available",
     "log_mel_l1",
+    "phase_derivative_terms",
+    "phase_derivative_torch",
     "resolve_backend",
     "spectral_terms",
     "spectral_terms_torch",

@@ -15,7 +15,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from vocoder_train.kernels import log_mel_l1, resolve_backend, stft_complex_loss
+from vocoder_train.kernels import log_mel_l1, phase_derivative_terms, resolve_backend, stft_complex_loss
 from vocoder_train.kernels.stft import stft as stft_fast_backward
 
 LOG_FLOOR = 1e-7  # vocos' safe_log clamp
@@ -202,3 +202,68 @@ class MultiScaleMelLoss(nn.Module):
         """y_hat, y: (B, T) -> scalar."""
         total = sum(loss(y_hat, y) for loss in self.losses)
         return total / len(self.losses) if self.reduction == "mean" else total
+
+
+class PhaseDerivativeLoss(nn.Module):
+    """Wrap-free, magnitude-weighted distance between the phase derivatives of two signals'
+    STFTs: instantaneous frequency (phase change from frame to frame, per bin; ``if``) and
+    group delay (phase change from bin to bin, per frame; ``gd``), in the spirit of APNet's
+    anti-wrapping losses. Definitions: :mod:`vocoder_train.kernels.phase`.
+
+    Why: a mel loss constrains magnitudes only. Measured on a 600 s cpu_budget generator, its
+    magnitudes with the reference's phase scored PESQ 3.72, its own output 2.80: frames whose
+    phases do not advance coherently overlap-add into smeared harmonics, and a mel loss
+    teaches coherence only slowly. Both derivatives ignore a constant phase offset, so the
+    generator is not asked for the signal's absolute phase, and the weights (reference
+    magnitudes) let silence and noise, whose phases mean nothing, count little.
+
+    Args:
+        n_fft (int): FFT size (Hann window of n_fft samples).
+        hop_length (int): hop between frames.
+        time_weight, freq_weight (float): weights of the ``if`` and ``gd`` terms.
+        power (float): weights are ``(|S[k]| |S[k-1]|) ** (power / 2)`` (1: magnitude, 0: uniform).
+        eps (float): regularizer, relative to the reference's mean power.
+        backend (str): "auto" | "numba" | "torch".
+    """
+
+    def __init__(
+        self,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        time_weight: float = 1.0,
+        freq_weight: float = 1.0,
+        power: float = 1.0,
+        eps: float = 1e-6,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        resolve_backend(backend, torch.empty(0))
+        if not (n_fft >= 2 and 0 < hop_length <= n_fft):
+            raise ValueError(f"n_fft={n_fft}, hop_length={hop_length}: need n_fft >= 2 and 0 < hop_length <= n_fft")
+        if power < 0 or eps <= 0:
+            raise ValueError(f"power={power}, eps={eps}: need power >= 0 and eps > 0")
+        self.n_fft, self.hop_length = int(n_fft), int(hop_length)
+        self.time_weight, self.freq_weight, self.power, self.eps = time_weight, freq_weight, power, eps
+        self.backend = backend
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+
+    def _stft(self, x: torch.Tensor) -> torch.Tensor:
+        window = self.window.to(x.dtype)
+        if self.backend == "torch":
+            return torch.stft(x, self.n_fft, self.hop_length, self.n_fft, window, center=True, pad_mode="reflect",
+                              return_complex=True)
+        return stft_fast_backward(x, self.n_fft, self.hop_length, self.n_fft, window)
+
+    def terms(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """y_hat, y: (B, T) or (B, C, T) -> {"if": ..., "gd": ...}, each in [0, 2]."""
+        with torch.autocast(device_type=y_hat.device.type, enabled=False):
+            s_hat = self._stft(y_hat.float().reshape(-1, y_hat.shape[-1]))
+            with torch.no_grad():
+                s = self._stft(y.float().reshape(-1, y.shape[-1]))
+            t_if, t_gd = phase_derivative_terms(s_hat, s, self.power, self.eps, self.backend)
+        return {"if": t_if, "gd": t_gd}
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """y_hat, y: (B, T) -> scalar."""
+        t = self.terms(y_hat, y)
+        return self.time_weight * t["if"] + self.freq_weight * t["gd"]
