@@ -133,3 +133,18 @@ def test_phase_loss_rejects_bad_settings():
         PhaseDerivativeLoss(64, 16, power=-1)
     with pytest.raises(ValueError, match="backend"):
         PhaseDerivativeLoss(64, 16, backend="cuda")
+    with pytest.raises(ValueError, match="f_max"):
+        PhaseDerivativeLoss(64, 16, f_max=4000)  # no sample_rate
+
+
+def test_phase_loss_f_max_counts_low_bins_only():
+    """With f_max, a difference above it barely counts; below it, it does."""
+    t = torch.arange(4000) / 16000
+    low, high = torch.sin(2 * torch.pi * 500 * t), 0.5 * torch.sin(2 * torch.pi * 6000 * t)
+    ref = (low + high)[None]
+    loss = PhaseDerivativeLoss(128, 32, sample_rate=16000, f_max=2000)
+    assert loss.n_bins == 17
+    other_high = (low + 0.5 * torch.sin(2 * torch.pi * 6100 * t))[None]
+    other_low = (torch.sin(2 * torch.pi * 540 * t) + high)[None]
+    # above f_max only the high tone's window sidelobes in the low bins remain
+    assert loss(other_high, ref).item() < 0.05 * loss(other_low, ref).item()

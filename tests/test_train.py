@@ -127,6 +127,22 @@ def test_time_budget_switches_phase_by_time_and_decays_lr(tiny_cfg):
     assert ckpt["vocoder_train"]["mel_end_iteration"] == first_gan
 
 
+def test_time_budget_too_short_for_gan_stays_mel_only(tiny_cfg):
+    cfg = tiny_cfg("model.optim.time_budget=true", "model.optim.pretrain_mel_fraction=0.3",
+                   "model.optim.min_gan_seconds=3600", "trainer.max_steps=-1", "trainer.max_time=00:00:00:06",
+                   "trainer.val_check_interval=20", "validation.metrics=[]")
+    phases = []
+
+    class Spy(pl.Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            phases.append(module.phase())
+
+    train(cfg, callbacks=[Spy()])
+    assert len(phases) > 3 and set(phases) == {"mel"}
+    ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert ckpt["vocoder_train"]["mel_end_iteration"] is None
+
+
 def test_val_utmos_from_local_weights(tiny_cfg, tmp_path):
     class FakeMOS(torch.nn.Module):
         def forward(self, wav: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,9 @@ Layout ``(B, T, F, 2)`` (frame-major: the memory order of ``torch.stft``'s outpu
 pair directions run along contiguous rows of F bins: time pairs are rows ``t`` and ``t - 1``,
 frequency pairs neighbours within a row. Each batch item is one parallel task; within it, a
 pair's gradient is added to both of its bins, and every inner loop is over ``f`` with no
-dependence between iterations, which lets LLVM vectorize it.
+dependence between iterations. Measured: ~12 ms for B16 x 33 frames x 513 bins on 2 cores, slower
+than torch's vectorized ops (float64 sqrt/div per pair, not vectorized; fastmath gave nothing and
+broke the exact d == 0 convention), so on CPU ``backend="auto"`` uses the torch reference.
 
 ``pair_terms`` (one pair of neighbouring bins) is plain Python compiled twice: here with
 ``numba.njit`` and in :mod:`.phase_cuda` as a device function, so both targets run the same

@@ -19,6 +19,7 @@ optimizer step, so a GAN iteration advances it by 2 and a mel-only iteration by 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ from vocoder_train.metrics import MetricAccumulator, compute_metrics
 from vocoder_train.metrics.registry import check_names
 from vocoder_train.metrics.utmos import load_utmos
 from vocoder_train.models.generator import match_length
+
+log = logging.getLogger(__name__)
 
 SLOW_METRICS = frozenset({"pesq", "stoi", "periodicity", "vuv_f1", "pitch_cents"})
 
@@ -137,6 +140,7 @@ class VocoderGAN(pl.LightningModule):
         self.disc_warmup_steps = int(self.optim_cfg.get("disc_warmup_steps", 0))
         self.time_budget = bool(self.optim_cfg.get("time_budget", False))
         self._mel_end: int | None = None  # time_budget: iteration where the mel-only phase ended
+        self._short_gan_logged = False
         self.frozen = list(self.optim_cfg.get("freeze") or [])
         for name in self.frozen:
             sub = getattr(self.generator, name, None)
@@ -174,7 +178,8 @@ class VocoderGAN(pl.LightningModule):
         """"mel", "disc_warmup" or "gan" for an iteration (default: the current one).
 
         With ``time_budget``, the mel-only phase lasts ``pretrain_mel_fraction`` of ``trainer.max_time``
-        instead of ``pretrain_mel_steps``; the iteration where it ended is kept (and checkpointed).
+        instead of ``pretrain_mel_steps``; the iteration where it ended is kept (and checkpointed). When
+        less than ``min_gan_seconds`` would be left for the GAN phase, there is none: mel-only to the end.
         """
         it = self.iteration if iteration is None else iteration
         mel_end = self._mel_end_iteration(current=iteration is None)
@@ -189,11 +194,23 @@ class VocoderGAN(pl.LightningModule):
             return self.pretrain_mel_steps
         if self._mel_end is None and current and self._trainer is not None:
             done = (self.time_progress() or 0.0) >= float(self.optim_cfg.get("pretrain_mel_fraction", 0.0))
+            min_gan = float(self.optim_cfg.get("min_gan_seconds", 0) or 0)
+            if done and min_gan > 0 and self._time_remaining() < min_gan:
+                done = False  # too little time left for a GAN phase to pay: mel-only to the end
+                if not self._short_gan_logged:
+                    self._short_gan_logged = True
+                    log.info("time budget: %.0f s left at the GAN switch < model.optim.min_gan_seconds=%g; "
+                             "training stays mel-only", self._time_remaining(), min_gan)
             if self.trainer.world_size > 1:  # every rank must switch at the same iteration
                 done = bool(self.trainer.strategy.broadcast(done, src=0))
             if done:
                 self._mel_end = self.iteration
         return self._mel_end
+
+    def _time_remaining(self) -> float:
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        remaining = timer.time_remaining("train") if timer is not None else None
+        return math.inf if remaining is None else float(remaining)
 
     def time_progress(self) -> float | None:
         """Fraction of ``trainer.max_time`` spent training (None without a time limit)."""

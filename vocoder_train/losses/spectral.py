@@ -223,6 +223,8 @@ class PhaseDerivativeLoss(nn.Module):
         time_weight, freq_weight (float): weights of the ``if`` and ``gd`` terms.
         power (float): weights are ``(|S[k]| |S[k-1]|) ** (power / 2)`` (1: magnitude, 0: uniform).
         eps (float): regularizer, relative to the reference's mean power.
+        sample_rate (int | None), f_max (float | None): with both, only bins up to ``f_max`` Hz
+            count (harmonics, where phase coherence is heard, sit low; the cost scales with bins).
         backend (str): "auto" | "numba" | "torch".
     """
 
@@ -234,6 +236,8 @@ class PhaseDerivativeLoss(nn.Module):
         freq_weight: float = 1.0,
         power: float = 1.0,
         eps: float = 1e-6,
+        sample_rate: int | None = None,
+        f_max: float | None = None,
         backend: str = "auto",
     ):
         super().__init__()
@@ -242,6 +246,11 @@ class PhaseDerivativeLoss(nn.Module):
             raise ValueError(f"n_fft={n_fft}, hop_length={hop_length}: need n_fft >= 2 and 0 < hop_length <= n_fft")
         if power < 0 or eps <= 0:
             raise ValueError(f"power={power}, eps={eps}: need power >= 0 and eps > 0")
+        self.n_bins = n_fft // 2 + 1
+        if f_max is not None:
+            if not sample_rate or not (0 < f_max <= sample_rate / 2):
+                raise ValueError(f"f_max={f_max} needs sample_rate (got {sample_rate}) and 0 < f_max <= sample_rate / 2")
+            self.n_bins = max(2, min(self.n_bins, int(f_max * n_fft / sample_rate) + 1))
         self.n_fft, self.hop_length = int(n_fft), int(hop_length)
         self.time_weight, self.freq_weight, self.power, self.eps = time_weight, freq_weight, power, eps
         self.backend = backend
@@ -260,7 +269,8 @@ class PhaseDerivativeLoss(nn.Module):
             s_hat = self._stft(y_hat.float().reshape(-1, y_hat.shape[-1]))
             with torch.no_grad():
                 s = self._stft(y.float().reshape(-1, y.shape[-1]))
-            t_if, t_gd = phase_derivative_terms(s_hat, s, self.power, self.eps, self.backend)
+            k = self.n_bins
+            t_if, t_gd = phase_derivative_terms(s_hat[:, :k], s[:, :k], self.power, self.eps, self.backend)
         return {"if": t_if, "gd": t_gd}
 
     def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
