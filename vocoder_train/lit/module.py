@@ -207,14 +207,18 @@ class VocoderGAN(pl.LightningModule):
                 self._mel_end = self.iteration
         return self._mel_end
 
+    def _timer(self) -> Timer | None:
+        return next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+
     def _time_remaining(self) -> float:
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        """Seconds of ``trainer.max_time`` left (inf without a time limit)."""
+        timer = self._timer()
         remaining = timer.time_remaining("train") if timer is not None else None
         return math.inf if remaining is None else float(remaining)
 
     def time_progress(self) -> float | None:
         """Fraction of ``trainer.max_time`` spent training (None without a time limit)."""
-        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        timer = self._timer()
         remaining = timer.time_remaining("train") if timer is not None else None
         if remaining is None:
             return None
