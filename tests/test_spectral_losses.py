@@ -107,7 +107,7 @@ def test_multiscale_mel_mean_sum_and_backends():
 
 
 
-def test_phase_loss_backends_agree_and_train_phase():
+def test_phase_loss_backends_agree_and_track_pitch():
     """numba and torch backends agree in value and gradient; under bf16 autocast the loss still
     runs in fp32; the loss is 0 for the reference and falls as a tone's pitch nears the reference's."""
     y_hat, y = _audio()

@@ -16,6 +16,39 @@ from .phase_cpu import pair_terms
 _pair = cuda.jit(device=True)(pair_terms)
 
 
+@cuda.jit(device=True)
+def _gather_axis(hat, tgt, b, t, f, dt, df, k, n, power, e, grad, part, slot):  # pragma: no cover - device code
+    """Bin (b, t, f) along the axis stepping by (dt, df), where it sits at k of n: its gradient from
+    the pair with its predecessor (it is a) and with its successor (it is b); that first pair's
+    (w d, w) go to part[b, t, f, slot:slot + 2]."""
+    hr = float64(hat[b, t, f, 0])
+    hi = float64(hat[b, t, f, 1])
+    tr = float64(tgt[b, t, f, 0])
+    ti = float64(tgt[b, t, f, 1])
+    g0 = 0.0
+    g1 = 0.0
+    s = 0.0
+    w = 0.0
+    if k > 0:
+        tp, fp = t - dt, f - df
+        wd, ww, gar, gai, gbr, gbi = _pair(hr, hi, float64(hat[b, tp, fp, 0]), float64(hat[b, tp, fp, 1]),
+                                           tr, ti, float64(tgt[b, tp, fp, 0]), float64(tgt[b, tp, fp, 1]), power, e)
+        g0 += gar
+        g1 += gai
+        s = wd
+        w = ww
+    if k + 1 < n:
+        tn, fn = t + dt, f + df
+        wd, ww, gar, gai, gbr, gbi = _pair(float64(hat[b, tn, fn, 0]), float64(hat[b, tn, fn, 1]), hr, hi,
+                                           float64(tgt[b, tn, fn, 0]), float64(tgt[b, tn, fn, 1]), tr, ti, power, e)
+        g0 += gbr
+        g1 += gbi
+    grad[b, t, f, 0] = g0
+    grad[b, t, f, 1] = g1
+    part[b, t, f, slot] = s
+    part[b, t, f, slot + 1] = w
+
+
 @cuda.jit
 def _forward_kernel(hat, tgt, power, e, grad_t, grad_f, part):  # pragma: no cover - device code
     B, T, F = hat.shape[0], hat.shape[1], hat.shape[2]
@@ -25,54 +58,8 @@ def _forward_kernel(hat, tgt, power, e, grad_t, grad_f, part):  # pragma: no cov
     b = i // (T * F)
     t = (i // F) % T
     f = i % F
-    hr = float64(hat[b, t, f, 0])
-    hi = float64(hat[b, t, f, 1])
-    tr = float64(tgt[b, t, f, 0])
-    ti = float64(tgt[b, t, f, 1])
-    g0 = 0.0
-    g1 = 0.0
-    s = 0.0
-    w = 0.0
-    if t > 0:  # pair (t, t-1): this bin is a
-        wd, ww, gar, gai, gbr, gbi = _pair(hr, hi, float64(hat[b, t - 1, f, 0]), float64(hat[b, t - 1, f, 1]),
-                                           tr, ti, float64(tgt[b, t - 1, f, 0]), float64(tgt[b, t - 1, f, 1]),
-                                           power, e)
-        g0 += gar
-        g1 += gai
-        s = wd
-        w = ww
-    if t + 1 < T:  # pair (t+1, t): this bin is b
-        wd, ww, gar, gai, gbr, gbi = _pair(float64(hat[b, t + 1, f, 0]), float64(hat[b, t + 1, f, 1]), hr, hi,
-                                           float64(tgt[b, t + 1, f, 0]), float64(tgt[b, t + 1, f, 1]), tr, ti,
-                                           power, e)
-        g0 += gbr
-        g1 += gbi
-    grad_t[b, t, f, 0] = g0
-    grad_t[b, t, f, 1] = g1
-    part[b, t, f, 0] = s
-    part[b, t, f, 1] = w
-    g0 = 0.0
-    g1 = 0.0
-    s = 0.0
-    w = 0.0
-    if f > 0:  # pair (f, f-1): this bin is a
-        wd, ww, gar, gai, gbr, gbi = _pair(hr, hi, float64(hat[b, t, f - 1, 0]), float64(hat[b, t, f - 1, 1]),
-                                           tr, ti, float64(tgt[b, t, f - 1, 0]), float64(tgt[b, t, f - 1, 1]),
-                                           power, e)
-        g0 += gar
-        g1 += gai
-        s = wd
-        w = ww
-    if f + 1 < F:  # pair (f+1, f): this bin is b
-        wd, ww, gar, gai, gbr, gbi = _pair(float64(hat[b, t, f + 1, 0]), float64(hat[b, t, f + 1, 1]), hr, hi,
-                                           float64(tgt[b, t, f + 1, 0]), float64(tgt[b, t, f + 1, 1]), tr, ti,
-                                           power, e)
-        g0 += gbr
-        g1 += gbi
-    grad_f[b, t, f, 0] = g0
-    grad_f[b, t, f, 1] = g1
-    part[b, t, f, 2] = s
-    part[b, t, f, 3] = w
+    _gather_axis(hat, tgt, b, t, f, 1, 0, t, T, power, e, grad_t, part, 0)  # time pairs: IF
+    _gather_axis(hat, tgt, b, t, f, 0, 1, f, F, power, e, grad_f, part, 2)  # frequency pairs: GD
 
 
 def phase_forward(hat, tgt, power, e, grad_t, grad_f, part, stream=0, threads: int = 256) -> None:

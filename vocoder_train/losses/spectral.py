@@ -21,6 +21,15 @@ from vocoder_train.kernels.stft import stft as stft_fast_backward
 LOG_FLOOR = 1e-7  # vocos' safe_log clamp
 
 
+def _complex_stft(x: torch.Tensor, n_fft: int, hop: int, win: int, window: torch.Tensor, backend: str) -> torch.Tensor:
+    """Centred, reflect-padded one-sided STFT; outside the "torch" backend its gradient comes from
+    :class:`~vocoder_train.kernels.stft.StftFunction` (same values, cheaper backward)."""
+    window = window.to(x.dtype)
+    if backend == "torch":
+        return torch.stft(x, n_fft, hop, win, window, center=True, pad_mode="reflect", return_complex=True)
+    return stft_fast_backward(x, n_fft, hop, win, window)
+
+
 class MelReconstructionLoss(nn.Module):
     """L1 distance between natural-log mel magnitude spectrograms (the Vocos mel loss).
 
@@ -128,10 +137,7 @@ class MultiResolutionSTFTLoss(nn.Module):
 
     def _stft(self, x: torch.Tensor, i: int) -> torch.Tensor:
         n_fft, hop, win = self.resolutions[i]
-        window = getattr(self, f"window_{i}")
-        if self.backend == "torch":
-            return torch.stft(x, n_fft, hop, win, window.to(x.dtype), center=True, pad_mode="reflect", return_complex=True)
-        return stft_fast_backward(x, n_fft, hop, win, window.to(x.dtype))
+        return _complex_stft(x, n_fft, hop, win, getattr(self, f"window_{i}"), self.backend)
 
     def terms(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """y_hat, y: (B, T) or (B, C, T) -> {"sc": ..., "mag": ...}, each averaged over resolutions."""
@@ -257,11 +263,7 @@ class PhaseDerivativeLoss(nn.Module):
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
 
     def _stft(self, x: torch.Tensor) -> torch.Tensor:
-        window = self.window.to(x.dtype)
-        if self.backend == "torch":
-            return torch.stft(x, self.n_fft, self.hop_length, self.n_fft, window, center=True, pad_mode="reflect",
-                              return_complex=True)
-        return stft_fast_backward(x, self.n_fft, self.hop_length, self.n_fft, window)
+        return _complex_stft(x, self.n_fft, self.hop_length, self.n_fft, self.window, self.backend)
 
     def terms(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """y_hat, y: (B, T) or (B, C, T) -> {"if": ..., "gd": ...}, each in [0, 2]."""
