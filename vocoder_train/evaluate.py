@@ -81,7 +81,10 @@ def load_model(path: str | Path, device: str, ema: bool = False) -> tuple[torch.
 @torch.inference_mode()
 def copy_synthesis(model: torch.nn.Module, audio: torch.Tensor) -> torch.Tensor:
     """audio (B, T) -> features -> audio (B, T) (trimmed or zero-padded to T)."""
-    out = model.head(model.backbone(model.feature_extractor(audio)))
+    if hasattr(model, "synthesize"):  # VocosGenerator: includes its eval-mode mel projection
+        out = model.synthesize(model.features(audio))
+    else:
+        out = model.head(model.backbone(model.feature_extractor(audio)))
     n = audio.shape[-1]
     return out[..., :n] if out.shape[-1] >= n else torch.nn.functional.pad(out, (0, n - out.shape[-1]))
 

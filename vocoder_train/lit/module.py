@@ -132,6 +132,8 @@ class VocoderGAN(pl.LightningModule):
         self.adversary = adversary
         self.mel_loss = mel_loss
         self.spectral_losses = nn.ModuleDict(dict(spectral_losses or {}))
+        # losses on the head's spectrum (HeadMagnitudeLoss) rather than on the waveform
+        self._spectrum_losses = {k for k, v in self.spectral_losses.items() if getattr(v, "takes_spectrum", False)}
         self.lambdas = dict(lambdas)
         self.optim_cfg = dict(optim)
         self.sample_rate = int(sample_rate)
@@ -264,13 +266,17 @@ class VocoderGAN(pl.LightningModule):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.generator(audio)
 
-    def generate(self, batch: dict) -> torch.Tensor:
+    def generate(self, batch: dict, return_spectrum: bool = False):
         """Generated audio (B, T) for a batch: from its ``mel`` (B, n_mels, L) when present
-        (teacher-forced fine-tuning), else copy synthesis of its ``audio``."""
+        (teacher-forced fine-tuning), else copy synthesis of its ``audio``. ``return_spectrum``:
+        ``(audio, the head's complex spectrum)``, for losses that take it."""
         audio = batch["audio"]
         if "mel" in batch:
-            return match_length(self.generator.synthesize(batch["mel"]), audio.shape[-1])
-        return self.generator(audio)
+            out = self.generator.synthesize(batch["mel"], return_spectrum=return_spectrum)
+            if return_spectrum:
+                return match_length(out[0], audio.shape[-1]), out[1]
+            return match_length(out, audio.shape[-1])
+        return self.generator(audio, return_spectrum=return_spectrum) if return_spectrum else self.generator(audio)
 
     def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """One iteration of the current phase. A non-finite D loss or gradient skips the whole
@@ -279,9 +285,12 @@ class VocoderGAN(pl.LightningModule):
         audio = batch["audio"]
         opt_g, opt_d = self.optimizers()
         phase = self.phase()
+        spectrum = None
         if phase == "disc_warmup":
             with torch.no_grad():
                 audio_hat = self.generate(batch)
+        elif self._spectrum_losses:
+            audio_hat, spectrum = self.generate(batch, return_spectrum=True)
         else:
             audio_hat = self.generate(batch)
         logs: dict[str, torch.Tensor] = {}
@@ -296,7 +305,8 @@ class VocoderGAN(pl.LightningModule):
 
         if phase != "disc_warmup":
             g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
-            g_terms.update({name: loss(audio_hat, audio) for name, loss in self.spectral_losses.items()})
+            g_terms.update({name: loss(spectrum if name in self._spectrum_losses else audio_hat, audio)
+                            for name, loss in self.spectral_losses.items()})
             if phase == "gan":
                 self.adversary.requires_grad_(False)  # no D gradients in the G step
                 # D is frozen here, so one weight per weight-normed conv serves both D passes

@@ -279,3 +279,62 @@ class PhaseDerivativeLoss(nn.Module):
         """y_hat, y: (B, T) -> scalar."""
         t = self.terms(y_hat, y)
         return self.time_weight * t["if"] + self.freq_weight * t["gd"]
+
+
+class HeadMagnitudeLoss(nn.Module):
+    """Distance between the head's own magnitude (before its ISTFT) and the target's STFT magnitude
+    on the same frame grid: L1 of the log magnitudes per bin (``bin_weight``) plus L1 of the log mel
+    magnitudes (``mel_weight``, mel filterbank like torchaudio's ``MelSpectrogram``).
+
+    Makes the head's raw magnitude a real spectrum, which
+    :class:`~vocoder_train.models.heads.ConsistencyISTFTHead` refines its phase against at inference.
+    The per-bin term alone under-estimates noise (an L1 fit of a log-Rayleigh magnitude lands on its
+    median, below its mean energy); the mel term matches band energies, as the mel loss does.
+    Unlike the other losses it takes the head's complex spectrum ``(B, n_fft // 2 + 1, L)``
+    (``takes_spectrum``), not the generated waveform.
+
+    Args:
+        n_fft (int): the head's FFT size.
+        hop_length (int): the head's hop.
+        padding (str): the head's ISTFT padding, "same" or "center".
+        floor (float): magnitude floor before the logs (1e-7: the mel loss's).
+        sample_rate (int): audio rate in Hz (mel term).
+        n_mels (int): mel bins of the mel term.
+        bin_weight (float): weight of the per-bin log-magnitude L1.
+        mel_weight (float): weight of the log-mel L1 (0 turns it off).
+    """
+
+    takes_spectrum = True
+
+    def __init__(self, n_fft: int = 1024, hop_length: int = 256, padding: str = "same", floor: float = LOG_FLOOR,
+                 sample_rate: int = 24000, n_mels: int = 100, bin_weight: float = 1.0, mel_weight: float = 0.0):
+        super().__init__()
+        if padding not in ("same", "center"):
+            raise ValueError(f"padding={padding!r}: the head's ISTFT padding is 'same' or 'center'")
+        if bin_weight < 0 or mel_weight < 0 or bin_weight + mel_weight == 0:
+            raise ValueError(f"bin_weight={bin_weight}, mel_weight={mel_weight}: both >= 0 and not both 0")
+        self.n_fft, self.hop, self.padding, self.floor = int(n_fft), int(hop_length), padding, float(floor)
+        self.bin_weight, self.mel_weight = float(bin_weight), float(mel_weight)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        fb = torchaudio.functional.melscale_fbanks(self.n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate)
+        self.register_buffer("mel_fb", fb.T.contiguous(), persistent=False)  # (n_mels, n_freqs)
+
+    def forward(self, spectrum: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        from vocoder_train.models.heads import head_stft
+
+        if not torch.is_complex(spectrum) or spectrum.shape[-2] != self.n_fft // 2 + 1:
+            raise ValueError(
+                f"HeadMagnitudeLoss: expected the head's complex spectrum (B, {self.n_fft // 2 + 1}, L), got "
+                f"{tuple(spectrum.shape)} {spectrum.dtype}; its n_fft must be the head's"
+            )
+        with torch.no_grad():
+            target = head_stft(audio.float(), self.window, self.n_fft, self.hop, self.padding, spectrum.shape[-1]).abs()
+        mag = spectrum.abs()
+        loss = mag.new_zeros(())
+        if self.bin_weight:
+            loss = loss + self.bin_weight * torch.nn.functional.l1_loss(
+                torch.log(mag.clamp(min=self.floor)), torch.log(target.clamp(min=self.floor)))
+        if self.mel_weight:
+            loss = loss + self.mel_weight * torch.nn.functional.l1_loss(
+                torch.log((self.mel_fb @ mag).clamp(min=self.floor)), torch.log((self.mel_fb @ target).clamp(min=self.floor)))
+        return loss

@@ -18,7 +18,9 @@ import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from vocos import Vocos
+from vocos.feature_extractors import MelSpectrogramFeatures
 
+from vocoder_train.models.heads import mel_projection
 from vocoder_train.utils.checkpoint import load_checkpoint
 
 # vocos 0.1.0's IMDCT heads call scipy.signal.cosine, which SciPy 1.13 removed (it lives in
@@ -36,20 +38,55 @@ class VocosGenerator(Vocos):
         head (vocos.heads.FourierHead): hidden (B, L, H) -> audio (B, T').
     """
 
+    def __init__(self, feature_extractor, backbone, head, mel_passes: int = 0):
+        """``mel_passes``: in eval mode, make the output's mel agree with the input mel with that
+        many correction passes (:func:`vocoder_train.models.heads.mel_projection`); needs a
+        ``vocos.feature_extractors.MelSpectrogramFeatures`` with centred frames. 0: off (vocos' output)."""
+        super().__init__(feature_extractor, backbone, head)
+        self.mel_passes = int(mel_passes)
+        if self.mel_passes < 0:
+            raise ValueError(f"model.generator.mel_passes={mel_passes}: must be >= 0 (0 turns it off)")
+        if self.mel_passes and not (
+            isinstance(feature_extractor, MelSpectrogramFeatures) and feature_extractor.padding == "center"
+        ):
+            raise ValueError(
+                f"model.generator.mel_passes={mel_passes} needs vocos.feature_extractors.MelSpectrogramFeatures "
+                f"with padding: center (got {type(feature_extractor).__name__}"
+                f"{', padding ' + feature_extractor.padding if hasattr(feature_extractor, 'padding') else ''}); "
+                "set mel_passes: 0"
+            )
+
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (B, T) -> features (B, C, L), in fp32."""
         with torch.autocast(device_type=audio.device.type, enabled=False):
             return self.feature_extractor(audio.float())
 
-    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
-        """features (B, C, L) -> audio (B, L * hop). Backbone under the ambient autocast, head in fp32."""
+    def synthesize(self, features: torch.Tensor, return_spectrum: bool = False):
+        """features (B, C, L) -> audio (B, L * hop). Backbone under the ambient autocast, head in fp32.
+
+        ``return_spectrum=True`` (heads with a ``spectrum`` method, e.g. ConsistencyISTFTHead)
+        returns ``(audio, spectrum)`` with the head's complex spectrum (B, n_fft // 2 + 1, L) too."""
         hidden = self.backbone(features)
         with torch.autocast(device_type=hidden.device.type, enabled=False):
-            return self.head(hidden.float())
+            if not return_spectrum:
+                audio = self.head(hidden.float())
+                if self.mel_passes and not self.training:
+                    audio = mel_projection(audio, features.float(), self.feature_extractor.mel_spec, self.mel_passes)
+                return audio
+            if not hasattr(self.head, "spectrum"):
+                raise ValueError(
+                    f"a loss needs the head's spectrum, but {type(self.head).__name__} has none: use "
+                    "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead"
+                )
+            spec = self.head.spectrum(hidden.float())
+            return self.head.istft(spec), spec
 
-    def forward(self, audio: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # noqa: D401 - training forward
-        """Copy synthesis with autograd: audio (B, T) -> audio (B, T), trimmed/padded to T."""
-        out = self.synthesize(self.features(audio))
+    def forward(self, audio: torch.Tensor, return_spectrum: bool = False, **kwargs: Any):  # noqa: D401 - training forward
+        """Copy synthesis with autograd: audio (B, T) -> audio (B, T), trimmed/padded to T
+        (``(audio, spectrum)`` with ``return_spectrum``, see :meth:`synthesize`)."""
+        out = self.synthesize(self.features(audio), return_spectrum)
+        if return_spectrum:
+            return match_length(out[0], audio.shape[-1]), out[1]
         return match_length(out, audio.shape[-1])
 
 
@@ -73,6 +110,8 @@ def to_vocos_config(generator_cfg: DictConfig | dict, sample_rate: int | None = 
         node = dict(cfg[part])
         target = node.pop("_target_")
         out[part] = {"class_path": target, "init_args": node}
+    if cfg.get("mel_passes"):  # vocoder_train's own key: vocos' from_hparams ignores it
+        out["mel_passes"] = int(cfg["mel_passes"])
     if sample_rate is not None:
         out["sample_rate"] = int(sample_rate)
     return out
@@ -87,6 +126,8 @@ def from_vocos_config(vocos_cfg: dict) -> dict:
             out[part] = {"_target_": node["class_path"], **node.get("init_args", {})}
         except (KeyError, TypeError) as e:
             raise ValueError(f"vocos config has no valid '{part}' entry (class_path + init_args)") from e
+    if vocos_cfg.get("mel_passes"):
+        out["mel_passes"] = int(vocos_cfg["mel_passes"])
     return out
 
 
