@@ -8,9 +8,11 @@
 Steps: ``vocoder-prepare`` on the corpus with its held-out list; ``vocoder-train`` with
 ``trainer.max_time`` set to the budget (validation time counts against it, as it would for a
 user); whole-file copy synthesis of the held-out files with the last checkpoint, scored with
-mel L1, multi-resolution STFT distance, PESQ-wb and STOI; Griffin-Lim (32 iterations, no
-training) on the same mels; and the upstream Vocos recipe's figures for a 600 s budget
-measured on this machine (USERS.md / issue #9). Prints a table and writes ``quality.json``.
+mel L1, multi-resolution STFT distance, PESQ-wb and STOI; the same checkpoint with its
+inference-time steps off (phase refinement, mel projection: "network only"); Griffin-Lim (32
+iterations, no training) on the same mels, alone and followed by the same mel projection; and
+the upstream Vocos recipe's figures for a 600 s budget measured on this machine (USERS.md /
+issue #9). Prints a table and writes ``quality.json``.
 """
 
 from __future__ import annotations
@@ -49,13 +51,16 @@ def _budget(seconds: int) -> str:
 
 
 def griffin_lim_scores(
-    val_manifest: Path, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 100, n_iter: int = 32
+    val_manifest: Path, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 100, n_iter: int = 32,
+    mel_passes: int = 0,
 ) -> dict[str, list[float]]:
     """Griffin-Lim from the model's own mel (magnitude, power 1): least-squares inverse of the mel
-    filterbank, then ``n_iter`` Griffin-Lim iterations. Scores per file."""
+    filterbank, then ``n_iter`` (fast, torchaudio's momentum 0.99) Griffin-Lim iterations; with
+    ``mel_passes``, then the generator's mel projection toward the same mel. Scores per file."""
     from vocoder_train.data.audio_io import load_audio
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.metrics import compute_metrics
+    from vocoder_train.models.heads import mel_projection
 
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1)
     inv = torchaudio.transforms.InverseMelScale(n_fft // 2 + 1, n_mels, sample_rate)
@@ -66,9 +71,37 @@ def griffin_lim_scores(
         audio, _ = load_audio(item["path"], sample_rate)
         spec = inv(mel(audio)).clamp(min=0)
         out = gl(spec)[..., : audio.shape[-1]]
+        if mel_passes:
+            out = mel_projection(out, torch.log(mel(audio).clamp(min=1e-7)), mel, mel_passes)
         for k, v in compute_metrics(audio[0], out[0], sample_rate, METRICS).items():
             scores[k].append(v)
     return scores
+
+
+def _mel_passes(ckpt: dict) -> int:
+    gen = ckpt.get("vocoder_train", {}).get("config", {}).get("model", {}).get("generator", {})
+    return int(gen.get("mel_passes", 0) or 0)
+
+
+def network_only_scores(ckpt_path: Path, val_manifest: Path) -> dict[str, float] | None:
+    """The same checkpoint with its inference-time steps off (ConsistencyISTFTHead's refinement,
+    the generator's mel projection): what the network alone gives. None when it has neither."""
+    from vocoder_train.data.audio_io import load_audio
+    from vocoder_train.data.manifest import read_manifest
+    from vocoder_train.evaluate import copy_synthesis, load_model
+    from vocoder_train.metrics import compute_metrics
+
+    model, sr = load_model(ckpt_path, "cpu")
+    if not getattr(model, "mel_passes", 0) and not getattr(model.head, "refine_iters", 0):
+        return None
+    model.mel_passes = 0
+    if hasattr(model.head, "refine_iters"):
+        model.head.refine_iters = 0
+    rows = []
+    for item in read_manifest(val_manifest):
+        audio, _ = load_audio(item["path"], sr)
+        rows.append(compute_metrics(audio[0], copy_synthesis(model, audio)[0], sr, METRICS))
+    return {m: float(np.nanmean([r[m] for r in rows])) for m in METRICS}
 
 
 def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
@@ -92,12 +125,16 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
     result = evaluate(run / "checkpoints" / "last.ckpt", data / "val.jsonl", run / "eval", metrics=METRICS,
                       plots=2, progress=False)
     scores = {m: float(np.nanmean([r[m] for r in result.rows])) for m in METRICS}
+    results = {"ours": scores}
+    network = network_only_scores(run / "checkpoints" / "last.ckpt", data / "val.jsonl")
+    if network is not None:
+        results["network_only"] = network
     summary = {
         "budget_s": budget, "train_wall_s": round(train_s, 1), "iterations": iterations,
         "global_step": int(ckpt["global_step"]), "experiment": args.experiment, "seed": args.seed,
         "overrides": list(args.overrides), "heldout_files": len(result.rows),
         "threads": torch.get_num_threads(), "cpu": os.cpu_count(), "sample_rate": result.sample_rate,
-        "mel": mel, "results": {"ours": scores}, "eval_report": str(run / "eval" / "report.md"),
+        "mel": mel, "mel_passes": _mel_passes(ckpt), "results": results, "eval_report": str(run / "eval" / "report.md"),
     }
     (run / "quality.json").write_text(json.dumps(summary, indent=2))
     print(f"  {iterations} iterations ({summary['global_step']} optimizer steps) in {train_s:.0f} s wall: "
@@ -130,29 +167,41 @@ def main(argv: list[str] | None = None) -> int:
     _run([str(BIN / "vocoder-prepare"), str(args.corpus), "--output", str(data), "--val-list", str(heldout),
           "--no-progress"], out / "prepare.log")
     runs = [train_and_score(args, b, out, data) for b in args.budget]
-    gl = None
+    gl = gl_proj = None
     if not args.no_griffin_lim:
         print("Griffin-Lim (32 iterations) on the same mels ...", flush=True)
         mel = runs[0]["mel"]
         gl_rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], mel.get("n_fft", 1024),
                                      mel.get("hop_length", 256), mel.get("n_mels", 100))
         gl = {metric: float(np.nanmean(v)) for metric, v in gl_rows.items()}
+        passes = max(r["mel_passes"] for r in runs)
+        if passes:
+            print(f"Griffin-Lim + the mel projection ({passes} passes) ...", flush=True)
+            rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], mel.get("n_fft", 1024),
+                                      mel.get("hop_length", 256), mel.get("n_mels", 100), mel_passes=passes)
+            gl_proj = {metric: float(np.nanmean(v)) for metric, v in rows.items()}
     table = {
         "corpus": str(args.corpus), "heldout_files": runs[0]["heldout_files"], "runs": runs,
-        "griffin_lim_32": gl, "upstream_vocos_600s": UPSTREAM_600S,
+        "griffin_lim_32": gl, "griffin_lim_32_mel_projection": gl_proj, "upstream_vocos_600s": UPSTREAM_600S,
     }
     (out / "quality.json").write_text(json.dumps(table, indent=2))
     print(f"\n{runs[0]['heldout_files']} held-out files, whole-file copy synthesis; "
           f"{runs[0]['threads']} threads on {runs[0]['cpu']} CPUs\n")
     print("| system | iterations | mel L1 (lower) | MR-STFT (lower) | PESQ-wb (higher) | STOI (higher) |")
     print("|---|---|---|---|---|---|")
+    def row(name: str, iterations, v: dict) -> None:
+        print(f"| {name} | {iterations} | {v['mel_l1']:.3f} | {v['mrstft']:.3f} | {v['pesq']:.2f} | {v['stoi']:.3f} |")
+
     for r in runs:
-        v = r["results"]["ours"]
-        print(f"| {r['experiment']}, {r['budget_s']} s | {r['iterations']} | {v['mel_l1']:.3f} | {v['mrstft']:.3f} "
-              f"| {v['pesq']:.2f} | {v['stoi']:.3f} |")
+        row(f"{r['experiment']}, {r['budget_s']} s", r["iterations"], r["results"]["ours"])
+    for r in runs:
+        if "network_only" in r["results"]:
+            row(f"{r['experiment']}, {r['budget_s']} s, network only (no refinement / projection)", r["iterations"],
+                r["results"]["network_only"])
     if gl is not None:
-        print(f"| Griffin-Lim, 32 iterations | - | {gl['mel_l1']:.3f} | {gl['mrstft']:.3f} | {gl['pesq']:.2f} "
-              f"| {gl['stoi']:.3f} |")
+        row("Griffin-Lim, 32 iterations", "-", gl)
+    if gl_proj is not None:
+        row(f"Griffin-Lim, 32 iterations + mel projection ({passes} passes)", "-", gl_proj)
     u = UPSTREAM_600S
     print(f"| upstream Vocos recipe, 600 s (issue #9) | - | {u['mel_l1']:.2f} | - | {u['pesq']:.2f} | {u['stoi']:.2f} |")
     print(f"\nwritten: {out / 'quality.json'}")

@@ -87,7 +87,7 @@ def test_bad_settings_are_refused(kwargs):
 
 
 def test_head_magnitude_loss_is_zero_on_the_target_and_trains_the_magnitude():
-    loss = HeadMagnitudeLoss(N_FFT, HOP, padding="same")
+    loss = HeadMagnitudeLoss(N_FFT, HOP, padding="same", sample_rate=8000, n_mels=16, mel_weight=1.0)
     x = _tone()
     frames = x.shape[-1] // HOP
     target = head_stft(x, torch.hann_window(N_FFT), N_FFT, HOP, "same", frames)
@@ -101,13 +101,31 @@ def test_head_magnitude_loss_is_zero_on_the_target_and_trains_the_magnitude():
 
 
 def test_head_magnitude_loss_bad_input():
-    loss = HeadMagnitudeLoss(N_FFT, HOP)
+    loss = HeadMagnitudeLoss(N_FFT, HOP, n_mels=16)
     with pytest.raises(ValueError, match="complex spectrum"):
         loss(torch.randn(1, N_FFT // 2 + 1, 10), torch.randn(1, 320))
     with pytest.raises(ValueError, match="complex spectrum"):
         loss(torch.randn(1, 10, 10) + 0j, torch.randn(1, 320))
     with pytest.raises(ValueError, match="padding"):
-        HeadMagnitudeLoss(N_FFT, HOP, padding="valid")
+        HeadMagnitudeLoss(N_FFT, HOP, padding="valid", n_mels=16)
+    with pytest.raises(ValueError, match="mel_weight"):
+        HeadMagnitudeLoss(N_FFT, HOP, n_mels=16, bin_weight=0.0, mel_weight=0.0)
+
+
+def test_the_mel_term_matches_band_energy_where_the_bin_term_takes_the_median():
+    """Noise: the per-bin log L1 is smallest below the noise's energy (the median of a log-Rayleigh
+    magnitude); the mel term is smallest near the true level."""
+    torch.manual_seed(0)
+    x = 0.1 * torch.randn(1, 64 * HOP)
+    frames = 64
+    target = head_stft(x, torch.hann_window(N_FFT), N_FFT, HOP, "same", frames).abs()
+    level = target.pow(2).mean().sqrt()
+    bins = HeadMagnitudeLoss(N_FFT, HOP, sample_rate=8000, n_mels=16, bin_weight=1.0, mel_weight=0.0)
+    mel = HeadMagnitudeLoss(N_FFT, HOP, sample_rate=8000, n_mels=16, bin_weight=0.0, mel_weight=1.0)
+    scales = torch.linspace(0.3, 1.5, 25)
+    best_bins = scales[torch.stack([bins(torch.full_like(target, float(level * s)) + 0j, x) for s in scales]).argmin()]
+    best_mel = scales[torch.stack([mel(torch.full_like(target, float(level * s)) + 0j, x) for s in scales]).argmin()]
+    assert best_bins < 0.85 and best_mel > best_bins, (best_bins, best_mel)
 
 
 def test_training_with_the_head_and_its_loss(tiny_cfg):
@@ -142,3 +160,117 @@ def test_spectrum_loss_with_a_plain_head_says_what_to_use(tiny_cfg):
     )
     with pytest.raises(ValueError, match="ConsistencyISTFTHead"):
         train(cfg)
+
+
+# -- the generator's mel projection ------------------------------------------------------------
+
+SR_T, N_MELS_T = 8000, 16
+
+
+def _mel_features(padding: str = "center"):
+    from vocos.feature_extractors import MelSpectrogramFeatures
+
+    return MelSpectrogramFeatures(sample_rate=SR_T, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS_T, padding=padding)
+
+
+def test_mel_projection_moves_the_mel_to_the_input_mel():
+    from vocoder_train.models.heads import mel_projection
+
+    fe = _mel_features()
+    x = _tone()
+    log_mel = fe(x)
+    # a tilted, too-quiet version of the signal
+    spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True)
+    tilt = torch.linspace(1.0, 0.1, spec.shape[-2])[:, None]
+    y = torch.istft(spec * 0.3 * tilt, N_FFT, HOP, window=torch.hann_window(N_FFT), length=x.shape[-1])
+
+    def err(a):
+        return float((fe(a) - log_mel).abs().mean())
+
+    assert torch.equal(mel_projection(y, log_mel, fe.mel_spec, 0), y)
+    errs = [err(mel_projection(y, log_mel, fe.mel_spec, p)) for p in (0, 1, 3)]
+    assert errs[1] < 0.5 * errs[0] and errs[2] < errs[1], errs
+
+
+def test_mel_passes_needs_centred_mel_features():
+    from vocos.models import VocosBackbone
+
+    from vocoder_train.models.generator import VocosGenerator
+
+    backbone = VocosBackbone(N_MELS_T, DIM, 2 * DIM, 1)
+    head = ConsistencyISTFTHead(DIM, N_FFT, HOP, refine_iters=2)
+    with pytest.raises(ValueError, match="padding: center"):
+        VocosGenerator(_mel_features("same"), backbone, head, mel_passes=2)
+    with pytest.raises(ValueError, match="mel_passes"):
+        VocosGenerator(_mel_features(), backbone, head, mel_passes=-1)
+    gen = VocosGenerator(_mel_features(), backbone, head, mel_passes=2).eval()
+    x = _tone(2048)
+    with torch.no_grad():
+        projected = gen.synthesize(gen.features(x))
+        gen.mel_passes = 0
+        plain = gen.synthesize(gen.features(x))
+    assert projected.shape == plain.shape and not torch.allclose(projected, plain)
+
+
+def _consistency_config() -> dict:
+    return {
+        "feature_extractor": {
+            "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+            "init_args": {"sample_rate": SR_T, "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS_T},
+        },
+        "backbone": {
+            "class_path": "vocos.models.VocosBackbone",
+            "init_args": {"input_channels": N_MELS_T, "dim": DIM, "intermediate_dim": 2 * DIM, "num_layers": 2},
+        },
+        "head": {
+            "class_path": "vocoder_train.models.heads.ConsistencyISTFTHead",
+            "init_args": {"dim": DIM, "n_fft": N_FFT, "hop_length": HOP, "padding": "same", "refine_iters": 4},
+        },
+        "mel_passes": 2,
+        "sample_rate": SR_T,
+    }
+
+
+def test_chunked_decoding_covers_the_refinement():
+    from vocoder_train.models.generator import build_generator, from_vocos_config
+    from vocoder_train.synthesize import TorchVocoder, synthesize_mel
+
+    cfg = _consistency_config()
+    torch.manual_seed(0)
+    gen = build_generator(from_vocos_config(cfg)).eval()
+    assert gen.mel_passes == 2 and gen.head.refine_iters == 4
+    vocoder = TorchVocoder(gen, Path("mem"), "test", cfg, SR_T)
+    mel = gen.features(_tone(120 * HOP))
+    one, _ = synthesize_mel(vocoder, mel, chunk_frames=0)
+    chunked, _ = synthesize_mel(vocoder, mel, chunk_frames=25)
+    assert chunked.shape == one.shape
+    assert (chunked - one).abs().max() < 1e-4 * one.abs().max()
+    # without the context for the round trips, chunks differ from the one-shot output
+    short, _ = synthesize_mel(vocoder, mel, chunk_frames=25, context_frames=4)
+    assert (short - one).abs().max() > 1e-3 * one.abs().max()
+
+
+@pytest.mark.parametrize("fmt", ["vocos", "safetensors"])
+def test_export_keeps_the_head_and_the_projection(tmp_path, fmt):
+    import yaml
+
+    from vocoder_train.export import export
+    from vocoder_train.models.generator import build_generator, from_vocos_config
+    from vocoder_train.synthesize import load_vocoder
+
+    cfg = _consistency_config()
+    torch.manual_seed(0)
+    gen = build_generator(from_vocos_config(cfg)).eval()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "config.yaml").write_text(yaml.safe_dump(cfg))
+    torch.save(gen.state_dict(), src / "pytorch_model.bin")
+    result = export(src, tmp_path / fmt, fmt)
+    assert any("vocoder_train" in n for n in result.notes)
+    if fmt == "vocos":
+        assert any("mel projection" in n for n in result.notes)
+    mel = gen.features(_tone(40 * HOP))
+    with torch.no_grad():
+        want = gen.synthesize(mel)
+    got = load_vocoder(tmp_path / fmt, engine="eager").decode(mel)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

@@ -109,7 +109,12 @@ class Vocoder:
         # Overlap-add: output in frame l's hop depends on the frames whose windows reach it.
         trim = (self.n_fft - self.hop_length) // 2 if self.padding == "same" else self.n_fft // 2
         ola = math.ceil(max(trim, self.n_fft - trim - self.hop_length) / self.hop_length)
-        return conv + ola
+        # ConsistencyISTFTHead's refinement iterations and the mel projection's passes: each is an
+        # ISTFT + STFT round trip, which reaches the frames whose windows overlap (n_fft / hop - 1 per side)
+        head = _init_args(self.config, "head")
+        round_trips = int(head.get("refine_iters", 0) or 0) + int(self.config.get("mel_passes", 0) or 0)
+        spread = math.ceil(self.n_fft / self.hop_length) - 1
+        return conv + ola + round_trips * spread + (1 if round_trips else 0)
 
 
 ENGINES = ("fused", "eager", "fused-bf16")
