@@ -141,6 +141,8 @@ def test_training_with_the_head_and_its_loss(tiny_cfg):
         "+model.loss.spectral.g_headmag._target_=vocoder_train.losses.spectral.HeadMagnitudeLoss",
         f"+model.loss.spectral.g_headmag.n_fft={'${audio.n_fft}'}",
         f"+model.loss.spectral.g_headmag.hop_length={'${audio.hop_length}'}",
+        f"+model.loss.spectral.g_headmag.sample_rate={'${audio.sample_rate}'}",
+        f"+model.loss.spectral.g_headmag.n_mels={'${audio.n_mels}'}",
         "+model.loss.lambdas.g_headmag=45",
     )
     metrics = train(cfg)
@@ -157,6 +159,8 @@ def test_spectrum_loss_with_a_plain_head_says_what_to_use(tiny_cfg):
         "+model.loss.spectral.g_headmag._target_=vocoder_train.losses.spectral.HeadMagnitudeLoss",
         f"+model.loss.spectral.g_headmag.n_fft={'${audio.n_fft}'}",
         f"+model.loss.spectral.g_headmag.hop_length={'${audio.hop_length}'}",
+        f"+model.loss.spectral.g_headmag.sample_rate={'${audio.sample_rate}'}",
+        f"+model.loss.spectral.g_headmag.n_mels={'${audio.n_mels}'}",
     )
     with pytest.raises(ValueError, match="ConsistencyISTFTHead"):
         train(cfg)
