@@ -278,3 +278,18 @@ def test_export_keeps_the_head_and_the_projection(tmp_path, fmt):
         want = gen.synthesize(mel)
     got = load_vocoder(tmp_path / fmt, engine="eager").decode(mel)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_graph_export_refuses_the_mel_projection():
+    from vocos.heads import ISTFTHead as PlainHead
+    from vocos.models import VocosBackbone
+
+    from vocoder_train.models.exportable import UnsupportedForExport, check_exportable
+    from vocoder_train.models.generator import VocosGenerator
+
+    gen = VocosGenerator(_mel_features(), VocosBackbone(N_MELS_T, DIM, 2 * DIM, 1), PlainHead(DIM, N_FFT, HOP),
+                         mel_passes=2)
+    with pytest.raises(UnsupportedForExport, match="mel_passes=2"):
+        check_exportable(gen)
+    gen.mel_passes = 0
+    check_exportable(gen)

@@ -143,6 +143,13 @@ def check_exportable(generator: nn.Module) -> None:
             f"only (IMDCT heads use complex FFTs with no ONNX/traceable form here). "
             f"Export it with --format {' or --format '.join(WEIGHT_FORMATS)} instead."
         )
+    passes = getattr(generator, "mel_passes", 0)
+    if passes:
+        raise UnsupportedForExport(
+            f"the generator has mel_passes={passes} (an inference-time mel projection) that the "
+            f"{'/'.join(GRAPH_FORMATS)} graph does not include. Export it with --format "
+            f"{' or --format '.join(WEIGHT_FORMATS)} instead, or set model.generator.mel_passes=0."
+        )
     istft = head.istft
     if istft.win_length != istft.n_fft:
         raise UnsupportedForExport(
