@@ -53,10 +53,11 @@ def _budget(seconds: int) -> str:
 def griffin_lim_scores(
     val_manifest: Path, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 100, n_iter: int = 32,
     mel_passes: int = 0,
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
     """Griffin-Lim from the model's own mel (magnitude, power 1): least-squares inverse of the mel
-    filterbank, then ``n_iter`` (fast, torchaudio's momentum 0.99) Griffin-Lim iterations; with
-    ``mel_passes``, then the generator's mel projection toward the same mel. Scores per file."""
+    filterbank, then ``n_iter`` (fast, torchaudio's momentum 0.99) Griffin-Lim iterations. Scores
+    per file of that, and (``mel_passes`` > 0, else None) of the same output after the generator's
+    mel projection toward the same mel."""
     from vocoder_train.data.audio_io import load_audio
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.metrics import compute_metrics
@@ -66,16 +67,19 @@ def griffin_lim_scores(
     inv = torchaudio.transforms.InverseMelScale(n_fft // 2 + 1, n_mels, sample_rate)
     gl = torchaudio.transforms.GriffinLim(n_fft=n_fft, hop_length=hop, power=1, n_iter=n_iter)
     scores: dict[str, list[float]] = {m: [] for m in METRICS}
+    projected: dict[str, list[float]] | None = {m: [] for m in METRICS} if mel_passes else None
     torch.manual_seed(0)
     for item in read_manifest(val_manifest):
         audio, _ = load_audio(item["path"], sample_rate)
-        spec = inv(mel(audio)).clamp(min=0)
-        out = gl(spec)[..., : audio.shape[-1]]
-        if mel_passes:
-            out = mel_projection(out, torch.log(mel(audio).clamp(min=1e-7)), mel, mel_passes)
-        for k, v in compute_metrics(audio[0], out[0], sample_rate, METRICS).items():
-            scores[k].append(v)
-    return scores
+        target = mel(audio)
+        out = gl(inv(target).clamp(min=0))[..., : audio.shape[-1]]
+        outs = [(scores, out)]
+        if projected is not None:
+            outs.append((projected, mel_projection(out, torch.log(target.clamp(min=1e-7)), mel, mel_passes)))
+        for table, y in outs:
+            for k, v in compute_metrics(audio[0], y[0], sample_rate, METRICS).items():
+                table[k].append(v)
+    return scores, projected
 
 
 def _mel_passes(ckpt: dict) -> int:
@@ -169,17 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = [train_and_score(args, b, out, data) for b in args.budget]
     gl = gl_proj = None
     if not args.no_griffin_lim:
-        print("Griffin-Lim (32 iterations) on the same mels ...", flush=True)
-        mel = runs[0]["mel"]
-        gl_rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], mel.get("n_fft", 1024),
-                                     mel.get("hop_length", 256), mel.get("n_mels", 100))
-        gl = {metric: float(np.nanmean(v)) for metric, v in gl_rows.items()}
         passes = max(r["mel_passes"] for r in runs)
-        if passes:
-            print(f"Griffin-Lim + the mel projection ({passes} passes) ...", flush=True)
-            rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], mel.get("n_fft", 1024),
-                                      mel.get("hop_length", 256), mel.get("n_mels", 100), mel_passes=passes)
-            gl_proj = {metric: float(np.nanmean(v)) for metric, v in rows.items()}
+        print(f"Griffin-Lim (32 iterations) on the same mels{f', and + the mel projection ({passes} passes)' if passes else ''} ...",
+              flush=True)
+        mel = runs[0]["mel"]
+        gl_rows, proj_rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], mel.get("n_fft", 1024),
+                                                mel.get("hop_length", 256), mel.get("n_mels", 100), mel_passes=passes)
+        gl = {metric: float(np.nanmean(v)) for metric, v in gl_rows.items()}
+        if proj_rows is not None:
+            gl_proj = {metric: float(np.nanmean(v)) for metric, v in proj_rows.items()}
     table = {
         "corpus": str(args.corpus), "heldout_files": runs[0]["heldout_files"], "runs": runs,
         "griffin_lim_32": gl, "griffin_lim_32_mel_projection": gl_proj, "upstream_vocos_600s": UPSTREAM_600S,

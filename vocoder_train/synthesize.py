@@ -111,10 +111,13 @@ class Vocoder:
         ola = math.ceil(max(trim, self.n_fft - trim - self.hop_length) / self.hop_length)
         # ConsistencyISTFTHead's refinement iterations and the mel projection's passes: each is an
         # ISTFT + STFT round trip, which reaches the frames whose windows overlap (n_fft / hop - 1 per side)
-        head = _init_args(self.config, "head")
-        round_trips = int(head.get("refine_iters", 0) or 0) + int(self.config.get("mel_passes", 0) or 0)
+        round_trips = self.round_trips()
         spread = math.ceil(self.n_fft / self.hop_length) - 1
         return conv + ola + round_trips * spread + (1 if round_trips else 0)
+
+    def round_trips(self) -> int:
+        """ISTFT + STFT round trips after the network (none in the graph exports, which refuse them)."""
+        return 0
 
 
 ENGINES = ("fused", "eager", "fused-bf16")
@@ -161,6 +164,10 @@ class TorchVocoder(Vocoder):
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return self.generator.features(audio.to(self.device)).cpu()
+
+    def round_trips(self) -> int:
+        # from the modules themselves: a config may leave refine_iters at the head's default
+        return int(getattr(self.generator.head, "refine_iters", 0)) + int(getattr(self.generator, "mel_passes", 0))
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():

@@ -271,12 +271,12 @@ class VocoderGAN(pl.LightningModule):
         (teacher-forced fine-tuning), else copy synthesis of its ``audio``. ``return_spectrum``:
         ``(audio, the head's complex spectrum)``, for losses that take it."""
         audio = batch["audio"]
-        if "mel" in batch:
-            out = self.generator.synthesize(batch["mel"], return_spectrum=return_spectrum)
-            if return_spectrum:
-                return match_length(out[0], audio.shape[-1]), out[1]
-            return match_length(out, audio.shape[-1])
-        return self.generator(audio, return_spectrum=return_spectrum) if return_spectrum else self.generator(audio)
+        if "mel" not in batch:
+            return self.generator(audio, return_spectrum=return_spectrum)
+        out = self.generator.synthesize(batch["mel"], return_spectrum=return_spectrum)
+        if return_spectrum:
+            return match_length(out[0], audio.shape[-1]), out[1]
+        return match_length(out, audio.shape[-1])
 
     def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """One iteration of the current phase. A non-finite D loss or gradient skips the whole

@@ -17,6 +17,7 @@ from torch import nn
 
 from vocoder_train.kernels import log_mel_l1, phase_derivative_terms, resolve_backend, stft_complex_loss
 from vocoder_train.kernels.stft import stft as stft_fast_backward
+from vocoder_train.models.heads import head_stft
 
 LOG_FLOOR = 1e-7  # vocos' safe_log clamp
 
@@ -320,8 +321,6 @@ class HeadMagnitudeLoss(nn.Module):
         self.register_buffer("mel_fb", fb.T.contiguous(), persistent=False)  # (n_mels, n_freqs)
 
     def forward(self, spectrum: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        from vocoder_train.models.heads import head_stft
-
         if not torch.is_complex(spectrum) or spectrum.shape[-2] != self.n_fft // 2 + 1:
             raise ValueError(
                 f"HeadMagnitudeLoss: expected the head's complex spectrum (B, {self.n_fft // 2 + 1}, L), got "
