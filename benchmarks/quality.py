@@ -58,8 +58,8 @@ def griffin_lim_scores(
     filterbank, then ``n_iter`` (fast, torchaudio's momentum 0.99) Griffin-Lim iterations. Scores
     per file of that, and (``mel_passes`` > 0, else None) of the same output after the generator's
     mel projection toward the same mel."""
-    from vocoder_train.data.audio_io import load_audio
     from vocoder_train.data.manifest import read_manifest
+    from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
     from vocoder_train.models.heads import mel_projection
 
@@ -90,9 +90,9 @@ def _mel_passes(ckpt: dict) -> int:
 def network_only_scores(ckpt_path: Path, val_manifest: Path) -> dict[str, float] | None:
     """The same checkpoint with its inference-time steps off (ConsistencyISTFTHead's refinement,
     the generator's mel projection): what the network alone gives. None when it has neither."""
-    from vocoder_train.data.audio_io import load_audio
+    from vocoder_train.cli.evaluate import copy_synthesis, load_model
     from vocoder_train.data.manifest import read_manifest
-    from vocoder_train.evaluate import copy_synthesis, load_model
+    from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
 
     model, sr = load_model(ckpt_path, "cpu")
@@ -124,7 +124,7 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
     audio_cfg = ckpt.get("vocoder_train", {}).get("config", {}).get("audio", {})
     mel = {k: int(audio_cfg[k]) for k in ("n_fft", "hop_length", "n_mels") if k in audio_cfg}
 
-    from vocoder_train.evaluate import evaluate
+    from vocoder_train.cli.evaluate import evaluate
 
     result = evaluate(run / "checkpoints" / "last.ckpt", data / "val.jsonl", run / "eval", metrics=METRICS,
                       plots=2, progress=False)

@@ -195,7 +195,7 @@ class UpstreamStep:
 def compose_ours(overrides: list[str]):
     from hydra import compose, initialize_config_dir
 
-    from vocoder_train.train import CONFIG_DIR
+    from vocoder_train.config import CONFIG_DIR
 
     base = [
         "experiment=vocos_mel_24khz",
@@ -223,7 +223,7 @@ def map_upstream_discriminators(peer: UpstreamStep) -> dict[str, torch.Tensor]:
 
 
 def build_ours(perf: dict[str, bool] | None, peer: UpstreamStep):
-    from vocoder_train.train import build_module
+    from vocoder_train.training.run import build_module
 
     overrides = [f"model.perf.{k}={str(v).lower()}" for k, v in (perf or {}).items()]
     module = build_module(compose_ours(overrides))
@@ -403,7 +403,7 @@ def format_step(res: dict, args) -> str:
 
 
 def make_corpus(folder: Path, n: int, seed: int = 0) -> list[dict]:
-    from vocoder_train.data.audio_io import probe, save_audio
+    from vocoder_train.io.audio import probe, save_audio
 
     rng = random.Random(seed)
     sr = 44100
@@ -480,7 +480,7 @@ def bench_infer(args) -> dict:
     import onnxruntime as ort
     from vocos.pretrained import Vocos
 
-    from vocoder_train.export import write_onnx, write_torchscript
+    from vocoder_train.cli.export import write_onnx, write_torchscript
     from vocoder_train.models.generator import VocosGenerator
 
     torch.manual_seed(0)
@@ -520,7 +520,7 @@ def bench_infer(args) -> dict:
     def onnx():
         return torch.from_numpy(sess.run(None, {in_name: mel_np})[0])
 
-    from vocoder_train.models.fused import FusedVocos, bf16_matmul_is_fast
+    from vocoder_train.models.inference.fused import FusedVocos, bf16_matmul_is_fast
 
     fused32 = FusedVocos(ours).eval()
     fused16 = FusedVocos(ours, torch.bfloat16).eval()

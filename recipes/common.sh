@@ -28,7 +28,7 @@ log() { printf '\n\033[1m[%s] %s\033[0m\n' "$NAME" "$*"; }
 make_tiny_corpus() {  # make_tiny_corpus DIR RATE: 10 short harmonic files with pitch glides
   "$BIN/python" - "$1" "$2" <<'PY'
 import math, sys, torch
-from vocoder_train.data.audio_io import save_audio
+from vocoder_train.io.audio import save_audio
 out, sr = sys.argv[1], int(sys.argv[2])
 for i in range(10):
     t = torch.arange(int(sr * (0.8 + 0.1 * i))) / sr

@@ -26,7 +26,7 @@ def tone(sample_rate: int, seconds: float, f0: float = 220.0, channels: int = 1,
 @pytest.fixture
 def make_corpus(tmp_path: Path):
     """make_corpus(specs) -> list of paths; spec = (name, sample_rate, seconds, channels)."""
-    from vocoder_train.data.audio_io import save_audio
+    from vocoder_train.io.audio import save_audio
 
     def _make(specs, folder: str = "corpus") -> list[Path]:
         paths = []
@@ -54,7 +54,7 @@ def tiny_cfg(tiny_corpus):
     """compose_tiny(*overrides) -> the tiny experiment config, pointed at tmp_path."""
     from hydra import compose, initialize_config_dir
 
-    from vocoder_train.train import CONFIG_DIR
+    from vocoder_train.config import CONFIG_DIR
 
     def _compose(*overrides: str):
         base = [
@@ -75,8 +75,9 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     Trained once per test session; tests must not modify it."""
     from hydra import compose, initialize_config_dir
 
-    from vocoder_train.data.audio_io import save_audio
-    from vocoder_train.train import CONFIG_DIR, train
+    from vocoder_train.config import CONFIG_DIR
+    from vocoder_train.io.audio import save_audio
+    from vocoder_train.training.run import train
 
     tmp = tmp_path_factory.mktemp("tiny_run")
     lists = {}

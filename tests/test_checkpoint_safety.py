@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from vocoder_train.utils.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint
+from vocoder_train.io.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint
 
 
 class _Payload:
@@ -54,7 +54,7 @@ def test_truncated_checkpoint_is_reported(tmp_path):
 
 _WRITER = """
 import sys, torch
-from vocoder_train.utils.checkpoint import atomic_torch_save
+from vocoder_train.io.checkpoint import atomic_torch_save
 path = sys.argv[1]
 i = 0
 print("ready", flush=True)

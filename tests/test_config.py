@@ -10,8 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from vocoder_train.config_checks import ConfigError, check_config
-from vocoder_train.train import CONFIG_DIR
+from vocoder_train.config import CONFIG_DIR
+from vocoder_train.config.checks import ConfigError, check_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
@@ -73,7 +73,7 @@ def test_inconsistent_config_fails_before_training(tiny_cfg, override, message):
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    code = "from vocoder_train.train import main; main()"
+    code = "from vocoder_train.cli.train import main; main()"
     return subprocess.run(
         [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )

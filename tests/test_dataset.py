@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from tests.conftest import tone
-from vocoder_train.data.audio_io import AudioReadError, load_audio, probe, resample, save_audio
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import ManifestError, read_manifest
+from vocoder_train.io.audio import AudioReadError, load_audio, probe, resample, save_audio
 
 
 @pytest.mark.parametrize("ext", ["wav", "flac", "mp3", "ogg"])
@@ -43,7 +43,7 @@ def test_wav_fast_path_equals_ffmpeg_decoding(tmp_path, subtype):
     sf = pytest.importorskip("soundfile")
     from torchcodec.decoders import AudioDecoder
 
-    from vocoder_train.data.audio_io import _decoder
+    from vocoder_train.io.audio import _decoder
 
     sr, p = 44100, tmp_path / "x.wav"
     sf.write(p, tone(sr, 1.0, 300.0, 2).T.numpy() * 0.5, sr, subtype=subtype)

@@ -9,11 +9,11 @@ import torch
 from hydra.utils import instantiate
 
 from tests.test_module import _changed, _fit
-from vocoder_train.config_checks import check_config
+from vocoder_train.config.checks import check_config
 from vocoder_train.losses.spectral import MultiScaleMelLoss
-from vocoder_train.models.disc_cqt import CQT, MultiScaleSubBandCQTDiscriminator
-from vocoder_train.models.disc_msd import MultiScaleDiscriminator
-from vocoder_train.models.disc_msstft import MultiScaleSTFTDiscriminator
+from vocoder_train.models.discriminators.cqt import CQT, MultiScaleSubBandCQTDiscriminator
+from vocoder_train.models.discriminators.msd import MultiScaleDiscriminator
+from vocoder_train.models.discriminators.msstft import MultiScaleSTFTDiscriminator
 
 
 def _count(m: torch.nn.Module) -> int:

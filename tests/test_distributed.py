@@ -13,7 +13,8 @@ import torch
 _SCRIPT = """
 import sys, torch, pytorch_lightning as pl
 from hydra import compose, initialize_config_dir
-from vocoder_train.train import train, CONFIG_DIR
+from vocoder_train.config import CONFIG_DIR
+from vocoder_train.training.run import train
 
 class Dump(pl.Callback):
     def on_train_end(self, trainer, module):

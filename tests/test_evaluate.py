@@ -54,7 +54,7 @@ def tiny_vocos_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def eval_corpus(tmp_path: Path) -> Path:
-    from vocoder_train.data.audio_io import save_audio
+    from vocoder_train.io.audio import save_audio
 
     folder = tmp_path / "wavs"
     for i, (f0, sr) in enumerate([(120.0, SR), (180.0, SR), (240.0, 22050)]):
@@ -63,7 +63,7 @@ def eval_corpus(tmp_path: Path) -> Path:
 
 
 def test_evaluate_writes_json_csv_report_and_plots(tiny_vocos_folder, eval_corpus, tmp_path, capsys):
-    from vocoder_train.evaluate import main
+    from vocoder_train.cli.evaluate import main
 
     (eval_corpus / "broken.wav").write_bytes(b"RIFF not really a wav file")
     out = tmp_path / "eval"
@@ -93,7 +93,7 @@ def test_evaluate_writes_json_csv_report_and_plots(tiny_vocos_folder, eval_corpu
 
 
 def test_evaluate_max_files_and_bad_arguments(tiny_vocos_folder, eval_corpus, tmp_path, capsys):
-    from vocoder_train.evaluate import main
+    from vocoder_train.cli.evaluate import main
 
     out = tmp_path / "eval2"
     assert main([str(tiny_vocos_folder), "--data", str(eval_corpus), "--output", str(out),
@@ -109,7 +109,7 @@ def test_evaluate_max_files_and_bad_arguments(tiny_vocos_folder, eval_corpus, tm
 
 
 def test_help_lists_options(capsys):
-    from vocoder_train.evaluate import main
+    from vocoder_train.cli.evaluate import main
 
     with pytest.raises(SystemExit) as e:
         main(["--help"])

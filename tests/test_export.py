@@ -11,11 +11,11 @@ import yaml
 from vocos.spectral_ops import ISTFT
 
 from tests.conftest import tone
-from vocoder_train.export import export, main
-from vocoder_train.models.exportable import ExportableVocos, RealISTFT, UnsupportedForExport
+from vocoder_train.cli.export import export, main
+from vocoder_train.cli.synthesize import load_vocoder
+from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.models.generator import load_generator
-from vocoder_train.synthesize import load_vocoder
-from vocoder_train.utils.checkpoint import load_checkpoint
+from vocoder_train.models.inference.exportable import ExportableVocos, RealISTFT, UnsupportedForExport
 
 TOL = 1e-4
 

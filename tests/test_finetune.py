@@ -9,9 +9,9 @@ import torch
 import yaml
 from vocos import Vocos
 
-from vocoder_train.finetune import InitError, apply_init
 from vocoder_train.models.generator import to_vocos_config
-from vocoder_train.train import build_module, train
+from vocoder_train.training.finetune import InitError, apply_init
+from vocoder_train.training.run import build_module, train
 
 
 def _vocos_folder(cfg, folder: Path, **changes) -> Vocos:

@@ -10,7 +10,7 @@ import torch
 import torchaudio
 from vocos.feature_extractors import MelSpectrogramFeatures
 
-from vocoder_train.frontend_check import compare_frontends, main
+from vocoder_train.cli.frontend_check import compare_frontends, main
 
 SR = 22050
 OURS = {"_target_": "vocos.feature_extractors.MelSpectrogramFeatures", "sample_rate": SR, "n_fft": 1024,
@@ -86,7 +86,7 @@ def test_per_utterance_normalization_is_diagnosed(audio):
 
 
 def test_cli_prints_the_differences(audio, tmp_path, capsys):
-    from vocoder_train.data.audio_io import save_audio
+    from vocoder_train.io.audio import save_audio
 
     save_audio(tmp_path / "a.wav", audio * 0.9, SR)  # 16-bit: the quantization noise floor is fine
     np.save(tmp_path / "a.npy", vocos_mel(audio * 0.9)[None] / math.log(10))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tests.test_module import _changed, _fit
-from vocoder_train.config_checks import check_config
+from vocoder_train.config.checks import check_config
 from vocoder_train.models.frontends import HifiganMelFeatures
 from vocoder_train.models.generator import build_generator
 

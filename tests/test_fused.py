@@ -9,8 +9,8 @@ from vocos.feature_extractors import MelSpectrogramFeatures
 from vocos.heads import ISTFTHead
 from vocos.models import VocosBackbone
 
-from vocoder_train.models.fused import FusedVocos, FusionUnsupported
 from vocoder_train.models.generator import VocosGenerator
+from vocoder_train.models.inference.fused import FusedVocos, FusionUnsupported
 
 
 def _generator(n_fft=256, hop=64, padding="same", dim=32, layers=3, layer_scale=True, seed=0):
@@ -81,8 +81,8 @@ def test_unsupported_generators_are_refused_by_name(monkeypatch):
 
 
 def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):
-    from vocoder_train.data.audio_io import load_audio
-    from vocoder_train.synthesize import load_vocoder, main
+    from vocoder_train.cli.synthesize import load_vocoder, main
+    from vocoder_train.io.audio import load_audio
 
     fused, eager = load_vocoder(tiny_checkpoint), load_vocoder(tiny_checkpoint, engine="eager")
     assert fused.engine == "fused" and fused.fused is not None and eager.fused is None

@@ -132,7 +132,7 @@ def test_training_with_the_head_and_its_loss(tiny_cfg):
     """End to end: the tiny recipe with the consistency head and the head-magnitude loss trains,
     logs the term, and the checkpoint's generator refines in eval mode."""
     from vocoder_train.models.generator import load_generator
-    from vocoder_train.train import train
+    from vocoder_train.training.run import train
 
     cfg = tiny_cfg(
         "trainer.max_steps=3", "model.optim.pretrain_mel_steps=3",
@@ -152,7 +152,7 @@ def test_training_with_the_head_and_its_loss(tiny_cfg):
 
 
 def test_spectrum_loss_with_a_plain_head_says_what_to_use(tiny_cfg):
-    from vocoder_train.train import train
+    from vocoder_train.training.run import train
 
     cfg = tiny_cfg(
         "trainer.max_steps=1", "model.optim.pretrain_mel_steps=1",
@@ -236,8 +236,8 @@ def _consistency_config() -> dict:
 
 
 def test_chunked_decoding_covers_the_refinement():
+    from vocoder_train.cli.synthesize import TorchVocoder, synthesize_mel
     from vocoder_train.models.generator import build_generator, from_vocos_config
-    from vocoder_train.synthesize import TorchVocoder, synthesize_mel
 
     cfg = _consistency_config()
     torch.manual_seed(0)
@@ -258,9 +258,9 @@ def test_chunked_decoding_covers_the_refinement():
 def test_export_keeps_the_head_and_the_projection(tmp_path, fmt):
     import yaml
 
-    from vocoder_train.export import export
+    from vocoder_train.cli.export import export
+    from vocoder_train.cli.synthesize import load_vocoder
     from vocoder_train.models.generator import build_generator, from_vocos_config
-    from vocoder_train.synthesize import load_vocoder
 
     cfg = _consistency_config()
     torch.manual_seed(0)
@@ -284,8 +284,8 @@ def test_graph_export_refuses_the_mel_projection():
     from vocos.heads import ISTFTHead as PlainHead
     from vocos.models import VocosBackbone
 
-    from vocoder_train.models.exportable import UnsupportedForExport, check_exportable
     from vocoder_train.models.generator import VocosGenerator
+    from vocoder_train.models.inference.exportable import UnsupportedForExport, check_exportable
 
     gen = VocosGenerator(_mel_features(), VocosBackbone(N_MELS_T, DIM, 2 * DIM, 1), PlainHead(DIM, N_FFT, HOP),
                          mel_passes=2)

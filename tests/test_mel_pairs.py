@@ -12,9 +12,9 @@ import torch
 from vocos.feature_extractors import MelSpectrogramFeatures
 
 from tests.conftest import tone
-from vocoder_train.data.audio_io import load_audio, save_audio
 from vocoder_train.data.datamodule import VocoderDataModule
 from vocoder_train.data.mel_dataset import MelMismatchError, MelPairDataset, expected_frames, load_mel
+from vocoder_train.io.audio import load_audio, save_audio
 
 SR, HOP, N_FFT, N_MELS = 16000, 64, 256, 32  # the tiny experiment's front-end
 
@@ -150,7 +150,8 @@ def test_plain_manifest_is_refused_for_mels(tmp_path):
 def test_tiny_training_run_on_mel_pairs(tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from vocoder_train.train import CONFIG_DIR, train
+    from vocoder_train.config import CONFIG_DIR
+    from vocoder_train.training.run import train
 
     train_items = make_pairs(tmp_path / "train", {f"t{i}": (0.5 + 0.1 * i, (0, 1, -2)[i]) for i in range(3)})
     val_items = make_pairs(tmp_path / "val", {"v0": (0.5, 0), "v1": (0.4, -1)})
@@ -182,7 +183,7 @@ def test_tiny_training_run_on_mel_pairs(tmp_path):
 def test_mel_pairs_config_composes():
     from hydra import compose, initialize_config_dir
 
-    from vocoder_train.train import CONFIG_DIR
+    from vocoder_train.config import CONFIG_DIR
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["data=mel_pairs", "data.train=x", "data.val=y"])

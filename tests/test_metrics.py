@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vocoder_train.data.audio_io import resample
+from vocoder_train.io.audio import resample
 from vocoder_train.metrics import (
     HIGHER_IS_BETTER,
     MetricAccumulator,

@@ -115,7 +115,7 @@ def test_mix_logger_logs_fractions():
 def test_mix_config_composes():
     from hydra import compose, initialize_config_dir
 
-    from vocoder_train.train import CONFIG_DIR
+    from vocoder_train.config import CONFIG_DIR
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["data=mix", "data.val=v", "data.sources=[{manifest: a, weight: 2}]"])

@@ -8,9 +8,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from vocoder_train.lit.module import cosine_with_warmup
 from vocoder_train.losses.adversarial import Adversary, feature_matching, hinge_d, hinge_g, weighted_sum
-from vocoder_train.train import build_module
+from vocoder_train.training.module import cosine_with_warmup
+from vocoder_train.training.run import build_module
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -15,8 +15,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from vocoder_train.lit.module import PERF_DEFAULTS, resolve_perf
-from vocoder_train.train import build_module
+from vocoder_train.training.module import PERF_DEFAULTS, resolve_perf
+from vocoder_train.training.run import build_module
 
 ROOT = Path(__file__).resolve().parent.parent
 

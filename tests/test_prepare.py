@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from vocoder_train import prepare as prep
-from vocoder_train.data.audio_io import save_audio
+from vocoder_train.cli import prepare as prep
 from vocoder_train.data.manifest import read_manifest
+from vocoder_train.io.audio import save_audio
 
 # name -> (sample_rate, seconds, channels); every one is good
 GOOD = {

@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from vocoder_train.config_checks import ConfigError, check_config
+from vocoder_train.config import CONFIG_DIR
+from vocoder_train.config.checks import ConfigError, check_config
 from vocoder_train.models.generator import build_generator, to_vocos_config
-from vocoder_train.train import CONFIG_DIR
 
 PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "preset").glob("*.yaml"))
 RATES = {"16k": 16000, "22k": 22050, "24k": 24000, "44k": 44100}

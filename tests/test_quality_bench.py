@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import tone
-from vocoder_train.data.audio_io import save_audio
+from vocoder_train.io.audio import save_audio
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from vocoder_train.train import train
+from vocoder_train.training.run import train
 
 
 def _break_corpus(tiny_corpus) -> list[str]:
@@ -37,8 +37,8 @@ def test_too_many_skips_stop_the_run_naming_the_files(tiny_cfg, tiny_corpus):
 
 
 def test_nonfinite_losses_skip_steps_then_stop_with_advice(tiny_cfg, monkeypatch):
-    from vocoder_train.lit.module import NonFiniteLossError
     from vocoder_train.losses.spectral import MelReconstructionLoss
+    from vocoder_train.training.module import NonFiniteLossError
 
     monkeypatch.setattr(MelReconstructionLoss, "forward", lambda self, y_hat, y: torch.tensor(float("nan")))
     with pytest.raises(NonFiniteLossError, match="lower model.optim.lr_g"):
@@ -46,8 +46,8 @@ def test_nonfinite_losses_skip_steps_then_stop_with_advice(tiny_cfg, monkeypatch
 
 
 def test_nonfinite_discriminator_loss_skips_both_optimizers(tiny_cfg, monkeypatch):
-    from vocoder_train.lit.module import NonFiniteLossError
     from vocoder_train.losses.adversarial import Adversary
+    from vocoder_train.training.module import NonFiniteLossError
 
     monkeypatch.setattr(
         Adversary, "discriminator_losses", lambda self, real, fake, concat=False: {"d_mpd": torch.tensor(float("inf"))}

@@ -16,7 +16,8 @@ import torch
 _SCRIPT = """
 import json, os, sys, time, torch, pytorch_lightning as pl
 from hydra import compose, initialize_config_dir
-from vocoder_train.train import train, CONFIG_DIR
+from vocoder_train.config import CONFIG_DIR
+from vocoder_train.training.run import train
 
 class Record(pl.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):

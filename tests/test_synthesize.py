@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from tests.conftest import tone
-from vocoder_train.data.audio_io import load_audio, probe, save_audio
-from vocoder_train.export import export
+from vocoder_train.cli.export import export
+from vocoder_train.cli.synthesize import TorchVocoder, load_vocoder, main, synthesize_mel
+from vocoder_train.io.audio import load_audio, probe, save_audio
 from vocoder_train.models.generator import build_generator, from_vocos_config, load_generator
-from vocoder_train.synthesize import TorchVocoder, load_vocoder, main, synthesize_mel
 
 SR, HOP, N_MELS = 16000, 64, 32  # the tiny experiment
 
@@ -147,7 +147,7 @@ def test_missing_input_and_model_errors(ckpt, tmp_path, capsys):
 def test_inputs_from_a_manifest_and_a_filelist(tmp_path, make_corpus):
     import json
 
-    from vocoder_train.synthesize import collect_inputs
+    from vocoder_train.cli.synthesize import collect_inputs
 
     paths = make_corpus([("a.wav", 16000, 0.3, 1), ("b.flac", 16000, 0.3, 1)])
     (tmp_path / "val.jsonl").write_text("".join(json.dumps({"path": str(p)}) + "\n" for p in paths))

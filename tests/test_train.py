@@ -8,9 +8,9 @@ import pytorch_lightning as pl
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.models.generator import load_generator
-from vocoder_train.train import train
-from vocoder_train.utils.checkpoint import load_checkpoint
+from vocoder_train.training.run import train
 
 
 def _events(run: Path) -> EventAccumulator:
@@ -67,7 +67,7 @@ def test_rerun_resumes_from_last_checkpoint(tiny_cfg):
 def test_corrupt_last_checkpoint_names_the_previous_good_one(tiny_cfg):
     import pytest
 
-    from vocoder_train.utils.checkpoint import CheckpointError
+    from vocoder_train.io.checkpoint import CheckpointError
 
     cfg = tiny_cfg("trainer.max_steps=4")
     train(cfg)
@@ -92,7 +92,7 @@ def test_ema_is_validated_checkpointed_and_loadable(tiny_cfg):
 
 
 def test_progress_bar_shows_eta_and_phase(tiny_cfg):
-    from vocoder_train.lit.callbacks import ProgressBar, format_duration
+    from vocoder_train.training.callbacks import ProgressBar, format_duration
 
     bar = ProgressBar(refresh_rate=1)
     seen = {}
@@ -156,8 +156,8 @@ def test_val_utmos_from_local_weights(tiny_cfg, tmp_path):
 
 
 def test_precision_auto_follows_native_bf16(tiny_cfg, monkeypatch):
-    import vocoder_train.models.fused as fused
-    from vocoder_train.train import resolve_precision
+    import vocoder_train.models.inference.fused as fused
+    from vocoder_train.training.run import resolve_precision
 
     assert resolve_precision(tiny_cfg()) is None  # an explicit precision is left alone
     cfg = tiny_cfg("trainer.precision=auto")

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from vocos import Vocos
 
 from vocoder_train.models.generator import to_vocos_config
-from vocoder_train.train import CONFIG_DIR
+from vocoder_train.config import CONFIG_DIR
 
 
 def main(out: str) -> None:

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from vocoder_train.data.audio_io import AudioReadError, load_audio
 from vocoder_train.data.manifest import read_manifest
+from vocoder_train.io.audio import AudioReadError, load_audio
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class AudioDataset(Dataset):
         gain_db (tuple[float, float]): peak level range in dBFS for training items.
         val_gain_db (float): peak level in dBFS for validation items.
         augment: optional callable ``(audio (T,), sample_rate=, seed=) -> audio`` (training only).
-        resample_quality (str): kernel of :func:`vocoder_train.data.audio_io.resample`.
+        resample_quality (str): kernel of :func:`vocoder_train.io.audio.resample`.
         partial_reads (bool): decode only the needed span when the manifest gives lengths.
         cache_audio (bool): keep every decoded, resampled file in memory (per worker process):
             for small corpora (minutes to an hour) where decoding would dominate a CPU step.

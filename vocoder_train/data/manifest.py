@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from vocoder_train.data.audio_io import AUDIO_EXTENSIONS, is_audio_file
+from vocoder_train.io.audio import AUDIO_EXTENSIONS, is_audio_file
 
 
 class ManifestError(ValueError):

@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vocoder_train.data.audio_io import load_audio
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import ManifestError, read_manifest
+from vocoder_train.io.audio import load_audio
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def expected_frames(num_samples: int, hop_length: int, n_fft: int, padding: str 
 
 
 def resampled_length(num_samples: int, orig: int, new: int) -> int:
-    """Length after :func:`vocoder_train.data.audio_io.resample` (torchaudio rounds up)."""
+    """Length after :func:`vocoder_train.io.audio.resample` (torchaudio rounds up)."""
     if orig == new:
         return int(num_samples)
     g = math.gcd(int(orig), int(new))
@@ -147,7 +147,7 @@ class MelPairDataset(AudioDataset):
         n_mels (int): mel bins the model takes.
         train (bool): random frame-aligned crop; else the first segment.
         max_frame_mismatch (int): frames reconciled with a warning; more rejects the file.
-        resample_quality (str): see :func:`vocoder_train.data.audio_io.resample`.
+        resample_quality (str): see :func:`vocoder_train.io.audio.resample`.
         cache_audio (bool): keep decoded files in memory (per worker process).
 
     Items are dicts: ``audio`` (segment_frames * hop,), ``mel`` (n_mels, segment_frames),

@@ -52,7 +52,7 @@ def resample_np(audio: np.ndarray, orig: int, new: int) -> np.ndarray:
     """Resamples a float numpy ``(T,)`` with the project's cached kernel (:func:`audio_io.resample`)."""
     if int(orig) == int(new):
         return audio
-    from vocoder_train.data.audio_io import resample
+    from vocoder_train.io.audio import resample
 
     t = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
     return resample(t, int(orig), int(new)).numpy().astype(np.float64)

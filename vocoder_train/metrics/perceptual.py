@@ -18,7 +18,7 @@ def pesq_wb(ref: AudioLike, deg: AudioLike, sample_rate: int) -> float:
     """Wide-band PESQ (ITU-T P.862.2, MOS-LQO in about [1.04, 4.64]; higher is better).
 
     Both signals (mono ``(T,)`` arrays or tensors, trimmed to the shorter) are resampled to 16 kHz
-    with :func:`vocoder_train.data.audio_io.resample` and scored by the ``pesq`` package.
+    with :func:`vocoder_train.io.audio.resample` and scored by the ``pesq`` package.
     Returns NaN, with a warning, where PESQ cannot score the pair (no utterance found, too short).
     """
     import pesq as pesq_pkg
@@ -42,7 +42,7 @@ def stoi(ref: AudioLike, deg: AudioLike, sample_rate: int, extended: bool = Fals
     """Short-time objective intelligibility (``pystoi``; about [0, 1], higher is better).
 
     Both signals (mono ``(T,)`` arrays or tensors, trimmed to the shorter) are resampled to STOI's
-    10 kHz with :func:`vocoder_train.data.audio_io.resample` (instead of pystoi's own resampler,
+    10 kHz with :func:`vocoder_train.io.audio.resample` (instead of pystoi's own resampler,
     so the whole project resamples one way), then ``pystoi.stoi(ref, deg, 10000)`` is returned.
     """
     from pystoi import stoi as pystoi_stoi

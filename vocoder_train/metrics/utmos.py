@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from vocoder_train.data.audio_io import resample
+from vocoder_train.io.audio import resample
 
 log = logging.getLogger(__name__)
 UTMOS_RATE = 16000

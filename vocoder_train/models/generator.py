@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from vocos import Vocos
 from vocos.feature_extractors import MelSpectrogramFeatures
 
+from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.models.heads import mel_projection
-from vocoder_train.utils.checkpoint import load_checkpoint
 
 # vocos 0.1.0's IMDCT heads call scipy.signal.cosine, which SciPy 1.13 removed (it lives in
 # scipy.signal.windows): restore the old name so IMDCTCosHead / IMDCTSymExpHead can be built.

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from vocoder_train.models.discriminators import conv_stack
+from vocoder_train.models.discriminators.vocos import conv_stack
 
 DiscOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
 LRELU_SLOPE = 0.2  # EnCodec's slope (HiFi-GAN's discriminators use 0.1)

@@ -126,7 +126,7 @@ ENGINES = ("fused", "eager", "fused-bf16")
 class TorchVocoder(Vocoder):
     """A ``VocosGenerator`` (checkpoint, vocos folder or safetensors export).
 
-    ``engine``: "fused" (default) decodes with :class:`~vocoder_train.models.fused.FusedVocos`
+    ``engine``: "fused" (default) decodes with :class:`~vocoder_train.models.inference.fused.FusedVocos`
     (same output to float rounding, ~1.1x `Vocos.decode` on CPU), "fused-bf16" also runs its pointwise
     products in bfloat16 (~1.9x where bf16 is native; max abs difference ~1e-4), "eager" calls the
     generator itself. Generators the fused path does not cover (IMDCT heads, adanorm) decode eagerly.
@@ -149,7 +149,11 @@ class TorchVocoder(Vocoder):
         self._feature_extractor = self.generator.feature_extractor
         self.engine, self.fused = "eager", None
         if engine != "eager":
-            from vocoder_train.models.fused import FusedVocos, FusionUnsupported, bf16_matmul_is_fast
+            from vocoder_train.models.inference.fused import (
+                FusedVocos,
+                FusionUnsupported,
+                bf16_matmul_is_fast,
+            )
 
             bf16 = engine == "fused-bf16"
             if bf16 and not bf16_matmul_is_fast(device):
@@ -271,6 +275,7 @@ def _model_kind(path: Path) -> tuple[str, Path]:
 def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "fused") -> Vocoder:
     """Loads any model kind :mod:`vocoder_train` writes or reads (see the module docstring).
     ``engine`` applies to PyTorch weights (checkpoint, vocos, safetensors): see :class:`TorchVocoder`."""
+    from vocoder_train.io.checkpoint import load_checkpoint
     from vocoder_train.models.generator import (
         build_generator,
         from_vocos_config,
@@ -279,7 +284,6 @@ def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engin
         load_vocos_folder,
         to_vocos_config,
     )
-    from vocoder_train.utils.checkpoint import load_checkpoint
 
     kind, file = _model_kind(Path(path))
     if ema and kind != "checkpoint":
@@ -366,8 +370,8 @@ LIST_EXTENSIONS = (".jsonl", ".txt", ".lst")
 def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     """Files given, audio / .npy files found (recursively) in folders given, and the files listed
     in manifests (``.jsonl`` from vocoder-prepare) or filelists (``.txt``/``.lst``), in order."""
-    from vocoder_train.data.audio_io import is_audio_file
     from vocoder_train.data.manifest import ManifestError, read_manifest
+    from vocoder_train.io.audio import is_audio_file
 
     files: list[Path] = []
     for item in map(Path, inputs):
@@ -418,7 +422,7 @@ def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
     Audio is resampled to the model's rate and its copy synthesis is trimmed to the resampled
     length (the head gives whole frames); a mel's output keeps every frame (length None).
     """
-    from vocoder_train.data.audio_io import AudioReadError, is_audio_file, load_audio
+    from vocoder_train.io.audio import AudioReadError, is_audio_file, load_audio
 
     if path.suffix.lower() == MEL_EXTENSION:
         return read_mel(path, vocoder.n_mels), None
@@ -447,7 +451,7 @@ def synthesize_files(
     """Writes ``output/<stem>.wav`` per file. Returns per-file rows, failures and totals."""
     from tqdm import tqdm
 
-    from vocoder_train.data.audio_io import save_audio
+    from vocoder_train.io.audio import save_audio
     from vocoder_train.models.generator import match_length
 
     targets: dict[Path, Path] = {}

@@ -1,10 +1,4 @@
-"""Training entry point: ``train(cfg) -> metrics`` and the ``vocoder-train`` Hydra wrapper.
-
-    vocoder-train experiment=demo
-    vocoder-train experiment=vocos_mel_24khz data.train=... data.val=... trainer=gpu
-    vocoder-train --help          # config groups and options
-    vocoder-train --cfg job       # print the composed config
-"""
+"""``train(cfg) -> metrics``: a composed config in, a trained run folder out (the ``vocoder-train`` body)."""
 
 from __future__ import annotations
 
@@ -13,22 +7,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 
-from vocoder_train.finetune import apply_init
-from vocoder_train.lit.checkpointing import AtomicCheckpointIO, FinalCheckpoint
-from vocoder_train.lit.module import VocoderGAN
+from vocoder_train.io.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator
-from vocoder_train.utils.checkpoint import CheckpointError, load_checkpoint
+from vocoder_train.training.callbacks import FinalCheckpoint
+from vocoder_train.training.finetune import apply_init
+from vocoder_train.training.module import VocoderGAN
 
 log = logging.getLogger("vocoder_train")
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "configs")
 
 
 def build_module(cfg: DictConfig) -> VocoderGAN:
@@ -112,7 +104,7 @@ def resolve_precision(cfg: DictConfig) -> str | None:
     that will train (AVX512-BF16/AMX CPUs, CUDA compute >= 8.0), else "32-true"; None if not "auto"."""
     if str(OmegaConf.select(cfg, "trainer.precision", default="")) != "auto":
         return None
-    from vocoder_train.models.fused import bf16_matmul_is_fast
+    from vocoder_train.models.inference.fused import bf16_matmul_is_fast
 
     accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
@@ -126,7 +118,7 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
 
     ``callbacks`` are added to those of ``cfg.callbacks`` (for programmatic use and tests).
     """
-    from vocoder_train.config_checks import check_config
+    from vocoder_train.config.checks import check_config
 
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
@@ -153,20 +145,3 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     log.info("run folder: %s", out.resolve())
     return metrics
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def _main(cfg: DictConfig) -> None:
-    metrics = train(cfg)
-    for k in sorted(metrics):
-        if k.startswith("val/"):
-            log.info("%s = %.4f", k, metrics[k])
-
-
-def main() -> None:
-    """Console script ``vocoder-train``."""
-    _main()
-
-
-if __name__ == "__main__":
-    main()

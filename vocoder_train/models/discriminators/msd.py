@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from vocoder_train.models.disc_msstft import DiscOutput
-from vocoder_train.models.discriminators import conv_stack
+from vocoder_train.models.discriminators.msstft import DiscOutput
+from vocoder_train.models.discriminators.vocos import conv_stack
 
 LRELU_SLOPE = 0.1
 

@@ -373,8 +373,8 @@ def ours_from_args(config: str | None, model: str | None) -> dict:
             if not cfg_path.is_file():
                 raise ValueError(f"{cfg_path}: missing; --model takes a vocos folder (config.yaml + weights) or a .ckpt")
             return yaml.safe_load(cfg_path.read_text())["feature_extractor"]
+        from vocoder_train.io.checkpoint import load_checkpoint
         from vocoder_train.models.generator import generator_config_from_checkpoint
-        from vocoder_train.utils.checkpoint import load_checkpoint
 
         return generator_config_from_checkpoint(load_checkpoint(p), p)["feature_extractor"]
     return asdict(vocos_settings())
@@ -406,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    from vocoder_train.data.audio_io import AudioReadError, load_audio
+    from vocoder_train.io.audio import AudioReadError, load_audio
 
     try:
         ours = settings_from_config(ours_from_args(args.config, args.model))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
@@ -208,3 +209,13 @@ class ProgressBar(TQDMProgressBar):
         if hasattr(pl_module, "phase"):
             items["phase"] = pl_module.phase()
         return items
+
+
+class FinalCheckpoint(pl.Callback):
+    """Saves ``<dirpath>/last.ckpt`` when training ends, so the last iterations are never lost."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        trainer.save_checkpoint(self.dirpath / "last.ckpt", weights_only=False)

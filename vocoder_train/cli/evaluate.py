@@ -103,7 +103,7 @@ def _synthesize_timed(model: torch.nn.Module, audio: torch.Tensor) -> tuple[torc
 
 def _score_file(model, path: str, sample_rate: int, device: str, names: tuple[str, ...]):
     """(reference (T,), generated (T,), row) for one file; raises AudioReadError/ValueError if unusable."""
-    from vocoder_train.data.audio_io import load_audio
+    from vocoder_train.io.audio import load_audio
 
     audio, _ = load_audio(path, sample_rate=sample_rate)
     if audio.shape[-1] < sample_rate // 10:
@@ -134,9 +134,9 @@ def evaluate(
     """Copy-synthesis evaluation of ``model_path`` on ``data``; writes the result files into ``output``."""
     from tqdm import tqdm
 
-    from vocoder_train.data.audio_io import AudioReadError
-    from vocoder_train.data.audio_io import save_audio as write_audio
     from vocoder_train.data.manifest import read_manifest
+    from vocoder_train.io.audio import AudioReadError
+    from vocoder_train.io.audio import save_audio as write_audio
 
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)

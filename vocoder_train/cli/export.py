@@ -11,7 +11,7 @@ Formats (each folder also holds config.yaml, in vocos' format plus ``sample_rate
 * ``torchscript``: ``generator.torchscript.pt``, a traced mel -> waveform graph.
 * ``onnx``: ``generator.onnx``, mel ``(B, n_mels, frames)`` -> audio ``(B, samples)``, dynamic axes.
 
-The graph formats use :class:`vocoder_train.models.exportable.ExportableVocos` (an ISTFT made of
+The graph formats use :class:`vocoder_train.models.inference.exportable.ExportableVocos` (an ISTFT made of
 real-valued ops). Every export is reloaded from a temporary folder next to ``--output`` and run
 on two mels (one from a synthetic signal, one random with an odd frame count, so a frozen time
 axis is caught); it is published (renamed to ``--output``) only when its largest absolute
@@ -35,13 +35,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from vocoder_train.models.exportable import (
+from vocoder_train.cli.synthesize import MODEL_FILES, load_vocoder
+from vocoder_train.models.inference.exportable import (
     GRAPH_FORMATS,
     ExportableVocos,
     UnsupportedForExport,
     check_exportable,
 )
-from vocoder_train.synthesize import MODEL_FILES, load_vocoder
 
 FORMATS = ("vocos", "safetensors", "torchscript", "onnx")
 

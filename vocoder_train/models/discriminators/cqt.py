@@ -29,7 +29,7 @@ The discriminator
 -----------------
 Per scale (a ``(hop_length, bins_per_octave)`` setting): CQT -> real/imag ``(B, 2, frames, bins)``
 -> split into octaves (the sub-bands) -> one (3, 9) conv per octave -> concatenated along
-frequency -> the dilated 2-D stack of :class:`~vocoder_train.models.disc_msstft.SpectrogramConvStack`.
+frequency -> the dilated 2-D stack of :class:`~vocoder_train.models.discriminators.msstft.SpectrogramConvStack`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from vocoder_train.models.disc_msstft import LRELU_SLOPE, DiscOutput, SpectrogramConvStack
+from vocoder_train.models.discriminators.msstft import LRELU_SLOPE, DiscOutput, SpectrogramConvStack
 
 LOWPASS_TAPS = 63
 LOWPASS_BETA = 8.0  # Kaiser beta: ~80 dB stop-band

@@ -18,8 +18,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.models.generator import from_vocos_config, generator_config_from_checkpoint
-from vocoder_train.utils.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -158,7 +158,7 @@ def _is_hidden(path: Path, root: Path) -> bool:
 
 
 def _scan_folder(folder: Path) -> tuple[list[Path], int]:
-    from vocoder_train.data.audio_io import is_audio_file
+    from vocoder_train.io.audio import is_audio_file
 
     found, ignored = [], 0
     for p in sorted(folder.rglob("*")):
@@ -186,7 +186,7 @@ def collect(inputs: Sequence[str | os.PathLike]) -> Scan:
     The first listing of a file wins; later ones are rejected as ``duplicate``, listed files that
     do not exist as ``unreadable``. Raises :class:`PrepareError` for an input that does not exist.
     """
-    from vocoder_train.data.audio_io import is_audio_file
+    from vocoder_train.io.audio import is_audio_file
 
     scan, seen = Scan(), {}
     for raw in inputs:
@@ -234,7 +234,7 @@ def _db(x: float) -> float | None:
 
 def measure(path: str) -> FileStats:
     """Decodes ``path`` in full and measures it. Never raises for a bad file: sets ``error``."""
-    from vocoder_train.data.audio_io import AudioReadError, probe
+    from vocoder_train.io.audio import AudioReadError, probe
 
     stats = FileStats(path=path)
     try:
@@ -264,7 +264,7 @@ def _decode_stats(path: str, probed_duration: float) -> tuple[float, float, int,
     """(peak |x| over finite samples, sum of squares, frames, non-finite count), decoded in chunks."""
     import torch
 
-    from vocoder_train.data.audio_io import AudioReadError, load_audio
+    from vocoder_train.io.audio import AudioReadError, load_audio
 
     peak, sumsq, frames, non_finite, offset = 0.0, 0.0, 0, 0, 0.0
     while True:
@@ -741,7 +741,7 @@ def _check_output(output: Path) -> None:
 def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
     where = ", ".join(map(str, inputs))
     if not rejected:
-        from vocoder_train.data.audio_io import AUDIO_EXTENSIONS
+        from vocoder_train.io.audio import AUDIO_EXTENSIONS
 
         return PrepareError(f"{where}: no audio files found (looked for {' '.join(AUDIO_EXTENSIONS)}; "
                             f"{scan.ignored} other files ignored) - check the path and the file extensions")  # fmt: skip

@@ -284,7 +284,7 @@ def validation_problems(cfg: DictConfig) -> list[str]:
             p.append(f"callbacks.model_checkpoint.monitor={monitor}: not computed; add {key} to validation.metrics")
         elif key in METRICS and mode and mode != metric_mode(key):
             p.append(f"callbacks.model_checkpoint.mode={mode}: {monitor} is better when {'higher' if metric_mode(key) == 'max' else 'lower'}; use mode={metric_mode(key)}")
-        from vocoder_train.lit.module import SLOW_METRICS
+        from vocoder_train.training.module import SLOW_METRICS
 
         if key in SLOW_METRICS and (_get(cfg, "validation.slow_every") or 1) > 1:
             p.append(f"callbacks.model_checkpoint.monitor={monitor} is computed only every validation.slow_every validations; set validation.slow_every=1")

@@ -1,0 +1,1 @@
+"""Console scripts: argument parsing and printing over the package's plain functions."""

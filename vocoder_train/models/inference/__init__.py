@@ -1,0 +1,1 @@
+"""Inference modules: fused CPU decode and export-friendly graphs of a trained generator."""
