@@ -12,6 +12,10 @@ import torch
 os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+from vocoder_train.config.runtime import setup  # noqa: E402
+
+setup()  # what the console scripts do first: resolvers, numba threading layer, SciPy name
+
 
 def tone(sample_rate: int, seconds: float, f0: float = 220.0, channels: int = 1, seed: int = 0) -> torch.Tensor:
     """A harmonic tone with a little vibrato and noise: (channels, T) in [-1, 1]."""

@@ -355,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from vocoder_train.config.runtime import setup
+
+    setup()
     args = build_parser().parse_args(argv)
     names = (
         tuple(dict.fromkeys(n for group in args.metrics for n in group)) if args.metrics else DEFAULT_METRICS

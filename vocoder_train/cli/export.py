@@ -359,6 +359,9 @@ def _size(n: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from vocoder_train.config.runtime import setup
+
+    setup()
     args = build_parser().parse_args(argv)
     try:
         r = export(

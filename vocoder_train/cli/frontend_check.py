@@ -402,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from vocoder_train.config.runtime import setup
+
+    setup()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:

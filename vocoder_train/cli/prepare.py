@@ -872,6 +872,9 @@ def print_summary(res: PrepareResult) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from vocoder_train.config.runtime import setup
+
+    setup()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0) and usage errors (2) as a return value, so tests can call main

@@ -550,6 +550,9 @@ time", higher is faster) and as RTF = wall / audio (lower is faster).""",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from vocoder_train.config.runtime import setup
+
+    setup()
     args = build_parser().parse_args(argv)
     try:
         t0 = time.perf_counter()

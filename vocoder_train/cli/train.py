@@ -30,6 +30,9 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console script ``vocoder-train``."""
+    from vocoder_train.config.runtime import setup
+
+    setup()  # before Hydra composes: the configs use the resolvers
     _main()
 
 

@@ -20,13 +20,27 @@ try:  # numba is a hard dependency, but a broken install must not break the loss
 except Exception:  # pragma: no cover - depends on the environment
     HAVE_NUMBA = False
 
-if HAVE_NUMBA and "NUMBA_THREADING_LAYER" not in os.environ:
-    # numba's default "omp" layer runs its own OpenMP pool, whose threads spin-wait next to
-    # torch's: on 2 cores a B16 x 8192 log-mel loss took 140 ms instead of 10 ms, and torch's own
-    # ops slowed as much once a kernel had run. "workqueue" threads sleep when idle. (It must not
-    # be driven from several Python threads at once; training runs kernels from one thread, and
-    # DataLoader workers are processes.) Set NUMBA_THREADING_LAYER to choose another.
-    numba.config.THREADING_LAYER = "workqueue"
+
+def configure_threading() -> None:
+    """Pick numba's threading layer before its first parallel launch (no-op afterwards).
+
+    numba's default "omp" layer runs its own OpenMP pool, whose threads spin-wait next to
+    torch's: on 2 cores a B16 x 8192 log-mel loss took 140 ms instead of 10 ms, and torch's own
+    ops slowed as much once a kernel had run. "workqueue" threads sleep when idle. (It must not
+    be driven from several Python threads at once; training runs kernels from one thread, and
+    DataLoader workers are processes.) Set NUMBA_THREADING_LAYER to choose another.
+    """
+    if HAVE_NUMBA and "NUMBA_THREADING_LAYER" not in os.environ and not _pool_started():
+        numba.config.THREADING_LAYER = "workqueue"
+
+
+def _pool_started() -> bool:
+    try:
+        from numba.np.ufunc import parallel
+
+        return bool(parallel._is_initialized)
+    except (ImportError, AttributeError):  # pragma: no cover - numba internals moved
+        return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,7 +86,7 @@ def sync_numba_threads() -> None:
     """
     if not HAVE_NUMBA:
         return
-    import numba
+    configure_threading()
 
     n = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
     if numba.get_num_threads() != n:

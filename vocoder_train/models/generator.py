@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import scipy.signal
 import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
@@ -22,11 +21,6 @@ from vocos.feature_extractors import MelSpectrogramFeatures
 
 from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.models.heads import mel_projection
-
-# vocos 0.1.0's IMDCT heads call scipy.signal.cosine, which SciPy 1.13 removed (it lives in
-# scipy.signal.windows): restore the old name so IMDCTCosHead / IMDCTSymExpHead can be built.
-if not hasattr(scipy.signal, "cosine"):
-    scipy.signal.cosine = scipy.signal.windows.cosine
 
 
 class VocosGenerator(Vocos):
@@ -135,6 +129,9 @@ def build_generator(generator_cfg: DictConfig | dict) -> VocosGenerator:
     """Instantiates the generator from a Hydra config node."""
     from hydra.utils import instantiate
 
+    from vocoder_train.config.runtime import setup
+
+    setup()  # vocos' IMDCT heads need the SciPy name it restores
     gen = instantiate(generator_cfg, _convert_="all")
     if not isinstance(gen, VocosGenerator):
         raise TypeError(f"model.generator._target_ must build a VocosGenerator, got {type(gen).__name__}")

@@ -119,7 +119,9 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     ``callbacks`` are added to those of ``cfg.callbacks`` (for programmatic use and tests).
     """
     from vocoder_train.config.checks import check_config
+    from vocoder_train.config.runtime import setup
 
+    setup()
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     _set_cpu_threads(cfg)

@@ -1,0 +1,36 @@
+"""Process-wide settings that the entry points apply; importing the package applies none.
+
+:func:`setup` is called by every console script, by :func:`vocoder_train.training.run.train`
+and by the Python API's loaders. It is idempotent.
+"""
+
+from __future__ import annotations
+
+import math
+
+from omegaconf import OmegaConf
+
+
+def register_resolvers() -> None:
+    """Config arithmetic, so derived sizes interpolate the one source of truth:
+    ``mdct_frame_len: ${mul:2,${audio.hop_length}}``."""
+    if not OmegaConf.has_resolver("mul"):
+        OmegaConf.register_new_resolver("mul", lambda *xs: math.prod(int(x) for x in xs))
+
+
+def patch_scipy() -> None:
+    """vocos 0.1.0's IMDCT heads call ``scipy.signal.cosine``, which SciPy 1.13 moved to
+    ``scipy.signal.windows.cosine``: restore the old name so those heads can be built."""
+    import scipy.signal
+
+    if not hasattr(scipy.signal, "cosine"):
+        scipy.signal.cosine = scipy.signal.windows.cosine
+
+
+def setup() -> None:
+    """Resolvers, the SciPy name vocos needs, and numba's threading layer."""
+    from vocoder_train.kernels._backend import configure_threading
+
+    register_resolvers()
+    patch_scipy()
+    configure_threading()
