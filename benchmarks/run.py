@@ -520,7 +520,8 @@ def bench_infer(args) -> dict:
     def onnx():
         return torch.from_numpy(sess.run(None, {in_name: mel_np})[0])
 
-    from vocoder_train.models.inference.fused import FusedVocos, bf16_matmul_is_fast
+    from vocoder_train.hardware import bf16_matmul_is_fast
+    from vocoder_train.models.inference.fused import FusedVocos
 
     fused32 = FusedVocos(ours).eval()
     fused16 = FusedVocos(ours, torch.bfloat16).eval()

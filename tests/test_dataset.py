@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from tests.conftest import tone
+from tests.helpers.audio import tone
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import ManifestError, read_manifest
 from vocoder_train.io.audio import AudioReadError, load_audio, probe, resample, save_audio

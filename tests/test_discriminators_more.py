@@ -8,7 +8,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from tests.test_module import _changed, _fit
+from tests.helpers.training import changed as _changed
+from tests.helpers.training import fit as _fit
 from vocoder_train.config.checks import check_config
 from vocoder_train.losses.spectral import MultiScaleMelLoss
 from vocoder_train.models.discriminators.cqt import CQT, MultiScaleSubBandCQTDiscriminator

@@ -10,7 +10,7 @@ import torch
 import yaml
 from vocos.spectral_ops import ISTFT
 
-from tests.conftest import tone
+from tests.helpers.audio import tone
 from vocoder_train.cli.export import export, main
 from vocoder_train.cli.synthesize import load_vocoder
 from vocoder_train.io.checkpoint import load_checkpoint

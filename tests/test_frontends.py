@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_module import _changed, _fit
+from tests.helpers.training import changed as _changed
+from tests.helpers.training import fit as _fit
 from vocoder_train.config.checks import check_config
 from vocoder_train.models.frontends import HifiganMelFeatures
 from vocoder_train.models.generator import build_generator

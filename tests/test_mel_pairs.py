@@ -11,7 +11,7 @@ import pytest
 import torch
 from vocos.feature_extractors import MelSpectrogramFeatures
 
-from tests.conftest import tone
+from tests.helpers.audio import tone
 from vocoder_train.data.datamodule import VocoderDataModule
 from vocoder_train.data.mel_dataset import MelMismatchError, MelPairDataset, expected_frames, load_mel
 from vocoder_train.io.audio import load_audio, save_audio

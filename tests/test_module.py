@@ -5,35 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-import pytorch_lightning as pl
 import torch
 
+from tests.helpers.training import changed as _changed
+from tests.helpers.training import fit as _fit
 from vocoder_train.losses.adversarial import Adversary, feature_matching, hinge_d, hinge_g, weighted_sum
 from vocoder_train.training.module import cosine_with_warmup
 from vocoder_train.training.run import build_module
-
-
-def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
-def _changed(before: dict, module: torch.nn.Module) -> bool:
-    return any(not torch.equal(before[k], v) for k, v in module.state_dict().items())
-
-
-def _fit(cfg, steps: int, tmp_path) -> pl.LightningModule:
-    """Runs `steps` optimizer steps through a real Trainer on a fixed batch."""
-    module = build_module(cfg)
-    torch.manual_seed(0)
-    batch = {"audio": torch.randn(2, cfg.audio.segment_length) * 0.1, "skipped": torch.zeros(2)}
-    loader = torch.utils.data.DataLoader([batch] * 8, batch_size=None)
-    trainer = pl.Trainer(
-        accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
-    )
-    module._before = (_snapshot(module.generator), _snapshot(module.adversary))
-    trainer.fit(module, train_dataloaders=loader)
-    return module
 
 
 def test_gan_step_changes_generator_and_discriminators(tiny_cfg, tmp_path):

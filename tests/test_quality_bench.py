@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import tone
+from tests.helpers.audio import tone
 from vocoder_train.io.audio import save_audio
 
 

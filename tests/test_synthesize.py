@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import tone
+from tests.helpers.audio import tone
 from vocoder_train.cli.export import export
 from vocoder_train.cli.synthesize import TorchVocoder, load_vocoder, main, synthesize_mel
 from vocoder_train.io.audio import load_audio, probe, save_audio

@@ -156,14 +156,14 @@ def test_val_utmos_from_local_weights(tiny_cfg, tmp_path):
 
 
 def test_precision_auto_follows_native_bf16(tiny_cfg, monkeypatch):
-    import vocoder_train.models.inference.fused as fused
+    import vocoder_train.hardware as hardware
     from vocoder_train.training.run import resolve_precision
 
     assert resolve_precision(tiny_cfg()) is None  # an explicit precision is left alone
     cfg = tiny_cfg("trainer.precision=auto")
-    monkeypatch.setattr(fused, "bf16_matmul_is_fast", lambda device="cpu": False)
+    monkeypatch.setattr(hardware, "bf16_matmul_is_fast", lambda device="cpu": False)
     assert resolve_precision(cfg) == "32-true"
-    monkeypatch.setattr(fused, "bf16_matmul_is_fast", lambda device="cpu": True)
+    monkeypatch.setattr(hardware, "bf16_matmul_is_fast", lambda device="cpu": True)
     assert resolve_precision(cfg) == "bf16-mixed"
     seen = []
 

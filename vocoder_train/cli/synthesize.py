@@ -149,11 +149,8 @@ class TorchVocoder(Vocoder):
         self._feature_extractor = self.generator.feature_extractor
         self.engine, self.fused = "eager", None
         if engine != "eager":
-            from vocoder_train.models.inference.fused import (
-                FusedVocos,
-                FusionUnsupported,
-                bf16_matmul_is_fast,
-            )
+            from vocoder_train.hardware import bf16_matmul_is_fast
+            from vocoder_train.models.inference.fused import FusedVocos, FusionUnsupported
 
             bf16 = engine == "fused-bf16"
             if bf16 and not bf16_matmul_is_fast(device):

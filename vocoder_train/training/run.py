@@ -104,7 +104,7 @@ def resolve_precision(cfg: DictConfig) -> str | None:
     that will train (AVX512-BF16/AMX CPUs, CUDA compute >= 8.0), else "32-true"; None if not "auto"."""
     if str(OmegaConf.select(cfg, "trainer.precision", default="")) != "auto":
         return None
-    from vocoder_train.models.inference.fused import bf16_matmul_is_fast
+    from vocoder_train.hardware import bf16_matmul_is_fast
 
     accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())

@@ -34,17 +34,6 @@ class FusionUnsupported(ValueError):
     """The generator has a part the fused path does not implement; the message says which."""
 
 
-def bf16_matmul_is_fast(device: str | torch.device = "cpu") -> bool:
-    """True where bfloat16 matrix products run natively (AVX512-BF16/AMX CPUs, CUDA compute >= 8.0)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def check_fusable(generator: nn.Module) -> None:
     """Raises :class:`FusionUnsupported` unless the generator is a mel/feature Vocos with an ISTFT head."""
     backbone, head = getattr(generator, "backbone", None), getattr(generator, "head", None)
@@ -171,7 +160,7 @@ class FusedVocos(nn.Module):
     Args:
         generator: a ``vocos.Vocos`` / ``VocosGenerator`` with a plain ``VocosBackbone`` and an ``ISTFTHead``.
         gemm_dtype: dtype of the ConvNeXt pointwise products (``torch.bfloat16`` where
-            :func:`bf16_matmul_is_fast`; the rest stays float32).
+            :func:`vocoder_train.hardware.bf16_matmul_is_fast`; the rest stays float32).
 
     The weights are copied (folded) at construction: rebuild after changing the generator.
     """
