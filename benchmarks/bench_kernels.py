@@ -146,12 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes and few repetitions (~20 s)")
     ap.add_argument("--threads", type=int, default=2, help="torch and numba threads")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
     import numba
 
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    from vocoder_train.config.runtime import setup
+    from vocoder_train.kernels import sync_numba_threads
+
+    setup()  # numba's threading layer, chosen before its pool starts (as the entry points do)
+    torch.set_num_threads(args.threads)
+    sync_numba_threads()
     rows = run_cases(args.quick)
-    print(f"torch {torch.__version__}, numba {numba.__version__}, threads {args.threads}\n")
+    layer = numba.threading_layer()
+    print(f"torch {torch.__version__}, numba {numba.__version__} ({layer}), threads {args.threads}\n")
     print(format_table(rows))
     return 0
 

@@ -11,8 +11,8 @@ user); whole-file copy synthesis of the held-out files with the last checkpoint,
 mel L1, multi-resolution STFT distance, PESQ-wb and STOI; the same checkpoint with its
 inference-time steps off (phase refinement, mel projection: "network only"); Griffin-Lim (32
 iterations, no training) on the same mels, alone and followed by the same mel projection; and
-the upstream Vocos recipe's figures for a 600 s budget measured on this machine (USERS.md /
-issue #9). Prints a table and writes ``quality.json``.
+the upstream Vocos recipe's figures for a 600 s budget measured on a 2-core CPU. Prints a table
+and writes ``quality.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torchaudio
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 METRICS = ("mel_l1", "mrstft", "pesq", "stoi")
-# Upstream Vocos recipe, 600 s of training on this 2-core CPU, same kind of corpus (issue #9).
+# Upstream Vocos recipe, 600 s of training on a 2-core CPU, same kind of corpus (measured once, not rerun).
 UPSTREAM_600S = {"mel_l1": 0.71, "pesq": 1.53, "stoi": 0.87}
 
 
@@ -55,27 +55,30 @@ def griffin_lim_scores(
     mel_passes: int = 0,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
     """Griffin-Lim from the model's own mel (magnitude, power 1): least-squares inverse of the mel
-    filterbank, then ``n_iter`` (fast, torchaudio's momentum 0.99) Griffin-Lim iterations. Scores
+    filterbank, then ``n_iter`` fast Griffin-Lim iterations (momentum 0.99) from a random phase on
+    the mel's centred frames (:func:`vocoder_train.dsp.griffin_lim`, padding "center"). Scores
     per file of that, and (``mel_passes`` > 0, else None) of the same output after the generator's
     mel projection toward the same mel."""
     from vocoder_train.data.manifest import read_manifest
+    from vocoder_train.dsp import griffin_lim, mel_projection, safe_log
     from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
-    from vocoder_train.models.heads import mel_projection
 
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1)
     inv = torchaudio.transforms.InverseMelScale(n_fft // 2 + 1, n_mels, sample_rate)
-    gl = torchaudio.transforms.GriffinLim(n_fft=n_fft, hop_length=hop, power=1, n_iter=n_iter)
+    window = torch.hann_window(n_fft)
     scores: dict[str, list[float]] = {m: [] for m in METRICS}
     projected: dict[str, list[float]] | None = {m: [] for m in METRICS} if mel_passes else None
     torch.manual_seed(0)
     for item in read_manifest(val_manifest):
         audio, _ = load_audio(item["path"], sample_rate)
         target = mel(audio)
-        out = gl(inv(target).clamp(min=0))[..., : audio.shape[-1]]
+        mag = inv(target).clamp(min=0)
+        start = mag * torch.exp(2j * torch.pi * torch.rand(mag.shape))
+        out = griffin_lim(start, window, hop, "center", n_iter)[..., : audio.shape[-1]]
         outs = [(scores, out)]
         if projected is not None:
-            outs.append((projected, mel_projection(out, torch.log(target.clamp(min=1e-7)), mel, mel_passes)))
+            outs.append((projected, mel_projection(out, safe_log(target), mel, mel_passes)))
         for table, y in outs:
             for k, v in compute_metrics(audio[0], y[0], sample_rate, METRICS).items():
                 table[k].append(v)
@@ -90,12 +93,13 @@ def _mel_passes(ckpt: dict) -> int:
 def network_only_scores(ckpt_path: Path, val_manifest: Path) -> dict[str, float] | None:
     """The same checkpoint with its inference-time steps off (ConsistencyISTFTHead's refinement,
     the generator's mel projection): what the network alone gives. None when it has neither."""
-    from vocoder_train.cli.evaluate import copy_synthesis, load_model
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
+    from vocoder_train.models.store import load_vocoder
 
-    model, sr = load_model(ckpt_path, "cpu")
+    vocoder = load_vocoder(ckpt_path, engine="eager")  # the generator's own forward, steps switched off below
+    model, sr = vocoder.generator, vocoder.sample_rate
     if not getattr(model, "mel_passes", 0) and not getattr(model.head, "refine_iters", 0):
         return None
     model.mel_passes = 0
@@ -104,7 +108,7 @@ def network_only_scores(ckpt_path: Path, val_manifest: Path) -> dict[str, float]
     rows = []
     for item in read_manifest(val_manifest):
         audio, _ = load_audio(item["path"], sr)
-        rows.append(compute_metrics(audio[0], copy_synthesis(model, audio)[0], sr, METRICS))
+        rows.append(compute_metrics(audio[0], vocoder.copy_synthesis(audio)[0], sr, METRICS))
     return {m: float(np.nanmean([r[m] for r in rows])) for m in METRICS}
 
 
@@ -119,12 +123,14 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
           f"seed={args.seed}", f"trainer.max_time={_budget(budget)}", "resume=never",
           "trainer.enable_progress_bar=false", *args.overrides], run.with_suffix(".train.log"))
     train_s = time.perf_counter() - t0
-    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    from vocoder_train.io.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(run / "checkpoints" / "last.ckpt")
     iterations = int(ckpt["lr_schedulers"][0]["last_epoch"])
     audio_cfg = ckpt.get("vocoder_train", {}).get("config", {}).get("audio", {})
     mel = {k: int(audio_cfg[k]) for k in ("n_fft", "hop_length", "n_mels") if k in audio_cfg}
 
-    from vocoder_train.cli.evaluate import evaluate
+    from vocoder_train.api import evaluate
 
     result = evaluate(run / "checkpoints" / "last.ckpt", data / "val.jsonl", run / "eval", metrics=METRICS,
                       plots=2, progress=False)
@@ -147,6 +153,9 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vocoder_train.config.runtime import setup
+
+    setup()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", type=int, nargs="+", default=[600],
                    help="training wall-clock seconds; several budgets train one run each (default 600)")
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     if gl_proj is not None:
         row(f"Griffin-Lim, 32 iterations + mel projection ({passes} passes)", "-", gl_proj)
     u = UPSTREAM_600S
-    print(f"| upstream Vocos recipe, 600 s (issue #9) | - | {u['mel_l1']:.2f} | - | {u['pesq']:.2f} | {u['stoi']:.2f} |")
+    print(f"| upstream Vocos recipe, 600 s (fixed reference figures) | - | {u['mel_l1']:.2f} | - | {u['pesq']:.2f} | {u['stoi']:.2f} |")
     print(f"\nwritten: {out / 'quality.json'}")
     return 0
 

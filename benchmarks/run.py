@@ -222,11 +222,10 @@ def map_upstream_discriminators(peer: UpstreamStep) -> dict[str, torch.Tensor]:
     return out
 
 
-def build_ours(perf: dict[str, bool] | None, peer: UpstreamStep):
+def build_ours(peer: UpstreamStep):
     from vocoder_train.training.run import build_module
 
-    overrides = [f"model.perf.{k}={str(v).lower()}" for k, v in (perf or {}).items()]
-    module = build_module(compose_ours(overrides))
+    module = build_module(compose_ours([]))
     module.generator.load_state_dict(peer.gen.state_dict())
     missing, unexpected = module.adversary.load_state_dict(map_upstream_discriminators(peer), strict=True)
     assert not missing and not unexpected
@@ -290,10 +289,10 @@ def make_batches(n: int, batch: int, segment: int, seed: int = 0) -> list[torch.
 TERMS = ("d_mpd", "d_mrd", "d_total", "g_mel", "g_adv_mpd", "g_fm_mpd", "g_adv_mrd", "g_fm_mrd", "g_total")
 
 
-def bench_step(args, ours_precisions: list[str], perf: dict[str, bool]) -> dict:
+def bench_step(args, ours_precisions: list[str]) -> dict:
     quiet_lightning()
     peer = UpstreamStep(seed=0)
-    ours = {p: build_ours(perf, peer) for p in ours_precisions}
+    ours = {p: build_ours(peer) for p in ours_precisions}
     rounds = args.reps + 1  # round 0 is warm-up (numba JIT, oneDNN primitives, optimizer state)
     batches = make_batches(rounds, args.batch, args.segment, seed=1)
     times: dict[str, list[float]] = {**{f"ours {p}": [] for p in ours_precisions}, "upstream fp32": []}
@@ -314,15 +313,14 @@ def bench_step(args, ours_precisions: list[str], perf: dict[str, bool]) -> dict:
     rss = {}
     if not args.no_rss:
         for name in times:
-            rss[name] = rss_probe(name, args, perf)
-    return {"times": times, "losses": losses, "rss_mb": rss, "perf": perf}
+            rss[name] = rss_probe(name, args)
+    return {"times": times, "losses": losses, "rss_mb": rss}
 
 
-def rss_probe(name: str, args, perf: dict[str, bool]) -> float | None:
+def rss_probe(name: str, args) -> float | None:
     cmd = [
         sys.executable, "-m", "benchmarks.run", "--rss-probe", name, "--batch", str(args.batch),
         "--segment", str(args.segment), "--threads", str(args.threads),
-        "--perf", json.dumps(perf),
     ]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     try:
@@ -339,7 +337,7 @@ def run_rss_probe(args) -> None:
     batches = make_batches(2, args.batch, args.segment, seed=1)
     if args.rss_probe.startswith("ours"):
         precision = args.rss_probe.split()[1]
-        module = build_ours(json.loads(args.perf), peer)
+        module = build_ours(peer)
         del peer
         for b in batches:
             ours_step(module, b, precision)
@@ -363,8 +361,8 @@ def format_step(res: dict, args) -> str:
     times, rss = res["times"], res["rss_mb"]
     ref = statistics.median(times["upstream fp32"])
     lines = [
-        f"Training step (D + G), batch {args.batch} x {args.segment}, base config "
-        f"(perf options: {res['perf'] or 'defaults'}); {args.reps} timed iterations after 1 warm-up",
+        f"Training step (D + G), batch {args.batch} x {args.segment}, base config; "
+        f"{args.reps} timed iterations after 1 warm-up",
         "",
         "| variant | s / iteration, median (min-max) | ratio to upstream fp32 | audio s / s | peak RSS MB |",
         "|---|---|---|---|---|",
@@ -477,11 +475,12 @@ def format_loader(res: dict, args) -> str:
 
 
 def bench_infer(args) -> dict:
-    import onnxruntime as ort
     from vocos.pretrained import Vocos
 
-    from vocoder_train.cli.export import write_onnx, write_torchscript
+    from vocoder_train.io.checkpoint import load_torchscript
+    from vocoder_train.models.export import write_onnx, write_torchscript
     from vocoder_train.models.generator import VocosGenerator
+    from vocoder_train.models.store import onnx_session
 
     torch.manual_seed(0)
     seconds = 2.0 if args.quick else 10.0
@@ -500,13 +499,8 @@ def bench_infer(args) -> dict:
         write_torchscript(ours, cfg, folder, [mel], 17)
         write_onnx(ours, cfg, folder, [mel], 17)
         ts_files = sorted(folder.glob("*.pt")) + sorted(folder.glob("*.ts"))
-        ts = torch.jit.load(str(ts_files[0])).eval()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = args.threads
-        opts.log_severity_level = 3
-        # without this its threads spin after each run and slow whichever runtime is timed next
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        sess = ort.InferenceSession(str(next(folder.glob("*.onnx"))), sess_options=opts, providers=["CPUExecutionProvider"])
+        ts = load_torchscript(ts_files[0])
+        sess = onnx_session(next(folder.glob("*.onnx")), threads=args.threads)  # no spin-waits (see onnx_session)
     in_name = sess.get_inputs()[0].name
     mel_np = mel.numpy()
 
@@ -571,6 +565,9 @@ def format_infer(res: dict, args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vocoder_train.config.runtime import setup
+
+    setup()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="batch 2 x 8192, 2 repetitions, small cases (< 1 min)")
     ap.add_argument("--batch", type=int, default=None, help="training batch (default 16; --quick: 2)")
@@ -579,7 +576,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="step,loader,infer,kernels", help="sections to run")
     ap.add_argument("--threads", type=int, default=2, help="torch / numba / onnxruntime threads")
     ap.add_argument("--reps", type=int, default=None, help="timed training iterations (default 3; --quick: 2)")
-    ap.add_argument("--perf", default="{}", help='our perf options as JSON, e.g. \'{"channels_last": true}\'')
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     ap.add_argument("--json", default=None, help="also write the raw results here")
     ap.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
@@ -602,13 +598,12 @@ def main(argv: list[str] | None = None) -> int:
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     if set(precisions) - set(PRECISIONS):
         ap.error(f"--precision: choose from {sorted(PRECISIONS)}")
-    perf = json.loads(args.perf)
     results: dict = {"machine": machine_line(args.threads), "args": vars(args)}
     print(results["machine"])
     print(f"command: python -m benchmarks.run {' '.join(argv if argv is not None else sys.argv[1:])}\n")
     t_start = time.perf_counter()
     if "step" in sections:
-        results["step"] = bench_step(args, precisions, perf)
+        results["step"] = bench_step(args, precisions)
         print("## Training step\n\n" + format_step(results["step"], args) + "\n", flush=True)
     if "loader" in sections:
         results["loader"] = bench_loader(args)

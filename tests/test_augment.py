@@ -1,5 +1,6 @@
-"""Augmenter: seeded, batch == single calls, effects land in their configured ranges, the EQ
-kernel equals a torchaudio lfilter chain, shapes and finiteness, the Hydra config."""
+"""Augmenter: seeded, batch == single calls, effects land in their configured ranges, the
+kernels equal their torch references (the whole chain; the EQ as a torchaudio lfilter chain),
+shapes and finiteness, the Hydra config."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 
 from vocoder_train.data.augment import Augmenter
 from vocoder_train.kernels.augment import (
+    augment_batch,
     biquad_cascade,
     biquad_cascade_torch,
     butterworth_lowpass,
@@ -102,6 +104,35 @@ def test_eq_matches_torchaudio_lfilter_chain():
     torch.testing.assert_close(biquad_cascade(x, sos), ref, rtol=0, atol=1e-10)
     y32 = biquad_cascade(x.float().numpy(), sos)
     assert y32.dtype == np.float32 and np.abs(y32 - ref.numpy()).max() < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("sections", [0, 5])
+def test_chain_kernel_matches_torch_reference(dtype, sections):
+    """Each noise colour, polarity, a peak limit that bites, noise off, a silent item; a seed
+    above 2**63 (the reference carries the hash in int64)."""
+    x = _audio(batch=5, length=3000, seed=4, amp=0.4).to(dtype)
+    x[3] = 0.0
+    design = [rbj_biquad("peak", 900.0, SR, 6.0, 1.2), rbj_biquad("low_shelf", 200.0, SR, -4.0)]
+    sos = np.stack([np.concatenate([design, butterworth_lowpass(5000.0, SR, 3)])[:sections]] * 5)
+    params = np.array(
+        [[1.3, 1, 0, 6.0, 0.3], [-0.7, 1, 1, 10.0, 0.0], [0.9, 1, 2, 3.0, 0.5], [1.0, 1, 1, 10.0, 0.5], [1.0, 0, 0, 0.0, 0.0]]
+    )
+    seeds = np.array([1, 2**63 + 7, 12345, 9, 4], dtype=np.uint64)
+    ours = augment_batch(x, params, sos, seeds, backend="numba")
+    ref = augment_batch(x, params, sos, seeds, backend="torch")
+    assert ours.dtype == ref.dtype == dtype and ours.shape == x.shape
+    tol = 2e-7 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
+    assert float(ours[0].abs().max()) == pytest.approx(0.3) and torch.equal(ours[3], torch.zeros_like(ours[3]))
+
+
+def test_augment_batch_names_bad_shapes():
+    params, sos, seeds = np.zeros((2, 5)), np.zeros((2, 1, 5)), np.zeros(2, dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"params \(3, 5\)"):
+        augment_batch(torch.zeros(3, 10), params, sos, seeds)
+    with pytest.raises(ValueError, match=r"seeds \(3,\) must be \(2,\)"):
+        augment_batch(torch.zeros(2, 10), params, sos, np.zeros(3, dtype=np.uint64))
 
 
 def test_rbj_designs_have_expected_gains():

@@ -34,7 +34,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
 
 
 def test_malicious_checkpoint_refused_by_generator_loader(tmp_path):
-    from vocoder_train.models.generator import load_generator
+    from vocoder_train.models.store import load_generator
 
     marker = tmp_path / "pwned2"
     evil = tmp_path / "last.ckpt"

@@ -115,5 +115,37 @@ def test_help_lists_options(capsys):
         main(["--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    for word in ("--data", "--output", "--metrics", "--max-files", "--device", "pesq", "vocos folder"):
+    for word in ("--data", "-o OUTPUT, --output OUTPUT", "--metrics", "--max-files", "--device", "pesq", "vocos folder", "ONNX"):
         assert word in text
+
+
+@pytest.fixture(scope="module")
+def tiny_exports(tiny_checkpoint, tmp_path_factory) -> dict[str, Path]:
+    """The shared tiny checkpoint and a vocoder-export of it in every format."""
+    from vocoder_train.models.export import export
+
+    root = tmp_path_factory.mktemp("eval_exports")
+    out = {"checkpoint": tiny_checkpoint}
+    for fmt in ("vocos", "safetensors", "torchscript", "onnx"):
+        export(tiny_checkpoint, root / fmt, fmt)
+        out[fmt] = root / fmt
+    return out
+
+
+def test_evaluate_takes_every_model_kind_with_short_output_option(tiny_exports, tmp_path):
+    from vocoder_train.cli.evaluate import main
+    from vocoder_train.io.audio import save_audio
+
+    wavs = tmp_path / "wavs"
+    for i, f0 in enumerate((130.0, 210.0)):
+        save_audio(wavs / f"t{i}.wav", _tone(SR, f0, 0.6, seed=i), SR)
+    scores = {}
+    for kind, model in tiny_exports.items():
+        out = tmp_path / kind
+        assert main([str(model), "--data", str(wavs), "-o", str(out), "--metrics", "mel_l1,si_sdr",
+                     "--plots", "0", "--no-progress"]) == 0, kind  # fmt: skip
+        doc = json.loads((out / "metrics.json").read_text())
+        assert doc["num_files"] == 2 and doc["sample_rate"] == SR
+        scores[kind] = doc["aggregate"]["mel_l1"]["mean"]
+    # the same weights give the same copy synthesis, whatever the file format
+    assert max(scores.values()) - min(scores.values()) < 1e-3, scores

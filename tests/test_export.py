@@ -11,11 +11,11 @@ import yaml
 from vocos.spectral_ops import ISTFT
 
 from tests.helpers.audio import tone
-from vocoder_train.cli.export import export, main
-from vocoder_train.cli.synthesize import load_vocoder
-from vocoder_train.io.checkpoint import load_checkpoint
-from vocoder_train.models.generator import load_generator
+from vocoder_train.cli.export import main
+from vocoder_train.io.checkpoint import load_checkpoint, safetensors_metadata
+from vocoder_train.models.export import export
 from vocoder_train.models.inference.exportable import ExportableVocos, RealISTFT, UnsupportedForExport
+from vocoder_train.models.store import load_generator, load_vocoder
 
 TOL = 1e-4
 
@@ -65,7 +65,7 @@ def test_vocos_export_loads_with_upstream_vocos(trained, tmp_path):
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["sample_rate"] == 16000 and cfg["head"]["class_path"] == "vocos.heads.ISTFTHead"
     model = Vocos.from_hparams(str(out / "config.yaml"))
-    model.load_state_dict(torch.load(out / "pytorch_model.bin", weights_only=True))  # strict: same keys
+    model.load_state_dict(load_checkpoint(out / "pytorch_model.bin"))  # strict: same keys
     model.eval()
     gen, _ = load_generator(trained)
     audio = _tone(16000, 0.5, 200.0)
@@ -77,12 +77,9 @@ def test_vocos_export_loads_with_upstream_vocos(trained, tmp_path):
 
 
 def test_safetensors_export_carries_its_config(trained, tmp_path):
-    from safetensors import safe_open
-
     out = tmp_path / "st"
     r = export(trained, out, "safetensors")
-    with safe_open(str(out / "generator.safetensors"), framework="pt") as f:
-        meta = f.metadata()
+    meta = safetensors_metadata(out / "generator.safetensors")
     assert meta["sample_rate"] == "16000" and '"backbone"' in meta["config"]
     assert r.parameters == sum(p.numel() for p in load_generator(trained)[0].parameters())
 

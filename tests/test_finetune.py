@@ -9,6 +9,7 @@ import torch
 import yaml
 from vocos import Vocos
 
+from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.models.generator import to_vocos_config
 from vocoder_train.training.finetune import InitError, apply_init
 from vocoder_train.training.run import build_module, train
@@ -39,7 +40,7 @@ def test_finetune_from_a_vocos_folder_with_discriminator_warmup(tiny_cfg, tmp_pa
     cfg.init.path = str(tmp_path / "vocos-mel")
     metrics = train(cfg)
     assert metrics["val/mel_l1"] > 0
-    ckpt = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     assert ckpt["global_step"] == 2 + 2 * 2  # 2 D-only iterations, then 2 GAN iterations
 
 
@@ -64,7 +65,7 @@ def test_init_from_our_checkpoint_all_weights(tiny_cfg, tmp_path):
     cfg = tiny_cfg("run_name=second")
     module = build_module(cfg)
     apply_init(module, {"path": str(ckpt), "weights": "all"}, cfg.model.generator)
-    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    state = load_checkpoint(ckpt)["state_dict"]
     assert torch.equal(module.adversary.state_dict()["discriminators.mpd.discriminators.0.convs.0.bias"],
                        state["adversary.discriminators.mpd.discriminators.0.convs.0.bias"])
     with pytest.raises(InitError, match="has no EMA weights"):

@@ -1,4 +1,5 @@
-"""ConsistencyISTFTHead (models/heads.py) and the HeadMagnitudeLoss that trains its magnitude."""
+"""ConsistencyISTFTHead (models/heads.py), the HeadMagnitudeLoss that trains its magnitude, and the
+generator's mel projection setting."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pytest
 import torch
 from vocos.heads import ISTFTHead
 
+from vocoder_train.dsp import head_stft
 from vocoder_train.losses.spectral import HeadMagnitudeLoss
-from vocoder_train.models.heads import ConsistencyISTFTHead, head_stft
+from vocoder_train.models.heads import ConsistencyISTFTHead
 
 N_FFT, HOP, DIM = 128, 32, 16
 
@@ -131,7 +133,7 @@ def test_the_mel_term_matches_band_energy_where_the_bin_term_takes_the_median():
 def test_training_with_the_head_and_its_loss(tiny_cfg):
     """End to end: the tiny recipe with the consistency head and the head-magnitude loss trains,
     logs the term, and the checkpoint's generator refines in eval mode."""
-    from vocoder_train.models.generator import load_generator
+    from vocoder_train.models.store import load_generator
     from vocoder_train.training.run import train
 
     cfg = tiny_cfg(
@@ -177,25 +179,6 @@ def _mel_features(padding: str = "center"):
     return MelSpectrogramFeatures(sample_rate=SR_T, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS_T, padding=padding)
 
 
-def test_mel_projection_moves_the_mel_to_the_input_mel():
-    from vocoder_train.models.heads import mel_projection
-
-    fe = _mel_features()
-    x = _tone()
-    log_mel = fe(x)
-    # a tilted, too-quiet version of the signal
-    spec = torch.stft(x, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True)
-    tilt = torch.linspace(1.0, 0.1, spec.shape[-2])[:, None]
-    y = torch.istft(spec * 0.3 * tilt, N_FFT, HOP, window=torch.hann_window(N_FFT), length=x.shape[-1])
-
-    def err(a):
-        return float((fe(a) - log_mel).abs().mean())
-
-    assert torch.equal(mel_projection(y, log_mel, fe.mel_spec, 0), y)
-    errs = [err(mel_projection(y, log_mel, fe.mel_spec, p)) for p in (0, 1, 3)]
-    assert errs[1] < 0.5 * errs[0] and errs[2] < errs[1], errs
-
-
 def test_mel_passes_needs_centred_mel_features():
     from vocos.models import VocosBackbone
 
@@ -236,8 +219,9 @@ def _consistency_config() -> dict:
 
 
 def test_chunked_decoding_covers_the_refinement():
-    from vocoder_train.cli.synthesize import TorchVocoder, synthesize_mel
     from vocoder_train.models.generator import build_generator, from_vocos_config
+    from vocoder_train.models.inference.chunked import synthesize_mel
+    from vocoder_train.models.store import TorchVocoder
 
     cfg = _consistency_config()
     torch.manual_seed(0)
@@ -258,9 +242,9 @@ def test_chunked_decoding_covers_the_refinement():
 def test_export_keeps_the_head_and_the_projection(tmp_path, fmt):
     import yaml
 
-    from vocoder_train.cli.export import export
-    from vocoder_train.cli.synthesize import load_vocoder
+    from vocoder_train.models.export import export
     from vocoder_train.models.generator import build_generator, from_vocos_config
+    from vocoder_train.models.store import load_vocoder
 
     cfg = _consistency_config()
     torch.manual_seed(0)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vocoder_train.data.mixing import MixLogger, WeightedResumableSampler, normalize_sources
+from vocoder_train.data.mixing import WeightedResumableSampler, normalize_sources
 
 
 def test_empirical_mix_matches_the_weights_within_3_sigma():
@@ -65,7 +65,7 @@ def test_bad_sources_are_named():
     assert [s["name"] for s in normalize_sources([{"manifest": "a"}, {"manifest": "b"}])] == ["source0", "source1"]
 
 
-def test_datamodule_mixes_sources_and_reports_the_mix(make_corpus, tmp_path):
+def test_datamodule_mixes_sources_and_names_the_source_of_each_item(make_corpus, tmp_path):
     from vocoder_train.data.datamodule import VocoderDataModule
 
     a = make_corpus([(f"a{i}.wav", 16000, 0.3, 1) for i in range(2)], "A")
@@ -79,37 +79,21 @@ def test_datamodule_mixes_sources_and_reports_the_mix(make_corpus, tmp_path):
     dm.setup("fit")
     loader = dm.train_dataloader()
     assert isinstance(loader.sampler, WeightedResumableSampler) and len(loader) == 10
-    for batch in loader:
-        dm.count_batch(batch)
-    assert sum(dm.mix_counts.values()) == 40
-    expected = {"a": 0.0, "b": 0.0}
-    for i, _ in WeightedResumableSampler([2, 6], [3, 1], seed=5, epoch_size=40):
-        expected["a" if i < 2 else "b"] += 1 / 40
-    assert dm.mix_fractions() == pytest.approx(expected)
-    state = dm.state_dict()
-    dm2 = VocoderDataModule(None, str(tmp_path / "b.txt"), 16000, 1024, 1024, sources=sources)
-    dm2.load_state_dict(state)
-    assert dm2.mix_counts == dm.mix_counts
+    drawn = [name for batch in loader for name in dm.source_names(batch["index"])]
+    expected = ["a" if i < 2 else "b" for i, _ in WeightedResumableSampler([2, 6], [3, 1], seed=5, epoch_size=40)]
+    assert drawn == expected
+    assert dm.source_names([0, 1, 2, 7]) == ["a", "a", "b", "b"]
+    assert len(dm.train_dataloader(skip_batches=3)) == 10 and len(list(dm.train_dataloader(skip_batches=3))) == 7
     with pytest.raises(ValueError, match="both set"):
         VocoderDataModule(str(tmp_path / "a.txt"), "v", 16000, 1024, 1024, sources=sources)
 
 
-def test_mix_logger_logs_fractions():
-    logged = {}
+def test_a_config_naming_the_old_mix_logger_names_its_replacement(tiny_cfg):
+    from vocoder_train.config.checks import ConfigError, check_config
 
-    class DM:
-        def mix_fractions(self):
-            return {"a": 0.75, "b": 0.25}
-
-    class Trainer:
-        datamodule = DM()
-
-    class Module:
-        def log_dict(self, d, batch_size):
-            logged.update(d)
-
-    MixLogger(every_n_steps=2).on_train_batch_end(Trainer(), Module(), None, None, 0)
-    assert logged == {"data/mix_a": 0.75, "data/mix_b": 0.25}
+    cfg = tiny_cfg("+callbacks.mix_logger._target_=vocoder_train.data.mixing.MixLogger")
+    with pytest.raises(ConfigError, match="use vocoder_train.training.callbacks.DataHealth"):
+        check_config(cfg)
 
 
 def test_mix_config_composes():
@@ -120,3 +104,20 @@ def test_mix_config_composes():
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["data=mix", "data.val=v", "data.sources=[{manifest: a, weight: 2}]"])
     assert cfg.data.train is None and cfg.data.sources[0].weight == 2 and cfg.data.epoch_size is None
+
+
+def test_training_on_mixed_sources_logs_the_mix(tiny_cfg, tiny_corpus):
+    from pathlib import Path
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vocoder_train.training.run import train
+
+    sources = f"data.sources=[{{name: a, manifest: {tiny_corpus['train']}, weight: 3}}, {{name: b, manifest: {tiny_corpus['val']}, weight: 1}}]"
+    cfg = tiny_cfg("data=mix", "data.train=null", sources, "trainer.max_steps=4", "validation.metrics=[]",
+                   "callbacks.data_health.mix_every_n_steps=1")
+    train(cfg)
+    ea = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
+    ea.Reload()
+    shares = {k: ea.Scalars(f"data/mix_{k}")[-1].value for k in ("a", "b") if f"data/mix_{k}" in ea.Tags()["scalars"]}
+    assert shares and sum(shares.values()) == pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""The GAN step: what each phase updates, loss weights, schedules."""
+"""The GAN step: what each phase updates, loss weights, the generator's outputs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import torch
 from tests.helpers.training import changed as _changed
 from tests.helpers.training import fit as _fit
 from vocoder_train.losses.adversarial import Adversary, feature_matching, hinge_d, hinge_g, weighted_sum
-from vocoder_train.training.module import cosine_with_warmup
+from vocoder_train.models.generator import Synthesis
 from vocoder_train.training.run import build_module
+from vocoder_train.training.schedules import cosine_with_warmup, iterations_in
 
 
 def test_gan_step_changes_generator_and_discriminators(tiny_cfg, tmp_path):
@@ -34,18 +35,8 @@ def test_both_schedulers_step_every_iteration(tiny_cfg, tmp_path):
     module = _fit(cfg, steps=5, tmp_path=tmp_path)  # 1 mel-only + 2 GAN iterations
     sched_g, sched_d = module.lr_schedulers()
     assert sched_g.last_epoch == sched_d.last_epoch == 3
-    total = module.total_iterations()
-    assert total == 1 + (5 - 1) // 2  # from trainer.max_steps: 1 mel-only step, then 2 steps per iteration
     lr = module.optimizers()[0].param_groups[0]["lr"]
-    assert lr == pytest.approx(5e-4 * cosine_with_warmup(3, 2, total))
-
-
-def test_cosine_with_warmup_shape():
-    assert cosine_with_warmup(0, 4, 100) == pytest.approx(0.25)
-    assert cosine_with_warmup(3, 4, 100) == pytest.approx(1.0)
-    assert cosine_with_warmup(52, 4, 100) == pytest.approx(0.5)
-    assert cosine_with_warmup(100, 4, 100, min_ratio=0.1) == pytest.approx(0.1)
-    assert cosine_with_warmup(500, 0, 100) == pytest.approx(0.0)
+    assert lr == pytest.approx(5e-4 * cosine_with_warmup(3, 2, iterations_in(5, 1), 0.0))
 
 
 def test_hinge_and_feature_matching_values():
@@ -64,10 +55,7 @@ def test_weights_are_keyed_by_logged_names():
 
 
 def test_adversary_names_terms_after_discriminators(tiny_cfg):
-    from hydra.utils import instantiate
-
-    cfg = tiny_cfg()
-    adv = Adversary({k: instantiate(v) for k, v in cfg.model.discriminator.items()})
+    adv = Adversary.from_config(tiny_cfg().model.discriminator)
     real, fake = torch.randn(2, 2048) * 0.1, torch.randn(2, 2048) * 0.1
     assert set(adv.discriminator_losses(real, fake)) == {"d_mpd", "d_mrd"}
     g = adv.generator_losses(real, fake)
@@ -85,7 +73,7 @@ def test_discriminator_warmup_freezes_the_generator(tiny_cfg, tmp_path):
 def test_phases_run_in_order_and_the_horizon_counts_them(tiny_cfg, tmp_path):
     cfg = tiny_cfg("model.optim.pretrain_mel_steps=2", "model.optim.disc_warmup_steps=1")
     module = _fit(cfg, steps=7, tmp_path=tmp_path)  # 2 mel + 1 D-only + 2 GAN iterations
-    assert module.iteration == 5 and module.total_iterations() == 3 + (7 - 3) // 2
+    assert module.iteration == 5
     assert [module.phase(i) for i in range(5)] == ["mel", "mel", "disc_warmup", "gan", "gan"]
 
 
@@ -117,3 +105,31 @@ def test_extra_spectral_terms_are_weighted_and_logged(tiny_cfg, tmp_path):
     with torch.no_grad():
         assert module.spectral_losses["g_mrstft"](audio, audio).item() == pytest.approx(0.0, abs=1e-5)
     _fit(cfg, steps=2, tmp_path=tmp_path)
+
+
+def test_generator_returns_audio_and_spectrum_from_separate_methods(tiny_cfg):
+    head = "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead"
+    gen = build_module(tiny_cfg(head)).generator
+    audio = torch.randn(2, 4096) * 0.1
+    with torch.no_grad():
+        out = gen.synthesize_with_spectrum(gen.features(audio))
+        assert isinstance(gen(audio), torch.Tensor) and gen(audio).shape == audio.shape
+        assert isinstance(gen.synthesize(gen.features(audio)), torch.Tensor)
+    assert isinstance(out, Synthesis) and out.spectrum.is_complex()
+    assert out.spectrum.shape[:2] == (2, tiny_cfg().audio.n_fft // 2 + 1)
+    plain = build_module(tiny_cfg()).generator
+    with pytest.raises(ValueError, match="ConsistencyISTFTHead"):
+        plain.synthesize_with_spectrum(plain.features(audio))
+
+
+def test_missing_or_unknown_optim_keys_are_named(tiny_cfg):
+    with pytest.raises(ValueError, match="model.optim.lr_g is missing"):
+        build_module(tiny_cfg("~model.optim.lr_g"))
+    with pytest.raises(ValueError, match="model.optim.lr_gen: unknown key"):
+        build_module(tiny_cfg("+model.optim.lr_gen=1e-3"))
+
+
+def test_spectrum_losses_train_on_the_heads_spectrum(tiny_cfg, tmp_path):
+    head = "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead"
+    module = _fit(tiny_cfg(head, "model/loss=vocos_headmag"), steps=2, tmp_path=tmp_path)
+    assert module._spectrum_losses == {"g_headmag"} and _changed(module._before[0], module.generator)

@@ -1,7 +1,7 @@
-"""Speed options give the results of the defaults: fp32 options to 1e-5, bf16 to a few %.
+"""Mixed precision gives the results of fp32 to a few %; the benchmark harness runs.
 
-Options: ``model.perf.cache_weight_norm`` (default on), ``model.perf.channels_last``, and
-``trainer.precision=bf16-mixed``. No timings are asserted here (see ``benchmarks/run.py``).
+``trainer.precision=bf16-mixed`` is the one speed option of the training step. No timings are
+asserted here (see ``benchmarks/run.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from vocoder_train.training.module import PERF_DEFAULTS, resolve_perf
 from vocoder_train.training.run import build_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,77 +51,8 @@ def _rel(a: float, b: float) -> float:
 @pytest.fixture
 def reference(tiny_cfg):
     torch.manual_seed(0)
-    module = build_module(tiny_cfg("model.perf.cache_weight_norm=false"))
+    module = build_module(tiny_cfg())
     return {k: v.clone() for k, v in module.state_dict().items()}
-
-
-def test_perf_options_are_read_from_the_config_and_checked(tiny_cfg):
-    assert resolve_perf(None) == PERF_DEFAULTS
-    module = build_module(tiny_cfg("model.perf.channels_last=true"))
-    assert module.perf["channels_last"] and module.perf["cache_weight_norm"]
-    assert module.perf == resolve_perf({"channels_last": True})
-    with pytest.raises(ValueError, match="unknown option"):
-        resolve_perf({"chanels_last": True})
-
-
-def test_weight_norm_cache_changes_nothing(tiny_cfg, reference, tmp_path):
-    off, m_off = _fit(tiny_cfg("model.perf.cache_weight_norm=false"), reference, tmp_path / "off")
-    on, m_on = _fit(tiny_cfg("model.perf.cache_weight_norm=true"), reference, tmp_path / "on")
-    for a, b in zip(on, off):
-        for k in b:
-            assert _rel(a[k], b[k]) <= 1e-5, (k, a[k], b[k])
-    for (k, v), w in zip(m_on.state_dict().items(), m_off.state_dict().values()):
-        torch.testing.assert_close(v, w, rtol=1e-5, atol=1e-6, msg=k)
-
-
-def test_two_pass_d_step_gives_the_concatenated_values(tiny_cfg, reference, tmp_path):
-    m = build_module(tiny_cfg())
-    m.load_state_dict(reference)
-    g = torch.Generator().manual_seed(2)
-    real, fake = 0.1 * torch.randn(2, 4096, generator=g), 0.1 * torch.randn(2, 4096, generator=g)
-    out = {}
-    for concat in (True, False):
-        m.adversary.zero_grad()
-        terms = m.adversary.discriminator_losses(real, fake, concat=concat)
-        sum(terms.values()).backward()
-        out[concat] = ({k: float(v) for k, v in terms.items()}, [p.grad.clone() for p in m.adversary.parameters()])
-    for k, v in out[True][0].items():
-        assert _rel(out[False][0][k], v) <= 1e-5, k
-    for a, b in zip(out[False][1], out[True][1]):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-    assert build_module(tiny_cfg("model.perf.concat_d_pass=true")).perf["concat_d_pass"] is True
-
-
-def test_channels_last_gives_the_same_discriminator_losses_and_gradients(tiny_cfg, reference, tmp_path):
-    ref = build_module(tiny_cfg())
-    cl = build_module(tiny_cfg("model.perf.channels_last=true"))
-    ref.load_state_dict(reference)
-    cl.load_state_dict(reference)
-    convs = [m for m in cl.adversary.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert convs and all(
-        m.parametrizations.weight.original1.is_contiguous(memory_format=torch.channels_last) for m in convs
-    )
-    g = torch.Generator().manual_seed(1)
-    real, fake = 0.1 * torch.randn(2, 4096, generator=g), 0.1 * torch.randn(2, 4096, generator=g)
-    grads = []
-    for m in (ref, cl):
-        terms = m.adversary.discriminator_losses(real, fake)
-        sum(terms.values()).backward()
-        grads.append((terms, [p.grad.clone() for p in m.adversary.parameters()]))
-    (t_ref, g_ref), (t_cl, g_cl) = grads
-    for k in t_ref:
-        assert _rel(float(t_cl[k]), float(t_ref[k])) <= 1e-5
-    for a, b in zip(g_cl, g_ref):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    # and it trains end to end; Adam's first steps amplify rounding (sign of tiny gradients)
-    # so later losses are compared loosely
-    on, _ = _fit(tiny_cfg("model.perf.channels_last=true"), reference, tmp_path / "cl")
-    off, _ = _fit(tiny_cfg(), reference, tmp_path / "ref")
-    for k in ("d_total",):
-        assert _rel(on[0][k], off[0][k]) <= 1e-5
-    for a, b in zip(on, off):
-        for k in b:
-            assert _rel(a[k], b[k]) <= 2e-2, (k, a[k], b[k])
 
 
 def test_bf16_mixed_trains_through_lightning_on_cpu_close_to_fp32(tiny_cfg, reference, tmp_path):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from vocoder_train.cli import prepare as prep
+from vocoder_train.cli import prepare as cli
+from vocoder_train.data import prepare as prep
 from vocoder_train.data.manifest import read_manifest
 from vocoder_train.io.audio import save_audio
 
@@ -107,7 +108,7 @@ def expected(c: dict) -> tuple[set[str], dict[str, str]]:
 
 def run(c: dict, out: Path, *extra_args: str, inputs=None) -> int:
     inputs = inputs or [str(c["root"]), str(c["lists"] / "extra.txt"), str(c["lists"] / "more.jsonl")]
-    return prep.main([*inputs, "--output", str(out), "--max-duration", "1.5", "--no-progress", *extra_args])
+    return cli.main([*inputs, "--output", str(out), "--max-duration", "1.5", "--no-progress", *extra_args])
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:
@@ -231,8 +232,8 @@ def test_split_is_deterministic_parallel_and_stable(corpus, first_run, tmp_path)
     for i in range(4):
         make_good(grown, f"new/n{i}.wav", 16000, 0.6, 1, seed=90 + i)
     args = ["--val-fraction", "0.3", "--no-progress"]
-    assert prep.main([str(corpus["root"]), "--output", str(tmp_path / "s1"), *args]) == 0
-    assert prep.main([str(grown), "--output", str(tmp_path / "s2"), *args]) == 0
+    assert cli.main([str(corpus["root"]), "--output", str(tmp_path / "s1"), *args]) == 0
+    assert cli.main([str(grown), "--output", str(tmp_path / "s2"), *args]) == 0
 
     def assignment(out: Path, root: Path) -> dict[str, str]:
         return {os.path.relpath(x["path"], root): split for split in ("train", "val")
@@ -246,7 +247,7 @@ def test_split_is_deterministic_parallel_and_stable(corpus, first_run, tmp_path)
 
 def test_at_least_one_val_file(make_corpus, tmp_path):
     paths = make_corpus([("x.wav", 16000, 0.6, 1), ("y.wav", 16000, 0.6, 1)], "two")
-    assert prep.main([str(paths[0].parent), "--output", str(tmp_path / "o"), "--val-fraction", "0.001",
+    assert cli.main([str(paths[0].parent), "--output", str(tmp_path / "o"), "--val-fraction", "0.001",
                       "--no-progress"]) == 0  # fmt: skip
     assert len(read_manifest(tmp_path / "o" / "val.jsonl")) == 1
     assert len(read_manifest(tmp_path / "o" / "train.jsonl")) == 1
@@ -278,12 +279,12 @@ def test_chunked_decode_measures_the_same(corpus, monkeypatch, name):
 
 
 def test_max_duration_none():
-    assert prep.build_parser().parse_args(["x", "-o", "y", "--max-duration", "none"]).max_duration is None
-    assert prep.build_parser().parse_args(["x", "-o", "y", "--max-duration", "30"]).max_duration == 30.0
+    assert cli.build_parser().parse_args(["x", "-o", "y", "--max-duration", "none"]).max_duration is None
+    assert cli.build_parser().parse_args(["x", "-o", "y", "--max-duration", "30"]).max_duration == 30.0
 
 
 def test_help(capsys):
-    assert prep.main(["--help"]) == 0
+    assert cli.main(["--help"]) == 0
     text = capsys.readouterr().out
     for flag in ("--output", "--val-fraction", "--val-list", "--min-duration", "--max-duration", "--seed",
                  "--sample-rate", "--workers", "examples:", "non_finite"):  # fmt: skip
@@ -294,20 +295,20 @@ def test_errors_exit_2_and_name_the_path(tmp_path, capsys):
     empty = tmp_path / "empty corpus"
     empty.mkdir()
     (empty / "readme.txt").write_text("no audio here")
-    assert prep.main([str(empty), "--output", str(tmp_path / "o")]) == 2
+    assert cli.main([str(empty), "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(empty) in err and "no audio files" in err
     assert not (tmp_path / "o").exists()
-    assert prep.main([str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
+    assert cli.main([str(tmp_path / "nope"), "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(tmp_path / "nope") in err
-    assert prep.main([str(empty)]) == 2  # --output is required
+    assert cli.main([str(empty)]) == 2  # --output is required
     (tmp_path / "a file").write_text("")
-    assert prep.main([str(empty), "--output", str(tmp_path / "a file" / "out")]) == 2
+    assert cli.main([str(empty), "--output", str(tmp_path / "a file" / "out")]) == 2
     assert "a file" in capsys.readouterr().err
     # files that are all bad: exit 2 and say why
     (empty / "text.wav").write_text("not audio")
-    assert prep.main([str(empty), "--output", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert cli.main([str(empty), "--output", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "unreadable: 1" in err and "text.wav" in err
 
@@ -351,10 +352,10 @@ def test_prepare_pairs_mels_and_rejects_those_that_do_not_fit(tmp_path):
 
 def test_prepare_mels_cli_options(tmp_path):
     make_good(tmp_path / "c", "a.wav", 16000, 0.6, 1)
-    assert prep.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "nope"),
+    assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "nope"),
                       "--no-progress"]) == 2  # fmt: skip
     (tmp_path / "m").mkdir()
     np.save(tmp_path / "m" / "a.npy", np.zeros((100, 9600 // 256 + 1), np.float32))
-    assert prep.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "m"),
+    assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "m"),
                       "--sample-rate", "16000", "--no-progress"]) == 0  # fmt: skip
     assert "mel" in read_manifest(tmp_path / "o" / "train.jsonl")[0]

@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from vocoder_train.config import CONFIG_DIR
 from vocoder_train.config.checks import ConfigError, check_config
+from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator, to_vocos_config
 
 PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "preset").glob("*.yaml"))
@@ -23,6 +23,14 @@ RATES = {"16k": 16000, "22k": 22050, "24k": 24000, "44k": 44100}
 # demo/cpu_budget/tiny are sized for a CPU, hifigan_compat_22k is HiFi-GAN's front end).
 PRESET_EXPERIMENTS = [None, "vocos_mel_24khz", "finetune", "ljspeech_22k", "vctk_44k"]
 DISCRIMINATORS = ["mpd_mrd", "mpd_mrd_small", "msstft", "mpd_msd", "mpd_cqtd"]
+# The MRD / MS-STFT sizes of each preset: the 24 kHz ones (22k too), x0.75 at 16 kHz and x2 at 44.1 kHz.
+MSSTFT_24K = [[2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256], [128, 32, 128]]
+DISC_SIZES = {
+    "16k": ([1536, 768, 384], [[1536, 384, 1536], [768, 192, 768], [384, 96, 384], [192, 48, 192], [96, 24, 96]]),
+    "22k": ([2048, 1024, 512], MSSTFT_24K),
+    "24k": ([2048, 1024, 512], MSSTFT_24K),
+    "44k": ([4096, 2048, 1024], [[4096, 1024, 4096], [2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256]]),
+}
 
 
 def _compose(*overrides: str):
@@ -55,14 +63,29 @@ def test_every_preset_composes_with_every_experiment(preset, experiment, tiny_co
 @pytest.mark.parametrize("disc", DISCRIMINATORS)
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_fits_every_discriminator_config(preset, disc, tiny_corpus):
-    """The preset's discriminator sizes land only on discriminators that have them (no partial nodes)."""
-    cfg = _compose(f"preset={preset}", f"model/discriminator={disc}", "model/loss=vocos_any_disc",
+    cfg = _compose(f"preset={preset}", f"model/discriminator={disc}",
                    f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}")
     check_config(cfg)
     mrd = OmegaConf.select(cfg, "model.discriminator.mrd.fft_sizes")
     if mrd is not None:
         largest_ms = 1000 * max(mrd) / RATES[preset]
         assert 80 <= largest_ms <= 100, (preset, list(mrd))  # the 24 kHz design: 2048 samples = 85 ms
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_discriminator_sizes_follow_the_preset(preset):
+    mrd, msstft = DISC_SIZES[preset]
+    for disc in ("mpd_mrd", "mpd_mrd_small"):
+        node = _compose(f"preset={preset}", f"model/discriminator={disc}").model.discriminator.mrd
+        assert OmegaConf.to_container(node, resolve=True)["fft_sizes"] == mrd
+    node = _compose(f"preset={preset}", "model/discriminator=msstft").model.discriminator.msstft
+    assert OmegaConf.to_container(node, resolve=True)["resolutions"] == msstft
+
+
+def test_a_scale_that_gives_fractional_sizes_is_refused():
+    cfg = _compose("model/discriminator=msstft", "audio.disc_fft_scale=0.7")
+    with pytest.raises(Exception, match=r"2048 x 0.7 = 1433.6\S* is not a whole number of samples"):
+        Adversary.from_config(cfg.model.discriminator)
 
 
 def test_preset_values():
@@ -114,8 +137,7 @@ def test_discriminators_run_on_a_segment(preset):
     cfg = _compose(f"preset={preset}", "model/discriminator=mpd_mrd_small")
     OmegaConf.resolve(cfg)
     x = 0.1 * torch.randn(1, cfg.audio.segment_length)
-    for name, node in cfg.model.discriminator.items():
-        disc = instantiate(node, _convert_="all")
+    for name, disc in Adversary.from_config(cfg.model.discriminator).discriminators.items():
         with torch.no_grad():
             logits, fmaps = disc(x)
         assert logits and all(torch.isfinite(lg).all() for lg in logits), name
@@ -153,9 +175,9 @@ def test_exported_vocos_config_keeps_the_preset_rate(tmp_path):
         (["model.discriminator.mrd.fft_sizes=[8192,128]"],
          "model.discriminator.mrd.fft_sizes has n_fft 8192 > audio.segment_length=4096"),
         (["model.discriminator.mpd.periods=[2,5000]"], "model.discriminator.mpd.periods has 5000 >= audio.segment_length=4096"),
-        (["model/discriminator=msstft", "model/loss=vocos_any_disc", "model.discriminator.msstft.resolutions=[[8192,2048,8192]]"],
+        (["model/discriminator=msstft", "model.discriminator.msstft.resolutions=[[8192,2048,8192]]"],
          "model.discriminator.msstft.resolutions has n_fft 8192 > audio.segment_length=4096"),
-        (["model/discriminator=cqtd", "model/loss=vocos_any_disc", "model.discriminator.cqtd.hop_lengths=[100]"],
+        (["model/discriminator=cqtd", "model.discriminator.cqtd.hop_lengths=[100]"],
          "model.discriminator.cqtd.hop_lengths has 100, not divisible by 2^(n_octaves - 1) = 256"),
         (["+model.discriminator.mrd2.fft_sizes=[512]"], "model.discriminator.mrd2={'fft_sizes': [512]}: has no _target_"),
         (["model.generator.head.hop_length=128"], "head hop 128 != feature_extractor.hop_length=64"),
@@ -231,4 +253,4 @@ def test_a_mel_only_run_warns_instead_of_failing(tiny_cfg):
 
 
 def test_time_budget_runs_skip_the_phase_check(tiny_cfg):
-    check_config(tiny_cfg("model.optim.disc_warmup_steps=100", "model.optim.time_budget=true"))
+    check_config(tiny_cfg("model.optim.disc_warmup_steps=100", "model.optim.time_budget=true", "trainer.max_time=00:00:01:00"))

@@ -8,6 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from vocoder_train.training.callbacks import DataHealth
 from vocoder_train.training.run import train
 
 
@@ -50,7 +51,53 @@ def test_nonfinite_discriminator_loss_skips_both_optimizers(tiny_cfg, monkeypatc
     from vocoder_train.training.module import NonFiniteLossError
 
     monkeypatch.setattr(
-        Adversary, "discriminator_losses", lambda self, real, fake, concat=False: {"d_mpd": torch.tensor(float("inf"))}
+        Adversary, "discriminator_losses", lambda self, real, fake: {"d_mpd": torch.tensor(float("inf"))}
     )
     with pytest.raises(NonFiniteLossError, match="discriminator loss in 3 steps"):
-        train(tiny_cfg("model.optim.max_nonfinite=2", "model.loss.lambdas.d_mpd=1.0"))
+        train(tiny_cfg("model.optim.max_nonfinite=2", "model.discriminator.mpd.weights.d=1.0"))
+
+
+class _Logged:
+    """Stands in for the LightningModule and the Trainer: records what a callback logs."""
+
+    def __init__(self, data=None):
+        self.values: dict[str, list[float]] = {}
+        self.datamodule = None if data is None else type("LightningData", (), {"data": data})()
+
+    def log(self, name, value, **kwargs):
+        self.values.setdefault(name, []).append(float(value))
+
+    def log_dict(self, values, **kwargs):
+        for k, v in values.items():
+            self.log(k, v)
+
+
+def _batch(skipped=(0, 0), paths=("", ""), **more) -> dict:
+    return {"audio": torch.zeros(len(skipped), 8), "skipped": torch.tensor(skipped),
+            "skipped_path": list(paths), **more}
+
+
+def test_data_health_counts_skips_and_fixed_mel_frames_and_keeps_them_in_checkpoints():
+    health, module = DataHealth(max_skipped_files=3, mix_every_n_steps=1), _Logged()
+    trainer = _Logged()
+    health.on_train_batch_end(trainer, module, {}, _batch((1, 0), ("a.wav", "")), 0)
+    health.on_train_batch_end(trainer, module, {}, _batch((0, 2), ("", "b.wav"), mel_fixed=torch.tensor([1, 1])), 1)
+    assert module.values["data/skipped"] == [1.0, 2.0] and module.values["data/mel_frames_fixed"] == [2.0]
+    resumed = DataHealth(max_skipped_files=3, mix_every_n_steps=1)
+    resumed.load_state_dict(health.state_dict())
+    assert resumed.skipped_files == ["a.wav", "b.wav", "b.wav"] and resumed.mel_frames_fixed == 2
+    with pytest.raises(RuntimeError, match="max_skipped_files=3") as e:
+        resumed.on_train_batch_end(trainer, module, {}, _batch((1, 0), ("c.wav", "")), 2)
+    assert "a.wav, b.wav, c.wav" in str(e.value) and "vocoder-prepare" in str(e.value)
+
+
+def test_data_health_logs_the_mix_of_sources():
+    class Data:
+        def source_names(self, index):
+            return ["a" if int(i) < 2 else "b" for i in index]
+
+    health, module, trainer = DataHealth(max_skipped_files=10, mix_every_n_steps=2), _Logged(), _Logged(Data())
+    for step, index in enumerate(([0, 1, 2, 3], [0, 0, 0, 3], [1, 1, 1, 1])):
+        health.on_train_batch_end(trainer, module, {}, _batch((0,) * 4, ("",) * 4, index=torch.tensor(index)), step)
+    assert health.mix_counts == {"a": 9, "b": 3}
+    assert module.values["data/mix_a"] == [0.5, 0.75] and module.values["data/mix_b"] == [0.5, 0.25]  # steps 0, 2

@@ -9,7 +9,6 @@ from vocoder_train.losses.spectral import (
     MelReconstructionLoss,
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
-    PhaseDerivativeLoss,
 )
 
 RES = ((256, 64, 128), (128, 32, 128), (64, 16, 40))
@@ -104,47 +103,3 @@ def test_multiscale_mel_mean_sum_and_backends():
     (va, ga), (vb, gb) = _value_and_grad(mean, y_hat, y), _value_and_grad(ref, y_hat, y)
     torch.testing.assert_close(va, vb, rtol=1e-5, atol=0)
     torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6 * gb.abs().max().item())
-
-
-
-def test_phase_loss_backends_agree_and_track_pitch():
-    """numba and torch backends agree in value and gradient; under bf16 autocast the loss still
-    runs in fp32; the loss is 0 for the reference and falls as a tone's pitch nears the reference's."""
-    y_hat, y = _audio()
-    res = [_value_and_grad(PhaseDerivativeLoss(128, 32, backend=b), y_hat, y) for b in ("numba", "torch")]
-    torch.testing.assert_close(res[0], res[1], rtol=1e-4, atol=1e-7)
-    loss = PhaseDerivativeLoss(128, 32, time_weight=1.0, freq_weight=0.5)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        v = loss(y_hat, y)
-    assert v.dtype == torch.float32
-    terms = loss.terms(y_hat, y)
-    torch.testing.assert_close(v, terms["if"] + 0.5 * terms["gd"])
-    assert loss(y, y).item() < 1e-5
-    t = torch.arange(8000) / 16000
-    ref = torch.sin(2 * torch.pi * 300 * t)[None]
-    if_terms = [loss.terms(torch.sin(2 * torch.pi * f * t)[None], ref)["if"].item() for f in (260, 280, 295, 300)]
-    assert if_terms == sorted(if_terms, reverse=True) and if_terms[-1] < 1e-5  # closer pitch, lower term
-
-
-def test_phase_loss_rejects_bad_settings():
-    with pytest.raises(ValueError, match="hop_length"):
-        PhaseDerivativeLoss(64, 0)
-    with pytest.raises(ValueError, match="power"):
-        PhaseDerivativeLoss(64, 16, power=-1)
-    with pytest.raises(ValueError, match="backend"):
-        PhaseDerivativeLoss(64, 16, backend="cuda")
-    with pytest.raises(ValueError, match="f_max"):
-        PhaseDerivativeLoss(64, 16, f_max=4000)  # no sample_rate
-
-
-def test_phase_loss_f_max_counts_low_bins_only():
-    """With f_max, a difference above it barely counts; below it, it does."""
-    t = torch.arange(4000) / 16000
-    low, high = torch.sin(2 * torch.pi * 500 * t), 0.5 * torch.sin(2 * torch.pi * 6000 * t)
-    ref = (low + high)[None]
-    loss = PhaseDerivativeLoss(128, 32, sample_rate=16000, f_max=2000)
-    assert loss.n_bins == 17
-    other_high = (low + 0.5 * torch.sin(2 * torch.pi * 6100 * t))[None]
-    other_low = (torch.sin(2 * torch.pi * 540 * t) + high)[None]
-    # above f_max only the high tone's window sidelobes in the low bins remain
-    assert loss(other_high, ref).item() < 0.05 * loss(other_low, ref).item()

@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from tests.helpers.audio import tone
-from vocoder_train.cli.export import export
-from vocoder_train.cli.synthesize import TorchVocoder, load_vocoder, main, synthesize_mel
+from vocoder_train.cli.synthesize import main
 from vocoder_train.io.audio import load_audio, probe, save_audio
-from vocoder_train.models.generator import build_generator, from_vocos_config, load_generator
+from vocoder_train.models.export import export
+from vocoder_train.models.generator import build_generator, from_vocos_config
+from vocoder_train.models.inference.chunked import receptive_context, synthesize_mel
+from vocoder_train.models.store import TorchVocoder, load_generator, load_vocoder
 
 SR, HOP, N_MELS = 16000, 64, 32  # the tiny experiment
 
@@ -81,7 +83,7 @@ def test_chunked_equals_one_shot(ckpt, onnx_dir, kind):
         audio, timing = synthesize_mel(vocoder, mel, chunk_frames=chunk)
         diff = (audio - one).abs().max().item()
         print(
-            f"{kind}: chunk {chunk} frames, context {vocoder.receptive_context()}: max abs diff {diff:.2e}, "
+            f"{kind}: chunk {chunk} frames, context {receptive_context(vocoder)}: max abs diff {diff:.2e}, "
             f"{timing.chunks} chunks, first chunk {1e3 * timing.first_chunk_s:.1f} ms"
         )
         assert audio.shape == one.shape and diff < 1e-5
@@ -132,8 +134,8 @@ def test_bad_inputs_are_named_and_the_rest_still_written(ckpt, tmp_path, capsys)
     assert main([str(ckpt), *inputs, "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path / 'broken.wav'}:" in err
-    assert f"{tmp_path / 'wrong_bins.npy'}: mel has 80 bins" in err and f"the model expects {N_MELS}" in err
-    assert "looks transposed" in err
+    assert f"{tmp_path / 'wrong_bins.npy'}: 80 mel bins" in err and f"the model takes {N_MELS}" in err
+    assert f"{tmp_path / 'transposed.npy'}: 10 mel bins" in err and "save it transposed" in err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.wav"]
 
 
@@ -147,7 +149,7 @@ def test_missing_input_and_model_errors(ckpt, tmp_path, capsys):
 def test_inputs_from_a_manifest_and_a_filelist(tmp_path, make_corpus):
     import json
 
-    from vocoder_train.cli.synthesize import collect_inputs
+    from vocoder_train.api import collect_inputs
 
     paths = make_corpus([("a.wav", 16000, 0.3, 1), ("b.flac", 16000, 0.3, 1)])
     (tmp_path / "val.jsonl").write_text("".join(json.dumps({"path": str(p)}) + "\n" for p in paths))

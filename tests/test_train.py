@@ -9,7 +9,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vocoder_train.io.checkpoint import load_checkpoint
-from vocoder_train.models.generator import load_generator
+from vocoder_train.models.store import load_generator
 from vocoder_train.training.run import train
 
 

@@ -1,328 +1,25 @@
 """``vocoder-export``: a training checkpoint (or vocos folder) -> files other tools load.
 
     vocoder-export runs/demo/checkpoints/last.ckpt --output exported/vocos --format vocos
-    vocoder-export runs/demo/checkpoints/last.ckpt --output exported/onnx --format onnx --ema
+    vocoder-export runs/demo/checkpoints/last.ckpt -o exported/onnx -f onnx --ema
 
-Formats (each folder also holds config.yaml, in vocos' format plus ``sample_rate``, and a README.md):
-
-* ``vocos``: ``pytorch_model.bin``, the generator's state_dict, for ``vocos.Vocos.from_hparams``
-  + ``load_state_dict`` (and ``Vocos.from_pretrained`` once the folder is on a hub).
-* ``safetensors``: ``generator.safetensors`` (state_dict; the config as JSON in its metadata).
-* ``torchscript``: ``generator.torchscript.pt``, a traced mel -> waveform graph.
-* ``onnx``: ``generator.onnx``, mel ``(B, n_mels, frames)`` -> audio ``(B, samples)``, dynamic axes.
-
-The graph formats use :class:`vocoder_train.models.inference.exportable.ExportableVocos` (an ISTFT made of
-real-valued ops). Every export is reloaded from a temporary folder next to ``--output`` and run
-on two mels (one from a synthetic signal, one random with an odd frame count, so a frozen time
-axis is caught); it is published (renamed to ``--output``) only when its largest absolute
-difference from the training model's ``synthesize(mel)`` is within ``--tolerance``.
+Argument parsing and printing over :func:`vocoder_train.models.export.export` (formats, checks
+and atomic publishing are described there).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
-import shutil
 import sys
-import tempfile
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import torch
-import yaml
-
-from vocoder_train.cli.synthesize import MODEL_FILES, load_vocoder
-from vocoder_train.models.inference.exportable import (
-    GRAPH_FORMATS,
-    ExportableVocos,
-    UnsupportedForExport,
-    check_exportable,
-)
-
-FORMATS = ("vocos", "safetensors", "torchscript", "onnx")
-
-
-class ExportError(RuntimeError):
-    """The export could not be written or failed its check. Nothing was left in --output."""
-
-
-@dataclass
-class ExportResult:
-    """What :func:`export` wrote and measured."""
-
-    format: str
-    output: Path
-    files: list[str]
-    parameters: int
-    sample_rate: int
-    max_abs_diff: float
-    tolerance: float
-    probe_frames: list[int] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-
-# -- sources ----------------------------------------------------------------------------------
-
-
-def load_source(path: str | Path, ema: bool = False) -> tuple[torch.nn.Module, int, dict]:
-    """(generator in eval mode on CPU, sample_rate, vocos config dict with ``sample_rate``)."""
-    vocoder = load_vocoder(path, device="cpu", ema=ema)
-    if not hasattr(vocoder, "generator"):
-        raise ExportError(
-            f"{path}: a {vocoder.kind} export is not a source; export from the checkpoint or vocos folder"
-        )
-    config = dict(vocoder.config)
-    config["sample_rate"] = vocoder.sample_rate
-    return vocoder.generator, vocoder.sample_rate, config
-
-
-def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> list[torch.Tensor]:
-    """Two feature tensors (1, C, L): from 1 s of a synthetic voiced signal, and random with odd L."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.arange(sample_rate) / sample_rate
-    f0 = 110 + 90 * t  # a glide, so every frame differs
-    phase = 2 * math.pi * torch.cumsum(f0, 0) / sample_rate
-    audio = sum(0.25 / k * torch.sin(k * phase) for k in range(1, 8)) + 0.01 * torch.randn(
-        t.shape, generator=g
-    )
-    with torch.inference_mode():
-        real = generator.features(audio[None].float()).clone()
-    rand = real.mean() + real.std() * torch.randn(1, real.shape[1], 37, generator=g)
-    return [real, rand]
-
-
-# -- writers (each writes into a fresh folder and returns the file names) ---------------------
-
-
-def _state_dict(generator: torch.nn.Module) -> dict[str, torch.Tensor]:
-    # Contiguous copies: safetensors refuses shared or strided storage, and torch.save keeps views' bases.
-    return {k: v.detach().cpu().contiguous().clone() for k, v in generator.state_dict().items()}
-
-
-def write_config(config: dict, folder: Path) -> str:
-    with open(folder / "config.yaml", "w", encoding="utf-8") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-    return "config.yaml"
-
-
-def write_vocos(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    torch.save(_state_dict(generator), folder / MODEL_FILES["vocos"])
-    return [write_config(config, folder), MODEL_FILES["vocos"]]
-
-
-def write_safetensors(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    from safetensors.torch import save_file
-
-    meta = {
-        "config": json.dumps(config),
-        "sample_rate": str(config["sample_rate"]),
-        "format": "vocoder_train.generator",
-    }
-    save_file(_state_dict(generator), str(folder / MODEL_FILES["safetensors"]), metadata=meta)
-    return [write_config(config, folder), MODEL_FILES["safetensors"]]
-
-
-def write_torchscript(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    module = ExportableVocos(generator).eval()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in 2.14 but works
-        traced = torch.jit.trace(module, (mels[0],), check_trace=False)
-        traced.save(str(folder / MODEL_FILES["torchscript"]))
-    return [write_config(config, folder), MODEL_FILES["torchscript"]]
-
-
-def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    module = ExportableVocos(generator).eval()
-    # torch 2.14 defaults to the dynamo exporter, which needs `onnxscript` (not a dependency here);
-    # the TorchScript-based exporter handles this graph (conv, layer norm, linear, conv_transpose).
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            module,
-            (mels[0],),
-            str(folder / MODEL_FILES["onnx"]),
-            dynamo=False,
-            input_names=["mel"],
-            output_names=["audio"],
-            dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}},
-            opset_version=opset,
-        )
-    import onnx
-
-    onnx.checker.check_model(str(folder / MODEL_FILES["onnx"]))
-    return [write_config(config, folder), MODEL_FILES["onnx"]]
-
-
-WRITERS = {
-    "vocos": write_vocos,
-    "safetensors": write_safetensors,
-    "torchscript": write_torchscript,
-    "onnx": write_onnx,
-}
-
-
-def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
-    load = {
-        "vocos": 'from vocos import Vocos\nimport torch\n\nvocos = Vocos.from_hparams("config.yaml")\n'
-        'vocos.load_state_dict(torch.load("pytorch_model.bin", map_location="cpu", weights_only=True))\n'
-        "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames) -> (B, frames * hop)\n"
-        '# once uploaded to the Hugging Face hub: Vocos.from_pretrained("<user>/<repo>")',
-        "safetensors": "from safetensors.torch import load_file\nfrom vocos import Vocos\n\n"
-        'vocos = Vocos.from_hparams("config.yaml")\nvocos.load_state_dict(load_file("generator.safetensors"))\n'
-        "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames)",
-        "torchscript": 'import torch\n\nmodel = torch.jit.load("generator.torchscript.pt").eval()\n'
-        "audio = model(mel)  # mel: float32 (B, n_mels, frames) -> (B, samples)",
-        "onnx": 'import onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
-        '(audio,) = sess.run(None, {"mel": mel})  # float32 (B, n_mels, frames) -> (B, samples)',
-    }[fmt]
-    text = (
-        f"# Vocoder export ({fmt})\n\nExported by `vocoder-export` from `{source}`. {result_hint}\n\n"
-        "`config.yaml` is a vocos config (feature_extractor / backbone / head) plus `sample_rate`; the mel\n"
-        "front-end (`feature_extractor`) is what the model expects as input.\n\n"
-        f"## Load it\n\n```python\n{load}\n```\n\n"
-        "Or, from the command line: `vocoder-synthesize <this folder> input.wav --output out/`.\n"
-    )
-    (folder / "README.md").write_text(text, encoding="utf-8")
-    return "README.md"
-
-
-# -- verification -----------------------------------------------------------------------------
-
-
-def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[torch.Tensor]) -> float:
-    """Reloads the export from ``folder`` and returns max |export(mel) - generator.synthesize(mel)|."""
-    if fmt == "vocos":
-        run = _load_with_vocos(folder)
-    else:
-        run = load_vocoder(folder, device="cpu", engine="eager").decode  # the exported weights as they are
-    # upstream Vocos.decode runs backbone + head only: the generator's mel projection is vocoder_train's
-    passes = getattr(generator, "mel_passes", 0)
-    worst = 0.0
-    for mel in mels:
-        with torch.inference_mode():
-            if fmt == "vocos":
-                generator.mel_passes = 0
-            try:
-                ref = generator.synthesize(mel).float()
-            finally:
-                if passes:
-                    generator.mel_passes = passes
-            out = run(mel).float()
-        if out.shape != ref.shape:
-            raise ExportError(
-                f"{fmt} export gives shape {tuple(out.shape)} for {tuple(mel.shape)}; expected {tuple(ref.shape)}"
-            )
-        worst = max(worst, (out - ref).abs().max().item())
-    return worst
-
-
-def _load_with_vocos(folder: Path):
-    """The contract of the vocos format: upstream ``Vocos.from_hparams`` + ``load_state_dict``, unchanged."""
-    from vocos import Vocos
-
-    model = Vocos.from_hparams(str(folder / "config.yaml"))
-    model.load_state_dict(torch.load(folder / MODEL_FILES["vocos"], map_location="cpu", weights_only=True))
-    return model.eval().decode
-
-
-# -- atomic publishing ------------------------------------------------------------------------
-
-
-def check_output(output: Path, force: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise ExportError(f"{output}: exists and is not a folder; choose another --output")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise ExportError(
-            f"{output}: exists and is not empty; pass --force to replace it, or choose another --output"
-        )
-
-
-def publish(tmp: Path, output: Path) -> None:
-    """Renames ``tmp`` to ``output``; an existing ``output`` is moved aside first and removed after."""
-    old = None
-    if output.exists():
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        os.replace(output, old)
-    os.replace(tmp, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def export(
-    source: str | Path,
-    output: str | Path,
-    fmt: str,
-    *,
-    ema: bool = False,
-    opset: int = 17,
-    force: bool = False,
-    tolerance: float = 1e-4,
-) -> ExportResult:
-    """Writes ``fmt`` files for ``source`` into ``output`` after checking them (see the module docstring)."""
-    if fmt not in FORMATS:
-        raise ExportError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    output = Path(output)
-    check_output(output, force)
-    generator, sample_rate, config = load_source(source, ema=ema)
-    if fmt in GRAPH_FORMATS:
-        check_exportable(generator)
-    mels = probe_mels(generator, sample_rate)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
-    try:
-        files = WRITERS[fmt](generator, config, tmp, mels, opset)
-        diff = verify(tmp, fmt, generator, mels)
-        if not diff <= tolerance:  # also catches NaN
-            raise ExportError(
-                f"{fmt} export differs from the training model: max abs diff {diff:.3e} > tolerance {tolerance:.1e}; "
-                f"nothing was written to {output}"
-            )
-        hint = f"Checked against the training model: max abs diff {diff:.2e} (fp32)."
-        files.append(write_readme(tmp, fmt, str(source), hint))
-        check_output(output, force)  # again: someone may have written there meanwhile
-        publish(tmp, output)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return ExportResult(
-        format=fmt,
-        output=output,
-        files=files,
-        parameters=sum(p.numel() for p in generator.parameters()),
-        sample_rate=sample_rate,
-        max_abs_diff=diff,
-        tolerance=tolerance,
-        probe_frames=[m.shape[-1] for m in mels],
-        notes=_notes(fmt, generator),
-    )
-
-
-def _notes(fmt: str, generator: torch.nn.Module) -> list[str]:
-    notes = ["ONNX written with the TorchScript-based exporter (dynamo=False)"] if fmt == "onnx" else []
-    passes = getattr(generator, "mel_passes", 0)
-    if fmt == "vocos" and passes:
-        notes.append(
-            f"upstream Vocos.from_hparams/decode skips the generator's mel projection (mel_passes={passes}, "
-            "config.yaml keeps it): vocoder-synthesize and load_vocoder apply it"
-        )
-    if type(getattr(generator, "head", None)).__module__.startswith("vocoder_train"):
-        notes.append(f"the head is {type(generator.head).__module__}.{type(generator.head).__name__}: "
-                     "loading needs vocoder_train installed")
-    return notes
-
-
-# -- command line -----------------------------------------------------------------------------
+from vocoder_train.models.export import FORMATS, ExportError, UnsupportedForExport, export
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vocoder-export",
-        description="Export a vocoder_train checkpoint (or a vocos folder) to files other tools load, "
+        description="Export a vocoder_train checkpoint (or a vocos folder / safetensors export) to files other tools load, "
         "after checking them against the training model.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""formats:
@@ -340,7 +37,8 @@ The export is built in a temporary folder next to --output, reloaded, run on two
 with the training model; it replaces --output only when the max abs difference is <= --tolerance.
 torchscript/onnx need an ISTFT head (IMDCT heads: use vocos or safetensors).""",
     )
-    p.add_argument("source", metavar="CKPT_OR_FOLDER", help="training checkpoint (.ckpt) or vocos folder")
+    p.add_argument("source", metavar="CKPT_OR_FOLDER",
+                   help="training checkpoint (.ckpt), vocos folder, or safetensors export (file or folder)")  # fmt: skip
     p.add_argument(
         "-o", "--output", required=True, help="folder to write (must be absent or empty unless --force)"
     )

@@ -31,10 +31,11 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from vocoder_train.dsp import mel_filterbank
 
 MAX_LAG = 4  # frames of offset tried when aligning the supplied mel with ours
 FLOORS = (1e-4, 1e-5, 1e-7, 1e-10)
@@ -109,34 +110,12 @@ def _filterbank(s: FrontendSettings) -> np.ndarray:
     return _cached_filterbank(s.n_fft // 2 + 1, float(s.f_min), s.fmax, s.n_mels, s.sample_rate, s.mel_norm, s.mel_scale)
 
 
-def _hz_to_mel(f: np.ndarray | float, scale: str) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    if scale == "htk":
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-    # slaney: linear below 1 kHz, logarithmic above (librosa's and torchaudio's definition)
-    lin = f / (200.0 / 3)
-    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (math.log(6.4) / 27.0), lin)
-
-
-def _mel_to_hz(m: np.ndarray, scale: str) -> np.ndarray:
-    if scale == "htk":
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-    return np.where(m >= 15.0, 1000.0 * np.exp((math.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3) * m)
-
-
 @functools.lru_cache(maxsize=256)
 def _cached_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm, mel_scale) -> np.ndarray:
-    """torchaudio.functional.melscale_fbanks in numpy (it takes ~50 ms a call on a busy CPU)."""
-    if mel_scale not in ("htk", "slaney") or norm not in (None, "slaney"):
-        raise ValueError(f"mel_scale {mel_scale!r} / mel_norm {norm!r}: expected htk|slaney / None|slaney")
-    freqs = np.linspace(0.0, sample_rate // 2, n_freqs)
-    pts = _mel_to_hz(np.linspace(_hz_to_mel(f_min, mel_scale), _hz_to_mel(f_max, mel_scale), n_mels + 2), mel_scale)
-    diff = np.diff(pts)
-    slopes = pts[None, :] - freqs[:, None]
-    fb = np.maximum(0.0, np.minimum(-slopes[:, :-2] / diff[:-1], slopes[:, 2:] / diff[1:]))
-    if norm == "slaney":
-        fb = fb * (2.0 / (pts[2:] - pts[:-2]))[None, :]
-    return np.ascontiguousarray(fb.T)
+    """:func:`vocoder_train.dsp.mel_filterbank` as float64 numpy, cached (the search and
+    :func:`compute_mel` ask for the same filterbanks again)."""
+    fb = mel_filterbank(n_freqs, f_min, f_max, n_mels, sample_rate, norm=norm, mel_scale=mel_scale)
+    return np.ascontiguousarray(fb.double().numpy())
 
 
 def _finish(lin: np.ndarray, s: FrontendSettings) -> np.ndarray:
@@ -355,7 +334,8 @@ def _frames(num_samples: int, s: FrontendSettings) -> int:
 
 
 def ours_from_args(config: str | None, model: str | None) -> dict:
-    """Our feature-extractor config from a run's ``.hydra/config.yaml``, a vocos folder or a ``.ckpt``."""
+    """Our feature-extractor config from a run's ``.hydra/config.yaml`` or any model
+    :mod:`vocoder_train.models.store` loads (checkpoint, vocos folder, export)."""
     from omegaconf import OmegaConf
 
     if config:
@@ -365,18 +345,9 @@ def ours_from_args(config: str | None, model: str | None) -> dict:
             raise ValueError(f"{config}: no model.generator.feature_extractor (give a run's .hydra/config.yaml)")
         return OmegaConf.to_container(node, resolve=True)
     if model:
-        p = Path(model)
-        if p.is_dir():
-            import yaml
+        from vocoder_train.models.store import read_config
 
-            cfg_path = p / "config.yaml"
-            if not cfg_path.is_file():
-                raise ValueError(f"{cfg_path}: missing; --model takes a vocos folder (config.yaml + weights) or a .ckpt")
-            return yaml.safe_load(cfg_path.read_text())["feature_extractor"]
-        from vocoder_train.io.checkpoint import load_checkpoint
-        from vocoder_train.models.generator import generator_config_from_checkpoint
-
-        return generator_config_from_checkpoint(load_checkpoint(p), p)["feature_extractor"]
+        return read_config(model)["feature_extractor"]
     return asdict(vocos_settings())
 
 
@@ -394,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mel", required=True, help=".npy of shape (n_mels, frames) or (1, n_mels, frames)")
     ours = p.add_mutually_exclusive_group()
     ours.add_argument("--config", help="our run's .hydra/config.yaml")
-    ours.add_argument("--model", help="our vocos folder (config.yaml + pytorch_model.bin) or .ckpt")
+    ours.add_argument("--model", help="our model: .ckpt, vocos folder (config.yaml + pytorch_model.bin) or export")
     p.add_argument("--sample-rate", type=int, default=None,
                    help="rate the mel was computed at; the audio is resampled to it (default: ours)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -417,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         audio, _ = load_audio(args.audio, sr)
         mel = np.load(args.mel, allow_pickle=False)
         report = compare_frontends(mel, audio[0], sr, ours)
-    except (AudioReadError, OSError, ValueError, KeyError) as e:
+    except (AudioReadError, OSError, ValueError, KeyError, RuntimeError) as e:  # RuntimeError: CheckpointError
         print(f"vocoder-frontend-check: error: {e}", file=sys.stderr)
         return 2
     if args.json:

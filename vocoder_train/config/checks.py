@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from vocoder_train.config import CONFIG_DIR
+
 MIN_FRAMES = 8  # shortest training / validation segment, in hops: the discriminators and losses need context
+# The one place that lists model.optim's keys, with their defaults and what each does.
+OPTIM_REFERENCE = Path(CONFIG_DIR) / "model" / "optim" / "adamw_cosine.yaml"
+MODEL_GROUPS = ("generator", "discriminator", "loss", "optim")
+# Root keys that training reads; configs/train.yaml sets each.
+REQUIRED_KEYS = ("validation.metrics", "validation.slow_every", "validation.utmos", "max_skipped_files",
+                 "cpu_threads", "onednn", "resume", "ckpt_path", "init")
+# Callback classes that configs written for an older layout may still name, and what replaces them.
+REPLACED_CALLBACKS = {"vocoder_train.data.mixing.MixLogger": "vocoder_train.training.callbacks.DataHealth"}
+_ABSENT = object()
 
 
 class ConfigError(ValueError):
@@ -161,12 +174,22 @@ def discriminator_problems(cfg: DictConfig) -> list[str]:
 
 
 def loss_problems(cfg: DictConfig) -> list[str]:
+    """model.loss.lambdas weighs g_mel and no discriminator term; every discriminator entry has its weights."""
+    from vocoder_train.losses.adversarial import TERMS, entry_weights
+
     p: list[str] = []
     lambdas = _get(cfg, "model.loss.lambdas") or {}
-    for name in _get(cfg, "model.discriminator") or {}:
-        for key in (f"d_{name}", f"g_adv_{name}", f"g_fm_{name}"):
-            if key not in lambdas:
-                p.append(f"model.loss.lambdas.{key} missing: every discriminator '{name}' needs d_, g_adv_ and g_fm_ weights")
+    for key in lambdas:
+        term = next((t for t in TERMS if key.startswith(f"{t}_")), None)
+        if term:
+            p.append(f"model.loss.lambdas.{key}: a discriminator's weights are in its entry; "
+                     f"set model.discriminator.{key[len(term) + 1:]}.weights.{term} instead")
+    for name, node in _container(cfg, "model.discriminator").items():
+        if isinstance(node, dict) and "_target_" in node:
+            try:
+                entry_weights(name, node)
+            except ValueError as e:
+                p.append(str(e))
     if "g_mel" not in lambdas:
         p.append("model.loss.lambdas.g_mel missing")
     return p
@@ -220,6 +243,39 @@ def data_problems(cfg: DictConfig) -> list[str]:
     return p
 
 
+@functools.cache
+def optim_keys() -> frozenset[str]:
+    return frozenset(OmegaConf.load(OPTIM_REFERENCE).keys())
+
+
+def optim_key_problems(optim: Mapping) -> list[str]:
+    """model.optim has every key of :data:`OPTIM_REFERENCE` and no other."""
+    known = optim_keys()
+    missing = [f"model.optim.{k} is missing: set it (see {OPTIM_REFERENCE.name} for its default)"
+               for k in sorted(known - set(optim))]
+    unknown = [f"model.optim.{k}: unknown key (known: {', '.join(sorted(known))}); remove or respell it"
+               for k in sorted(set(optim) - known)]
+    return missing + unknown
+
+
+def key_problems(cfg: DictConfig) -> list[str]:
+    """Keys that training reads are there; keys that nothing reads are named."""
+    p = [f"{key} is missing: configs/train.yaml sets it; override its value rather than deleting it"
+         for key in REQUIRED_KEYS if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT]
+    model = _get(cfg, "model") or {}
+    p += [f"model.{k}: unknown key; model has {', '.join(MODEL_GROUPS)}: remove model.{k}"
+          for k in model if k not in MODEL_GROUPS]
+    if isinstance(model.get("optim"), DictConfig):
+        p += optim_key_problems(model.optim)
+    for name, node in (_get(cfg, "callbacks") or {}).items():
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        if target in REPLACED_CALLBACKS:
+            p.append(f"callbacks.{name}._target_={target}: use {REPLACED_CALLBACKS[target]} instead "
+                     f"(callbacks.data_health in configs/callbacks/default.yaml logs data/mix_<name>); "
+                     f"remove callbacks.{name}")
+    return p
+
+
 def init_problems(cfg: DictConfig) -> list[str]:
     """init.path exists and, for a vocos folder, holds both files and the configured front end."""
     path = _get(cfg, "init.path")
@@ -253,6 +309,8 @@ def init_problems(cfg: DictConfig) -> list[str]:
 def optim_problems(cfg: DictConfig) -> list[str]:
     """The training phases fit in trainer.max_steps (optimizer steps: mel-only and D-only iterations are 1)."""
     max_steps = _get(cfg, "trainer.max_steps")
+    if _get(cfg, "model.optim.time_budget") and not _get(cfg, "trainer.max_time"):
+        return ["model.optim.time_budget=true needs trainer.max_time, e.g. trainer.max_time=00:00:10:00"]
     if _get(cfg, "model.optim.time_budget") or not isinstance(max_steps, int) or max_steps <= 0:
         return []
     mel, warm = int(_get(cfg, "model.optim.pretrain_mel_steps") or 0), int(_get(cfg, "model.optim.disc_warmup_steps") or 0)
@@ -267,7 +325,7 @@ def optim_problems(cfg: DictConfig) -> list[str]:
 
 
 def validation_problems(cfg: DictConfig) -> list[str]:
-    from vocoder_train.metrics.registry import METRICS, metric_mode
+    from vocoder_train.metrics.registry import METRICS, SLOW_METRICS, metric_mode
 
     p: list[str] = []
     names = list(_get(cfg, "validation.metrics") or [])
@@ -284,8 +342,6 @@ def validation_problems(cfg: DictConfig) -> list[str]:
             p.append(f"callbacks.model_checkpoint.monitor={monitor}: not computed; add {key} to validation.metrics")
         elif key in METRICS and mode and mode != metric_mode(key):
             p.append(f"callbacks.model_checkpoint.mode={mode}: {monitor} is better when {'higher' if metric_mode(key) == 'max' else 'lower'}; use mode={metric_mode(key)}")
-        from vocoder_train.training.module import SLOW_METRICS
-
         if key in SLOW_METRICS and (_get(cfg, "validation.slow_every") or 1) > 1:
             p.append(f"callbacks.model_checkpoint.monitor={monitor} is computed only every validation.slow_every validations; set validation.slow_every=1")
     return p
@@ -294,7 +350,7 @@ def validation_problems(cfg: DictConfig) -> list[str]:
 def check_config(cfg: DictConfig) -> None:
     """Raises :class:`ConfigError` listing every problem; returns quietly when none."""
     problems = (
-        audio_problems(cfg) + generator_problems(cfg) + discriminator_problems(cfg) + loss_problems(cfg)
+        key_problems(cfg) + audio_problems(cfg) + generator_problems(cfg) + discriminator_problems(cfg) + loss_problems(cfg)
         + data_problems(cfg) + init_problems(cfg) + optim_problems(cfg) + validation_problems(cfg)
     )
     if problems:

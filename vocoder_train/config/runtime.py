@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import math
 
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
+
+
+def _mul(first, *factors):
+    """The product of the arguments, a whole number; a (nested) list as the first is multiplied
+    element by element (returned as a ListConfig, which ``OmegaConf.resolve`` can store)."""
+    if isinstance(first, list | ListConfig):
+        return ListConfig([_mul(x, *factors) for x in first])
+    product = math.prod(factors, start=first)
+    if product != int(product):
+        raise ValueError(f"${{mul:...}}: {' x '.join(map(str, (first, *factors)))} = {product} is not a whole number of samples")
+    return int(product)
 
 
 def register_resolvers() -> None:
     """Config arithmetic, so derived sizes interpolate the one source of truth:
-    ``mdct_frame_len: ${mul:2,${audio.hop_length}}``."""
+    ``mdct_frame_len: ${mul:2,${audio.hop_length}}``, ``fft_sizes: ${mul:[2048,1024],${audio.disc_fft_scale}}``."""
     if not OmegaConf.has_resolver("mul"):
-        OmegaConf.register_new_resolver("mul", lambda *xs: math.prod(int(x) for x in xs))
+        OmegaConf.register_new_resolver("mul", _mul)
 
 
 def patch_scipy() -> None:

@@ -9,8 +9,8 @@ Random *parameters* are drawn on the host with numpy from ``SeedSequence([seed, 
 for item ``i``, always the same draws in the same order whatever is switched on, so an
 item's result depends only on ``(seed, its index)``: ``aug(batch, seed)[i]`` equals
 ``aug(batch[i], seed, index=i)``. The signal processing runs in the numba kernels of
-:mod:`vocoder_train.kernels.augment` (CPU, in DataLoader workers) or
-:mod:`vocoder_train.kernels.augment_cuda` (a ``(B, T)`` CUDA batch); noise samples come from
+:mod:`vocoder_train.kernels.augment` (CPU, in DataLoader workers, or CUDA for a ``(B, T)``
+CUDA batch); noise samples come from
 a counter-based hash of a drawn 63-bit seed, so both give the same output to fp32 precision.
 """
 
@@ -22,8 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from vocoder_train.kernels.augment import IDENTITY, augment_batch, butterworth_lowpass, rbj_biquad
-from vocoder_train.kernels.augment_core import N_PARAMS
+from vocoder_train.kernels.augment import IDENTITY, N_PARAMS, augment_batch, butterworth_lowpass, rbj_biquad
 
 NOISE_COLORS = ("white", "pink", "brown")
 EQ_TYPES = ("peak", "low_shelf", "high_shelf")

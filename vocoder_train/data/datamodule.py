@@ -1,4 +1,7 @@
-"""The Lightning DataModule: train and validation loaders over manifests.
+"""Train and validation datasets and loaders over manifests.
+
+:class:`VocoderDataModule` is plain Python (``data/`` does not depend on Lightning);
+:class:`vocoder_train.training.data.LightningData` hands its loaders to the Trainer.
 
 Two options change what a training item is:
 
@@ -6,17 +9,16 @@ Two options change what a training item is:
   batches carry a ``mel`` (B, n_mels, L) that the module synthesizes from. Gain and augmentation
   are off for pairs (the mel encodes the audio's level).
 - ``sources: [{name, manifest, weight}, ...]`` instead of ``train`` mixes several corpora by
-  weight (:mod:`vocoder_train.data.mixing`); ``mix_counts`` / :meth:`mix_fractions` report what
-  was actually drawn, and :class:`~vocoder_train.data.mixing.MixLogger` logs it.
+  weight (:mod:`vocoder_train.data.mixing`); :meth:`VocoderDataModule.source_names` names the
+  corpus of each item loaded, which :class:`vocoder_train.training.callbacks.DataHealth` counts.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
 
-import pytorch_lightning as pl
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -29,7 +31,7 @@ from vocoder_train.data.sampler import ResumableSampler
 log = logging.getLogger(__name__)
 
 
-class VocoderDataModule(pl.LightningDataModule):
+class VocoderDataModule:
     """Train/val loaders. ``batch_size`` is per device (under DDP each rank loads its own).
 
     Args:
@@ -80,7 +82,6 @@ class VocoderDataModule(pl.LightningDataModule):
         epoch_size: int | None = None,
         cache_audio: bool = False,
     ):
-        super().__init__()
         if sources and train:
             raise ValueError("data.sources and data.train are both set: give one (set data.train=null to mix sources)")
         if not sources and not train:
@@ -112,8 +113,6 @@ class VocoderDataModule(pl.LightningDataModule):
         self.train_set: AudioDataset | None = None
         self.val_set: AudioDataset | None = None
         self._source_sizes: list[int] = []
-        self.mix_counts: dict[str, int] = {s["name"]: 0 for s in self.sources or []}
-        self.mel_frames_fixed = 0  # training items whose mel frame count was reconciled
 
     # -- datasets --------------------------------------------------------------------------
 
@@ -155,13 +154,15 @@ class VocoderDataModule(pl.LightningDataModule):
             return WeightedResumableSampler(self._source_sizes, weights, seed=self.seed, epoch_size=self.epoch_size)
         return ResumableSampler(len(dataset), seed=self.seed, shuffle=shuffle)
 
-    def _loader(self, dataset: AudioDataset, batch_size: int, shuffle: bool, drop_last: bool) -> DataLoader:
+    def _loader(
+        self, dataset: AudioDataset, batch_size: int, shuffle: bool, drop_last: bool, skip_batches: int
+    ) -> DataLoader:
         pin = torch.cuda.is_available() if self.pin_memory is None else self.pin_memory
         sampler = self._sampler(dataset, shuffle)
         drop_last = drop_last and len(sampler) >= batch_size  # never drop this rank's only batch
-        if shuffle:  # resuming mid-epoch: skip what the checkpointed run already trained on
+        if skip_batches:
             per_epoch = len(sampler) // batch_size if drop_last else -(-len(sampler) // batch_size)
-            sampler.skip_next(self._consumed_in_epoch() % max(1, per_epoch) * batch_size)
+            sampler.skip_next(skip_batches % max(1, per_epoch) * batch_size)
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -172,52 +173,20 @@ class VocoderDataModule(pl.LightningDataModule):
             pin_memory=pin,
         )
 
-    def _consumed_in_epoch(self) -> int:
-        """Batches of the current epoch already trained on (non-zero when resuming mid-epoch)."""
-        trainer = getattr(self, "trainer", None)
-        if trainer is None:
-            return 0
-        return int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
-
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self, skip_batches: int = 0) -> DataLoader:
+        """The training loader; ``skip_batches``: batches of the current epoch already trained on
+        (resuming mid-epoch), whose items the sampler skips once."""
         assert self.train_set is not None, "setup('fit') first"
-        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=True)
+        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=True, skip_batches=skip_batches)
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None, "setup() first"
-        return self._loader(self.val_set, self.val_batch_size, shuffle=False, drop_last=False)
+        return self._loader(self.val_set, self.val_batch_size, shuffle=False, drop_last=False, skip_batches=0)
 
-    # -- what was drawn --------------------------------------------------------------------
-
-    def count_batch(self, batch: dict) -> None:
-        """Adds a training batch to ``mix_counts`` (by the corpus of each item actually loaded) and
-        ``mel_frames_fixed``. Runs in the main process, so counts are right with loader workers."""
-        if self.sources and "index" in batch:
-            index = batch["index"].cpu().numpy() if torch.is_tensor(batch["index"]) else batch["index"]
-            offsets = torch.tensor([0] + self._source_sizes[:-1]).cumsum(0).numpy()
-            for s in (offsets.searchsorted(index, side="right") - 1).tolist():
-                self.mix_counts[self.sources[s]["name"]] += 1
-        if "mel_fixed" in batch:
-            self.mel_frames_fixed += int(batch["mel_fixed"].sum())
-
-    def mix_fractions(self) -> dict[str, float]:
-        """Share of the training items drawn so far from each source (empty without ``sources``)."""
-        total = sum(self.mix_counts.values())
-        return {k: v / total for k, v in self.mix_counts.items()} if total else {}
-
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.training:
-            self.count_batch(batch)
-        return batch
-
-    def state_dict(self) -> dict[str, Any]:
-        if not self.sources and not self.mels:
-            return {}  # plain runs keep their checkpoints as they were
-        return {"mix_counts": dict(self.mix_counts), "mel_frames_fixed": self.mel_frames_fixed}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        for k, v in (state_dict.get("mix_counts") or {}).items():
-            if k in self.mix_counts:
-                self.mix_counts[k] = int(v)
-        self.mel_frames_fixed = int(state_dict.get("mel_frames_fixed", 0))
+    def source_names(self, index: torch.Tensor | np.ndarray | Sequence[int]) -> list[str]:
+        """The ``data.sources`` name of each training item index; empty without sources."""
+        if not self.sources:
+            return []
+        offsets = np.cumsum([0] + self._source_sizes[:-1])
+        which = offsets.searchsorted(np.asarray(torch.as_tensor(index).cpu()), side="right") - 1
+        return [self.sources[s]["name"] for s in which.tolist()]

@@ -7,8 +7,8 @@ validation metrics are comparable across runs.
 
 A file that vanished, became unreadable or decodes to NaN/Inf after ``vocoder-prepare``
 is skipped: the item is replaced by another file and the batch carries the count
-(``skipped``) and the path (``skipped_path``) so the training module can log and
-limit them. Nothing here crashes a run because of one bad file.
+(``skipped``) and the path (``skipped_path``) so training (the ``DataHealth`` callback) can log
+and limit them. Nothing here crashes a run because of one bad file.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from vocoder_train.io.audio import AUDIO_EXTENSIONS, is_audio_file
@@ -40,26 +40,35 @@ def read_manifest(source: str | os.PathLike) -> list[dict]:
     if not src.is_file():
         raise ManifestError(f"{src}: no such manifest, filelist or folder")
     items: list[dict] = []
+    for _, item in iter_entries(src):
+        p = Path(item["path"]).expanduser()
+        item["path"] = str(p if p.is_absolute() else (src.parent / p).resolve())
+        items.append(item)
+    if not items:
+        raise ManifestError(f"{src}: manifest is empty")
+    return items
+
+
+def iter_entries(src: Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, entry)`` for each entry of a JSONL manifest or filelist, paths as written.
+
+    A filelist line may carry ``|``-separated fields after the path (e.g. LJSpeech's
+    ``wav|text``); blank lines and ``#`` comments are skipped."""
     with open(src, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            if line.startswith("{"):
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ManifestError(f"{src}:{lineno}: not valid JSON ({e.msg})") from e
-                if "path" not in item:
-                    raise ManifestError(f"{src}:{lineno}: entry has no 'path' key")
-            else:
-                item = {"path": line.split("|", 1)[0].strip()}
-            p = Path(item["path"]).expanduser()
-            item["path"] = str(p if p.is_absolute() else (src.parent / p).resolve())
-            items.append(item)
-    if not items:
-        raise ManifestError(f"{src}: manifest is empty")
-    return items
+            if not line.startswith("{"):
+                yield lineno, {"path": line.split("|", 1)[0].strip()}
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ManifestError(f"{src}:{lineno}: not valid JSON ({e.msg})") from e
+            if not isinstance(item, dict) or "path" not in item:
+                raise ManifestError(f"{src}:{lineno}: entry has no 'path' key")
+            yield lineno, item
 
 
 def write_manifest(path: str | os.PathLike, items: Iterable[dict]) -> Path:

@@ -18,7 +18,7 @@ extractor gives for the audio's length at the model rate (:func:`expected_frames
 
 A difference of up to ``max_frame_mismatch`` frames is reconciled (extra frames trimmed from
 the end, missing ones padded by repeating the last frame), warned about once per file and
-counted (``mel_fixed`` in each item, summed by the datamodule). A larger difference means the
+counted (``mel_fixed`` in each item, summed by the ``DataHealth`` callback). A larger difference means the
 mel is not of this audio, or not at this hop: the file is rejected (:class:`MelMismatchError`,
 naming the file and both counts), at training time as a skipped file.
 

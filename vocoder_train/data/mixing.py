@@ -11,7 +11,8 @@ small corpus is seen before any repeats. An epoch is ``sum(len(s))`` draws, or `
 :class:`~vocoder_train.data.sampler.ResumableSampler`: it yields ``(index, item_seed)`` with
 indices into the concatenation of the corpora, its order is a pure function of
 ``(seed, epoch)``, ranks take every ``world``-th draw, and ``skip_next`` resumes mid-epoch.
-:class:`MixLogger` logs the effective mix, ``data/mix_<name>``, from the datamodule's counts.
+The mix actually drawn is logged as ``data/mix_<name>`` by
+:class:`vocoder_train.training.callbacks.DataHealth`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import pytorch_lightning as pl
 
 from vocoder_train.data.sampler import EpochSampler, item_seed
 
@@ -100,21 +100,3 @@ def normalize_sources(sources: Sequence[dict]) -> list[dict]:
         raise ValueError("data.sources is empty: give at least one {manifest: ..., weight: ...}")
     return out
 
-
-class MixLogger(pl.Callback):
-    """Logs ``data/mix_<name>``: the share of training items each corpus actually supplied so far
-    (from the datamodule's :meth:`mix_fractions`), every ``every_n_steps`` batches. Does nothing when
-    the run has no ``data.sources``.
-
-    Args:
-        every_n_steps (int): batches between logs.
-    """
-
-    def __init__(self, every_n_steps: int = 50):
-        self.every = max(1, int(every_n_steps))
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
-        dm = getattr(trainer, "datamodule", None)
-        fractions = getattr(dm, "mix_fractions", lambda: {})()
-        if fractions and batch_idx % self.every == 0:
-            pl_module.log_dict({f"data/mix_{k}": float(v) for k, v in fractions.items()}, batch_size=1)

@@ -1,1 +1,2 @@
-"""Audio files, checkpoints and the model store: everything that reads or writes the disk."""
+"""Audio files and checkpoints: everything that reads or writes the disk (models are built from them by
+:mod:`vocoder_train.models.store`)."""

@@ -1,14 +1,18 @@
 """Checkpoint I/O: safe load, atomic save, and the Trainer's CheckpointIO. A checkpoint is untrusted input.
 
-Every load goes through :func:`load_checkpoint`: ``torch.load(..., weights_only=True)``
+Every load of weights goes through :func:`load_checkpoint`: ``torch.load(..., weights_only=True)``
 (tensors, numbers, strings and containers only; a pickle that tries to build any other
 object, e.g. one crafted to run code, is refused before anything runs) or safetensors.
+:func:`safetensors_metadata` reads a safetensors header only; :func:`load_torchscript` opens a
+TorchScript archive (TorchScript code and weights, no pickled Python objects).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,6 +50,42 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"{p}: unreadable or truncated checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
             f"use an earlier checkpoint from the same folder"
         ) from e
+
+
+def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file's header (empty when it has none); no tensor is read."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def safetensors_json(path: str | os.PathLike, key: str) -> Any:
+    """The JSON value stored under ``key`` in a safetensors file's metadata, or None."""
+    meta = safetensors_metadata(path)
+    if key not in meta:
+        return None
+    try:
+        return json.loads(meta[key])
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: metadata '{key}' is not valid JSON ({e.msg}); re-export the file") from e
+
+
+def load_torchscript(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> torch.jit.ScriptModule:
+    """A TorchScript archive in eval mode. It holds TorchScript code and weights, not pickled Python
+    objects, but that code runs when called: load only files you made or trust."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such TorchScript file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in 2.14 but works
+            return torch.jit.load(str(p), map_location=map_location).eval()
+    except Exception as e:
+        raise CheckpointError(f"{p}: not a TorchScript archive ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:

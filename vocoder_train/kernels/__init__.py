@@ -1,13 +1,29 @@
 """numba kernels (CPU njit + numba.cuda) for spectral losses and augmentation.
 
-Each op has a CPU kernel, a CUDA kernel, a pure-torch reference and one dispatch function
-taking ``backend = "auto" | "numba" | "torch"``; ops with gradients go through a
-``torch.autograd.Function`` whose forward and backward both run in the kernels.
+One subpackage per op, each with the same shape:
+
+- ``cpu.py``: the element math, written once as plain Python, compiled with ``numba.njit``,
+  and the CPU kernel that loops over it;
+- ``cuda.py``: the same element math compiled as ``numba.cuda`` device functions, and the
+  CUDA kernel that loops over it;
+- ``__init__.py``: the pure-torch reference, the ``torch.autograd.Function`` where gradients
+  flow, and one dispatch function taking ``backend = "auto" | "numba" | "torch"``
+  (:func:`resolve_backend`), which imports a kernel module only once its target can run.
+
+Ops: ``spectral`` (spectral convergence and log-magnitude L1, fused) and ``augment`` (gain,
+biquad cascade, seeded noise, peak limit). Beside them, :mod:`.stft` is ``torch.stft`` with a
+hand-written backward, in torch only (why: its docstring).
 """
 
 from ._backend import cuda_available, resolve_backend, sync_numba_threads
-from .augment import augment_batch, biquad_cascade, biquad_cascade_torch, butterworth_lowpass, rbj_biquad
-from .phase import PhaseDerivativeFunction, phase_derivative_terms, phase_derivative_torch
+from .augment import (
+    augment_batch,
+    augment_batch_torch,
+    biquad_cascade,
+    biquad_cascade_torch,
+    butterworth_lowpass,
+    rbj_biquad,
+)
 from .spectral import (
     SpectralTermsFunction,
     log_mel_l1,
@@ -19,18 +35,16 @@ from .spectral import (
 from .stft import StftFunction
 
 __all__ = [
-    "PhaseDerivativeFunction",
     "SpectralTermsFunction",
     "StftFunction",
     "augment_batch",
+    "augment_batch_torch",
     "biquad_cascade",
     "biquad_cascade_torch",
     "butterworth_lowpass",
     "rbj_biquad",
     "cuda_available",
     "log_mel_l1",
-    "phase_derivative_terms",
-    "phase_derivative_torch",
     "resolve_backend",
     "spectral_terms",
     "spectral_terms_torch",

@@ -1,7 +1,10 @@
-"""Backend selection for the numba kernels.
+"""How the kernels meet numba: whether it is there, which backend runs, threads, CUDA views.
 
-``numba`` (CPU) is imported eagerly when present; ``numba.cuda`` only when a CUDA
-tensor is actually seen, so CPU-only use never initialises a CUDA context.
+``numba`` (CPU) is imported here, eagerly, when present (:data:`HAVE_NUMBA`); ``numba.cuda``
+only when a CUDA tensor is actually seen, so CPU-only use never initialises a CUDA context.
+The kernel modules (``<op>/cpu.py``, ``<op>/cuda.py``) are imported by their op's dispatch
+only after :func:`resolve_backend` picked their target, so a missing numba or CUDA driver
+costs the torch reference, never an import error.
 """
 
 from __future__ import annotations

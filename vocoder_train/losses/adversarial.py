@@ -2,8 +2,9 @@
 
 :class:`Adversary` keeps the GAN machinery out of the training step: it owns a named set
 of discriminators and returns named loss terms, ``d_<name>`` for the discriminator step and
-``g_adv_<name>`` / ``g_fm_<name>`` for the generator step. The step weights them with the
-``lambdas`` of the loss config, keyed by those same (logged) names.
+``g_adv_<name>`` / ``g_fm_<name>`` for the generator step. Their weights, keyed by those same
+(logged) names, come from the discriminators' config entries (:func:`entry_weights`); the step
+weighs every term with them and the loss config's ``lambdas``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
+
+TERMS = ("d", "g_adv", "g_fm")  # discriminator <name>'s terms are logged as <term>_<name>
 
 
 def hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -42,6 +47,24 @@ def feature_matching(fmaps_real: list[list[torch.Tensor]], fmaps_fake: list[list
     return total / max(1, len(fmaps_fake))
 
 
+def entry_weights(name: str, entry: Mapping) -> dict[str, float]:
+    """The ``weights`` of the ``model.discriminator.<name>`` entry by logged name:
+    ``{"d_<name>": w, "g_adv_<name>": w, "g_fm_<name>": w}``. Raises ValueError naming the key at fault."""
+    weights = entry.get("weights")
+    if not isinstance(weights, Mapping):
+        problem = "is missing"
+    elif missing := [t for t in TERMS if t not in weights]:
+        problem = f"has no {', '.join(missing)}"
+    elif unknown := sorted(set(weights) - set(TERMS)):
+        problem = f"has unknown {', '.join(unknown)}"
+    else:
+        return {f"{t}_{name}": float(weights[t]) for t in TERMS}
+    raise ValueError(
+        f"model.discriminator.{name}.weights {problem}: give {{d: .., g_adv: .., g_fm: ..}}, "
+        f"the weights of d_{name}, g_adv_{name} and g_fm_{name}"
+    )
+
+
 class Adversary(nn.Module):
     """A named set of discriminators and their losses.
 
@@ -49,9 +72,11 @@ class Adversary(nn.Module):
         discriminators (Mapping[str, nn.Module]): name -> discriminator with the
             ``(list[logits], list[list[fmaps]])`` output contract. Names become loss keys.
         loss (str): "hinge" (Vocos) or "lsgan" (HiFi-GAN).
+        weights (Mapping[str, float] | None): the terms' weights by logged name (see :func:`entry_weights`),
+            exposed as :attr:`weights` for the step.
     """
 
-    def __init__(self, discriminators: Mapping[str, nn.Module], loss: str = "hinge"):
+    def __init__(self, discriminators: Mapping[str, nn.Module], loss: str = "hinge", weights: Mapping[str, float] | None = None):
         super().__init__()
         if not discriminators:
             raise ValueError("model.discriminator: at least one discriminator is needed for GAN training")
@@ -59,20 +84,25 @@ class Adversary(nn.Module):
             raise ValueError(f"model.loss.adversarial={loss!r}: choose one of {sorted(LOSSES)}")
         self.discriminators = nn.ModuleDict(dict(discriminators))
         self.d_fn, self.g_fn = LOSSES[loss]
+        self.weights = dict(weights or {})
 
-    def discriminator_losses(
-        self, real: torch.Tensor, fake: torch.Tensor, concat: bool = False
-    ) -> dict[str, torch.Tensor]:
-        """real, fake (B, T) -> {"d_<name>": loss}; fake must be detached. With ``concat`` real and
-        fake share one pass of batch 2B (``model.perf.concat_d_pass``), else two passes of B."""
-        n = real.shape[0]
+    @classmethod
+    def from_config(cls, entries: Mapping[str, Mapping], loss: str = "hinge") -> Adversary:
+        """``model.discriminator`` -> Adversary: each entry's ``weights`` are read off, the rest instantiated."""
+        discriminators, weights = {}, {}
+        for name, entry in entries.items():
+            node = OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig) else dict(entry)
+            weights.update(entry_weights(name, node))
+            del node["weights"]
+            discriminators[name] = instantiate(node)
+        return cls(discriminators, loss, weights)
+
+    def discriminator_losses(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """real, fake (B, T) -> {"d_<name>": loss}; fake must be detached. Two passes of B: one
+        pass of 2B was measured 2% slower on CPU (docs/results/2026-11-24-bench.md)."""
         out = {}
         for name, disc in self.discriminators.items():
-            if concat:
-                logits, _ = disc(torch.cat([real, fake], dim=0))
-                pairs = [(lg[:n], lg[n:]) for lg in logits]
-            else:
-                pairs = list(zip(disc(real)[0], disc(fake)[0], strict=True))
+            pairs = list(zip(disc(real)[0], disc(fake)[0], strict=True))
             out[f"d_{name}"] = sum(self.d_fn(r, f) for r, f in pairs) / len(pairs)
         return out
 

@@ -15,11 +15,9 @@ import torch
 import torchaudio
 from torch import nn
 
-from vocoder_train.kernels import log_mel_l1, phase_derivative_terms, resolve_backend, stft_complex_loss
+from vocoder_train.dsp import LOG_FLOOR, PADDINGS, head_stft, log_l1, mel_filterbank
+from vocoder_train.kernels import log_mel_l1, resolve_backend, stft_complex_loss
 from vocoder_train.kernels.stft import stft as stft_fast_backward
-from vocoder_train.models.heads import head_stft
-
-LOG_FLOOR = 1e-7  # vocos' safe_log clamp
 
 
 def _complex_stft(x: torch.Tensor, n_fft: int, hop: int, win: int, window: torch.Tensor, backend: str) -> torch.Tensor:
@@ -32,7 +30,9 @@ def _complex_stft(x: torch.Tensor, n_fft: int, hop: int, win: int, window: torch
 
 
 class MelReconstructionLoss(nn.Module):
-    """L1 distance between natural-log mel magnitude spectrograms (the Vocos mel loss).
+    """L1 distance between natural-log mel magnitude spectrograms (the Vocos mel loss):
+    ``mean |log(max(M_hat, floor)) - log(max(M, floor))|`` with ``M`` torchaudio's
+    ``MelSpectrogram(power=1, center=True)`` and ``floor`` :data:`vocoder_train.dsp.LOG_FLOOR`.
 
     Args:
         sample_rate (int): audio rate in Hz.
@@ -76,10 +76,7 @@ class MelReconstructionLoss(nn.Module):
     def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """y_hat, y: (B, T) -> scalar."""
         if resolve_backend(self.backend, y_hat) == "torch":
-            mel_hat, mel = self.mel(y_hat), self.mel(y)
-            return torch.nn.functional.l1_loss(
-                torch.log(mel_hat.clamp(min=LOG_FLOOR)), torch.log(mel.clamp(min=LOG_FLOOR))
-            )
+            return log_l1(self.mel(y_hat), self.mel(y))
         mel_hat = self._mel_fast_backward(y_hat)
         with torch.no_grad():
             mel = self.mel(y)
@@ -94,6 +91,9 @@ class MelReconstructionLoss(nn.Module):
         with torch.autocast(device_type=audio.device.type, enabled=False):
             s = stft_fast_backward(audio.float(), spec.n_fft, spec.hop_length, spec.win_length, spec.window)
             return torch.matmul(s.abs().transpose(-1, -2), self.mel_spec.mel_scale.fb).transpose(-1, -2)
+
+
+DEFAULT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))  # (n_fft, hop, win): Parallel WaveGAN's
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -117,7 +117,7 @@ class MultiResolutionSTFTLoss(nn.Module):
 
     def __init__(
         self,
-        resolutions: Sequence[Sequence[int]] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240)),
+        resolutions: Sequence[Sequence[int]] = DEFAULT_RESOLUTIONS,
         window: str = "hann",
         sc_weight: float = 1.0,
         mag_weight: float = 1.0,
@@ -178,7 +178,7 @@ class MultiScaleMelLoss(nn.Module):
 
     Each scale is ``(n_fft, hop_length, n_mels)`` with a Hann window of n_fft samples and
     magnitudes (power 1); the term is :class:`MelReconstructionLoss`'s
-    ``mean |log(max(M_hat, 1e-7)) - log(max(M, 1e-7))|``.
+    ``mean |log(max(M_hat, floor)) - log(max(M, floor))|`` (:data:`vocoder_train.dsp.LOG_FLOOR`).
 
     Args:
         sample_rate (int): audio rate in Hz.
@@ -211,77 +211,6 @@ class MultiScaleMelLoss(nn.Module):
         return total / len(self.losses) if self.reduction == "mean" else total
 
 
-class PhaseDerivativeLoss(nn.Module):
-    """Wrap-free, magnitude-weighted distance between the phase derivatives of two signals'
-    STFTs: instantaneous frequency (phase change from frame to frame, per bin; ``if``) and
-    group delay (phase change from bin to bin, per frame; ``gd``), in the spirit of APNet's
-    anti-wrapping losses. Definitions: :mod:`vocoder_train.kernels.phase`.
-
-    Why: a mel loss constrains magnitudes only. Measured on a 600 s cpu_budget generator, its
-    magnitudes with the reference's phase scored PESQ 3.72, its own output 2.80: frames whose
-    phases do not advance coherently overlap-add into smeared harmonics, and a mel loss
-    teaches coherence only slowly. Both derivatives ignore a constant phase offset, so the
-    generator is not asked for the signal's absolute phase, and the weights (reference
-    magnitudes) let silence and noise, whose phases mean nothing, count little.
-
-    Args:
-        n_fft (int): FFT size (Hann window of n_fft samples).
-        hop_length (int): hop between frames.
-        time_weight, freq_weight (float): weights of the ``if`` and ``gd`` terms.
-        power (float): weights are ``(|S[k]| |S[k-1]|) ** (power / 2)`` (1: magnitude, 0: uniform).
-        eps (float): regularizer, relative to the reference's mean power.
-        sample_rate (int | None), f_max (float | None): with both, only bins up to ``f_max`` Hz
-            count (harmonics, where phase coherence is heard, sit low; the cost scales with bins).
-        backend (str): "auto" | "numba" | "torch".
-    """
-
-    def __init__(
-        self,
-        n_fft: int = 1024,
-        hop_length: int = 256,
-        time_weight: float = 1.0,
-        freq_weight: float = 1.0,
-        power: float = 1.0,
-        eps: float = 1e-6,
-        sample_rate: int | None = None,
-        f_max: float | None = None,
-        backend: str = "auto",
-    ):
-        super().__init__()
-        resolve_backend(backend, torch.empty(0))
-        if not (n_fft >= 2 and 0 < hop_length <= n_fft):
-            raise ValueError(f"n_fft={n_fft}, hop_length={hop_length}: need n_fft >= 2 and 0 < hop_length <= n_fft")
-        if power < 0 or eps <= 0:
-            raise ValueError(f"power={power}, eps={eps}: need power >= 0 and eps > 0")
-        self.n_bins = n_fft // 2 + 1
-        if f_max is not None:
-            if not sample_rate or not (0 < f_max <= sample_rate / 2):
-                raise ValueError(f"f_max={f_max} needs sample_rate (got {sample_rate}) and 0 < f_max <= sample_rate / 2")
-            self.n_bins = max(2, min(self.n_bins, int(f_max * n_fft / sample_rate) + 1))
-        self.n_fft, self.hop_length = int(n_fft), int(hop_length)
-        self.time_weight, self.freq_weight, self.power, self.eps = time_weight, freq_weight, power, eps
-        self.backend = backend
-        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
-
-    def _stft(self, x: torch.Tensor) -> torch.Tensor:
-        return _complex_stft(x, self.n_fft, self.hop_length, self.n_fft, self.window, self.backend)
-
-    def terms(self, y_hat: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        """y_hat, y: (B, T) or (B, C, T) -> {"if": ..., "gd": ...}, each in [0, 2]."""
-        with torch.autocast(device_type=y_hat.device.type, enabled=False):
-            s_hat = self._stft(y_hat.float().reshape(-1, y_hat.shape[-1]))
-            with torch.no_grad():
-                s = self._stft(y.float().reshape(-1, y.shape[-1]))
-            k = self.n_bins
-            t_if, t_gd = phase_derivative_terms(s_hat[:, :k], s[:, :k], self.power, self.eps, self.backend)
-        return {"if": t_if, "gd": t_gd}
-
-    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """y_hat, y: (B, T) -> scalar."""
-        t = self.terms(y_hat, y)
-        return self.time_weight * t["if"] + self.freq_weight * t["gd"]
-
-
 class HeadMagnitudeLoss(nn.Module):
     """Distance between the head's own magnitude (before its ISTFT) and the target's STFT magnitude
     on the same frame grid: L1 of the log magnitudes per bin (``bin_weight``) plus L1 of the log mel
@@ -298,7 +227,7 @@ class HeadMagnitudeLoss(nn.Module):
         n_fft (int): the head's FFT size.
         hop_length (int): the head's hop.
         padding (str): the head's ISTFT padding, "same" or "center".
-        floor (float): magnitude floor before the logs (1e-7: the mel loss's).
+        floor (float): magnitude floor before the logs (default: the mel loss's, ``dsp.LOG_FLOOR``).
         sample_rate (int): audio rate in Hz (mel term).
         n_mels (int): mel bins of the mel term.
         bin_weight (float): weight of the per-bin log-magnitude L1.
@@ -310,17 +239,18 @@ class HeadMagnitudeLoss(nn.Module):
     def __init__(self, n_fft: int = 1024, hop_length: int = 256, padding: str = "same", floor: float = LOG_FLOOR,
                  sample_rate: int = 24000, n_mels: int = 100, bin_weight: float = 1.0, mel_weight: float = 0.0):
         super().__init__()
-        if padding not in ("same", "center"):
-            raise ValueError(f"padding={padding!r}: the head's ISTFT padding is 'same' or 'center'")
+        if padding not in PADDINGS:
+            raise ValueError(f"HeadMagnitudeLoss: padding={padding!r}; the head's ISTFT padding is one of {PADDINGS}")
         if bin_weight < 0 or mel_weight < 0 or bin_weight + mel_weight == 0:
             raise ValueError(f"bin_weight={bin_weight}, mel_weight={mel_weight}: both >= 0 and not both 0")
         self.n_fft, self.hop, self.padding, self.floor = int(n_fft), int(hop_length), padding, float(floor)
         self.bin_weight, self.mel_weight = float(bin_weight), float(mel_weight)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
-        fb = torchaudio.functional.melscale_fbanks(self.n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate)
-        self.register_buffer("mel_fb", fb.T.contiguous(), persistent=False)  # (n_mels, n_freqs)
+        fb = mel_filterbank(self.n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate)
+        self.register_buffer("mel_fb", fb, persistent=False)  # (n_mels, n_freqs)
 
     def forward(self, spectrum: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """spectrum: the head's complex (B, n_fft // 2 + 1, L); audio: the target (B, T) -> scalar."""
         if not torch.is_complex(spectrum) or spectrum.shape[-2] != self.n_fft // 2 + 1:
             raise ValueError(
                 f"HeadMagnitudeLoss: expected the head's complex spectrum (B, {self.n_fft // 2 + 1}, L), got "
@@ -331,9 +261,7 @@ class HeadMagnitudeLoss(nn.Module):
         mag = spectrum.abs()
         loss = mag.new_zeros(())
         if self.bin_weight:
-            loss = loss + self.bin_weight * torch.nn.functional.l1_loss(
-                torch.log(mag.clamp(min=self.floor)), torch.log(target.clamp(min=self.floor)))
+            loss = loss + self.bin_weight * log_l1(mag, target, self.floor)
         if self.mel_weight:
-            loss = loss + self.mel_weight * torch.nn.functional.l1_loss(
-                torch.log((self.mel_fb @ mag).clamp(min=self.floor)), torch.log((self.mel_fb @ target).clamp(min=self.floor)))
+            loss = loss + self.mel_weight * log_l1(self.mel_fb @ mag, self.mel_fb @ target, self.floor)
         return loss

@@ -39,6 +39,8 @@ METRICS: dict[str, MetricSpec] = {
 }
 
 DEFAULT_METRICS = ("mel_l1", "mrstft", "pesq", "stoi", "si_sdr", "periodicity", "vuv_f1")
+# computed only every validation.slow_every validations in training: each costs CPU seconds per item
+SLOW_METRICS = frozenset({"pesq", "stoi", "periodicity", "vuv_f1", "pitch_cents"})
 HIGHER_IS_BETTER: dict[str, bool] = {k: s.higher_is_better for k, s in METRICS.items()}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from vocoder_train.io.audio import resample
+from vocoder_train.io.checkpoint import CheckpointError, load_torchscript
 
 log = logging.getLogger(__name__)
 UTMOS_RATE = 16000
@@ -28,9 +29,9 @@ class UTMOSScorer:
         if not p.is_file():
             raise FileNotFoundError(f"validation.utmos={p}: no such TorchScript file")
         try:
-            self.model = torch.jit.load(str(p), map_location=device).eval()
-        except Exception as e:
-            raise ValueError(f"validation.utmos={p}: not a TorchScript archive ({e})") from e
+            self.model = load_torchscript(p, map_location=device)
+        except CheckpointError as e:
+            raise ValueError(f"validation.utmos={p}: {e}") from e
         self.device = torch.device(device)
 
     @torch.no_grad()

@@ -9,18 +9,14 @@ kernel on CPU and loses accuracy in half precision.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 import torch
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from vocos import Vocos
 from vocos.feature_extractors import MelSpectrogramFeatures
 
-from vocoder_train.io.checkpoint import load_checkpoint
-from vocoder_train.models.heads import mel_projection
+from vocoder_train.dsp import mel_projection
 
 
 class VocosGenerator(Vocos):
@@ -55,33 +51,39 @@ class VocosGenerator(Vocos):
         with torch.autocast(device_type=audio.device.type, enabled=False):
             return self.feature_extractor(audio.float())
 
-    def synthesize(self, features: torch.Tensor, return_spectrum: bool = False):
-        """features (B, C, L) -> audio (B, L * hop). Backbone under the ambient autocast, head in fp32.
-
-        ``return_spectrum=True`` (heads with a ``spectrum`` method, e.g. ConsistencyISTFTHead)
-        returns ``(audio, spectrum)`` with the head's complex spectrum (B, n_fft // 2 + 1, L) too."""
+    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
+        """features (B, C, L) -> audio (B, L * hop). Backbone under the ambient autocast, head in fp32."""
         hidden = self.backbone(features)
         with torch.autocast(device_type=hidden.device.type, enabled=False):
-            if not return_spectrum:
-                audio = self.head(hidden.float())
-                if self.mel_passes and not self.training:
-                    audio = mel_projection(audio, features.float(), self.feature_extractor.mel_spec, self.mel_passes)
-                return audio
-            if not hasattr(self.head, "spectrum"):
-                raise ValueError(
-                    f"a loss needs the head's spectrum, but {type(self.head).__name__} has none: use "
-                    "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead"
-                )
-            spec = self.head.spectrum(hidden.float())
-            return self.head.istft(spec), spec
+            audio = self.head(hidden.float())
+            if self.mel_passes and not self.training:
+                audio = mel_projection(audio, features.float(), self.feature_extractor.mel_spec, self.mel_passes)
+            return audio
 
-    def forward(self, audio: torch.Tensor, return_spectrum: bool = False, **kwargs: Any):  # noqa: D401 - training forward
-        """Copy synthesis with autograd: audio (B, T) -> audio (B, T), trimmed/padded to T
-        (``(audio, spectrum)`` with ``return_spectrum``, see :meth:`synthesize`)."""
-        out = self.synthesize(self.features(audio), return_spectrum)
-        if return_spectrum:
-            return match_length(out[0], audio.shape[-1]), out[1]
-        return match_length(out, audio.shape[-1])
+    def synthesize_with_spectrum(self, features: torch.Tensor) -> Synthesis:
+        """features (B, C, L) -> :class:`Synthesis`: audio (B, L * hop) and the head's complex spectrum
+        (B, n_fft // 2 + 1, L), for losses on the spectrum. Needs a head with a ``spectrum`` method
+        (e.g. ConsistencyISTFTHead); the eval-mode mel projection is not applied."""
+        if not hasattr(self.head, "spectrum"):
+            raise ValueError(
+                f"a loss needs the head's spectrum, but {type(self.head).__name__} has none: use "
+                "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead"
+            )
+        hidden = self.backbone(features)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            spectrum = self.head.spectrum(hidden.float())
+            return Synthesis(self.head.istft(spectrum), spectrum)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:  # noqa: D401 - training forward
+        """Copy synthesis with autograd: audio (B, T) -> audio (B, T), trimmed/padded to T."""
+        return match_length(self.synthesize(self.features(audio)), audio.shape[-1])
+
+
+class Synthesis(NamedTuple):
+    """Generated audio (B, T) and the head's complex spectrum (B, n_fft // 2 + 1, L) it came from."""
+
+    audio: torch.Tensor
+    spectrum: torch.Tensor
 
 
 def match_length(audio: torch.Tensor, length: int) -> torch.Tensor:
@@ -136,69 +138,3 @@ def build_generator(generator_cfg: DictConfig | dict) -> VocosGenerator:
     if not isinstance(gen, VocosGenerator):
         raise TypeError(f"model.generator._target_ must build a VocosGenerator, got {type(gen).__name__}")
     return gen
-
-
-def infer_sample_rate(generator_cfg: dict) -> int | None:
-    fe = generator_cfg.get("feature_extractor", {})
-    return fe.get("sample_rate") or (fe.get("init_args") or {}).get("sample_rate")
-
-
-def load_vocos_folder(folder: str | os.PathLike, map_location: str = "cpu") -> tuple[VocosGenerator, int]:
-    """Loads a vocos folder (``config.yaml`` + ``pytorch_model.bin``, e.g. ``charactr/vocos-mel-24khz``).
-
-    Returns (generator, sample_rate). The weights are loaded with ``weights_only=True``.
-    """
-    folder = Path(folder)
-    cfg_path, weights = folder / "config.yaml", folder / "pytorch_model.bin"
-    for p in (cfg_path, weights):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: missing; a vocos folder holds config.yaml and pytorch_model.bin")
-    with open(cfg_path, encoding="utf-8") as f:
-        vocos_cfg = yaml.safe_load(f)
-    gen_cfg = from_vocos_config(vocos_cfg)
-    gen = build_generator(gen_cfg)
-    state = load_checkpoint(weights, map_location=map_location)
-    missing, unexpected = gen.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{weights}: does not match {cfg_path} (missing {missing[:5]}, unexpected {unexpected[:5]})")
-    sr = vocos_cfg.get("sample_rate") or infer_sample_rate(gen_cfg) or 24000
-    return gen, int(sr)
-
-
-def generator_config_from_checkpoint(ckpt: dict, path: str | os.PathLike) -> dict:
-    try:
-        return ckpt["vocoder_train"]["config"]["model"]["generator"]
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a vocoder_train checkpoint (no vocoder_train.config entry)") from e
-
-
-def load_generator(
-    path: str | os.PathLike, map_location: str = "cpu", ema: bool = False
-) -> tuple[VocosGenerator, int]:
-    """Loads a generator from a training checkpoint (``.ckpt``) or a vocos folder.
-
-    Args:
-        path: ``last.ckpt``/``best-*.ckpt`` of a run, or a folder with config.yaml + pytorch_model.bin.
-        map_location: device for the weights.
-        ema: use the EMA weights stored in the checkpoint (error if the run had no EMA).
-
-    Returns:
-        (generator in eval mode, sample_rate)
-    """
-    path = Path(path)
-    if path.is_dir():
-        gen, sr = load_vocos_folder(path, map_location)
-        return gen.eval(), sr
-    ckpt = load_checkpoint(path, map_location=map_location)
-    gen_cfg = generator_config_from_checkpoint(ckpt, path)
-    gen = build_generator(gen_cfg)
-    if ema:
-        state = (ckpt.get("vocoder_train") or {}).get("ema_generator")
-        if state is None:
-            raise ValueError(f"{path}: has no EMA weights (train with callbacks.ema enabled, or drop --ema)")
-    else:
-        prefix = "generator."
-        state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    gen.load_state_dict(state)
-    sr = ckpt["vocoder_train"]["config"]["audio"]["sample_rate"]
-    return gen.eval(), int(sr)

@@ -1,4 +1,4 @@
-"""Callbacks: media to TensorBoard, throughput, and the builder for the callback list."""
+"""Callbacks: media to TensorBoard, throughput, data health, EMA, progress and the final checkpoint."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
+
+from vocoder_train.dsp import safe_log
+from vocoder_train.training.schedules import time_budget
 
 
 def _tensorboard(trainer: pl.Trainer):
@@ -74,8 +77,8 @@ class MediaLogger(pl.Callback):
         hop = int(pl_module.generator.feature_extractor.mel_spec.hop_length)
         n = min(self.num_samples, outputs["audio"].shape[0])
         with torch.no_grad():
-            mel_t = torch.log(pl_module.mel_loss.mel(outputs["audio"][:n]).clamp(min=1e-5)).cpu().numpy()
-            mel_p = torch.log(pl_module.mel_loss.mel(outputs["audio_hat"][:n]).clamp(min=1e-5)).cpu().numpy()
+            mel_t = safe_log(pl_module.mel_loss.mel(outputs["audio"][:n])).cpu().numpy()
+            mel_p = safe_log(pl_module.mel_loss.mel(outputs["audio_hat"][:n])).cpu().numpy()
         for i in range(n):
             if not self._target_logged:
                 tb.add_audio(f"val/audio_{i}/target", outputs["audio"][i].float().cpu().unsqueeze(0), step, sr)
@@ -107,6 +110,67 @@ class Throughput(pl.Callback):
         pl_module.log("perf/samples_per_s", bs / dt, batch_size=bs)
         pl_module.log("perf/audio_s_per_s", audio.numel() / pl_module.sample_rate / dt, batch_size=bs)
         pl_module.log("perf/step_s", dt, batch_size=bs)
+
+
+class DataHealth(pl.Callback):
+    """Counts what the training data did, from each batch's flags, on every rank:
+
+    - ``data/skipped``: unreadable or non-finite files that the dataset replaced by another
+      (``skipped``, ``skipped_path``); past ``max_skipped_files`` the run stops, naming them;
+    - ``data/mel_frames_fixed``: teacher-forced pairs whose mel frame count was trimmed or padded;
+    - ``data/mix_<name>``: with ``data.sources``, the share of the items each corpus supplied so
+      far (by the index of the item actually loaded), every ``mix_every_n_steps`` batches.
+
+    The totals are kept in checkpoints, so a resumed run goes on counting.
+
+    Args:
+        max_skipped_files (int): skipped reads tolerated before the run stops.
+        mix_every_n_steps (int): batches between ``data/mix_<name>`` logs.
+    """
+
+    def __init__(self, max_skipped_files: int, mix_every_n_steps: int):
+        self.max_skipped_files = int(max_skipped_files)
+        self.mix_every = max(1, int(mix_every_n_steps))
+        self.skipped_files: list[str] = []
+        self.mel_frames_fixed = 0
+        self.mix_counts: dict[str, int] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        bs = batch["audio"].shape[0]
+        if "skipped" in batch:
+            pl_module.log("data/skipped", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=bs)
+            self._count_skipped(batch["skipped"].tolist(), batch.get("skipped_path", []))
+        if "mel_fixed" in batch:
+            fixed = batch["mel_fixed"].sum()
+            self.mel_frames_fixed += int(fixed)
+            pl_module.log("data/mel_frames_fixed", fixed.float(), reduce_fx="sum", batch_size=bs)
+        data = getattr(trainer.datamodule, "data", None)  # the VocoderDataModule behind LightningData
+        if data is not None and "index" in batch:
+            for name in data.source_names(batch["index"]):
+                self.mix_counts[name] = self.mix_counts.get(name, 0) + 1
+        total = sum(self.mix_counts.values())
+        if total and batch_idx % self.mix_every == 0:
+            pl_module.log_dict({f"data/mix_{k}": v / total for k, v in self.mix_counts.items()}, batch_size=1)
+
+    def _count_skipped(self, counts: list, paths: list[str]) -> None:
+        for n, path in zip(counts, paths):
+            self.skipped_files.extend([path] * int(n))
+        if len(self.skipped_files) > self.max_skipped_files:
+            names = sorted(set(self.skipped_files))
+            raise RuntimeError(
+                f"{len(self.skipped_files)} reads of unreadable/NaN training files (limit max_skipped_files="
+                f"{self.max_skipped_files}); first ones: {', '.join(names[:10])}. Re-run vocoder-prepare "
+                "on the corpus (it rejects such files) or raise max_skipped_files"
+            )
+
+    def state_dict(self) -> dict:
+        return {"skipped_files": list(self.skipped_files), "mel_frames_fixed": self.mel_frames_fixed,
+                "mix_counts": dict(self.mix_counts)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.skipped_files = list(state_dict.get("skipped_files", []))
+        self.mel_frames_fixed = int(state_dict.get("mel_frames_fixed", 0))
+        self.mix_counts = {k: int(v) for k, v in state_dict.get("mix_counts", {}).items()}
 
 
 class GeneratorEMA(pl.Callback):
@@ -195,9 +259,9 @@ class ProgressBar(TQDMProgressBar):
         candidates = []
         if self._rate and trainer.max_steps and trainer.max_steps > 0:
             candidates.append((trainer.max_steps - trainer.global_step) / self._rate)
-        timer = next((c for c in trainer.callbacks if type(c).__name__ == "Timer"), None)
-        if timer is not None and timer.time_remaining() is not None:
-            candidates.append(timer.time_remaining())
+        budget = time_budget(trainer)
+        if budget is not None:
+            candidates.append(budget[1])
         return min(candidates) if candidates else None
 
     def get_metrics(self, trainer, pl_module) -> dict:

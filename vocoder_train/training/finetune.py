@@ -1,7 +1,8 @@
 """Starting a run from pretrained weights (``init.path``): fine-tuning.
 
 ``init.path`` is a vocos folder (``config.yaml`` + ``pytorch_model.bin``, the format of
-``charactr/vocos-mel-24khz``, generator only) or a vocoder_train checkpoint. Unlike a resume,
+``charactr/vocos-mel-24khz``, generator only), a safetensors export or a vocoder_train checkpoint,
+read by :func:`vocoder_train.models.store.read_weights`. Unlike a resume,
 optimizers, schedules and step counters start fresh. The pretrained generator must match
 ``model.generator`` (the same front end and sizes): a mismatch is reported key by key, since
 loading a 24 kHz filterbank into a 22.05 kHz model would silently change the features.
@@ -14,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from vocoder_train.io.checkpoint import load_checkpoint
-from vocoder_train.models.generator import from_vocos_config, generator_config_from_checkpoint
+from vocoder_train.io.checkpoint import CheckpointError
+from vocoder_train.models.generator import from_vocos_config
+from vocoder_train.models.store import ModelError, read_weights
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +42,11 @@ def _frontend_differences(ours: dict, theirs: dict) -> list[str]:
 
 def _load_pretrained(path: Path, ema: bool) -> tuple[dict[str, torch.Tensor], dict | None, dict]:
     """-> (generator state, discriminator state or None, the pretrained generator config)."""
-    if path.is_dir():
-        cfg_path, weights = path / "config.yaml", path / "pytorch_model.bin"
-        if not cfg_path.is_file() or not weights.is_file():
-            raise InitError(f"init.path={path}: a vocos folder needs config.yaml and pytorch_model.bin")
-        with open(cfg_path, encoding="utf-8") as f:
-            gen_cfg = from_vocos_config(yaml.safe_load(f))
-        return load_checkpoint(weights), None, gen_cfg
-    ckpt = load_checkpoint(path)
-    gen_cfg = generator_config_from_checkpoint(ckpt, path)
-    sd = ckpt["state_dict"]
-    gen = {k[len("generator.") :]: v for k, v in sd.items() if k.startswith("generator.")}
-    if ema:
-        gen = (ckpt.get("vocoder_train") or {}).get("ema_generator")
-        if gen is None:
-            raise InitError(f"init.path={path}: has no EMA weights; set init.ema=false")
-    disc = {k[len("adversary.") :]: v for k, v in sd.items() if k.startswith("adversary.")}
-    return gen, disc, gen_cfg
+    try:
+        weights = read_weights(path)
+        return weights.state(ema), weights.discriminators, from_vocos_config(weights.config)
+    except (ModelError, CheckpointError, FileNotFoundError) as e:
+        raise InitError(f"init.path: {e}") from e
 
 
 def _load_into(module: nn.Module, state: dict, what: str, path: Path) -> None:

@@ -13,10 +13,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 
+from vocoder_train import hardware
 from vocoder_train.io.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator
 from vocoder_train.training.callbacks import FinalCheckpoint
+from vocoder_train.training.data import LightningData
 from vocoder_train.training.finetune import apply_init
 from vocoder_train.training.module import VocoderGAN
 
@@ -26,20 +28,19 @@ log = logging.getLogger("vocoder_train")
 def build_module(cfg: DictConfig) -> VocoderGAN:
     """The LightningModule from ``cfg.model`` (generator, discriminator, loss, optim)."""
     m = cfg.model
-    discriminators = {name: instantiate(node) for name, node in m.discriminator.items()}
+    adversary = Adversary.from_config(m.discriminator, loss=m.loss.adversarial)
     return VocoderGAN(
         generator=build_generator(m.generator),
-        adversary=Adversary(discriminators, loss=m.loss.adversarial),
+        adversary=adversary,
         mel_loss=instantiate(m.loss.mel),
-        spectral_losses={k: instantiate(v) for k, v in (m.loss.get("spectral") or {}).items() if v is not None},
-        lambdas=OmegaConf.to_container(m.loss.lambdas, resolve=True),
+        lambdas={**OmegaConf.to_container(m.loss.lambdas, resolve=True), **adversary.weights},
         optim=OmegaConf.to_container(m.optim, resolve=True),
         sample_rate=cfg.audio.sample_rate,
         config=OmegaConf.to_container(cfg, resolve=True),
-        max_skipped_files=cfg.get("max_skipped_files", 100),
-        val_metrics=list(OmegaConf.select(cfg, "validation.metrics", default=[]) or []),
-        slow_metrics_every=OmegaConf.select(cfg, "validation.slow_every", default=1),
-        utmos=OmegaConf.select(cfg, "validation.utmos", default=None),
+        spectral_losses={k: instantiate(v) for k, v in (m.loss.spectral or {}).items() if v is not None},
+        val_metrics=list(cfg.validation.metrics or []),
+        slow_metrics_every=cfg.validation.slow_every,
+        utmos=cfg.validation.utmos,
     )
 
 
@@ -52,14 +53,14 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
 
     A checkpoint that does not load is reported with the newest one that does, to pass as ``ckpt_path``.
     """
-    if cfg.get("ckpt_path"):
+    if cfg.ckpt_path:
         p = Path(cfg.ckpt_path)
         if not p.is_file():
             raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
         _check_loadable(p)
         return str(p)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if cfg.get("resume", "auto") == "auto" and last.is_file():
+    if cfg.resume == "auto" and last.is_file():
         _check_loadable(last)
         log.info("resuming from %s (set resume=never or a new run_name to start fresh)", last)
         return str(last)
@@ -85,30 +86,27 @@ def _set_cpu_threads(cfg: DictConfig) -> None:
     workers leave free. An OpenMP team that shares its cores with busy worker processes waits at
     every barrier for a descheduled thread: measured here, a generator step took 27x longer with
     2 threads on 2 cores next to one busy process than with 1 thread."""
-    want = cfg.get("cpu_threads", "auto")
+    want = cfg.cpu_threads
     if want in (None, "none"):
         return
-    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    accelerator = str(cfg.trainer.accelerator)
     if accelerator not in ("cpu", "auto") or (accelerator == "auto" and torch.cuda.is_available()):
         return
     if want == "auto":
-        workers = int(OmegaConf.select(cfg, "data.num_workers", default=0) or 0)
-        want = max(1, (os.cpu_count() or 1) - workers)
+        want = max(1, (os.cpu_count() or 1) - int(cfg.data.num_workers or 0))
     torch.set_num_threads(int(want))
     log.info("CPU training: %d torch thread(s) (cpu_threads=%s, data.num_workers=%s)", int(want),
-             cfg.get("cpu_threads", "auto"), OmegaConf.select(cfg, "data.num_workers", default=0))
+             cfg.cpu_threads, cfg.data.num_workers)
 
 
 def resolve_precision(cfg: DictConfig) -> str | None:
     """``trainer.precision: auto`` -> "bf16-mixed" where bf16 matrix products are native on the device
     that will train (AVX512-BF16/AMX CPUs, CUDA compute >= 8.0), else "32-true"; None if not "auto"."""
-    if str(OmegaConf.select(cfg, "trainer.precision", default="")) != "auto":
+    if str(cfg.trainer.precision) != "auto":
         return None
-    from vocoder_train.hardware import bf16_matmul_is_fast
-
-    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    accelerator = str(cfg.trainer.accelerator)
     gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    precision = "bf16-mixed" if bf16_matmul_is_fast("cuda" if gpu else "cpu") else "32-true"
+    precision = "bf16-mixed" if hardware.bf16_matmul_is_fast("cuda" if gpu else "cpu") else "32-true"
     log.info("trainer.precision=auto -> %s (%s)", precision, "GPU" if gpu else "CPU")
     return precision
 
@@ -125,17 +123,17 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     _set_cpu_threads(cfg)
-    if not cfg.get("onednn", True):
+    if not cfg.onednn:
         torch.backends.mkldnn.enabled = False  # bitwise-reproducible CPU convs (slower)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule = LightningData(instantiate(cfg.data, _convert_="all"))
     module = build_module(cfg)
     ckpt_path = resolve_ckpt_path(cfg)
     if ckpt_path is None:  # a resume restores everything; init only seeds a fresh run
-        apply_init(module, cfg.get("init"), cfg.model.generator)
+        apply_init(module, cfg.init, cfg.model.generator)
     callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")] + list(callbacks or [])
-    if cfg.trainer.get("enable_progress_bar") is False:  # trainer.enable_progress_bar=false wins over the callback
+    if cfg.trainer.enable_progress_bar is False:  # trainer.enable_progress_bar=false wins over the callback
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBarBase)]
     loggers = _instantiate_dict(cfg.get("logger"))
     precision = resolve_precision(cfg)

@@ -1,4 +1,5 @@
-"""Discriminators: one output contract (:class:`DiscOutput`), one conv-stack helper."""
+"""Discriminators: one output contract and the shared pieces in :mod:`.base`; the classes that
+configs name as ``_target_``."""
 
 from vocoder_train.models.discriminators.cqt import MultiScaleSubBandCQTDiscriminator
 from vocoder_train.models.discriminators.msd import MultiScaleDiscriminator

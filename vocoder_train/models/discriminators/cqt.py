@@ -29,7 +29,7 @@ The discriminator
 -----------------
 Per scale (a ``(hop_length, bins_per_octave)`` setting): CQT -> real/imag ``(B, 2, frames, bins)``
 -> split into octaves (the sub-bands) -> one (3, 9) conv per octave -> concatenated along
-frequency -> the dilated 2-D stack of :class:`~vocoder_train.models.discriminators.msstft.SpectrogramConvStack`.
+frequency -> the dilated 2-D stack of :class:`~vocoder_train.models.discriminators.base.SpectrogramConvStack`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from vocoder_train.models.discriminators.msstft import LRELU_SLOPE, DiscOutput, SpectrogramConvStack
+from vocoder_train.models.discriminators.base import (
+    SPECTROGRAM_LRELU_SLOPE,
+    MultiDiscriminator,
+    SpectrogramConvStack,
+)
 
 LOWPASS_TAPS = 63
 LOWPASS_BETA = 8.0  # Kaiser beta: ~80 dB stop-band
@@ -151,12 +155,12 @@ class SubBandCQTDiscriminator(nn.Module):
         self.stack = SpectrogramConvStack(channels, channels, dilations)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x (B, T) -> logits (B, N), feature maps."""
-        bands = [F.leaky_relu(conv(b), LRELU_SLOPE) for conv, b in zip(self.band_convs, self.cqt(x))]
+        """x (B, T) -> logit map, feature maps."""
+        bands = [F.leaky_relu(conv(b), SPECTROGRAM_LRELU_SLOPE) for conv, b in zip(self.band_convs, self.cqt(x))]
         return self.stack(torch.cat(bands, dim=-1))
 
 
-class MultiScaleSubBandCQTDiscriminator(nn.Module):
+class MultiScaleSubBandCQTDiscriminator(MultiDiscriminator):
     """MS-SB-CQT discriminator. Default (hops 512/256/256, 24/36/48 bins per octave, 9 octaves,
     32 channels): 0.4M parameters.
 
@@ -179,17 +183,11 @@ class MultiScaleSubBandCQTDiscriminator(nn.Module):
         channels: int = 32,
         dilations: Sequence[int] = (1, 2, 4),
     ):
-        super().__init__()
         if len(hop_lengths) != len(bins_per_octave):
             raise ValueError(
                 f"hop_lengths {list(hop_lengths)} and bins_per_octave {list(bins_per_octave)}: one entry per scale each"
             )
-        self.discriminators = nn.ModuleList(
+        super().__init__(
             SubBandCQTDiscriminator(sample_rate, int(h), n_octaves, int(b), fmin, channels, dilations)
             for h, b in zip(hop_lengths, bins_per_octave)
         )
-
-    def forward(self, x: torch.Tensor) -> DiscOutput:
-        """x (B, T) -> (logits per scale, feature maps per scale)."""
-        outs = [d(x) for d in self.discriminators]
-        return [o[0] for o in outs], [o[1] for o in outs]

@@ -14,10 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
-from vocoder_train.models.discriminators.msstft import DiscOutput
-from vocoder_train.models.discriminators.vocos import conv_stack
-
-LRELU_SLOPE = 0.1
+from vocoder_train.models.discriminators.base import MultiDiscriminator, conv_stack
 
 # HiFi-GAN's layer plan: (out channels, kernel, stride, groups)
 DEFAULT_CHANNELS = (128, 128, 256, 512, 1024, 1024, 1024)
@@ -27,12 +24,13 @@ DEFAULT_GROUPS = (1, 4, 16, 16, 16, 16, 1)
 
 
 class ScaleDiscriminator(nn.Module):
-    """One scale of the MSD: grouped strided conv1d stack on a waveform.
+    """One scale of the MSD: grouped strided conv1d stack on a waveform average-pooled ``downsample`` times.
 
     Args:
         channels, kernel_sizes, strides, groups (Sequence[int]): one entry per conv; every
             conv's input and output width must be divisible by its groups.
         use_spectral_norm (bool): spectral norm instead of weight norm.
+        downsample (int): x2 average poolings (kernel 4, stride 2) before the convs.
     """
 
     def __init__(
@@ -42,6 +40,7 @@ class ScaleDiscriminator(nn.Module):
         strides: Sequence[int] = DEFAULT_STRIDES,
         groups: Sequence[int] = DEFAULT_GROUPS,
         use_spectral_norm: bool = False,
+        downsample: int = 0,
     ):
         super().__init__()
         if not len(channels) == len(kernel_sizes) == len(strides) == len(groups):
@@ -51,6 +50,7 @@ class ScaleDiscriminator(nn.Module):
         for i, g in enumerate(groups):
             if chans[i] % g or chans[i + 1] % g:
                 raise ValueError(f"ScaleDiscriminator conv {i}: widths {chans[i]}->{chans[i + 1]} not divisible by groups={g}")
+        self.pool = nn.Sequential(*(nn.AvgPool1d(4, 2, padding=2) for _ in range(downsample)))
         self.convs = nn.ModuleList(
             norm(nn.Conv1d(chans[i], chans[i + 1], k, s, padding=k // 2, groups=g))
             for i, (k, s, g) in enumerate(zip(kernel_sizes, strides, groups))
@@ -58,12 +58,11 @@ class ScaleDiscriminator(nn.Module):
         self.conv_post = norm(nn.Conv1d(chans[-1], 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x (B, 1, T) -> logits (B, N), feature maps."""
-        x, fmap = conv_stack(self.convs, self.conv_post, x, LRELU_SLOPE)
-        return x.flatten(1), fmap
+        """x (B, T) -> logit map (B, 1, frames), feature maps."""
+        return conv_stack(self.convs, self.conv_post, self.pool(x.unsqueeze(1)))
 
 
-class MultiScaleDiscriminator(nn.Module):
+class MultiScaleDiscriminator(MultiDiscriminator):
     """HiFi-GAN multi-scale discriminator. Default (3 scales, HiFi-GAN widths): 29.6M parameters.
 
     Args:
@@ -80,20 +79,7 @@ class MultiScaleDiscriminator(nn.Module):
         strides: Sequence[int] = DEFAULT_STRIDES,
         groups: Sequence[int] = DEFAULT_GROUPS,
     ):
-        super().__init__()
-        self.discriminators = nn.ModuleList(
-            ScaleDiscriminator(channels, kernel_sizes, strides, groups, use_spectral_norm=i == 0) for i in range(n_scales)
+        super().__init__(
+            ScaleDiscriminator(channels, kernel_sizes, strides, groups, use_spectral_norm=i == 0, downsample=i)
+            for i in range(n_scales)
         )
-        self.pool = nn.AvgPool1d(4, 2, padding=2)
-
-    def forward(self, x: torch.Tensor) -> DiscOutput:
-        """x (B, T) -> (logits per scale, feature maps per scale)."""
-        x = x.unsqueeze(1)
-        logits, fmaps = [], []
-        for i, d in enumerate(self.discriminators):
-            if i:
-                x = self.pool(x)
-            lg, fm = d(x)
-            logits.append(lg)
-            fmaps.append(fm)
-        return logits, fmaps

@@ -1,14 +1,6 @@
-"""GAN discriminators behind one output contract.
-
-Every discriminator maps a waveform batch to per-sub-discriminator logits and feature maps::
-
-    logits, fmaps = disc(x)          # x: (B, T)
-    # logits: list[Tensor (B, ...)]          one per sub-discriminator
-    # fmaps:  list[list[Tensor (B, ...)]]    per sub-discriminator, per layer
-
-The architectures follow the Vocos paper (HiFi-GAN's multi-period discriminator and the
-multi-resolution spectrogram discriminator of descript-audio-codec); channel widths are
-arguments so tests can build tiny ones.
+"""The Vocos paper's discriminators: HiFi-GAN's multi-period discriminator and the multi-resolution
+band-split spectrogram discriminator of descript-audio-codec. Channel widths are arguments so tests
+can build tiny ones.
 """
 
 from __future__ import annotations
@@ -20,23 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-DiscOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
-LRELU_SLOPE = 0.1
-
-
-def conv_stack(
-    convs: nn.ModuleList, post: nn.Module, x: torch.Tensor, slope: float = LRELU_SLOPE, skip_first: bool = False
-) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """convs with LeakyReLU, then ``post``: (output, feature maps of every layer, post's output last;
-    without the first layer's when ``skip_first``). Shared by the conv-stack discriminators."""
-    fmap = []
-    for i, conv in enumerate(convs):
-        x = F.leaky_relu(conv(x), slope)
-        if i > 0 or not skip_first:
-            fmap.append(x)
-    x = post(x)
-    fmap.append(x)
-    return x, fmap
+from vocoder_train.models.discriminators.base import MultiDiscriminator, complex_spectrogram, conv_stack
 
 
 class PeriodDiscriminator(nn.Module):
@@ -66,17 +42,16 @@ class PeriodDiscriminator(nn.Module):
         self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x (B, T) -> logits (B, N), feature maps."""
+        """x (B, T) -> logit map (B, 1, frames, period), feature maps."""
         b, t = x.shape
         if t % self.period:
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
         x = x.view(b, 1, -1, self.period)
         # as vocos: the first layer's map is not matched (HiFi-GAN matches it too)
-        x, fmap = conv_stack(self.convs, self.conv_post, x, skip_first=True)
-        return x.flatten(1).float(), fmap  # logits in fp32 under autocast: the hinge losses stay fp32
+        return conv_stack(self.convs, self.conv_post, x, skip_first=True)
 
 
-class MultiPeriodDiscriminator(nn.Module):
+class MultiPeriodDiscriminator(MultiDiscriminator):
     """HiFi-GAN multi-period discriminator. Default (periods 2,3,5,7,11): 41.1M parameters.
 
     Args:
@@ -85,13 +60,7 @@ class MultiPeriodDiscriminator(nn.Module):
     """
 
     def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (32, 128, 512, 1024, 1024)):
-        super().__init__()
-        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
-
-    def forward(self, x: torch.Tensor) -> DiscOutput:
-        """x (B, T) -> (logits per period, feature maps per period)."""
-        outs = [d(x) for d in self.discriminators]
-        return [o[0] for o in outs], [o[1] for o in outs]
+        super().__init__(PeriodDiscriminator(p, channels) for p in periods)
 
 
 class ResolutionDiscriminator(nn.Module):
@@ -127,27 +96,22 @@ class ResolutionDiscriminator(nn.Module):
         """x (B, T) -> per band (B, 2, frames, bins), DC removed and peak-normalized to 0.8."""
         x = x - x.mean(dim=-1, keepdim=True)
         x = 0.8 * x / (x.abs().amax(dim=-1, keepdim=True) + 1e-9)
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            spec = torch.stft(
-                x.float(), self.n_fft, self.hop, window=self.window, center=True, return_complex=True
-            )
-        spec = torch.view_as_real(spec).permute(0, 3, 2, 1)  # (B, 2, frames, bins)
+        spec = complex_spectrogram(x, self.n_fft, self.hop, self.window)
         return [spec[..., lo:hi] for lo, hi in self.bands]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, T) -> logit map (B, 1, frames, bins'), feature maps (per band, then the logit map)."""
         fmap, outs = [], []
         for band, convs in zip(self.spectrogram(x), self.band_convs):
-            for i, conv in enumerate(convs):
-                band = F.leaky_relu(conv(band), LRELU_SLOPE)
-                if i > 0:
-                    fmap.append(band)
+            band, band_fmap = conv_stack(convs, None, band, skip_first=True)
+            fmap += band_fmap
             outs.append(band)
         x = self.conv_post(torch.cat(outs, dim=-1))
         fmap.append(x)
-        return x.flatten(1).float(), fmap  # logits in fp32 under autocast
+        return x, fmap
 
 
-class MultiResolutionDiscriminator(nn.Module):
+class MultiResolutionDiscriminator(MultiDiscriminator):
     """Multi-resolution (band-split complex STFT) discriminator. Default (2048, 1024, 512): 1.4M parameters.
 
     Args:
@@ -156,10 +120,4 @@ class MultiResolutionDiscriminator(nn.Module):
     """
 
     def __init__(self, fft_sizes: Sequence[int] = (2048, 1024, 512), channels: int = 32):
-        super().__init__()
-        self.discriminators = nn.ModuleList(ResolutionDiscriminator(n, channels) for n in fft_sizes)
-
-    def forward(self, x: torch.Tensor) -> DiscOutput:
-        """x (B, T) -> (logits per resolution, feature maps per resolution)."""
-        outs = [d(x) for d in self.discriminators]
-        return [o[0] for o in outs], [o[1] for o in outs]
+        super().__init__(ResolutionDiscriminator(int(n), channels) for n in fft_sizes)

@@ -1,1 +1,1 @@
-"""Inference modules: fused CPU decode and export-friendly graphs of a trained generator."""
+"""Inference modules: fused CPU decode, chunked decoding and export-friendly graphs of a trained generator."""

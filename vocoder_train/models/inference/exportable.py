@@ -7,12 +7,12 @@ ONNX has no inverse-STFT op and ``torch.fft.irfft`` on complex tensors does not 
   ``(2K, n_fft)`` (K = n_fft // 2 + 1 bins, real and imaginary rows), and
 * the overlap-add of the windowed frames is a ``conv_transpose1d`` with stride ``hop``.
 
-Both are linear, so they fuse: ``conv_transpose1d(cat([re, im]), basis, stride=hop)`` is
-the inverse DFT *and* the overlap-add in one GEMM + col2im, with no ``(n_fft x n_fft)``
-identity kernel. The window-square envelope is a second (1-channel) ``conv_transpose1d`` of
-ones, so the time axis stays dynamic in traced graphs. Framing, padding and trimming follow
-``vocos.spectral_ops.ISTFT``: "same" trims ``(n_fft - hop) // 2`` samples from each end
-(output ``L * hop``), "center" trims ``n_fft // 2`` (output ``(L - 1) * hop``, as ``torch.istft``).
+Both are linear, so they fuse: :func:`vocoder_train.dsp.overlap_add_basis` of ``cat([re, im])``
+with that basis is the inverse DFT *and* the overlap-add in one GEMM + col2im, with no
+``(n_fft x n_fft)`` identity kernel. The window envelope (:func:`vocoder_train.dsp.window_envelope`)
+is a second, 1-channel ``conv_transpose1d``, so the time axis stays dynamic in traced graphs.
+Trimming follows :func:`vocoder_train.dsp.istft_trim` (vocos' ``ISTFT``): output ``L * hop``
+samples for "same", ``(L - 1) * hop`` for "center" (as ``torch.istft``).
 
 Like ``irfft``, the imaginary parts of the DC and Nyquist bins are ignored (their sine rows
 are zero).
@@ -25,6 +25,8 @@ import math
 import torch
 from torch import nn
 from vocos.heads import ISTFTHead
+
+from vocoder_train.dsp import head_real_imag, istft_trim, overlap_add_basis, trim_ends, window_envelope
 
 # Heads with an ISTFT can be exported as a traced graph; IMDCT heads (vocos.heads.IMDCTCosHead,
 # IMDCTSymExpHead) use complex FFTs that neither TorchScript tracing nor ONNX handle here.
@@ -73,35 +75,26 @@ class RealISTFT(nn.Module):
         self, n_fft: int, hop_length: int, padding: str = "same", window: torch.Tensor | None = None
     ):
         super().__init__()
-        if padding not in ("same", "center"):
-            raise ValueError(f"padding={padding!r}: must be 'same' or 'center'")
+        self.trim = istft_trim(n_fft, hop_length, padding)
         if not 0 < hop_length <= n_fft:
             raise ValueError(f"hop_length={hop_length}: must be in (0, n_fft={n_fft}]")
         window = torch.hann_window(n_fft) if window is None else window.detach().float().cpu()
         if window.shape != (n_fft,):
             raise ValueError(f"window has shape {tuple(window.shape)}; expected ({n_fft},)")
         self.n_fft, self.hop_length, self.padding = n_fft, hop_length, padding
-        self.trim = (n_fft - hop_length) // 2 if padding == "same" else n_fft // 2
         if self.trim == 0:
             raise ValueError(
                 f"n_fft={n_fft}, hop_length={hop_length}: nothing to trim; not a vocos ISTFT setting"
             )
-        self.register_buffer(
-            "basis", inverse_rdft_basis(n_fft, window)[:, None, :], persistent=False
-        )  # (2K, 1, n_fft)
-        self.register_buffer("window_sq", window.square()[None, None, :], persistent=False)  # (1, 1, n_fft)
+        self.register_buffer("basis", inverse_rdft_basis(n_fft, window), persistent=False)  # (2K, n_fft)
+        self.register_buffer("window", window, persistent=False)  # (n_fft,)
 
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         """real, imag (B, K, L) -> audio (B, T); T = L * hop ("same") or (L - 1) * hop ("center")."""
-        frames = torch.cat([real, imag], dim=1)
-        y = nn.functional.conv_transpose1d(
-            frames, self.basis, stride=self.hop_length
-        )  # (B, 1, (L-1)*hop + n_fft)
-        ones = torch.ones_like(real[:1, :1, :])
-        envelope = nn.functional.conv_transpose1d(ones, self.window_sq, stride=self.hop_length)
-        t = self.trim
+        y = overlap_add_basis(torch.cat([real, imag], dim=1), self.basis, self.hop_length)  # (B, (L-1)*hop + n_fft)
+        envelope = window_envelope(self.window, self.hop_length, real.shape[-1])
         # After trimming the envelope is >= the overlap of the windows (no division by ~0) for vocos settings.
-        return (y[:, 0, t:-t] / envelope[:, 0, t:-t]).reshape(real.shape[0], -1)
+        return trim_ends(y, self.trim) / trim_ends(envelope, self.trim)
 
 
 class ExportableVocos(nn.Module):
@@ -127,10 +120,7 @@ class ExportableVocos(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features (B, C, L) -> audio (B, T)."""
         hidden = self.backbone(features)
-        x = self.out(hidden.float()).transpose(1, 2)
-        log_mag, phase = x.chunk(2, dim=1)
-        mag = torch.clip(torch.exp(log_mag), max=1e2)  # the same safeguard as vocos' ISTFTHead
-        return self.istft(mag * torch.cos(phase), mag * torch.sin(phase))
+        return self.istft(*head_real_imag(self.out(hidden.float()).transpose(1, 2)))
 
 
 def check_exportable(generator: nn.Module) -> None:

@@ -13,9 +13,9 @@ window envelope with two ``col2im`` calls. :class:`FusedVocos` computes the same
   the layer norms, the head's ``Linear`` and the ISTFT stay float32: bf16 rounding then enters only
   through the block outputs, which the layer scale keeps small (measured max abs error 4.1e-5 on
   the benchmark's 10 s decode, where bf16 autocast of the whole backbone gives 4.5e-4);
-* the head builds the spectrum with ``torch.polar`` in frame-major layout, and when ``hop``
-  divides ``n_fft`` the overlap-add is ``n_fft / hop`` shifted adds; the window envelope depends
-  only on the frame count and is cached.
+* the head builds the spectrum in frame-major layout (:mod:`vocoder_train.dsp`'s head spectrum
+  and ISTFT), and when ``hop`` divides ``n_fft`` the overlap-add is ``n_fft / hop`` shifted adds;
+  the window envelope depends only on the frame count and is cached.
 
 fp32 output equals ``VocosGenerator.synthesize`` to float rounding (tests/test_fused.py). It is an
 inference module (no gradients are needed or kept); ``torch.jit.trace`` works on it.
@@ -28,6 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 from vocos.heads import ISTFTHead
 from vocos.models import VocosBackbone
+
+from vocoder_train.dsp import PADDINGS, head_spectrum, istft, istft_trim, trim_ends, window_envelope
 
 
 class FusionUnsupported(ValueError):
@@ -45,7 +47,7 @@ def check_fusable(generator: nn.Module) -> None:
         raise FusionUnsupported(f"head is {type(head).__name__}; the fused path needs vocos.heads.ISTFTHead")
     if head.istft.win_length != head.istft.n_fft:
         raise FusionUnsupported(f"ISTFT win_length={head.istft.win_length} != n_fft={head.istft.n_fft}")
-    if head.istft.padding not in ("same", "center"):
+    if head.istft.padding not in PADDINGS:
         raise FusionUnsupported(f"ISTFT padding={head.istft.padding!r}")
     for i, block in enumerate(backbone.convnext):
         dw = block.dwconv
@@ -116,42 +118,26 @@ class FusedISTFTHead(nn.Module):
         super().__init__()
         istft = head.istft
         self.n_fft, self.hop, self.padding = int(istft.n_fft), int(istft.hop_length), istft.padding
-        self.trim = (self.n_fft - self.hop) // 2 if self.padding == "same" else self.n_fft // 2
+        self.trim = istft_trim(self.n_fft, self.hop, self.padding)
         self.register_buffer("out_w", head.out.weight.detach().float().clone())  # (2K, dim)
         self.register_buffer("out_b", head.out.bias.detach().float().clone())
         self.register_buffer("window", istft.window.detach().float().clone())
         self._envelopes: dict[int, torch.Tensor] = {}
 
-    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames (B, L, n_fft) -> (B, (L - 1) * hop + n_fft)."""
-        B, L, N = frames.shape
-        if N % self.hop == 0:
-            r = N // self.hop
-            chunks = frames.reshape(B, L, r, self.hop)
-            out = frames.new_zeros(B, L + r - 1, self.hop)
-            for j in range(r):
-                out[:, j : j + L] += chunks[:, :, j]
-            return out.reshape(B, -1)
-        return F.fold(frames.transpose(1, 2), (1, (L - 1) * self.hop + N), (1, N), stride=(1, self.hop))[:, 0, 0]
-
     def _envelope(self, frames: int) -> torch.Tensor:
+        """The trimmed window envelope for ``frames`` frames, cached (it depends on nothing else)."""
         env = self._envelopes.get(frames) if not torch.jit.is_tracing() else None
         if env is None or env.device != self.window.device:
-            sq = self.window.square().expand(1, frames, self.n_fft)
-            env = self._overlap_add(sq)[0, self.trim : -self.trim]
+            env = trim_ends(window_envelope(self.window, self.hop, frames), self.trim)
             if not torch.jit.is_tracing():
                 self._envelopes = {frames: env}  # one length cached (chunked synthesis repeats it)
         return env
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        L = hidden.shape[1]
-        x = F.linear(hidden.float(), self.out_w, self.out_b)
-        k = x.shape[-1] // 2
-        mag = torch.exp(x[..., :k]).clamp_(max=1e2)  # vocos' safeguard
-        spec = torch.polar(mag, x[..., k:])
-        frames = torch.fft.irfft(spec, n=self.n_fft, dim=-1, norm="backward") * self.window
-        audio = self._overlap_add(frames)[:, self.trim : -self.trim]
-        return audio / self._envelope(L)
+        """hidden (B, L, dim) -> audio (B, T)."""
+        x = F.linear(hidden.float(), self.out_w, self.out_b)  # (B, L, 2K)
+        spec = head_spectrum(x, dim=-1)
+        return istft(spec, self.window, self.hop, self.padding, freq_dim=-1, envelope=self._envelope(hidden.shape[1]))
 
 
 class FusedVocos(nn.Module):

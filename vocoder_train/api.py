@@ -1,0 +1,202 @@
+"""The Python API: what the console scripts do, as functions.
+
+    import vocoder_train as vt
+
+    vocoder = vt.load_vocoder("runs/demo/checkpoints/last.ckpt")  # or a vocos folder, safetensors, TorchScript, ONNX
+    audio = vocoder.decode(mel)                                    # mel (B, n_mels, L) -> audio (B, T), CPU tensors
+    vt.copy_synthesize(vocoder, "speech.wav", "resynth.wav")      # audio -> mel -> audio, at the model's rate
+    vt.evaluate("exported/onnx", "data/val.jsonl", "eval/")        # metrics.json, metrics.csv, report.md
+    metrics = vt.train(["experiment=demo", "trainer.max_steps=200"])
+
+Each function applies :func:`vocoder_train.config.runtime.setup` first, as the console scripts
+do; importing the package applies nothing. Models are loaded by :mod:`vocoder_train.models.store`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from vocoder_train.config.runtime import setup
+from vocoder_train.metrics.registry import DEFAULT_METRICS
+from vocoder_train.metrics.report import EvalResult, evaluate_files
+from vocoder_train.models.export import ExportResult, export
+from vocoder_train.models.inference.chunked import chunk_frames, synthesize_mel
+from vocoder_train.models.store import Vocoder
+from vocoder_train.models.store import load_vocoder as _load_vocoder
+
+MEL_EXTENSION = ".npy"
+LIST_EXTENSIONS = (".jsonl", ".txt", ".lst")
+__all__ = ["EvalResult", "ExportResult", "InputError", "Vocoder", "collect_inputs", "copy_synthesize",
+           "evaluate", "export", "load_vocoder", "synthesize_file", "synthesize_files", "train"]  # fmt: skip
+
+
+class InputError(ValueError):
+    """An input file cannot be used. The message names the file and what the model expects."""
+
+
+def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "fused") -> Vocoder:
+    """Any model vocoder_train reads or writes (see :mod:`vocoder_train.models.store`) as a
+    :class:`~vocoder_train.models.store.Vocoder`: ``decode(mel)``, ``features(audio)``, ``sample_rate``,
+    ``hop_length``, ``n_mels``. ``ema``: a checkpoint's EMA weights; ``engine``: fused, fused-bf16 or eager."""
+    setup()
+    return _load_vocoder(path, device=device, ema=ema, engine=engine)
+
+
+def _vocoder(model: Vocoder | str | Path, device: str = "cpu") -> Vocoder:
+    return model if isinstance(model, Vocoder) else load_vocoder(model, device)
+
+
+# -- synthesis of files ----------------------------------------------------------------------------
+
+
+def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files given, audio / .npy files found (recursively) in folders given, and the files listed
+    in manifests (``.jsonl`` from vocoder-prepare) or filelists (``.txt``/``.lst``), in order."""
+    from vocoder_train.data.manifest import ManifestError, read_manifest
+    from vocoder_train.io.audio import is_audio_file
+
+    files: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and (is_audio_file(p) or p.suffix == MEL_EXTENSION))
+            if not found:
+                raise InputError(f"{item}: no audio or {MEL_EXTENSION} files in this folder")
+            files.extend(found)
+        elif item.is_file() and item.suffix.lower() in LIST_EXTENSIONS:
+            try:
+                files.extend(Path(entry["path"]) for entry in read_manifest(item))
+            except ManifestError as e:
+                raise InputError(str(e)) from e
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise InputError(f"{item}: no such file or folder")
+    return files
+
+
+def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
+    """(features (1, C, L), length to trim the output to) of an audio file or a mel .npy.
+
+    Audio is resampled to the model's rate and its copy synthesis is trimmed to the resampled
+    length (the head gives whole frames); a mel's output keeps every frame (length None).
+    """
+    from vocoder_train.data.mel_dataset import MelMismatchError, load_mel
+    from vocoder_train.io.audio import AudioReadError, is_audio_file, load_audio
+    from vocoder_train.models.store import ModelError
+
+    path = Path(path)
+    if path.suffix.lower() == MEL_EXTENSION:
+        try:
+            mel = load_mel(path, vocoder.n_mels)
+        except MelMismatchError as e:
+            raise InputError(str(e)) from e
+        if mel.shape[1] == 0:
+            raise InputError(f"{path}: mel has no frames")
+        return torch.from_numpy(mel.astype("float32", copy=True))[None], None
+    if not is_audio_file(path):
+        raise InputError(f"{path}: neither audio (wav/flac/mp3/...) nor a mel {MEL_EXTENSION} file")
+    try:
+        audio, _ = load_audio(path, sample_rate=vocoder.sample_rate)
+        if audio.shape[-1] < vocoder.hop_length:
+            raise InputError(f"{path}: {audio.shape[-1]} samples; shorter than one frame ({vocoder.hop_length})")
+        return vocoder.features(audio), audio.shape[-1]
+    except (AudioReadError, ModelError) as e:
+        raise InputError(str(e)) from e
+
+
+def synthesize_file(vocoder: Vocoder, src: str | Path, dst: str | Path | None = None, chunk_seconds: float = 10.0,
+                    context_frames: int | None = None) -> tuple[torch.Tensor, dict]:  # fmt: skip
+    """Audio file (copy synthesis) or mel .npy -> (audio (1, T), timing row); written to ``dst``
+    (WAV at the model's rate) when given. Raises :class:`InputError` for an unusable input."""
+    from vocoder_train.io.audio import save_audio
+    from vocoder_train.models.generator import match_length
+
+    t0 = time.perf_counter()
+    mel, length = read_input(Path(src), vocoder)
+    feat_s = time.perf_counter() - t0
+    audio, timing = synthesize_mel(vocoder, mel, chunk_frames(vocoder, chunk_seconds), context_frames)
+    if length is not None:
+        audio = match_length(audio, length)
+    if dst is not None:
+        save_audio(dst, audio[0], vocoder.sample_rate)
+    row = dict(path=str(src), output=str(dst), audio_s=audio.shape[-1] / vocoder.sample_rate,
+               wall_s=feat_s + timing.total_s, chunks=timing.chunks, first_chunk_s=timing.first_chunk_s)  # fmt: skip
+    return audio, row
+
+
+def output_paths(files: Sequence[Path], output: Path) -> dict[Path, Path]:
+    """``output/<stem>.wav`` -> input file; raises :class:`InputError` when two inputs share a stem."""
+    targets: dict[Path, Path] = {}
+    for f in files:
+        dst = Path(output) / f"{Path(f).stem}.wav"
+        if dst in targets:
+            raise InputError(f"{targets[dst]} and {f} would both be written to {dst}; rename one or run them separately")
+        targets[dst] = Path(f)
+    return targets
+
+
+def synthesize_files(vocoder: Vocoder, files: Sequence[Path], output: str | Path, chunk_seconds: float = 10.0,
+                     context_frames: int | None = None, on_file: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
+    """Writes ``output/<stem>.wav`` per file. Returns per-file rows, failures (path, error) and totals;
+    ``on_file`` is called with each row or failure as it is done."""
+    rows, failed = [], []
+    for dst, src in output_paths(files, Path(output)).items():
+        try:
+            result = synthesize_file(vocoder, src, dst, chunk_seconds, context_frames)[1]
+            rows.append(result)
+        except InputError as e:
+            result = {"path": str(src), "error": str(e)}
+            failed.append(result)
+        if on_file is not None:
+            on_file(result)
+    audio_s, wall_s = sum(r["audio_s"] for r in rows), sum(r["wall_s"] for r in rows)
+    return {"files": rows, "failed": failed, "audio_s": audio_s, "wall_s": wall_s}
+
+
+def copy_synthesize(model: Vocoder | str | Path, audio_path: str | Path, out_path: str | Path | None = None,
+                    device: str = "cpu") -> torch.Tensor:  # fmt: skip
+    """Audio file -> features -> audio ``(1, T)`` at the model's rate, trimmed to the input's
+    length; also written to ``out_path`` (WAV) when given. ``model``: a Vocoder or a model path."""
+    return synthesize_file(_vocoder(model, device), audio_path, out_path)[0]
+
+
+# -- evaluation and training ----------------------------------------------------------------------
+
+
+def evaluate(model: Vocoder | str | Path, data: str | Path, output: str | Path,
+             metrics: Sequence[str] = DEFAULT_METRICS, max_files: int | None = None, device: str = "cpu",
+             plots: int = 3, save_audio: bool = False, ema: bool = False, progress: bool = True,
+             engine: str = "fused") -> EvalResult:  # fmt: skip
+    """Copy-synthesis evaluation of ``model`` on ``data`` (manifest, filelist or folder); writes
+    metrics.json, metrics.csv, report.md and plots into ``output`` (:mod:`vocoder_train.metrics.report`)."""
+    from vocoder_train.data.manifest import read_manifest
+
+    vocoder = model if isinstance(model, Vocoder) else load_vocoder(model, device, ema=ema, engine=engine)
+    paths = [item["path"] for item in read_manifest(data)][: max_files or None]
+    labels = {"model": str(model if not isinstance(model, Vocoder) else model.source), "data": str(data),
+              "device": vocoder.device}  # fmt: skip
+    return evaluate_files(vocoder, paths, output, metrics, plots, save_audio, progress, labels)
+
+
+def train(overrides: Sequence[str] = ()) -> dict[str, float]:
+    """Composes the shipped Hydra config with ``overrides`` (as on the ``vocoder-train`` command
+    line) and trains; returns the final metrics. The run folder gets ``.hydra/config.yaml`` as
+    ``vocoder-train`` writes it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from vocoder_train.config import CONFIG_DIR
+    from vocoder_train.training.run import train as run
+
+    setup()
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides))
+    hydra_dir = Path(cfg.paths.output_dir) / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create(list(overrides)), hydra_dir / "overrides.yaml")
+    return run(cfg)

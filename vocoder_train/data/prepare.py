@@ -1,0 +1,551 @@
+"""Corpus preparation (``vocoder-prepare``): scan a corpus, check every file, split it, write manifests and a report.
+
+Inputs are folders (searched recursively for audio extensions; other files and hidden files are
+ignored), filelists (one path per line, ``path|text`` allowed, relative paths resolved against the
+list's folder), JSONL manifests, or audio files. Every file is decoded in full (that is the only
+reliable check that it is readable and how long it is) and is either kept or rejected with a reason:
+
+    unreadable  not decodable as audio: broken, not audio, or missing
+    empty       0 bytes or 0 audio frames
+    too_short   shorter than --min-duration
+    too_long    longer than --max-duration
+    non_finite  NaN or Inf samples (float WAVs can hold them)
+    silent      peak below --silence-db
+    duplicate   the same file (after resolving symlinks) listed again
+
+With ``--mels DIR`` (teacher-forced fine-tuning pairs) each good file is paired with a mel
+``DIR/<path relative to the corpus root, with .npy>`` or else ``DIR/<stem>.npy`` and rejected with
+
+    mel_missing     no such .npy
+    mel_unreadable  not a float .npy of shape (n_mels, L) or (1, n_mels, L), or NaN/Inf values
+    mel_bins        not --n-mels bins
+    mel_frames      frame count differs by more than --max-frame-mismatch from what the feature
+                    extractor (--hop-length, --n-fft, --mel-padding) gives for the audio at --sample-rate
+
+and the manifest entries get a ``"mel"`` key (see :mod:`vocoder_train.data.mel_dataset`).
+
+The kept files are split into train and val by a hash of their path relative to the common root
+of the inputs, so adding files never moves the others, or by an explicit ``--val-list``. The corpus
+is only read. The output folder gets ``train.jsonl``, ``val.jsonl`` (the format of
+:mod:`vocoder_train.data.manifest`), ``rejected.jsonl``, ``report.json``, ``report.md`` and
+``duration_histogram.png``, each written atomically.
+
+:func:`prepare` is the entry; the report and the written files are built by
+:mod:`vocoder_train.data.prepare_report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vocoder_train.data.manifest import ManifestError, iter_entries
+from vocoder_train.data.prepare_report import build_report, write_outputs
+
+# audio_io / manifest import torch and torchaudio (seconds); they are imported where used so
+# that `vocoder-prepare --help` and argument errors answer at once.
+
+REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
+MEL_REASONS = ("mel_missing", "mel_unreadable", "mel_bins", "mel_frames")  # only with --mels
+# Files longer than 1.5x this are decoded in chunks of this length, so that a 3-hour stereo
+# 48 kHz recording needs ~120 MB of float32 at a time (x workers) instead of ~4 GB.
+CHUNK_SECONDS = 300.0
+
+
+class PrepareError(ValueError):
+    """Bad inputs or nothing usable in them. The message names the path and what to check."""
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Settings of one run; see ``vocoder-prepare --help`` for each."""
+
+    val_fraction: float = 0.05
+    val_list: str | None = None
+    min_duration: float = 0.5
+    max_duration: float | None = None
+    seed: int = 0
+    sample_rate: int = 24000
+    silence_db: float = -60.0
+    workers: int = 1
+    progress: bool = True
+    mels: str | None = None  # folder of teacher-forced .npy mels to pair with the audio
+    hop_length: int = 256
+    n_fft: int = 1024
+    n_mels: int = 100
+    mel_padding: str = "center"
+    max_frame_mismatch: int = 3
+
+    def reasons(self) -> tuple[str, ...]:
+        return REASONS + MEL_REASONS if self.mels else REASONS
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file to check: its absolute path and where it was found."""
+
+    path: str
+    source: str
+    index: int  # position among all listings, so that rejected.jsonl follows the input order
+
+
+@dataclass
+class Scan:
+    """What the inputs name: the files to check, duplicates and missing files, ignored files."""
+
+    entries: list[Entry] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)  # duplicates and missing files, with their "index"
+    ignored: int = 0
+    roots: list[str] = field(default_factory=list)  # folders whose common path is the split's root
+
+
+@dataclass
+class FileStats:
+    """What decoding a file measured; ``error`` is set when it could not be decoded."""
+
+    path: str
+    sample_rate: int = 0
+    num_channels: int = 0
+    num_frames: int = 0
+    duration: float = 0.0
+    codec: str = ""
+    peak_db: float | None = None  # dBFS of the largest |sample|; None when all samples are 0
+    rms_db: float | None = None
+    non_finite: int = 0  # number of NaN / Inf samples
+    size: int = 0  # bytes
+    error: str | None = None
+    mel: str | None = None  # the paired mel (--mels)
+    mel_frames: int | None = None
+
+    def manifest_item(self) -> dict:
+        item = dict(path=self.path, sample_rate=self.sample_rate, num_channels=self.num_channels,
+                    num_frames=self.num_frames, duration=self.duration)  # fmt: skip
+        if self.mel is not None:
+            item.update(mel=self.mel, mel_frames=self.mel_frames)
+        return item
+
+
+@dataclass
+class PrepareResult:
+    """What :func:`prepare` wrote. ``train`` / ``val`` hold :class:`FileStats`; ``rejected`` dicts."""
+
+    output: Path
+    train: list[FileStats]
+    val: list[FileStats]
+    rejected: list[dict]
+    ignored: int
+    report: dict
+    files: dict[str, Path]
+
+
+# -- collecting the inputs ------------------------------------------------------------------------
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    # ._name.wav (macOS resource forks) and .tmp files of interrupted writes are not audio to train on
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _scan_folder(folder: Path) -> tuple[list[Path], int]:
+    from vocoder_train.io.audio import is_audio_file
+
+    found, ignored = [], 0
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file():
+            continue
+        if is_audio_file(p) and not _is_hidden(p, folder):
+            found.append(p)
+        else:
+            ignored += 1
+    return found, ignored
+
+
+def _read_list(src: Path) -> list[str]:
+    from vocoder_train.data.manifest import read_manifest
+
+    try:
+        return [item["path"] for item in read_manifest(src)]
+    except (ManifestError, UnicodeDecodeError) as e:
+        raise PrepareError(f"{src}: cannot be read as a filelist or JSONL manifest ({e})") from e
+
+
+def collect(inputs: Sequence[str | os.PathLike]) -> Scan:
+    """Expands folders, filelists, manifests and audio files into the list of files to check.
+
+    The first listing of a file wins; later ones are rejected as ``duplicate``, listed files that
+    do not exist as ``unreadable``. Raises :class:`PrepareError` for an input that does not exist.
+    """
+    from vocoder_train.io.audio import is_audio_file
+
+    scan, seen = Scan(), {}
+    for raw in inputs:
+        src = Path(raw).expanduser()
+        if src.is_dir():
+            files, ignored = _scan_folder(src)
+            scan.ignored += ignored
+            scan.roots.append(os.path.abspath(src))
+            paths = [str(p) for p in files]
+        elif src.is_file():
+            # a listed file is checked whatever its extension: naming a non-audio file is a mistake to report
+            paths = [str(src)] if is_audio_file(src) else _read_list(src)
+            scan.roots.extend(os.path.dirname(os.path.abspath(p)) for p in paths)
+        else:
+            raise PrepareError(
+                f"{src}: no such file or folder (give folders, filelists, JSONL manifests or audio files)"
+            )
+        for path in paths:
+            _add(scan, seen, Entry(os.path.abspath(path), str(src), len(scan.entries) + len(scan.rejected)))
+    return scan
+
+
+def _add(scan: Scan, seen: dict[str, Entry], entry: Entry) -> None:
+    if not os.path.isfile(entry.path):
+        what = "no such file" if not os.path.exists(entry.path) else "not a regular file"
+        scan.rejected.append(dict(path=entry.path, reason="unreadable", message=f"{what} (listed in {entry.source})",
+                                  index=entry.index))  # fmt: skip
+        return
+    key = os.path.realpath(entry.path)
+    if key in seen:
+        first = seen[key]
+        scan.rejected.append(dict(path=entry.path, reason="duplicate", index=entry.index,
+                                  message=f"same file as {first.path} (from {first.source}), listed again in {entry.source}"))  # fmt: skip
+        return
+    seen[key] = entry
+    scan.entries.append(entry)
+
+
+# -- measuring one file ---------------------------------------------------------------------------
+
+
+def _db(x: float) -> float | None:
+    return 20.0 * math.log10(x) if x > 0 else None
+
+
+def measure(path: str) -> FileStats:
+    """Decodes ``path`` in full and measures it. Never raises for a bad file: sets ``error``."""
+    from vocoder_train.io.audio import AudioReadError, probe
+
+    stats = FileStats(path=path)
+    try:
+        stats.size = os.path.getsize(path)
+        if stats.size == 0:
+            return stats
+        info = probe(path)
+        stats.sample_rate, stats.num_channels, stats.codec = info.sample_rate, info.num_channels, info.codec
+        if info.num_frames == 0:
+            return stats  # a header without audio frames: decoding it raises "no frames"
+        peak, sumsq, frames, non_finite = _decode_stats(path, info.duration)
+    except AudioReadError as e:
+        stats.error = str(e)
+        return stats
+    except Exception as e:  # a decoder failing in an unexpected way is still one bad file, not a crash
+        stats.error = f"{path}: {type(e).__name__}: {e}"
+        return stats
+    stats.num_frames, stats.non_finite = frames, non_finite
+    stats.duration = frames / stats.sample_rate
+    count = frames * stats.num_channels
+    stats.peak_db = _db(peak)
+    stats.rms_db = _db(math.sqrt(sumsq / count)) if count else None
+    return stats
+
+
+def _decode_stats(path: str, probed_duration: float) -> tuple[float, float, int, int]:
+    """(peak |x| over finite samples, sum of squares, frames, non-finite count), decoded in chunks."""
+    import torch
+
+    from vocoder_train.io.audio import AudioReadError, load_audio
+
+    peak, sumsq, frames, non_finite, offset = 0.0, 0.0, 0, 0, 0.0
+    while True:
+        last = probed_duration <= CHUNK_SECONDS * 1.5 or offset + CHUNK_SECONDS >= probed_duration
+        try:
+            if offset == 0.0 and last:
+                audio, sr = load_audio(path, mono=False)
+            else:
+                audio, sr = load_audio(
+                    path, offset=offset, duration=None if last else CHUNK_SECONDS, mono=False
+                )
+        except AudioReadError:
+            # The header overestimated the length (compressed formats) and the last chunk starts
+            # after the real end: what was decoded so far is the whole file.
+            if offset > 0.0 and last and frames >= 0.98 * probed_duration * sr:
+                break
+            raise
+        bad = int((~torch.isfinite(audio)).sum())
+        if bad:
+            non_finite += bad
+            audio = audio.nan_to_num(0.0, posinf=0.0, neginf=0.0)
+        if audio.numel():
+            peak = max(peak, float(audio.abs().max()))
+        sumsq += float(audio.square().sum(dtype=torch.float64))  # float64: hours of samples
+        frames += audio.shape[-1]
+        if last:
+            break
+        offset += CHUNK_SECONDS
+    return peak, sumsq, frames, non_finite
+
+
+def _short_error(message: str, path: str) -> str:
+    """FFmpeg's reason without the file name (it is in the record already) or C++ source locations."""
+    message = message.replace(f"{path}: ", "", 1).replace(f" {path}", "").replace(path, "the file")
+    return re.sub(r"\w+, /\S+\.(?:cpp|h):\d+, ", "", message)
+
+
+def classify(stats: FileStats, opts: PrepareOptions) -> tuple[str, str] | None:
+    """(reason, message) when the file is rejected, None when it is good."""
+    if stats.error is not None:
+        return "unreadable", _short_error(stats.error, stats.path)
+    if stats.size == 0:
+        return "empty", "file is 0 bytes"
+    if stats.num_frames == 0:
+        return "empty", f"no audio frames ({stats.codec}, {stats.sample_rate} Hz header only)"
+    if stats.duration < opts.min_duration:
+        return "too_short", f"{stats.duration:.3f} s is shorter than --min-duration {opts.min_duration:g} s"
+    if opts.max_duration is not None and stats.duration > opts.max_duration:
+        return (
+            "too_long",
+            f"{stats.duration:.1f} s is longer than --max-duration {opts.max_duration:g} s (split it?)",
+        )
+    if stats.non_finite:
+        return "non_finite", f"{stats.non_finite} NaN/Inf samples"
+    if stats.peak_db is None or stats.peak_db < opts.silence_db:
+        peak = "-inf (all samples are 0)" if stats.peak_db is None else f"{stats.peak_db:.1f}"
+        return "silent", f"peak {peak} dBFS is below --silence-db {opts.silence_db:g}"
+    return None
+
+
+def _init_worker() -> None:
+    import torch
+
+    # One thread a worker: the pool is the parallelism, and (as in torch's DataLoader workers) a
+    # forked child must not enter the OpenMP pool its parent may have started.
+    torch.set_num_threads(1)
+
+
+def measure_all(paths: list[str], workers: int = 1, progress: bool = True) -> list[FileStats]:
+    """:func:`measure` on each path, in order, with ``workers`` processes and a progress bar."""
+    from tqdm import tqdm
+
+    def bar():
+        return tqdm(
+            total=len(paths), desc="probing", unit="file", file=sys.stderr, disable=not progress or not paths
+        )
+
+    if workers <= 1 or len(paths) < 2:
+        return _track(map(measure, paths), bar())
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork where there is fork: a spawned worker re-imports torch + torchaudio, seconds each
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    ctx = multiprocessing.get_context(method)
+    chunk = max(1, min(16, len(paths) // (4 * workers)))
+    with ProcessPoolExecutor(min(workers, len(paths)), mp_context=ctx, initializer=_init_worker) as pool:
+        results = pool.map(measure, paths, chunksize=chunk)  # forks now, before tqdm starts its thread
+        return _track(results, bar())
+
+
+def _track(results, bar) -> list[FileStats]:
+    out = []
+    with bar:
+        for stats in results:
+            out.append(stats)
+            bar.update()
+    return out
+
+
+# -- teacher-forced mels (--mels) -----------------------------------------------------------------
+
+
+def mel_path_for(audio_path: str, root: str, mel_dir: str) -> Path:
+    """``mel_dir/<relative path>.npy`` when it exists, else ``mel_dir/<stem>.npy``."""
+    rel = Path(os.path.relpath(audio_path, root)).with_suffix(".npy")
+    nested = Path(mel_dir) / rel
+    return nested if nested.is_file() or rel.parent == Path(".") else Path(mel_dir) / rel.name
+
+
+def check_mel(stats: FileStats, mel_path: Path, opts: PrepareOptions) -> tuple[str, str] | int:
+    """The mel's frame count, or (reason, message) when it does not fit ``stats``' audio."""
+    from vocoder_train.data import mel_dataset as md
+
+    try:
+        mel = md.load_mel(mel_path, opts.n_mels)
+        samples = md.resampled_length(stats.num_frames, stats.sample_rate, opts.sample_rate)
+        expected = md.expected_frames(samples, opts.hop_length, opts.n_fft, opts.mel_padding)
+        md.check_frames(mel.shape[1], expected, opts.max_frame_mismatch, str(mel_path), stats.path)
+    except md.MelMismatchError as e:
+        return e.reason, _short_error(str(e), str(mel_path))
+    return int(mel.shape[1])
+
+
+def pair_mels(good: list[FileStats], root: str, opts: PrepareOptions) -> tuple[list[FileStats], list[dict]]:
+    """Good files that have a fitting mel (``mel`` set), and rejection records for the others."""
+    kept, rejected = [], []
+    for stats in good:
+        mel_path = mel_path_for(stats.path, root, opts.mels)
+        verdict = check_mel(stats, mel_path, opts)
+        if isinstance(verdict, int):
+            stats.mel, stats.mel_frames = str(mel_path.resolve()), verdict
+            kept.append(stats)
+        else:
+            rejected.append(dict(path=stats.path, reason=verdict[0], message=verdict[1], mel=str(mel_path)))
+    return kept, rejected
+
+
+# -- the split ------------------------------------------------------------------------------------
+
+
+def common_root(roots: Sequence[str]) -> str:
+    """The deepest folder that holds every root (the split hashes paths relative to it)."""
+    return os.path.commonpath(roots) if roots else os.sep
+
+
+def split_key(path: str, root: str, seed: int) -> float:
+    """A number in [0, 1) from the path relative to ``root``: the same file always gets the same one."""
+    rel = Path(os.path.relpath(path, root)).as_posix()
+    digest = hashlib.sha256(f"{seed}:{rel}".encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def split_by_hash(good: list[FileStats], root: str, opts: PrepareOptions) -> tuple[list[bool], list[str]]:
+    """is_val for each file; at least one val file (and one train file) when there are >= 2 files."""
+    keys = [split_key(s.path, root, opts.seed) for s in good]
+    is_val = [k < opts.val_fraction for k in keys]
+    if len(good) >= 2 and not any(is_val):
+        is_val[min(range(len(good)), key=keys.__getitem__)] = True
+    if len(good) >= 2 and all(is_val):
+        is_val[max(range(len(good)), key=keys.__getitem__)] = False
+    warnings = ["only one good file: it goes to train and val.jsonl is empty"] if len(good) == 1 else []
+    return is_val, warnings
+
+
+def _read_val_list(src: Path) -> list[str]:
+    try:
+        return [str(item["path"]) for _, item in iter_entries(src)]
+    except ManifestError as e:
+        raise PrepareError(str(e)) from e
+
+
+def split_by_list(good: list[FileStats], root: str, val_list: str) -> tuple[list[bool], list[str]]:
+    """is_val for each file named in ``val_list``: absolute paths, paths relative to the list's
+    folder or to the common root, or bare file names (which match in any folder)."""
+    src = Path(val_list).expanduser()
+    if not src.is_file():
+        raise PrepareError(f"{src}: --val-list file not found")
+    names, paths, entries = set(), {}, _read_val_list(src)
+    for e in entries:
+        if "/" not in e and os.sep not in e:
+            names.add(e)
+        for base in (src.parent, Path(root)):
+            paths[os.path.realpath(os.path.join(base, os.path.expanduser(e)))] = e
+    is_val, used = [], set()
+    for s in good:
+        hit = paths.get(os.path.realpath(s.path))
+        if hit is None and os.path.basename(s.path) in names:
+            hit = os.path.basename(s.path)
+        is_val.append(hit is not None)
+        used.add(hit)
+    unused = [e for e in entries if e not in used]
+    warnings = (
+        [f"--val-list {src}: {len(unused)} entries match no good file, e.g. {unused[:3]}"] if unused else []
+    )
+    if not any(is_val):
+        warnings.append(f"--val-list {src}: no good file is in it, val.jsonl is empty")
+    if good and all(is_val):
+        raise PrepareError(f"{src}: every good file is in --val-list, none is left for training")
+    return is_val, warnings
+
+
+# -- the core -------------------------------------------------------------------------------------
+
+
+def _check_options(opts: PrepareOptions) -> None:
+    if not 0.0 < opts.val_fraction < 1.0:
+        raise PrepareError(f"--val-fraction {opts.val_fraction}: must be between 0 and 1 (exclusive)")
+    if opts.min_duration < 0 or (opts.max_duration is not None and opts.max_duration < opts.min_duration):
+        raise PrepareError(f"--min-duration {opts.min_duration} / --max-duration {opts.max_duration}: "
+                           "need 0 <= min <= max")  # fmt: skip
+    if opts.val_list is not None and not Path(opts.val_list).expanduser().is_file():
+        raise PrepareError(f"{opts.val_list}: --val-list file not found")
+    if opts.sample_rate <= 0 or opts.workers < 1:
+        raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
+    if opts.mels is not None:
+        if not Path(opts.mels).expanduser().is_dir():
+            raise PrepareError(f"{opts.mels}: --mels folder not found")
+        if min(opts.hop_length, opts.n_fft, opts.n_mels) <= 0 or opts.max_frame_mismatch < 0:
+            raise PrepareError(f"--hop-length {opts.hop_length} / --n-fft {opts.n_fft} / --n-mels {opts.n_mels} "
+                               f"/ --max-frame-mismatch {opts.max_frame_mismatch}: must be positive")  # fmt: skip
+        if opts.mel_padding not in ("center", "same"):
+            raise PrepareError(f"--mel-padding {opts.mel_padding}: must be center or same")
+
+
+def _check_output(output: Path) -> None:
+    """Fails before the (long) probing, not after it, when --output cannot be written."""
+    existing = output.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise PrepareError(
+            f"{output}: --output cannot be created or written ({existing} is not a writable folder)"
+        )
+
+
+def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
+    where = ", ".join(map(str, inputs))
+    if not rejected:
+        from vocoder_train.io.audio import AUDIO_EXTENSIONS
+
+        return PrepareError(f"{where}: no audio files found (looked for {' '.join(AUDIO_EXTENSIONS)}; "
+                            f"{scan.ignored} other files ignored) - check the path and the file extensions")  # fmt: skip
+    reasons = ", ".join(f"{r}: {n}" for r, n in Counter(x["reason"] for x in rejected).items())
+    first = rejected[0]
+    return PrepareError(f"{where}: none of the {len(rejected)} files is usable ({reasons}); "
+                        f"e.g. {first['path']}: {first['message']} - check the files and --min-duration/--silence-db")  # fmt: skip
+
+
+def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
+            opts: PrepareOptions = PrepareOptions()) -> PrepareResult:  # fmt: skip
+    """Checks every file the inputs name, splits the good ones, writes manifests and the report.
+
+    Raises :class:`PrepareError` (nothing written) for missing inputs, bad options, or no good file.
+    """
+    _check_options(opts)
+    _check_output(Path(output))
+    if not inputs:
+        raise PrepareError("no INPUT given: name at least one folder, filelist or manifest")
+    scan = collect(inputs)
+    if not scan.entries and not scan.rejected:
+        raise _no_good_files(inputs, scan, [])
+    measured = measure_all([e.path for e in scan.entries], opts.workers, opts.progress)
+    good, rejected = [], list(scan.rejected)
+    for entry, stats in zip(scan.entries, measured):
+        verdict = classify(stats, opts)
+        if verdict is None:
+            good.append(stats)
+        else:
+            rejected.append(dict(path=stats.path, reason=verdict[0], message=verdict[1], index=entry.index))
+    rejected = [
+        {k: v for k, v in x.items() if k != "index"} for x in sorted(rejected, key=lambda x: x["index"])
+    ]
+    root = common_root(scan.roots)
+    if opts.mels and good:
+        good, mel_rejected = pair_mels(good, root, opts)
+        rejected = rejected + mel_rejected  # after the audio checks, in input order among themselves
+    if not good:
+        raise _no_good_files(inputs, scan, rejected)
+    if opts.val_list:
+        is_val, warnings = split_by_list(good, root, opts.val_list)
+    else:
+        is_val, warnings = split_by_hash(good, root, opts)
+    train = [s for s, v in zip(good, is_val) if not v]
+    val = [s for s, v in zip(good, is_val) if v]
+    report = build_report(inputs, output, root, train, val, rejected, scan.ignored, opts, warnings)
+    files = write_outputs(Path(output), train, val, rejected, report, opts)
+    return PrepareResult(Path(output), train, val, rejected, scan.ignored, report, files)

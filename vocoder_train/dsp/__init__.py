@@ -1,0 +1,41 @@
+"""The one signal-processing core: framing and the ISTFT trim rule, the head's spectrum, log-mel
+with one floor and the mel filterbank, fast Griffin-Lim and the mel projection.
+
+Heads, inference modules, losses, metrics and tools call these functions; this package imports
+only torch, torchaudio and numpy.
+"""
+
+from vocoder_train.dsp.framing import (
+    PADDINGS,
+    head_stft,
+    istft,
+    istft_trim,
+    overlap_add,
+    overlap_add_basis,
+    trim_ends,
+    window_envelope,
+)
+from vocoder_train.dsp.griffin_lim import griffin_lim, mel_projection
+from vocoder_train.dsp.mel import LOG_FLOOR, log_l1, mel_filterbank, safe_log
+from vocoder_train.dsp.spectrum import MAG_MAX, head_magnitude_phase, head_real_imag, head_spectrum
+
+__all__ = [
+    "LOG_FLOOR",
+    "MAG_MAX",
+    "PADDINGS",
+    "griffin_lim",
+    "head_magnitude_phase",
+    "head_real_imag",
+    "head_spectrum",
+    "head_stft",
+    "istft",
+    "istft_trim",
+    "log_l1",
+    "mel_filterbank",
+    "mel_projection",
+    "overlap_add",
+    "overlap_add_basis",
+    "safe_log",
+    "trim_ends",
+    "window_envelope",
+]
