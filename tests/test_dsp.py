@@ -15,6 +15,8 @@ from tests.helpers.audio import tone
 from vocoder_train.dsp import (
     LOG_FLOOR,
     MAG_MAX,
+    StftFunction,
+    expected_frames,
     griffin_lim,
     head_real_imag,
     head_spectrum,
@@ -55,6 +57,19 @@ def test_trim_rule():
         istft_trim(64, 16, "valid")
     x = torch.arange(10.0)
     assert torch.equal(trim_ends(x, 2), x[2:8]) and torch.equal(trim_ends(x, 0), x)
+
+
+@pytest.mark.parametrize("n_fft,hop", [(64, 16), (63, 16), (60, 15), (50, 20)])
+def test_expected_frames_is_the_padded_stft_frame_count(n_fft, hop):
+    window = torch.hann_window(n_fft)
+    for n in range(n_fft, n_fft + 2 * hop + 1):
+        x = torch.randn(1, n)
+        center = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
+        pad = istft_trim(n_fft, hop, "same")
+        same = torch.stft(F.pad(x[None], (pad, pad), mode="reflect")[0], n_fft, hop, window=window, center=False,
+                          return_complex=True)  # fmt: skip
+        assert expected_frames(n, hop, n_fft, "center") == center.shape[-1], n
+        assert expected_frames(n, hop, n_fft, "same") == same.shape[-1], n
 
 
 @pytest.mark.parametrize("n_fft,hop,padding", GRIDS)
@@ -230,3 +245,16 @@ def test_mel_projection_moves_the_mel_to_the_input_mel():
     assert torch.equal(mel_projection(y, log_mel, fe.mel_spec, 0), y)
     errs = [err(mel_projection(y, log_mel, fe.mel_spec, p)) for p in (0, 1, 3)]
     assert errs[1] < 0.5 * errs[0] and errs[2] < errs[1], errs
+
+
+@pytest.mark.parametrize("n_fft,hop,win,length", [(16, 4, 16, 37), (15, 3, 9, 40), (32, 5, 20, 33), (12, 5, 7, 41)])
+def test_stft_function_gradcheck_and_matches_autograd(n_fft, hop, win, length):
+    x = torch.randn(2, length, dtype=torch.float64, requires_grad=True)
+    window = torch.hann_window(win, dtype=torch.float64)
+    spec = lambda v: torch.view_as_real(StftFunction.apply(v, n_fft, hop, win, window))  # noqa: E731
+    assert torch.autograd.gradcheck(spec, (x,))
+    w = torch.randn(2, n_fft // 2 + 1, 1 + length // hop, 2, dtype=torch.float64)
+    (g1,) = torch.autograd.grad((spec(x) * w).sum(), x)
+    ref = torch.stft(x, n_fft, hop, win, window, return_complex=True)
+    (g2,) = torch.autograd.grad((torch.view_as_real(ref) * w).sum(), x)
+    torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)

@@ -10,7 +10,8 @@ import torch
 import torchaudio
 from vocos.feature_extractors import MelSpectrogramFeatures
 
-from vocoder_train.cli.frontend_check import compare_frontends, main
+from vocoder_train.cli.frontend_check import main
+from vocoder_train.dsp.frontend import compare_frontends
 
 SR = 22050
 OURS = {"_target_": "vocos.feature_extractors.MelSpectrogramFeatures", "sample_rate": SR, "n_fft": 1024,

@@ -81,8 +81,9 @@ def test_unsupported_generators_are_refused_by_name(monkeypatch):
 
 
 def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):
-    from vocoder_train.cli.synthesize import load_vocoder, main
+    from vocoder_train.cli.synthesize import main
     from vocoder_train.io.audio import load_audio
+    from vocoder_train.models.store import load_vocoder
 
     fused, eager = load_vocoder(tiny_checkpoint), load_vocoder(tiny_checkpoint, engine="eager")
     assert fused.engine == "fused" and fused.fused is not None and eager.fused is None

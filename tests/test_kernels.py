@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from vocoder_train.kernels import (
-    StftFunction,
     log_mel_l1,
     resolve_backend,
     spectral_terms,
@@ -123,19 +122,6 @@ def test_kernels_accept_transposed_memory_layout():
     a = stft_complex_loss(s_hat, s, backend="numba")
     b = stft_complex_loss(s_hat.contiguous(), s.contiguous(), backend="torch")
     torch.testing.assert_close(a, b, rtol=RTOL32, atol=0)
-
-
-@pytest.mark.parametrize("n_fft,hop,win,length", [(16, 4, 16, 37), (15, 3, 9, 40), (32, 5, 20, 33), (12, 5, 7, 41)])
-def test_stft_function_gradcheck_and_matches_autograd(n_fft, hop, win, length):
-    x = torch.randn(2, length, dtype=torch.float64, requires_grad=True)
-    window = torch.hann_window(win, dtype=torch.float64)
-    spec = lambda v: torch.view_as_real(StftFunction.apply(v, n_fft, hop, win, window))  # noqa: E731
-    assert torch.autograd.gradcheck(spec, (x,))
-    w = torch.randn(2, n_fft // 2 + 1, 1 + length // hop, 2, dtype=torch.float64)
-    (g1,) = torch.autograd.grad((spec(x) * w).sum(), x)
-    ref = torch.stft(x, n_fft, hop, win, window, return_complex=True)
-    (g2,) = torch.autograd.grad((torch.view_as_real(ref) * w).sum(), x)
-    torch.testing.assert_close(g1, g2, rtol=1e-10, atol=1e-12)
 
 
 def test_backend_switch():

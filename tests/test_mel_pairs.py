@@ -13,7 +13,8 @@ from vocos.feature_extractors import MelSpectrogramFeatures
 
 from tests.helpers.audio import tone
 from vocoder_train.data.datamodule import VocoderDataModule
-from vocoder_train.data.mel_dataset import MelMismatchError, MelPairDataset, expected_frames, load_mel
+from vocoder_train.data.mel_dataset import MelMismatchError, MelPairDataset, load_mel
+from vocoder_train.dsp import expected_frames
 from vocoder_train.io.audio import load_audio, save_audio
 
 SR, HOP, N_FFT, N_MELS = 16000, 64, 256, 32  # the tiny experiment's front-end

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -103,3 +105,28 @@ def test_multiscale_mel_mean_sum_and_backends():
     (va, ga), (vb, gb) = _value_and_grad(mean, y_hat, y), _value_and_grad(ref, y_hat, y)
     torch.testing.assert_close(va, vb, rtol=1e-5, atol=0)
     torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-6 * gb.abs().max().item())
+
+
+SMALL_SCALES = ((256, 64, 16), (512, 128, 32))  # BigVGAN-style multi-scale mel; no empty mel filter at 16 kHz
+
+
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_multiscale_mel_is_zero_on_identical_inputs(backend):
+    y = torch.randn(2, 4096) * 0.1
+    loss = MultiScaleMelLoss(16000, SMALL_SCALES, backend=backend)
+    assert loss(y.clone(), y).item() == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_multiscale_mel_hand_checked_values(backend):
+    # mel magnitudes are linear in the signal: log M(c y) - log M(y) = ln c in every bin above the floor
+    torch.manual_seed(0)
+    y = torch.randn(2, 4096) * 0.1
+    mean = MultiScaleMelLoss(16000, SMALL_SCALES, backend=backend)
+    total = MultiScaleMelLoss(16000, SMALL_SCALES, reduction="sum", backend=backend)
+    assert mean(2.0 * y, y).item() == pytest.approx(math.log(2.0), rel=1e-4)
+    assert total(0.5 * y, y).item() == pytest.approx(2 * math.log(2.0), rel=1e-4)
+    # silence on both sides: every bin at the 1e-7 floor; silence vs 1e-3-level signal is finite
+    zeros = torch.zeros(1, 2048)
+    assert mean(zeros, zeros).item() == 0.0
+    assert math.isfinite(mean(zeros, torch.randn(1, 2048) * 1e-3).item())

@@ -15,8 +15,8 @@ import yaml
 from hydra import compose, initialize_config_dir
 from vocos import Vocos
 
-from vocoder_train.models.generator import to_vocos_config
 from vocoder_train.config import CONFIG_DIR
+from vocoder_train.models.generator import to_vocos_config
 
 
 def main(out: str) -> None:

@@ -10,11 +10,9 @@ A pair manifest is a manifest whose entries also name a ``mel``: a ``.npy`` of s
 
 Frame counts. The TTS model's frame count rarely equals the vocoder front-end's exactly
 (padding conventions differ by a frame or two). The expected count is what our feature
-extractor gives for the audio's length at the model rate (:func:`expected_frames`):
-
-    padding="center" (vocos' MelSpectrogramFeatures, torch.stft center=True): T // hop + 1
-    padding="same"   (reflect-pad (n_fft - hop) // 2 on each side, no centering):
-                     (T + 2 * ((n_fft - hop) // 2) - n_fft) // hop + 1   (= T // hop at n_fft = 4 hop)
+extractor gives for the audio's length at the model rate (:func:`vocoder_train.dsp.expected_frames`):
+``T // hop + 1`` for padding="center" (vocos' MelSpectrogramFeatures), ``T // hop`` for "same"
+(HiFi-GAN style, with ``n_fft - hop`` even).
 
 A difference of up to ``max_frame_mismatch`` frames is reconciled (extra frames trimmed from
 the end, missing ones padded by repeating the last frame), warned about once per file and
@@ -42,11 +40,10 @@ import torch
 
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import ManifestError, read_manifest
+from vocoder_train.dsp import expected_frames
 from vocoder_train.io.audio import load_audio
 
 log = logging.getLogger(__name__)
-
-PADDINGS = ("center", "same")
 
 
 class MelMismatchError(ValueError):
@@ -55,16 +52,6 @@ class MelMismatchError(ValueError):
     def __init__(self, message: str, reason: str):
         super().__init__(message)
         self.reason = reason  # mel_missing | mel_unreadable | mel_bins | mel_frames (vocoder-prepare's reasons)
-
-
-def expected_frames(num_samples: int, hop_length: int, n_fft: int, padding: str = "center") -> int:
-    """Frames our feature extractor gives for ``num_samples`` samples (see the module docstring)."""
-    if padding == "center":
-        return num_samples // hop_length + 1
-    if padding == "same":
-        pad = (n_fft - hop_length) // 2
-        return max(0, (num_samples + 2 * pad - n_fft) // hop_length + 1)
-    raise ValueError(f"mel padding {padding!r}: expected one of {PADDINGS}")
 
 
 def resampled_length(num_samples: int, orig: int, new: int) -> int:

@@ -374,11 +374,12 @@ def mel_path_for(audio_path: str, root: str, mel_dir: str) -> Path:
 def check_mel(stats: FileStats, mel_path: Path, opts: PrepareOptions) -> tuple[str, str] | int:
     """The mel's frame count, or (reason, message) when it does not fit ``stats``' audio."""
     from vocoder_train.data import mel_dataset as md
+    from vocoder_train.dsp import expected_frames
 
     try:
         mel = md.load_mel(mel_path, opts.n_mels)
         samples = md.resampled_length(stats.num_frames, stats.sample_rate, opts.sample_rate)
-        expected = md.expected_frames(samples, opts.hop_length, opts.n_fft, opts.mel_padding)
+        expected = expected_frames(samples, opts.hop_length, opts.n_fft, opts.mel_padding)
         md.check_frames(mel.shape[1], expected, opts.max_frame_mismatch, str(mel_path), stats.path)
     except md.MelMismatchError as e:
         return e.reason, _short_error(str(e), str(mel_path))

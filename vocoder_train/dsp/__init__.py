@@ -1,5 +1,7 @@
 """The one signal-processing core: framing and the ISTFT trim rule, the head's spectrum, log-mel
-with one floor and the mel filterbank, fast Griffin-Lim and the mel projection.
+with one floor and the mel filterbank, fast Griffin-Lim and the mel projection, the STFT with a
+hand-written backward (:mod:`.stft`), and the comparison of a foreign mel front end with ours
+(:mod:`.frontend`, behind ``vocoder-frontend-check``).
 
 Heads, inference modules, losses, metrics and tools call these functions; this package imports
 only torch, torchaudio and numpy.
@@ -7,6 +9,7 @@ only torch, torchaudio and numpy.
 
 from vocoder_train.dsp.framing import (
     PADDINGS,
+    expected_frames,
     head_stft,
     istft,
     istft_trim,
@@ -18,11 +21,14 @@ from vocoder_train.dsp.framing import (
 from vocoder_train.dsp.griffin_lim import griffin_lim, mel_projection
 from vocoder_train.dsp.mel import LOG_FLOOR, log_l1, mel_filterbank, safe_log
 from vocoder_train.dsp.spectrum import MAG_MAX, head_magnitude_phase, head_real_imag, head_spectrum
+from vocoder_train.dsp.stft import StftFunction
 
 __all__ = [
     "LOG_FLOOR",
     "MAG_MAX",
     "PADDINGS",
+    "StftFunction",
+    "expected_frames",
     "griffin_lim",
     "head_magnitude_phase",
     "head_real_imag",

@@ -1,5 +1,5 @@
-"""Framing on a vocos ISTFT head's grid: the trim rule, the STFT on that grid, overlap-add with
-its window envelope, and the ISTFT built from them.
+"""Framing on a vocos ISTFT head's grid: the trim rule, the frame count a mel front end gives,
+the STFT on that grid, overlap-add with its window envelope, and the ISTFT built from them.
 
 A vocos ISTFT with ``L`` frames overlap-adds ``(L - 1) * hop + n_fft`` samples and drops
 :func:`istft_trim` samples from each end, so frame ``l`` covers samples
@@ -26,7 +26,19 @@ def istft_trim(n_fft: int, hop: int, padding: str) -> int:
         return (n_fft - hop) // 2
     if padding == "center":
         return n_fft // 2
-    raise ValueError(f"padding={padding!r}: a vocos ISTFT's padding is one of {PADDINGS}")
+    raise ValueError(f"padding={padding!r}: vocos' padding is one of {PADDINGS}")
+
+
+def expected_frames(num_samples: int, hop_length: int, n_fft: int, padding: str = "center") -> int:
+    """Frames a mel front end gives for ``num_samples`` samples: the signal padded by
+    :func:`istft_trim` a side, then framed by ``n_fft`` every ``hop_length``.
+
+    "center" (vocos' ``MelSpectrogramFeatures``, ``torch.stft(center=True)``): ``T // hop + 1``
+    for even ``n_fft``; "same" (HiFi-GAN style, no centering): ``T // hop`` when ``n_fft - hop``
+    is even. Never below 0.
+    """
+    pad = istft_trim(n_fft, hop_length, padding)
+    return max(0, (num_samples + 2 * pad - n_fft) // hop_length + 1)
 
 
 def trim_ends(x: torch.Tensor, trim: int) -> torch.Tensor:

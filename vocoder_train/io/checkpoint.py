@@ -1,4 +1,4 @@
-"""Checkpoint I/O: safe load, atomic save, and the Trainer's CheckpointIO. A checkpoint is untrusted input.
+"""Checkpoint I/O: safe load and atomic save. A checkpoint is untrusted input.
 
 Every load of weights goes through :func:`load_checkpoint`: ``torch.load(..., weights_only=True)``
 (tensors, numbers, strings and containers only; a pickle that tries to build any other
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 
 class CheckpointError(RuntimeError):
@@ -110,13 +109,3 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O that writes atomically and loads with ``weights_only=True``."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options=None) -> None:
-        atomic_torch_save(checkpoint, path)
-
-    def load_checkpoint(self, path: str | os.PathLike, map_location=None, weights_only=None) -> dict[str, Any]:
-        return load_checkpoint(path, map_location=map_location or "cpu")

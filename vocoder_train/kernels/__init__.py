@@ -11,8 +11,7 @@ One subpackage per op, each with the same shape:
   (:func:`resolve_backend`), which imports a kernel module only once its target can run.
 
 Ops: ``spectral`` (spectral convergence and log-magnitude L1, fused) and ``augment`` (gain,
-biquad cascade, seeded noise, peak limit). Beside them, :mod:`.stft` is ``torch.stft`` with a
-hand-written backward, in torch only (why: its docstring).
+biquad cascade, seeded noise, peak limit).
 """
 
 from ._backend import cuda_available, resolve_backend, sync_numba_threads
@@ -32,11 +31,9 @@ from .spectral import (
     stft_complex_loss,
     stft_magnitude_loss,
 )
-from .stft import StftFunction
 
 __all__ = [
     "SpectralTermsFunction",
-    "StftFunction",
     "augment_batch",
     "augment_batch_torch",
     "biquad_cascade",

@@ -16,13 +16,13 @@ import torchaudio
 from torch import nn
 
 from vocoder_train.dsp import LOG_FLOOR, PADDINGS, head_stft, log_l1, mel_filterbank
+from vocoder_train.dsp.stft import stft as stft_fast_backward
 from vocoder_train.kernels import log_mel_l1, resolve_backend, stft_complex_loss
-from vocoder_train.kernels.stft import stft as stft_fast_backward
 
 
 def _complex_stft(x: torch.Tensor, n_fft: int, hop: int, win: int, window: torch.Tensor, backend: str) -> torch.Tensor:
     """Centred, reflect-padded one-sided STFT; outside the "torch" backend its gradient comes from
-    :class:`~vocoder_train.kernels.stft.StftFunction` (same values, cheaper backward)."""
+    :class:`~vocoder_train.dsp.stft.StftFunction` (same values, cheaper backward)."""
     window = window.to(x.dtype)
     if backend == "torch":
         return torch.stft(x, n_fft, hop, win, window, center=True, pad_mode="reflect", return_complex=True)
@@ -84,7 +84,7 @@ class MelReconstructionLoss(nn.Module):
 
     def _mel_fast_backward(self, audio: torch.Tensor) -> torch.Tensor:
         """:meth:`mel` with the same ops and values, but the STFT's gradient from
-        :class:`~vocoder_train.kernels.stft.StftFunction` (cheaper than autograd's)."""
+        :class:`~vocoder_train.dsp.stft.StftFunction` (cheaper than autograd's)."""
         spec = self.mel_spec.spectrogram
         if audio.dim() != 2 or spec.normalized or spec.pad or spec.pad_mode != "reflect" or not spec.center:
             return self.mel(audio)

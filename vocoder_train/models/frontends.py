@@ -5,8 +5,8 @@
 generator trained on it accepts the mels of TTS models built for HiFi-GAN (Tacotron 2,
 FastSpeech 2, Glow-TTS, ... at 22.05 kHz / 80 bins / fmax 8 kHz).
 
-Frame count: the waveform is reflect-padded by ``(n_fft - hop) / 2`` on each side and the STFT
-runs with ``center=False``, so ``frames = floor((T + n_fft - hop - n_fft) / hop) + 1 = T // hop``
+Frame count: the waveform is reflect-padded by ``istft_trim(n_fft, hop, "same")`` on each side and
+the STFT runs with ``center=False``, so ``frames = floor((T + n_fft - hop - n_fft) / hop) + 1 = T // hop``
 (for even ``n_fft - hop``). vocos' ``ISTFTHead(padding="same")`` turns L frames back into exactly
 ``L * hop`` samples, so with T a multiple of hop the generator's output length is T with no
 trimming (vocos' ``padding="center"`` front end gives ``T // hop + 1`` frames instead).
@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from vocos.feature_extractors import FeatureExtractor
+
+from vocoder_train.dsp import istft_trim
 
 
 class HifiganMelFeatures(FeatureExtractor):
@@ -69,7 +71,7 @@ class HifiganMelFeatures(FeatureExtractor):
 
     def forward(self, audio: torch.Tensor, **kwargs) -> torch.Tensor:
         """audio (B, T) -> log-mel (B, n_mels, T // hop_length)."""
-        pad = (self.n_fft - self.hop_length) // 2
+        pad = istft_trim(self.n_fft, self.hop_length, "same")
         x = F.pad(audio.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
         spec = torch.stft(
             x, self.n_fft, self.hop_length, self.win_length, window=self.window, center=False, return_complex=True

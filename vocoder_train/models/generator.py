@@ -30,7 +30,7 @@ class VocosGenerator(Vocos):
 
     def __init__(self, feature_extractor, backbone, head, mel_passes: int = 0):
         """``mel_passes``: in eval mode, make the output's mel agree with the input mel with that
-        many correction passes (:func:`vocoder_train.models.heads.mel_projection`); needs a
+        many correction passes (:func:`vocoder_train.dsp.mel_projection`); needs a
         ``vocos.feature_extractors.MelSpectrogramFeatures`` with centred frames. 0: off (vocos' output)."""
         super().__init__(feature_extractor, backbone, head)
         self.mel_passes = int(mel_passes)

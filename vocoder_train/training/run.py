@@ -14,10 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 
 from vocoder_train import hardware
-from vocoder_train.io.checkpoint import AtomicCheckpointIO, CheckpointError, load_checkpoint
+from vocoder_train.io.checkpoint import CheckpointError, load_checkpoint
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator
 from vocoder_train.training.callbacks import FinalCheckpoint
+from vocoder_train.training.checkpoint_io import AtomicCheckpointIO
 from vocoder_train.training.data import LightningData
 from vocoder_train.training.finetune import apply_init
 from vocoder_train.training.module import VocoderGAN

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from vocoder_train.dsp import LOG_FLOOR
+
 from .._backend import cuda_device, cuda_stream_and_arrays, resolve_backend, sync_numba_threads
 
 # ---------------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def spectral_terms(
     tgt: torch.Tensor,
     complex_input: bool = False,
     eps: float = 1e-8,
-    log_floor: float = 1e-7,
+    log_floor: float = LOG_FLOOR,
     with_sc: bool = True,
     backend: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,7 +179,7 @@ def spectral_terms(
 
 
 def stft_magnitude_loss(
-    x_hat: torch.Tensor, x: torch.Tensor, log_floor: float = 1e-7, backend: str = "auto"
+    x_hat: torch.Tensor, x: torch.Tensor, log_floor: float = LOG_FLOOR, backend: str = "auto"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Magnitudes (B, F, T) -> (spectral convergence, log-magnitude L1), fused in one pass."""
     return spectral_terms(x_hat, x, False, 0.0, log_floor, True, backend)
@@ -193,6 +195,6 @@ def stft_complex_loss(
     return spectral_terms(torch.view_as_real(s_hat), torch.view_as_real(s), True, eps, log_floor, True, backend)
 
 
-def log_mel_l1(m_hat: torch.Tensor, m: torch.Tensor, floor: float = 1e-7, backend: str = "auto") -> torch.Tensor:
+def log_mel_l1(m_hat: torch.Tensor, m: torch.Tensor, floor: float = LOG_FLOOR, backend: str = "auto") -> torch.Tensor:
     """Linear mel magnitudes (B, n_mels, T) -> mean |log(max(m_hat, floor)) - log(max(m, floor))|."""
     return spectral_terms(m_hat, m, False, 0.0, floor, False, backend)[1]

@@ -7,7 +7,7 @@ on a zero-filled spectrum, index_add and several copies):
 
 1. per frame, ``dL/dframe_n = Re(sum_k G_k e^{+2 pi i k n / N})`` over the one-sided bins,
    i.e. ``N * irfft(H)`` with ``H = G`` but the bins 1..N/2-1 halved (irfft counts them twice);
-2. times the window, overlap-added by :func:`vocoder_train.dsp.overlap_add`;
+2. times the window, overlap-added by :func:`vocoder_train.dsp.framing.overlap_add`;
 3. the reflect padding's adjoint: folded edge samples are added back onto their mirrors.
 
 No numba kernel: a numba overlap-add measures (B16 x 16384, 2 CPU cores) 2x faster than
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vocoder_train.dsp import overlap_add
+from vocoder_train.dsp.framing import overlap_add
 
 
 class StftFunction(torch.autograd.Function):

@@ -74,7 +74,8 @@ def test_bf16_mixed_trains_through_lightning_on_cpu_close_to_fp32(tiny_cfg, refe
 def test_benchmark_quick_runs(tmp_path):
     t0 = time.perf_counter()
     res = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(tmp_path / "out.json")],
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--batch", "1", "--segment", "4096", "--reps", "1",
+         "--json", str(tmp_path / "out.json")],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert res.returncode == 0, res.stderr[-3000:]
