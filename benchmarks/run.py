@@ -457,17 +457,23 @@ def bench_loader(args) -> dict:
 
 
 def format_loader(res: dict, args) -> str:
-    t = res["items_per_s"]
-    ref = statistics.median(t["torchaudio.load + resample + crop"])
-    lines = [
-        f"Data loader, one worker (num_workers=0): {res['n_files']} generated 44.1 kHz WAV files of 3-10 s, "
-        f"{SR // 1000} kHz crops of {args.segment} samples, {res['n_items']} items per measurement",
-        "",
-        "| loader | items/s, median (min-max) | ratio to plain |",
-        "|---|---|---|",
-    ]
-    for name, v in t.items():
-        lines.append(f"| {name} | {fmt_s(v, digits=1)} | {statistics.median(v) / ref:.2f} |")
+    title = (f"Data loader, one worker (num_workers=0): {res['n_files']} generated 44.1 kHz WAV files of 3-10 s, "
+             f"{SR // 1000} kHz crops of {args.segment} samples, {res['n_items']} items per measurement")
+    return ratio_table(title, ("loader", "items/s"), res["items_per_s"], "torchaudio.load + resample + crop",
+                       "ratio to plain", digits=1)
+
+
+def ratio_table(title: str, columns: tuple[str, str], values: dict[str, list[float]], ref_name: str,
+                ratio_label: str, digits: int = 2, extra: dict[str, str] | None = None,
+                extra_label: str = "") -> str:
+    """A markdown table: one row per entry of ``values`` with its median (min-max) and its ratio to
+    ``ref_name``'s median, plus an optional ``extra`` column."""
+    ref = statistics.median(values[ref_name])
+    cols = [columns[0], f"{columns[1]}, median (min-max)", ratio_label] + ([extra_label] if extra else [])
+    lines = [title, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for name, v in values.items():
+        cells = [name, fmt_s(v, digits=digits), f"{statistics.median(v) / ref:.2f}"] + ([extra[name]] if extra else [])
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -548,17 +554,11 @@ def bench_infer(args) -> dict:
 
 
 def format_infer(res: dict, args) -> str:
-    t = res["x_real_time"]
-    ref = statistics.median(t["vocos.Vocos.decode fp32 eager"])
-    lines = [
-        f"Inference, mel -> waveform, {res['seconds']:g} s at {SR // 1000} kHz, batch 1, base model (random weights)",
-        "",
-        "| runtime | x real time, median (min-max) | speed ratio to vocos fp32 | max abs diff vs vocos fp32 |",
-        "|---|---|---|---|",
-    ]
-    for k, v in t.items():
-        lines.append(f"| {k} | {fmt_s(v, digits=1)} | {statistics.median(v) / ref:.2f} | {res['max_abs_diff'][k]:.2e} |")
-    return "\n".join(lines)
+    title = (f"Inference, mel -> waveform, {res['seconds']:g} s at {SR // 1000} kHz, batch 1, "
+             "base model (random weights)")
+    diffs = {k: f"{v:.2e}" for k, v in res["max_abs_diff"].items()}
+    return ratio_table(title, ("runtime", "x real time"), res["x_real_time"], "vocos.Vocos.decode fp32 eager",
+                       "speed ratio to vocos fp32", digits=1, extra=diffs, extra_label="max abs diff vs vocos fp32")
 
 
 # -- main ---------------------------------------------------------------------------------------
