@@ -54,28 +54,26 @@ def griffin_lim_scores(
     val_manifest: Path, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 100, n_iter: int = 32,
     mel_passes: int = 0,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
-    """Griffin-Lim from the model's own mel (magnitude, power 1): least-squares inverse of the mel
-    filterbank, then ``n_iter`` fast Griffin-Lim iterations (momentum 0.99) from a random phase on
-    the mel's centred frames (:func:`vocoder_train.dsp.griffin_lim`, padding "center"). Scores
-    per file of that, and (``mel_passes`` > 0, else None) of the same output after the generator's
-    mel projection toward the same mel."""
+    """Griffin-Lim from the model's own mel (magnitude, power 1):
+    :func:`vocoder_train.metrics.baselines.griffin_lim_from_mel` (filterbank pseudo-inverse, random
+    phase, ``n_iter`` fast Griffin-Lim iterations on the mel's centred frames). Scores per file of
+    that, and (``mel_passes`` > 0, else None) of the same output after the generator's mel
+    projection toward the same mel."""
     from vocoder_train.data.manifest import read_manifest
-    from vocoder_train.dsp import griffin_lim, mel_projection, safe_log
+    from vocoder_train.dsp import mel_projection, safe_log
     from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
+    from vocoder_train.metrics.baselines import griffin_lim_from_mel, mel_front_end
 
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1)
-    inv = torchaudio.transforms.InverseMelScale(n_fft // 2 + 1, n_mels, sample_rate)
-    window = torch.hann_window(n_fft)
+    front = mel_front_end(mel)
     scores: dict[str, list[float]] = {m: [] for m in METRICS}
     projected: dict[str, list[float]] | None = {m: [] for m in METRICS} if mel_passes else None
-    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
     for item in read_manifest(val_manifest):
         audio, _ = load_audio(item["path"], sample_rate)
         target = mel(audio)
-        mag = inv(target).clamp(min=0)
-        start = mag * torch.exp(2j * torch.pi * torch.rand(mag.shape))
-        out = griffin_lim(start, window, hop, "center", n_iter)[..., : audio.shape[-1]]
+        out = griffin_lim_from_mel(target, front, n_iter, generator)[..., : audio.shape[-1]]
         outs = [(scores, out)]
         if projected is not None:
             outs.append((projected, mel_projection(out, safe_log(target), mel, mel_passes)))

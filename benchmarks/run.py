@@ -223,10 +223,11 @@ def map_upstream_discriminators(peer: UpstreamStep) -> dict[str, torch.Tensor]:
 
 
 def build_ours(peer: UpstreamStep):
+    from vocoder_train.io.buffers import drop_derived
     from vocoder_train.training.run import build_module
 
     module = build_module(compose_ours([]))
-    module.generator.load_state_dict(peer.gen.state_dict())
+    module.generator.load_state_dict(drop_derived(peer.gen.state_dict(), module.generator))  # vocos saves its windows/filterbanks
     missing, unexpected = module.adversary.load_state_dict(map_upstream_discriminators(peer), strict=True)
     assert not missing and not unexpected
     # optimizers persist across the one-iteration fits below, like the peer's

@@ -7,6 +7,7 @@
 #   PREPARE_ARGS (array, optional) extra vocoder-prepare arguments
 #   TRAIN_ARGS   (array, optional) extra vocoder-train overrides (e.g. init.path=...)
 #   TINY_ARGS    (array, optional) extra vocoder-train overrides for --tiny only
+#   EVAL_ARGS    (array, optional) extra vocoder-evaluate arguments (e.g. --crepe-model tiny)
 #   CORPUS_GLOB  (optional) only files matching this name pattern (e.g. '*_mic1.flac') are prepared
 # and may define shell functions:
 #   recipe_prepare CORPUS DATA   replaces stage 1's vocoder-prepare call (not under --tiny)
@@ -45,6 +46,7 @@ run_recipe() {
   [ -n "${PREPARE_ARGS+x}" ] || PREPARE_ARGS=()
   [ -n "${TRAIN_ARGS+x}" ] || TRAIN_ARGS=()
   [ -n "${TINY_ARGS+x}" ] || TINY_ARGS=()
+  [ -n "${EVAL_ARGS+x}" ] || EVAL_ARGS=()
   while [ $# -gt 0 ]; do
     case "$1" in
       --stage) stage=$2; shift 2 ;;
@@ -70,6 +72,7 @@ run_recipe() {
                model.optim.pretrain_mel_steps=2 model.optim.disc_warmup_steps=0
                'data.val_segment_length=${audio.segment_length}' validation.metrics=[]
                data.batch_size=2 data.num_workers=0 "${TINY_ARGS[@]}" "${overrides[@]}")
+    EVAL_ARGS+=(--crepe-model tiny)  # a smoke run: CREPE full costs seconds per file on a CPU
   fi
   local run="$runs/$name" data="$runs/$name/data"
   local ckpt="$run/checkpoints/last.ckpt"
@@ -112,7 +115,7 @@ run_recipe() {
   fi
   if [ "$stage" -le 5 ] && [ "$stop" -ge 5 ]; then
     log "stage 5: evaluate on the validation files"
-    vocoder-evaluate "$ckpt" --data "$data/val.jsonl" --output "$run/eval"
+    vocoder-evaluate "$ckpt" --data "$data/val.jsonl" --output "$run/eval" "${EVAL_ARGS[@]}"
   fi
   log "done. Run folder: $run
   checkpoints:  $run/checkpoints/

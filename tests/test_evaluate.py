@@ -1,4 +1,4 @@
-"""vocoder-evaluate on a tiny vocos folder and three generated files in tmp_path."""
+"""vocoder-evaluate on tiny models and generated files in tmp_path: one model, A/B, the Griffin-Lim baseline."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_evaluate_writes_json_csv_report_and_plots(tiny_vocos_folder, eval_corpu
 
     (eval_corpus / "broken.wav").write_bytes(b"RIFF not really a wav file")
     out = tmp_path / "eval"
-    names = ["mel_l1", "mrstft", "pesq", "si_sdr", "vuv_f1"]
+    names = ["mel_l1", "mrstft", "pesq", "si_sdr", "vuv_f1_yin"]
     with pytest.warns(UserWarning, match="broken.wav"):
         rc = main([str(tiny_vocos_folder), "--data", str(eval_corpus), "--output", str(out),
                    "--metrics", *names, "--plots", "2", "--no-progress"])  # fmt: skip
@@ -149,3 +149,117 @@ def test_evaluate_takes_every_model_kind_with_short_output_option(tiny_exports, 
         scores[kind] = doc["aggregate"]["mel_l1"]["mean"]
     # the same weights give the same copy synthesis, whatever the file format
     assert max(scores.values()) - min(scores.values()) < 1e-3, scores
+
+
+# -- reference DNSMOS, A/B, Griffin-Lim -------------------------------------------------------------
+
+
+@pytest.fixture
+def short_wavs(tmp_path: Path) -> Path:
+    """Two 1.15 s files: DNSMOS repeats a clip to 9.2 s and scores one window (its cheapest length)."""
+    from vocoder_train.io.audio import save_audio
+
+    folder = tmp_path / "short"
+    for i, f0 in enumerate((140.0, 200.0)):
+        save_audio(folder / f"s{i}.wav", _tone(SR, f0, 1.15, seed=i), SR)
+    return folder
+
+
+def test_default_metrics_are_crepe_and_dnsmos_with_the_reference_beside(tiny_checkpoint, short_wavs, tmp_path, capsys):
+    from vocoder_train.cli.evaluate import main
+    from vocoder_train.metrics import EVALUATE_METRICS
+
+    out = tmp_path / "eval_default"
+    assert main([str(tiny_checkpoint), "--data", str(short_wavs), "-o", str(out), "--crepe-model", "tiny",
+                 "--plots", "0", "--no-progress"]) == 0  # fmt: skip
+    doc = json.loads((out / "metrics.json").read_text())
+    refs = ["ref_dnsmos_sig", "ref_dnsmos_bak", "ref_dnsmos_ovrl", "ref_dnsmos_p808"]
+    assert doc["metrics"] == list(EVALUATE_METRICS) and doc["reference_columns"] == refs
+    assert {"periodicity", "vuv_f1", "dnsmos_ovrl", "dnsmos_p808", *refs} <= set(doc["aggregate"])
+    for f in doc["files"]:
+        assert 0 <= f["periodicity"] <= 1 and 0 <= f["vuv_f1"] <= 1
+        assert all(1 <= f[k] <= 5 for k in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808", *refs))
+    with open(out / "metrics.csv", newline="") as f:
+        assert {"dnsmos_ovrl", "ref_dnsmos_ovrl"} <= set(csv.DictReader(f).fieldnames)
+    report = (out / "report.md").read_text()
+    ovrl = next(line for line in report.splitlines() if line.startswith("| dnsmos_ovrl |"))
+    assert ovrl.rstrip(" |").rsplit("|", 1)[-1].strip() != "-"  # the reference mean beside it
+    assert "reference" in capsys.readouterr().out
+
+
+def test_ab_report_with_griffin_lim_on_the_same_files(tiny_checkpoint, tiny_vocos_folder, short_wavs, tmp_path, capsys):
+    from vocoder_train.cli.evaluate import main
+
+    out = tmp_path / "ab"
+    names = ["mel_l1", "si_sdr", "dnsmos_ovrl"]
+    assert main([str(tiny_checkpoint), str(tiny_vocos_folder), "--data", str(short_wavs), "-o", str(out),
+                 "--metrics", ",".join(names), "--plots", "1", "--save-audio", "--no-progress"]) == 0  # fmt: skip
+    doc = json.loads((out / "metrics.json").read_text())
+    assert [s["label"] for s in doc["systems"]] == ["A", "B", "griffin_lim"] and doc["baseline"] == "A"
+    assert doc["systems"][0]["model"] == str(tiny_checkpoint) and doc["num_files"] == 2
+    assert all(doc["systems"][i]["rtf"] > 0 for i in range(3))
+    for lab in ("A", "B", "griffin_lim"):
+        assert set(doc["aggregate"][lab]) == set(names)
+    assert set(doc["aggregate"]["reference"]) == {"ref_dnsmos_ovrl"} and set(doc["deltas"]) == {"B", "griffin_lim"}
+    # the mean delta is the difference of the means (same files for every system)
+    a, b = doc["aggregate"]["A"]["mel_l1"]["mean"], doc["aggregate"]["B"]["mel_l1"]["mean"]
+    assert doc["deltas"]["B"]["mel_l1"]["mean"] == pytest.approx(b - a) and doc["deltas"]["B"]["mel_l1"]["n"] == 2
+    # Griffin-Lim from the exact mel beats an untrained network at matching it
+    assert doc["aggregate"]["griffin_lim"]["mel_l1"]["mean"] < a
+    with open(out / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["system"] for r in rows] == ["A", "B", "griffin_lim"] * 2 and rows[0]["delta_mel_l1"] == ""
+    assert float(rows[1]["delta_mel_l1"]) == pytest.approx(float(rows[1]["mel_l1"]) - float(rows[0]["mel_l1"]))
+    report = (out / "report.md").read_text()
+    for heading in ("## Means", "## Deltas against A", "## Per file: B - A", "## Per file: griffin_lim - A"):
+        assert heading in report
+    assert (out / "comparison_000.png").stat().st_size > 1000 and "](comparison_000.png)" in report
+    assert sorted(p.parent.name for p in (out / "audio").rglob("*.wav")) == ["A", "A", "B", "B", "griffin_lim", "griffin_lim"]
+    printed = capsys.readouterr().out
+    assert "griffin_lim" in printed and "reference" in printed
+    # without the baseline: the two models only
+    out2 = tmp_path / "ab2"
+    assert main([str(tiny_vocos_folder), str(tiny_checkpoint), "--data", str(short_wavs), "-o", str(out2),
+                 "--metrics", "mel_l1", "--plots", "0", "--no-griffin-lim", "--no-progress"]) == 0  # fmt: skip
+    assert [s["label"] for s in json.loads((out2 / "metrics.json").read_text())["systems"]] == ["A", "B"]
+
+
+class _MelVocoder:
+    """The part of a Vocoder the Griffin-Lim baseline uses: a feature extractor and its features."""
+
+    def __init__(self, feature_extractor: torch.nn.Module, sample_rate: int = SR):
+        self.feature_extractor, self.sample_rate, self.source = feature_extractor, sample_rate, "test"
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.feature_extractor(audio)
+
+
+@pytest.mark.parametrize("front", ["vocos_center", "vocos_same", "hifigan"])
+def test_griffin_lim_baseline_inverts_each_mel_front_end(front):
+    from vocos.feature_extractors import MelSpectrogramFeatures
+
+    from vocoder_train.metrics import mel_l1_distance
+    from vocoder_train.metrics.baselines import GriffinLimBaseline
+    from vocoder_train.models.frontends import HifiganMelFeatures
+
+    fe = {"vocos_center": lambda: MelSpectrogramFeatures(SR, 512, 128, 64, padding="center"),
+          "vocos_same": lambda: MelSpectrogramFeatures(SR, 512, 128, 64, padding="same"),
+          "hifigan": lambda: HifiganMelFeatures(SR, 512, 128, 384, 64, fmax=None)}[front]()  # fmt: skip
+    vocoder = _MelVocoder(fe)
+    audio = _tone(SR, 160.0, 1.0)
+    baseline = GriffinLimBaseline(vocoder)
+    out = baseline.copy_synthesis(audio)
+    assert out.shape == audio.shape and torch.equal(out, baseline.copy_synthesis(audio))  # seeded phase
+    feats = vocoder.features(audio)
+    # its own mel comes back close to the input mel: ~0.06-0.1 here, ~0.2 on a frame grid half a hop off
+    assert torch.nn.functional.l1_loss(vocoder.features(out), feats) < 0.15
+    assert mel_l1_distance(audio[0], out[0], SR) < 0.5
+
+
+def test_griffin_lim_baseline_refuses_a_non_mel_front_end():
+    from vocoder_train.metrics.baselines import GriffinLimBaseline, mel_front_end
+
+    assert mel_front_end(torch.nn.Identity()) is None
+    with pytest.raises(ValueError, match="Identity is not a mel front end"):
+        GriffinLimBaseline(_MelVocoder(torch.nn.Identity()))

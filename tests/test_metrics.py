@@ -1,4 +1,6 @@
-"""vocoder_train.metrics: ideal values, degradations, reference packages, YIN, DDP reduction."""
+"""vocoder_train.metrics: ideal values, degradations, reference packages, YIN, DDP reduction.
+
+The pitch metrics here are the YIN ones (milliseconds); the CREPE ones: tests/test_pitch_crepe.py."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from vocoder_train.metrics import (
 from vocoder_train.metrics.perceptual import SI_SDR_MAX_DB
 
 SR = 16000
-ALL = ("mel_l1", "mrstft", "pesq", "stoi", "si_sdr", "periodicity", "vuv_f1", "pitch_cents")
+ALL = ("mel_l1", "mrstft", "pesq", "stoi", "si_sdr", "periodicity_yin", "vuv_f1_yin", "pitch_cents_yin")
 
 
 @functools.lru_cache(maxsize=4)
@@ -71,13 +73,13 @@ def test_identity_gives_ideal_values():
     assert m["pesq"] == pytest.approx(4.64, abs=0.01)
     assert m["stoi"] == pytest.approx(1.0, abs=1e-6)
     assert m["si_sdr"] == SI_SDR_MAX_DB
-    assert m["periodicity"] == 0.0 and m["vuv_f1"] == 1.0 and m["pitch_cents"] == 0.0
+    assert m["periodicity_yin"] == 0.0 and m["vuv_f1_yin"] == 1.0 and m["pitch_cents_yin"] == 0.0
 
 
 def test_tensors_and_arrays_agree_and_lengths_are_trimmed():
     x = _speechlike()
     y = _add_noise(x, 20)
-    a = compute_metrics(x, y, SR, names=("mel_l1", "si_sdr", "vuv_f1"))
+    a = compute_metrics(x, y, SR, names=("mel_l1", "si_sdr", "vuv_f1_yin"))
     b = compute_metrics(torch.from_numpy(x).float()[None], torch.from_numpy(y).float(), SR, names=a)
     for k in a:
         assert b[k] == pytest.approx(a[k], rel=1e-4, abs=1e-4), k
@@ -90,12 +92,12 @@ def test_more_noise_moves_every_metric_further():
     ideal = compute_metrics(x, x, SR, names=ALL)
     rows = [compute_metrics(x, _add_noise(x, snr), SR, names=ALL) for snr in (30, 15, 5)]
     for name in ALL:
-        if name == "pitch_cents":  # ideal is 0, the same "min" direction; may be NaN at 5 dB
+        if name == "pitch_cents_yin":  # ideal is 0, the same "min" direction; may be NaN at 5 dB
             vals = [r[name] for r in rows[:2]]
         else:
             vals = [r[name] for r in rows]
         seq = [ideal[name], *vals]
-        if name == "vuv_f1":  # decisions only flip once noise masks the tone
+        if name == "vuv_f1_yin":  # decisions only flip once noise masks the tone
             assert all(not _worse(name, b, a) for a, b in zip(seq, seq[1:])), (name, seq)
             assert _worse(name, seq[0], seq[-1]), (name, seq)
         else:

@@ -8,6 +8,7 @@ from vocos.feature_extractors import MelSpectrogramFeatures
 from vocos.heads import ISTFTHead
 from vocos.models import VocosBackbone
 
+from vocoder_train.io.buffers import vocos_state_dict
 from vocoder_train.models.generator import build_generator, to_vocos_config
 
 
@@ -21,7 +22,7 @@ def test_generator_state_dict_loads_into_vocos_and_matches(tiny_cfg):
         VocosBackbone(**vc["backbone"]["init_args"]),
         ISTFTHead(**vc["head"]["init_args"]),
     )
-    ref.load_state_dict(gen.state_dict())  # strict: same keys, same shapes
+    ref.load_state_dict(vocos_state_dict(gen))  # strict: same keys, same shapes
     audio = torch.randn(2, 4096) * 0.1
     with torch.no_grad():
         ours = gen(audio)

@@ -14,23 +14,29 @@ from omegaconf import OmegaConf
 
 from vocoder_train.config import CONFIG_DIR
 from vocoder_train.config.checks import ConfigError, check_config
+from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator, to_vocos_config
+from vocoder_train.models.store import load_generator
+from vocoder_train.training.run import train
 
 PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "preset").glob("*.yaml"))
-RATES = {"16k": 16000, "22k": 22050, "24k": 24000, "44k": 44100}
+RATES = {"16k": 16000, "22k": 22050, "24k": 24000, "32k": 32000, "44k": 44100, "48k": 48000}
 # Experiments that take their signal from a preset (the others pin audio.* for their own reasons:
 # demo/cpu_budget/tiny are sized for a CPU, hifigan_compat_22k is HiFi-GAN's front end).
 PRESET_EXPERIMENTS = [None, "vocos_mel_24khz", "finetune", "ljspeech_22k", "vctk_44k"]
 DISCRIMINATORS = ["mpd_mrd", "mpd_mrd_small", "msstft", "mpd_msd", "mpd_cqtd"]
-# The MRD / MS-STFT sizes of each preset: the 24 kHz ones (22k too), x0.75 at 16 kHz and x2 at 44.1 kHz.
+# The MRD / MS-STFT sizes of each preset: the 24 kHz ones (22k too), x0.75 at 16 kHz, x1.25 at 32 kHz and
+# x2 at 44.1 and 48 kHz.
 MSSTFT_24K = [[2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256], [128, 32, 128]]
 DISC_SIZES = {
     "16k": ([1536, 768, 384], [[1536, 384, 1536], [768, 192, 768], [384, 96, 384], [192, 48, 192], [96, 24, 96]]),
     "22k": ([2048, 1024, 512], MSSTFT_24K),
     "24k": ([2048, 1024, 512], MSSTFT_24K),
+    "32k": ([2560, 1280, 640], [[2560, 640, 2560], [1280, 320, 1280], [640, 160, 640], [320, 80, 320], [160, 40, 160]]),
     "44k": ([4096, 2048, 1024], [[4096, 1024, 4096], [2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256]]),
 }
+DISC_SIZES["48k"] = DISC_SIZES["44k"]
 
 
 def _compose(*overrides: str):
@@ -39,7 +45,7 @@ def _compose(*overrides: str):
 
 
 def test_presets_exist():
-    assert PRESETS == ["16k", "22k", "24k", "44k"]
+    assert PRESETS == ["16k", "22k", "24k", "32k", "44k", "48k"]
 
 
 @pytest.mark.parametrize("experiment", PRESET_EXPERIMENTS)
@@ -93,7 +99,9 @@ def test_preset_values():
         "16k": (16000, 640, 160, 80, 10240, 32000),
         "22k": (22050, 1024, 256, 80, 16384, 44032),
         "24k": (24000, 1024, 256, 100, 16384, 48128),
+        "32k": (32000, 1280, 320, 100, 20480, 64000),
         "44k": (44100, 2048, 512, 128, 32768, 88064),
+        "48k": (48000, 2048, 512, 128, 32768, 96768),  # the vocos maintainer's 48 kHz settings (vocos issue 3)
     }
     for preset, values in want.items():
         cfg = _compose(f"preset={preset}")
@@ -141,6 +149,31 @@ def test_discriminators_run_on_a_segment(preset):
         with torch.no_grad():
             logits, fmaps = disc(x)
         assert logits and all(torch.isfinite(lg).all() for lg in logits), name
+
+
+@pytest.mark.parametrize("preset", ["32k", "48k"])
+def test_preset_trains_on_audio_at_its_rate(preset, make_corpus, tmp_path):
+    """2 mel-only + 1 GAN iteration of a tiny generator on generated audio at the preset's rate, with
+    the preset's discriminator sizes and validation crop (narrowed MPD / MRD)."""
+    rate = RATES[preset]
+    for split, n in (("train", 2), ("val", 1)):
+        paths = make_corpus([(f"{split}{i}.wav", rate, 1.0 + 0.3 * i, 1) for i in range(n)], split)
+        (tmp_path / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
+    cfg = _compose(f"preset={preset}", "data=tiny", "model/generator=tiny", "model/discriminator=mpd_mrd_small",
+                   "trainer=tiny", "model.discriminator.mpd.periods=[2,3]", "model.discriminator.mpd.channels=[8,16,16]",
+                   "model.discriminator.mrd.channels=8", "data.batch_size=1", "data.val_batch_size=1",
+                   "trainer.max_steps=4", "model.optim.pretrain_mel_steps=2",
+                   "validation.metrics=[]", "callbacks.progress_bar=null",
+                   f"data.train={tmp_path / 'train.txt'}", f"data.val={tmp_path / 'val.txt'}",
+                   f"paths.runs_dir={tmp_path / 'runs'}")
+    metrics = train(cfg)
+    assert metrics["val/mel_l1"] > 0 and "train/d_mrd" in metrics and "train/g_fm_mrd" in metrics
+    ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    assert ckpt["global_step"] == 2 + 2 * 1
+    assert ckpt["vocoder_train"]["config"]["audio"]["sample_rate"] == rate
+    gen, sr = load_generator(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    with torch.no_grad():
+        assert sr == rate and gen(torch.zeros(1, 3 * cfg.audio.hop_length)).shape[-1] == 3 * cfg.audio.hop_length
 
 
 def test_exported_vocos_config_keeps_the_preset_rate(tmp_path):

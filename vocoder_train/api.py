@@ -6,6 +6,7 @@
     audio = vocoder.decode(mel)                                    # mel (B, n_mels, L) -> audio (B, T), CPU tensors
     vt.copy_synthesize(vocoder, "speech.wav", "resynth.wav")      # audio -> mel -> audio, at the model's rate
     vt.evaluate("exported/onnx", "data/val.jsonl", "eval/")        # metrics.json, metrics.csv, report.md
+    vt.evaluate(["a/last.ckpt", "b/last.ckpt"], "data/val.jsonl", "ab/")  # A/B report, + Griffin-Lim
     metrics = vt.train(["experiment=demo", "trainer.max_steps=200"])
 
 Each function applies :func:`vocoder_train.config.runtime.setup` first, as the console scripts
@@ -21,8 +22,10 @@ from pathlib import Path
 import torch
 
 from vocoder_train.config.runtime import setup
-from vocoder_train.metrics.registry import DEFAULT_METRICS
-from vocoder_train.metrics.report import EvalResult, evaluate_files
+from vocoder_train.metrics.baselines import GRIFFIN_LIM_ITERS, GriffinLimBaseline
+from vocoder_train.metrics.compare import Comparison, System, compare_files
+from vocoder_train.metrics.registry import EVALUATE_METRICS
+from vocoder_train.metrics.report import EvalResult, EvalSettings, evaluate_files
 from vocoder_train.models.export import ExportResult, export
 from vocoder_train.models.inference.chunked import chunk_frames, synthesize_mel
 from vocoder_train.models.store import Vocoder
@@ -30,7 +33,7 @@ from vocoder_train.models.store import load_vocoder as _load_vocoder
 
 MEL_EXTENSION = ".npy"
 LIST_EXTENSIONS = (".jsonl", ".txt", ".lst")
-__all__ = ["EvalResult", "ExportResult", "InputError", "Vocoder", "collect_inputs", "copy_synthesize",
+__all__ = ["Comparison", "EvalResult", "ExportResult", "InputError", "Vocoder", "collect_inputs", "copy_synthesize",
            "evaluate", "export", "load_vocoder", "synthesize_file", "synthesize_files", "train"]  # fmt: skip
 
 
@@ -167,19 +170,39 @@ def copy_synthesize(model: Vocoder | str | Path, audio_path: str | Path, out_pat
 # -- evaluation and training ----------------------------------------------------------------------
 
 
-def evaluate(model: Vocoder | str | Path, data: str | Path, output: str | Path,
-             metrics: Sequence[str] = DEFAULT_METRICS, max_files: int | None = None, device: str = "cpu",
+def evaluate(model: Vocoder | str | Path | Sequence[Vocoder | str | Path], data: str | Path, output: str | Path,
+             metrics: Sequence[str] = EVALUATE_METRICS, max_files: int | None = None, device: str = "cpu",
              plots: int = 3, save_audio: bool = False, ema: bool = False, progress: bool = True,
-             engine: str = "fused") -> EvalResult:  # fmt: skip
-    """Copy-synthesis evaluation of ``model`` on ``data`` (manifest, filelist or folder); writes
-    metrics.json, metrics.csv, report.md and plots into ``output`` (:mod:`vocoder_train.metrics.report`)."""
-    from vocoder_train.data.manifest import read_manifest
+             engine: str = "fused", crepe_model: str = "full", griffin_lim: bool = True) -> EvalResult | Comparison:  # fmt: skip
+    """Copy-synthesis evaluation on ``data`` (manifest, filelist or folder), written into ``output``.
 
-    vocoder = model if isinstance(model, Vocoder) else load_vocoder(model, device, ema=ema, engine=engine)
+    One model: metrics.json, metrics.csv, report.md and plots (:mod:`vocoder_train.metrics.report`),
+    returned as an :class:`EvalResult`. Several (a list): one A/B report on the same files with
+    deltas against the first model and, with ``griffin_lim``, a Griffin-Lim baseline from the first
+    model's mel (:mod:`vocoder_train.metrics.compare`), returned as a :class:`Comparison`.
+    ``crepe_model``: "full" (the Vocos paper's pitch metrics) or "tiny" (~15x faster on a CPU; not
+    comparable with published figures). CREPE runs on ``device`` when that is a GPU, else on the
+    GPU when there is one.
+    """
+    from vocoder_train.data.manifest import read_manifest
+    from vocoder_train.metrics.registry import MetricOptions
+
+    options = MetricOptions(crepe_model, device if str(device).startswith("cuda") else None)
+    models = list(model) if isinstance(model, list | tuple) else [model]
+    if not models:
+        raise ValueError("evaluate: no model given")
+    vocoders = [m if isinstance(m, Vocoder) else load_vocoder(m, device, ema=ema, engine=engine) for m in models]
     paths = [item["path"] for item in read_manifest(data)][: max_files or None]
-    labels = {"model": str(model if not isinstance(model, Vocoder) else model.source), "data": str(data),
-              "device": vocoder.device}  # fmt: skip
-    return evaluate_files(vocoder, paths, output, metrics, plots, save_audio, progress, labels)
+    names = [str(m.source if isinstance(m, Vocoder) else m) for m in models]
+    labels = {"model": names[0], "data": str(data), "device": vocoders[0].device}
+    settings = EvalSettings(metrics, plots, save_audio, progress, labels, options)
+    if len(vocoders) == 1:
+        return evaluate_files(vocoders[0], paths, output, settings)
+    systems = [System(chr(ord("A") + i) if i < 26 else f"M{i}", name, v) for i, (name, v) in enumerate(zip(names, vocoders))]
+    if griffin_lim:
+        systems.append(System("griffin_lim", f"Griffin-Lim ({GRIFFIN_LIM_ITERS} iterations) on {systems[0].label}'s mel",
+                              GriffinLimBaseline(vocoders[0])))  # fmt: skip
+    return compare_files(systems, paths, output, settings)
 
 
 def train(overrides: Sequence[str] = ()) -> dict[str, float]:

@@ -8,5 +8,6 @@ EXPERIMENT=demo
 RATE=24000
 CORPUS=${CORPUS:-$HERE/corpus}
 PREPARE_ARGS=(--val-list "$HERE/corpus/heldout.txt")
+EVAL_ARGS=(--crepe-model tiny)  # CREPE full (the paper's pitch metrics) would add minutes on a laptop CPU
 source "$HERE/../common.sh"
 run_recipe "$@"

@@ -1,12 +1,16 @@
-"""``vocoder-evaluate``: copy-synthesis of reference files through a model, scored with objective metrics.
+"""``vocoder-evaluate``: copy-synthesis of reference files through models, scored with objective metrics.
 
     vocoder-evaluate runs/demo/checkpoints/last.ckpt --data val.jsonl -o eval/demo
     vocoder-evaluate exported/onnx --data corpus/ --output eval/x --metrics pesq mel_l1 --max-files 50
+    vocoder-evaluate runs/a/checkpoints/last.ckpt exports/b --data val.jsonl -o eval/ab   # A/B
 
 MODEL is any kind :mod:`vocoder_train.models.store` loads (checkpoint, vocos folder, safetensors,
-TorchScript, ONNX). Writes ``metrics.json``, ``metrics.csv``, ``report.md`` and PNG plots into
-``--output`` and prints the aggregate and the real-time factor. Argument parsing and printing over
-:func:`vocoder_train.api.evaluate` (scoring and the report: :mod:`vocoder_train.metrics.report`).
+TorchScript, ONNX). One model: writes ``metrics.json``, ``metrics.csv``, ``report.md`` and PNG
+plots into ``--output`` and prints the aggregate and the real-time factor. Several: one A/B report
+on the same files (means side by side, per-file deltas against the first model, a Griffin-Lim
+baseline from the first model's mel). Argument parsing and printing over
+:func:`vocoder_train.api.evaluate` (scoring and the reports: :mod:`vocoder_train.metrics.report`,
+:mod:`vocoder_train.metrics.compare`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vocoder_train.api import evaluate
-from vocoder_train.metrics import DEFAULT_METRICS, METRICS
+from vocoder_train.metrics import EVALUATE_METRICS, METRICS
+from vocoder_train.metrics.compare import Comparison
+from vocoder_train.metrics.crepe import MODELS as CREPE_MODELS
+from vocoder_train.metrics.registry import REFERENCE_PREFIX
 from vocoder_train.metrics.report import RESULT_FILES, EvalResult, better, fmt_value
 from vocoder_train.models.store import ENGINES
 
@@ -27,10 +34,27 @@ def print_summary(res: EvalResult, out_dir: Path) -> None:
     agg = res.aggregate()
     width = max(len(n) for n in res.metrics)
     print(f"{len(res.rows)} files evaluated, {len(res.skipped)} skipped ({res.model})")
-    for name, d in agg.items():
-        print(f"  {name:<{width}}  {fmt_value(d['mean']):>9} +- {fmt_value(d['std']):<9} ({better(name)} is better)")
+    for name in res.metrics:
+        d, ref = agg[name], agg.get(REFERENCE_PREFIX + name)
+        beside = f", reference {fmt_value(ref['mean'])}" if ref else ""
+        print(f"  {name:<{width}}  {fmt_value(d['mean']):>9} +- {fmt_value(d['std']):<9} ({better(name)} is better{beside})")
     print(f"  real-time factor {fmt_value(res.rtf)} ({res.audio_s:.1f} s of audio in {res.synth_s:.2f} s)")
     print(f"results in {out_dir}: {', '.join(RESULT_FILES)}")
+
+
+def print_comparison(res: Comparison, out_dir: Path) -> None:
+    agg, speed = res.aggregate(), res.speed()
+    width = max(len(n) for n in (*res.metrics, "real-time factor"))
+    print(f"{len(res.rows)} files evaluated by every system, {len(res.skipped)} skipped")
+    for s in res.systems:
+        print(f"  {s.label}: {s.model}")
+    print(f"  {'':<{width}}  " + "".join(f"{lab:>12}" for lab in res.labels) + f"{'reference':>12}")
+    for n in res.metrics:
+        ref = agg["reference"].get(REFERENCE_PREFIX + n)
+        cells = "".join(f"{fmt_value(agg[lab][n]['mean']):>12}" for lab in res.labels)
+        print(f"  {n:<{width}}  {cells}{fmt_value(ref['mean']) if ref else '-':>12}  ({better(n)} is better)")
+    print(f"  {'real-time factor':<{width}}  " + "".join(f"{fmt_value(speed[lab]['rtf']):>12}" for lab in res.labels))
+    print(f"results in {out_dir}: {', '.join(RESULT_FILES)} (deltas against {res.labels[0]} per file)")
 
 
 def _metric_list(text: str) -> list[str]:
@@ -45,27 +69,39 @@ def build_parser() -> argparse.ArgumentParser:
     metric_help = "; ".join(f"{k}: {s.description} ({better(k)} is better)" for k, s in METRICS.items())
     p = argparse.ArgumentParser(
         prog="vocoder-evaluate",
-        description="Copy-synthesis evaluation: resynthesize reference audio through a vocoder "
-        "(audio -> features -> audio) and score it with objective metrics. Writes metrics.json, "
-        "metrics.csv (per file), report.md and PNG plots into --output.",
+        description="Copy-synthesis evaluation: resynthesize reference audio through a vocoder\n"
+        "(audio -> features -> audio) and score it with objective metrics. Writes metrics.json,\n"
+        "metrics.csv (per file), report.md and PNG plots into --output.\n\n"
+        "Two or more models: one A/B report on the same files (means side by side, per-file deltas\n"
+        "against the first model, and a Griffin-Lim baseline from the first model's mel).\n\n"
+        "periodicity, vuv_f1 and pitch_cents use CREPE as the Vocos paper does (model full: on a CPU\n"
+        "~30 s per 3 s of audio on 2 cores; --crepe-model tiny ~15x less; on the GPU when there is one); the\n"
+        "*_yin variants take milliseconds. DNSMOS needs no reference: the reference's own DNSMOS is\n"
+        "reported beside the generated audio's.",
         epilog="examples:\n  vocoder-evaluate runs/demo/checkpoints/last.ckpt --data val.jsonl -o eval/demo\n"
-        "  vocoder-evaluate exported/onnx --data wavs/ --output eval/x --metrics pesq,mel_l1 --max-files 50",
+        "  vocoder-evaluate exported/onnx --data wavs/ --output eval/x --metrics pesq,mel_l1 --max-files 50\n"
+        "  vocoder-evaluate runs/a/checkpoints/last.ckpt exports/b --data val.jsonl -o eval/ab   # A/B",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="training checkpoint (.ckpt), vocos folder (config.yaml + pytorch_model.bin), "
-                   "or vocoder-export folder/file (safetensors, TorchScript, ONNX)")  # fmt: skip
+    p.add_argument("model", nargs="+", help="training checkpoint (.ckpt), vocos folder (config.yaml + pytorch_model.bin), "
+                   "or vocoder-export folder/file (safetensors, TorchScript, ONNX); two or more for an A/B report")  # fmt: skip
     p.add_argument("--data", required=True, help="JSONL manifest, filelist (one path per line) or folder of audio")
     p.add_argument("-o", "--output", required=True, help="folder for metrics.json, metrics.csv, report.md and plots")
     p.add_argument("--metrics", nargs="+", type=_metric_list, default=None, metavar="NAME",
-                   help=f"metrics to compute, space- or comma-separated (default: {' '.join(DEFAULT_METRICS)}). "
+                   help=f"metrics to compute, space- or comma-separated (default: {' '.join(EVALUATE_METRICS)}). "
                    + metric_help)  # fmt: skip
     p.add_argument("--max-files", type=int, default=None, metavar="N", help="evaluate only the first N files")
-    p.add_argument("--device", default="cpu", help="torch device for synthesis, e.g. cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device for synthesis, e.g. cpu, cuda, cuda:1 (default cpu); CREPE runs there when it is a GPU, "
+                   "else on the GPU when there is one")
     p.add_argument("--plots", type=int, default=3, metavar="N", help="spectrogram plots for the first N files")
     p.add_argument("--save-audio", action="store_true", help="also write the generated audio to OUTPUT/audio/")
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
     p.add_argument("--engine", choices=ENGINES, default="fused",
                    help="PyTorch weights only, as in vocoder-synthesize: fused (default), fused-bf16 or eager")  # fmt: skip
+    p.add_argument("--crepe-model", choices=CREPE_MODELS, default="full",
+                   help="CREPE capacity for periodicity, vuv_f1 and pitch_cents: full (default, the Vocos paper's) "
+                   "or tiny (~15x faster on a CPU, not comparable with published figures)")
+    p.add_argument("--no-griffin-lim", action="store_true", help="A/B: leave out the Griffin-Lim baseline")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -76,20 +112,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup()
     args = build_parser().parse_args(argv)
     names = (
-        tuple(dict.fromkeys(n for group in args.metrics for n in group)) if args.metrics else DEFAULT_METRICS
+        tuple(dict.fromkeys(n for group in args.metrics for n in group)) if args.metrics else EVALUATE_METRICS
     )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", UserWarning)  # one line per skipped file, not just the first
             res = evaluate(
-                args.model, args.data, args.output, metrics=names, max_files=args.max_files, device=args.device,
-                plots=args.plots, save_audio=args.save_audio, ema=args.ema, engine=args.engine,
-                progress=not args.no_progress,
+                args.model if len(args.model) > 1 else args.model[0], args.data, args.output, metrics=names,
+                max_files=args.max_files, device=args.device, plots=args.plots, save_audio=args.save_audio,
+                ema=args.ema, engine=args.engine, progress=not args.no_progress, crepe_model=args.crepe_model,
+                griffin_lim=not args.no_griffin_lim,
             )  # fmt: skip
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-evaluate: error: {e}", file=sys.stderr)
         return 1
-    print_summary(res, Path(args.output))
+    if isinstance(res, Comparison):
+        print_comparison(res, Path(args.output))
+    else:
+        print_summary(res, Path(args.output))
     return 0
 
 

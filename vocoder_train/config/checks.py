@@ -325,33 +325,72 @@ def optim_problems(cfg: DictConfig) -> list[str]:
 
 
 def validation_problems(cfg: DictConfig) -> list[str]:
-    from vocoder_train.metrics.registry import METRICS, SLOW_METRICS, metric_mode
+    from vocoder_train.metrics.registry import METRICS
 
     p: list[str] = []
     names = list(_get(cfg, "validation.metrics") or [])
     p += [f"validation.metrics: unknown metric {n!r}; known: {', '.join(METRICS)}" for n in names if n not in METRICS]
-    monitor, mode = _get(cfg, "callbacks.model_checkpoint.monitor"), _get(cfg, "callbacks.model_checkpoint.mode")
-    if monitor:
-        key = monitor.removeprefix("val/")
-        if key == "utmos":
-            if not _get(cfg, "validation.utmos"):
-                p.append(f"callbacks.model_checkpoint.monitor={monitor}: set validation.utmos to local UTMOS weights")
-            if mode and mode != "max":
-                p.append(f"callbacks.model_checkpoint.mode={mode}: {monitor} is better when higher; use mode=max")
-        elif key != "mel_l1" and key not in names:
-            p.append(f"callbacks.model_checkpoint.monitor={monitor}: not computed; add {key} to validation.metrics")
-        elif key in METRICS and mode and mode != metric_mode(key):
-            p.append(f"callbacks.model_checkpoint.mode={mode}: {monitor} is better when {'higher' if metric_mode(key) == 'max' else 'lower'}; use mode={metric_mode(key)}")
-        if key in SLOW_METRICS and (_get(cfg, "validation.slow_every") or 1) > 1:
-            p.append(f"callbacks.model_checkpoint.monitor={monitor} is computed only every validation.slow_every validations; set validation.slow_every=1")
+    entries = ["model_checkpoint"] + (["early_stop"] if _get(cfg, "callbacks.early_stop.patience") else [])
+    for entry in entries:
+        p += _monitor_problems(cfg, f"callbacks.{entry}", names)
     return p
+
+
+def _monitor_problems(cfg: DictConfig, node: str, names: list[str]) -> list[str]:
+    """``<node>.monitor`` is a validation metric that is computed at every validation, ``<node>.mode`` its direction."""
+    from vocoder_train.metrics.registry import METRICS, SLOW_METRICS, metric_mode
+
+    p: list[str] = []
+    monitor, mode = _get(cfg, f"{node}.monitor"), _get(cfg, f"{node}.mode")
+    if not monitor:
+        return p
+    key = monitor.removeprefix("val/")
+    if key == "utmos":
+        if not _get(cfg, "validation.utmos"):
+            p.append(f"{node}.monitor={monitor}: set validation.utmos to local UTMOS weights")
+        if mode and mode != "max":
+            p.append(f"{node}.mode={mode}: {monitor} is better when higher; use mode=max")
+    elif key != "mel_l1" and key not in names:
+        p.append(f"{node}.monitor={monitor}: not computed; add {key} to validation.metrics")
+    elif key in METRICS and mode and mode != metric_mode(key):
+        p.append(f"{node}.mode={mode}: {monitor} is better when {'higher' if metric_mode(key) == 'max' else 'lower'}; use mode={metric_mode(key)}")
+    if key in SLOW_METRICS and (_get(cfg, "validation.slow_every") or 1) > 1:
+        p.append(f"{node}.monitor={monitor} is computed only every validation.slow_every validations; set validation.slow_every=1")
+    return p
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# Settings of the callbacks in vocoder_train/training/health.py: key -> (valid?, what it must be).
+HEALTH_RULES = {
+    "callbacks.gan_health.every_n_steps": (_positive_int, "an integer >= 1 (GAN iterations)"),
+    "callbacks.gan_health.patience": (_positive_int, "an integer >= 1 (checks)"),
+    "callbacks.gan_health.d_collapse_ratio": (lambda v: _number(v) and 0 < v < 1,
+                                              "in (0, 1): a share of an undecided discriminator's loss, e.g. 0.1"),
+    "callbacks.gan_health.g_runaway_ratio": (lambda v: _number(v) and v > 0, "a number > 0, e.g. 1.0"),
+    "callbacks.early_stop.patience": (lambda v: v is None or _positive_int(v), "an integer >= 1 (validations), or null for off"),
+    "callbacks.early_stop.min_delta": (lambda v: _number(v) and v >= 0, "a number >= 0"),
+    "callbacks.early_stop.mode": (lambda v: v in ("min", "max"), "min or max"),
+}
+
+
+def health_problems(cfg: DictConfig) -> list[str]:
+    """The health callbacks' settings, for each of them that the config has."""
+    return [f"{key}={_get(cfg, key)!r}: must be {what}" for key, (valid, what) in HEALTH_RULES.items()
+            if isinstance(_get(cfg, key.rsplit(".", 1)[0]), DictConfig) and not valid(_get(cfg, key))]
 
 
 def check_config(cfg: DictConfig) -> None:
     """Raises :class:`ConfigError` listing every problem; returns quietly when none."""
     problems = (
         key_problems(cfg) + audio_problems(cfg) + generator_problems(cfg) + discriminator_problems(cfg) + loss_problems(cfg)
-        + data_problems(cfg) + init_problems(cfg) + optim_problems(cfg) + validation_problems(cfg)
+        + data_problems(cfg) + init_problems(cfg) + optim_problems(cfg) + validation_problems(cfg) + health_problems(cfg)
     )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))

@@ -17,6 +17,7 @@ from torch import nn
 
 from vocoder_train.dsp import LOG_FLOOR, PADDINGS, head_stft, log_l1, mel_filterbank
 from vocoder_train.dsp.stft import stft as stft_fast_backward
+from vocoder_train.io.buffers import make_transient
 from vocoder_train.kernels import log_mel_l1, resolve_backend, stft_complex_loss
 
 
@@ -67,6 +68,7 @@ class MelReconstructionLoss(nn.Module):
             center=True,
             power=1,
         )
+        make_transient(self)  # window and filterbank come from the arguments, not from checkpoints
 
     def mel(self, audio: torch.Tensor) -> torch.Tensor:
         """(B, T) -> linear mel magnitudes (B, n_mels, frames), computed in fp32."""

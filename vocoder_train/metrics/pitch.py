@@ -1,4 +1,5 @@
-"""YIN pitch tracking (numba kernel + numpy reference) and the pitch-based metrics.
+"""YIN pitch tracking (numba kernel + numpy reference), the fast pitch metrics, and the metrics of any
+pair of pitch tracks (:func:`track_metrics`, shared with the CREPE metrics of :mod:`.crepe`).
 
 YIN (de Cheveigné & Kawahara, 2002), per frame of ``win + tau_max`` samples:
 
@@ -14,8 +15,9 @@ Frames whose RMS is below ``silence_db`` dBFS are unvoiced whatever their dip.
 
 The kernel is O(frames x win x tau_max); at 16 kHz with the defaults that is ~100k
 multiply-adds a frame, so ten seconds of audio take a few ms. The pitch metrics therefore
-resample to 16 kHz first (as CREPE-based metrics do), which also makes them independent of the
-model's sample rate.
+resample to 16 kHz first (as the CREPE metrics do), which also makes them independent of the
+model's sample rate. They are registered as ``periodicity_yin``, ``vuv_f1_yin`` and
+``pitch_cents_yin``: the fast stand-ins for the paper's CREPE metrics.
 """
 
 from __future__ import annotations
@@ -198,20 +200,28 @@ def pitch_tracks(
     return yin(r, PITCH_SAMPLE_RATE, **yin_kwargs), yin(d, PITCH_SAMPLE_RATE, **yin_kwargs)
 
 
-def _periodicity_error(tr: PitchTrack, td: PitchTrack) -> float:
+def periodicity_rmse(tr: PitchTrack, td: PitchTrack) -> float:
+    """``sqrt(mean_frames((p_ref - p_deg)^2))`` over all frames of two equally long tracks; NaN if empty."""
+    if tr.periodicity.size == 0:
+        return float("nan")
     return float(np.sqrt(np.mean((tr.periodicity - td.periodicity) ** 2)))
 
 
-def _vuv_f1(tr: PitchTrack, td: PitchTrack) -> float:
+def vuv_f1_score(tr: PitchTrack, td: PitchTrack) -> float:
+    """``2 TP / (2 TP + FP + FN)`` of ``td``'s voiced flags against ``tr``'s (voiced = positive);
+    1.0 when neither track has a voiced frame (they agree everywhere), NaN if empty."""
+    if tr.voiced.size == 0:
+        return float("nan")
     tp = float(np.sum(tr.voiced & td.voiced))
     fp = float(np.sum(~tr.voiced & td.voiced))
     fn = float(np.sum(tr.voiced & ~td.voiced))
-    if tp + fp + fn == 0.0:  # both entirely unvoiced: they agree everywhere
+    if tp + fp + fn == 0.0:
         return 1.0
     return 2.0 * tp / (2.0 * tp + fp + fn)
 
 
-def _pitch_error_cents(tr: PitchTrack, td: PitchTrack) -> float:
+def pitch_rmse_cents(tr: PitchTrack, td: PitchTrack) -> float:
+    """RMSE of ``1200 log2(f0_deg / f0_ref)`` over frames voiced in both; NaN if there are none."""
     both = tr.voiced & td.voiced
     if not np.any(both):
         return float("nan")
@@ -219,41 +229,40 @@ def _pitch_error_cents(tr: PitchTrack, td: PitchTrack) -> float:
     return float(np.sqrt(np.mean(cents**2)))
 
 
-def pitch_metrics(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> dict[str, float]:
+def track_metrics(tr: PitchTrack, td: PitchTrack) -> dict[str, float]:
+    """``periodicity``, ``vuv_f1`` and ``pitch_cents`` of a degraded track ``td`` against a reference ``tr``."""
+    return {"periodicity": periodicity_rmse(tr, td), "vuv_f1": vuv_f1_score(tr, td), "pitch_cents": pitch_rmse_cents(tr, td)}
+
+
+def yin_metrics(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> dict[str, float]:
     """``periodicity``, ``vuv_f1`` and ``pitch_cents`` from one pair of YIN tracks (see each function)."""
-    tr, td = pitch_tracks(ref, deg, sample_rate, **yin_kwargs)
-    return {
-        "periodicity": _periodicity_error(tr, td),
-        "vuv_f1": _vuv_f1(tr, td),
-        "pitch_cents": _pitch_error_cents(tr, td),
-    }
+    return track_metrics(*pitch_tracks(ref, deg, sample_rate, **yin_kwargs))
 
 
-def periodicity_error(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> float:
-    """RMSE between the per-frame periodicity curves of ``ref`` and ``deg`` (lower is better).
+def periodicity_yin(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> float:
+    """RMSE between the per-frame YIN periodicity curves of ``ref`` and ``deg`` (lower is better).
 
-    As in CARGAN / Vocos, periodicity is a per-frame voicing confidence in [0, 1] and the error
-    is ``sqrt(mean_frames((p_ref - p_deg)^2))`` over *all* frames at 10 ms hop. Theirs is
-    torchcrepe's confidence; ours is ``1 - YIN aperiodicity`` (see :func:`yin`), so the values
-    track the same thing but are not numerically comparable with the published 0.101.
-    Inputs: mono (T,) arrays/tensors at ``sample_rate``, trimmed to the shorter; both resampled
-    to 16 kHz.
+    The Vocos paper's periodicity (:mod:`vocoder_train.metrics.crepe`) is the same RMSE over
+    torchcrepe's confidence; this one uses ``1 - YIN aperiodicity`` (see :func:`yin`), which
+    tracks the same thing in milliseconds instead of seconds per file but is not numerically
+    comparable with published figures. Inputs: mono (T,) arrays/tensors at ``sample_rate``,
+    trimmed to the shorter; both resampled to 16 kHz; 10 ms frames.
     """
-    return _periodicity_error(*pitch_tracks(ref, deg, sample_rate, **yin_kwargs))
+    return periodicity_rmse(*pitch_tracks(ref, deg, sample_rate, **yin_kwargs))
 
 
-def vuv_f1(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> float:
-    """F1 of ``deg``'s voiced/unvoiced decisions against ``ref``'s, voiced = positive (higher is better).
+def vuv_f1_yin(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> float:
+    """F1 of ``deg``'s YIN voiced/unvoiced decisions against ``ref``'s, voiced = positive (higher is better).
 
     ``2 TP / (2 TP + FP + FN)`` over 10 ms frames; 1.0 when neither has a voiced frame.
     Inputs: mono (T,) arrays/tensors, trimmed to the shorter; both resampled to 16 kHz.
     """
-    return _vuv_f1(*pitch_tracks(ref, deg, sample_rate, **yin_kwargs))
+    return vuv_f1_score(*pitch_tracks(ref, deg, sample_rate, **yin_kwargs))
 
 
-def pitch_error(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> float:
-    """RMSE of f0 in cents over frames voiced in both ``ref`` and ``deg`` (lower is better); NaN if none.
+def pitch_cents_yin(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> float:
+    """RMSE of YIN f0 in cents over frames voiced in both ``ref`` and ``deg`` (lower is better); NaN if none.
 
     Inputs: mono (T,) arrays/tensors, trimmed to the shorter; both resampled to 16 kHz.
     """
-    return _pitch_error_cents(*pitch_tracks(ref, deg, sample_rate, **yin_kwargs))
+    return pitch_rmse_cents(*pitch_tracks(ref, deg, sample_rate, **yin_kwargs))

@@ -3,9 +3,11 @@
 For each reference file: audio -> features -> audio with the vocoder (any object with a
 ``sample_rate`` and a ``copy_synthesis(audio (1, T)) -> (1, T)``, e.g.
 :class:`vocoder_train.models.store.Vocoder`), then the metrics of :mod:`vocoder_train.metrics` on
-(reference, generated). :func:`evaluate_files` writes ``metrics.json`` (aggregate and per file),
-``metrics.csv`` (per file), ``report.md`` and PNG plots. Files that cannot be read are skipped
-with a warning.
+(reference, generated). Metrics that need no reference (DNSMOS) are also scored on the reference,
+as ``ref_<name>`` columns beside the generated audio's. :func:`evaluate_files` writes
+``metrics.json`` (aggregate and per file), ``metrics.csv`` (per file), ``report.md`` and PNG plots.
+Files that cannot be read are skipped with a warning. Several models on the same files:
+:mod:`vocoder_train.metrics.compare`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from vocoder_train.metrics.registry import DEFAULT_METRICS, HIGHER_IS_BETTER, compute_metrics
+from vocoder_train.metrics.registry import (
+    EVALUATE_METRICS,
+    REFERENCE_PREFIX,
+    MetricOptions,
+    compute_metrics,
+    higher_is_better,
+    reference_columns,
+    reference_scores,
+)
 
 RESULT_FILES = ("metrics.json", "metrics.csv", "report.md")
 
@@ -38,7 +48,8 @@ class Resynthesizer(Protocol):
 
 @dataclass
 class EvalResult:
-    """What :func:`evaluate_files` measured. ``rows``: one dict per scored file (path, duration_s, synth_s, metrics)."""
+    """What :func:`evaluate_files` measured. ``rows``: one dict per scored file (path, duration_s,
+    synth_s, metrics, and the reference's own scores in the ``reference`` columns)."""
 
     model: str
     data: str
@@ -48,6 +59,12 @@ class EvalResult:
     rows: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+    reference: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The metrics, then the reference's own scores (``ref_<name>``)."""
+        return self.metrics + self.reference
 
     @property
     def audio_s(self) -> float:
@@ -63,56 +80,115 @@ class EvalResult:
         return self.synth_s / self.audio_s if self.audio_s > 0 else float("nan")
 
     def aggregate(self) -> dict[str, dict[str, float]]:
-        """Per metric: mean, std, min, max over files with a finite value; n (those files), n_nan."""
-        out = {}
-        for name in self.metrics:
-            vals = np.array([r[name] for r in self.rows], dtype=np.float64)
-            ok = vals[np.isfinite(vals)]
-            stats = (ok.mean(), ok.std(), ok.min(), ok.max()) if ok.size else (math.nan,) * 4
-            out[name] = dict(zip(("mean", "std", "min", "max"), map(float, stats)))
-            out[name].update(n=int(ok.size), n_nan=int(vals.size - ok.size))
-        return out
+        """Per column: mean, std, min, max over files with a finite value; n (those files), n_nan."""
+        return {name: summarize([r[name] for r in self.rows]) for name in self.columns}
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """mean, std, min, max of the finite ``values``; n (how many), n_nan (how many were not)."""
+    vals = np.array(values, dtype=np.float64)
+    ok = vals[np.isfinite(vals)]
+    stats = (ok.mean(), ok.std(), ok.min(), ok.max()) if ok.size else (math.nan,) * 4
+    return {**dict(zip(("mean", "std", "min", "max"), map(float, stats))), "n": int(ok.size), "n_nan": int(vals.size - ok.size)}
 
 
 # -- the loop ----------------------------------------------------------------------------------------
 
 
-def score_file(model: Resynthesizer, path: str, names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """(reference (T,), generated (T,), row) for one file; raises AudioReadError/ValueError if unusable."""
+def load_reference(path: str, sample_rate: int) -> torch.Tensor:
+    """The file as mono (1, T) at ``sample_rate``; raises AudioReadError/ValueError if unusable."""
     from vocoder_train.io.audio import load_audio
 
-    sr = model.sample_rate
-    audio, _ = load_audio(path, sample_rate=sr)
-    if audio.shape[-1] < sr // 10:
-        raise ValueError(f"shorter than 0.1 s ({audio.shape[-1]} samples at {sr} Hz)")
+    audio, _ = load_audio(path, sample_rate=sample_rate)
+    if audio.shape[-1] < sample_rate // 10:
+        raise ValueError(f"shorter than 0.1 s ({audio.shape[-1]} samples at {sample_rate} Hz)")
     if not torch.isfinite(audio).all():
         raise ValueError("contains NaN or inf samples")
+    return audio
+
+
+def resynthesize(model: Resynthesizer, audio: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(generated (T,) float32 CPU, seconds) for reference ``audio`` (1, T)."""
     t0 = time.perf_counter()
     gen = model.copy_synthesis(audio)  # CPU tensors in and out: the time includes any device sync
-    seconds = time.perf_counter() - t0
-    ref, gen = audio[0].cpu(), gen[0].float().cpu()
+    return gen[0].float().cpu(), time.perf_counter() - t0
+
+
+def score(ref: torch.Tensor, gen: torch.Tensor, sample_rate: int, names: Sequence[str],
+          options: MetricOptions | None = None) -> dict[str, float]:  # fmt: skip
+    """``compute_metrics`` with per-metric warnings silenced: a NaN is reported per file instead."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # a NaN metric is reported per file instead
-        values = compute_metrics(ref, gen, sr, tuple(names))
+        warnings.simplefilter("ignore", UserWarning)
+        return compute_metrics(ref, gen, sample_rate, tuple(names), options)
+
+
+def score_reference(ref: torch.Tensor, sample_rate: int, names: Sequence[str],
+                    options: MetricOptions | None = None) -> dict[str, float]:  # fmt: skip
+    """The reference's own scores of the metrics among ``names`` that need no reference (``ref_<name>``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return reference_scores(ref, sample_rate, tuple(names), options)
+
+
+def score_file(model: Resynthesizer, path: str, names: Sequence[str],
+               options: MetricOptions | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:  # fmt: skip
+    """(reference (T,), generated (T,), row) for one file; raises AudioReadError/ValueError if unusable."""
+    sr = model.sample_rate
+    audio = load_reference(path, sr)
+    gen, seconds = resynthesize(model, audio)
+    ref = audio[0].cpu()
+    values = {**score(ref, gen, sr, names, options), **score_reference(ref, sr, names, options)}
     return ref, gen, {"path": str(path), "duration_s": audio.shape[-1] / sr, "synth_s": seconds, **values}
+
+
+def scored_files(paths: Sequence[str], score_one, skipped: list[dict], desc: str, progress: bool):
+    """Yields ``(path, score_one(path))`` for each file that can be scored, with a progress bar; a file
+    that cannot (unreadable, wrong shape, a model error) is warned about and recorded in ``skipped``
+    with its reason, so one bad file never stops an evaluation."""
+    from tqdm import tqdm
+
+    from vocoder_train.io.audio import AudioReadError
+
+    for path in tqdm(paths, desc=desc, unit="file", disable=not progress):
+        try:
+            out = score_one(path)
+        except (AudioReadError, ValueError, RuntimeError) as e:
+            warnings.warn(f"vocoder-evaluate: skipping {path}: {e}", stacklevel=2)
+            skipped.append({"path": str(path), "reason": str(e)})
+            continue
+        yield path, out
+
+
+@dataclass
+class EvalSettings:
+    """What an evaluation computes and writes, shared by :func:`evaluate_files` and
+    :func:`vocoder_train.metrics.compare.compare_files`.
+
+    ``plots``: spectrogram comparisons for the first files; ``save_audio``: keep the generated
+    audio; ``labels``: ``model``, ``data`` and ``device`` as the report names them; ``options``: the
+    CREPE model and device (:class:`~vocoder_train.metrics.registry.MetricOptions`)."""
+
+    metrics: Sequence[str] = EVALUATE_METRICS
+    plots: int = 3
+    save_audio: bool = False
+    progress: bool = True
+    labels: dict[str, str] | None = None
+    options: MetricOptions | None = None
 
 
 def evaluate_files(
     model: Resynthesizer,
     paths: Sequence[str],
     output: str | Path,
-    metrics: Sequence[str] = DEFAULT_METRICS,
-    plots: int = 3,
-    save_audio: bool = False,
-    progress: bool = True,
-    labels: dict[str, str] | None = None,
+    settings: EvalSettings | None = None,
 ) -> EvalResult:
     """Scores ``paths`` through ``model`` and writes the result files into ``output``.
 
-    ``labels``: ``model``, ``data`` and ``device`` as the report names them."""
-    from tqdm import tqdm
+    ``settings``: metrics, plots, labels and metric options (:class:`EvalSettings`)."""
+    s = settings or EvalSettings()
+    metrics, plots, save_audio, progress, labels, options = (
+        s.metrics, s.plots, s.save_audio, s.progress, s.labels, s.options)
 
-    from vocoder_train.io.audio import AudioReadError
     from vocoder_train.io.audio import save_audio as write_audio
 
     out_dir = Path(output)
@@ -120,14 +196,12 @@ def evaluate_files(
     labels = {"model": "", "data": "", "device": "cpu", **(labels or {})}
     sr = model.sample_rate
     model.copy_synthesis(torch.zeros(1, sr // 2))  # warm-up, so the RTF excludes first-call setup
-    res = EvalResult(labels["model"], labels["data"], sr, labels["device"], tuple(metrics))
-    for path in tqdm(paths, desc="evaluating", unit="file", disable=not progress):
-        try:
-            ref, gen, row = score_file(model, path, res.metrics)
-        except (AudioReadError, ValueError, RuntimeError) as e:
-            warnings.warn(f"vocoder-evaluate: skipping {path}: {e}", stacklevel=2)
-            res.skipped.append({"path": str(path), "reason": str(e)})
-            continue
+    res = EvalResult(labels["model"], labels["data"], sr, labels["device"], tuple(metrics),
+                     reference=reference_columns(metrics))  # fmt: skip
+    def score_one(path: str):
+        return score_file(model, path, res.metrics, options)
+
+    for path, (ref, gen, row) in scored_files(paths, score_one, res.skipped, "evaluating", progress):
         res.rows.append(row)
         index = len(res.rows) - 1
         if save_audio:
@@ -144,23 +218,25 @@ def evaluate_files(
 # -- plots -------------------------------------------------------------------------------------------
 
 
-def _db_spectrogram(x: torch.Tensor, n_fft: int, hop: int) -> np.ndarray:
+def db_spectrogram(x: torch.Tensor, n_fft: int, hop: int) -> np.ndarray:
     spec = torch.stft(x, n_fft, hop_length=hop, window=torch.hann_window(n_fft), center=True, return_complex=True)
     return (20 * torch.log10(spec.abs().clamp(min=1e-5))).numpy()
 
 
-def plot_spectrograms(ref: torch.Tensor, gen: torch.Tensor, sr: int, out_dir: Path, index: int, title: str) -> str:
-    """Reference, generated and their dB difference, one above the other; returns the PNG's file name."""
+def plot_window(sr: int) -> int:
+    """FFT size of ~46 ms at any rate (a power of two >= 256) for the spectrogram plots."""
+    return 1 << max(8, int(round(math.log2(sr * 0.046))))
+
+
+def save_panels(panels: Sequence[tuple[str, np.ndarray, str, tuple[float, float], tuple]], title: str,
+                path: Path) -> None:
+    """Spectrogram images ``(name, dB image, colormap, (vmin, vmax), extent)`` one above the other, as a PNG
+    (extent: seconds and kHz, ``(0, duration, 0, sr / 2000)``)."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state
 
-    n_fft = 1 << max(8, int(round(math.log2(sr * 0.046))))  # ~46 ms windows at any rate
-    r, g = _db_spectrogram(ref, n_fft, n_fft // 4), _db_spectrogram(gen, n_fft, n_fft // 4)
-    extent = (0.0, ref.shape[-1] / sr, 0.0, sr / 2000)
-    fig = Figure(figsize=(10, 8))
-    axes = fig.subplots(3, 1, sharex=True)
-    panels = (("reference", r, "magma", (-100, r.max())), ("generated", g, "magma", (-100, r.max())),
-              ("generated - reference (dB)", g - r, "coolwarm", (-30, 30)))  # fmt: skip
-    for ax, (name, img, cmap, (lo, hi)) in zip(axes, panels):
+    fig = Figure(figsize=(10, 2.6 * len(panels)))
+    axes = fig.subplots(len(panels), 1, sharex=True)
+    for ax, (name, img, cmap, (lo, hi), extent) in zip(axes, panels):
         im = ax.imshow(img, origin="lower", aspect="auto", cmap=cmap, vmin=lo, vmax=hi, extent=extent)
         ax.set_title(name)
         ax.set_ylabel("kHz")
@@ -168,8 +244,18 @@ def plot_spectrograms(ref: torch.Tensor, gen: torch.Tensor, sr: int, out_dir: Pa
     axes[-1].set_xlabel("seconds")
     fig.suptitle(title)
     fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def plot_spectrograms(ref: torch.Tensor, gen: torch.Tensor, sr: int, out_dir: Path, index: int, title: str) -> str:
+    """Reference, generated and their dB difference, one above the other; returns the PNG's file name."""
+    n_fft = plot_window(sr)
+    r, g = db_spectrogram(ref, n_fft, n_fft // 4), db_spectrogram(gen, n_fft, n_fft // 4)
+    extent = (0.0, ref.shape[-1] / sr, 0.0, sr / 2000)
+    panels = [("reference", r, "magma", (-100, r.max()), extent), ("generated", g, "magma", (-100, r.max()), extent),
+              ("generated - reference (dB)", g - r, "coolwarm", (-30, 30), extent)]
     name = f"spectrogram_{index:03d}.png"
-    fig.savefig(out_dir / name, dpi=80)
+    save_panels(panels, title, out_dir / name)
     return name
 
 
@@ -199,15 +285,15 @@ def plot_histograms(res: EvalResult, out_dir: Path) -> str:
 
 
 def better(name: str) -> str:
-    """Which direction of metric ``name`` is better: "higher" or "lower"."""
-    return "higher" if HIGHER_IS_BETTER[name] else "lower"
+    """Which direction of metric ``name`` (or its ``ref_`` column) is better: "higher" or "lower"."""
+    return "higher" if higher_is_better(name) else "lower"
 
 
 def fmt_value(v: float) -> str:
     return "nan" if not math.isfinite(v) else f"{v:.4g}"
 
 
-def _finite_or_none(v):
+def finite_or_none(v):
     return v if not isinstance(v, float) or math.isfinite(v) else None  # strict JSON has no NaN
 
 
@@ -217,16 +303,17 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
     doc = {
         "model": res.model, "data": res.data, "sample_rate": res.sample_rate, "device": res.device,
         "metrics": list(res.metrics),
-        "higher_is_better": {k: HIGHER_IS_BETTER[k] for k in res.metrics},
-        "aggregate": {k: {s: _finite_or_none(v) for s, v in d.items()} for k, d in agg.items()},
+        "reference_columns": list(res.reference),
+        "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
+        "aggregate": {k: {s: finite_or_none(v) for s, v in d.items()} for k, d in agg.items()},
         "speed": {"audio_s": res.audio_s, "synth_s": res.synth_s, "rtf": res.rtf},
         "num_files": len(res.rows), "num_skipped": len(res.skipped),
-        "files": [{k: _finite_or_none(v) for k, v in r.items()} for r in res.rows],
+        "files": [{k: finite_or_none(v) for k, v in r.items()} for r in res.rows],
         "skipped": res.skipped, "plots": res.plots,
     }  # fmt: skip
     (out_dir / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     with open(out_dir / "metrics.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "duration_s", "synth_s", *res.metrics])
+        w = csv.DictWriter(f, fieldnames=["path", "duration_s", "synth_s", *res.columns])
         w.writeheader()
         w.writerows(res.rows)
     (out_dir / "report.md").write_text(render_report(res, agg), encoding="utf-8")
@@ -240,11 +327,16 @@ def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
         f"- sample rate: {res.sample_rate} Hz, device: {res.device}",
         f"- files evaluated: {len(res.rows)}, skipped: {len(res.skipped)}", "",
         "## Aggregate", "",
-        "| metric | better | mean | std | min | max | n | NaN |", "|---|---|---|---|---|---|---|---|",
+        "| metric | better | mean | std | min | max | n | NaN | reference mean |", "|---" * 9 + "|",
     ]  # fmt: skip
-    for name, d in agg.items():
+    for name in res.metrics:
+        d = agg[name]
         stats = " | ".join(fmt_value(d[s]) for s in ("mean", "std", "min", "max"))
-        lines.append(f"| {name} | {better(name)} | {stats} | {d['n']} | {d['n_nan']} |")
+        ref = agg.get(REFERENCE_PREFIX + name)
+        lines.append(f"| {name} | {better(name)} | {stats} | {d['n']} | {d['n_nan']} | "
+                     f"{fmt_value(ref['mean']) if ref else '-'} |")  # fmt: skip
+    if res.reference:
+        lines += ["", "The reference mean is the recordings' own score, for metrics that need no reference (DNSMOS)."]
     lines += [
         "", "## Speed", "",
         f"{res.audio_s:.2f} s of audio synthesized in {res.synth_s:.3f} s: real-time factor {fmt_value(res.rtf)} "
@@ -252,10 +344,10 @@ def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
         f"{res.device}, after one warm-up call; metrics not included).", "",
         "## Plots", "", *[f"![{p}]({p})" for p in res.plots], "",
         "## Per file", "",
-        "| file | seconds | " + " | ".join(res.metrics) + " |", "|---" * (2 + len(res.metrics)) + "|",
+        "| file | seconds | " + " | ".join(res.columns) + " |", "|---" * (2 + len(res.columns)) + "|",
     ]  # fmt: skip
     for r in res.rows:
-        vals = " | ".join(fmt_value(r[m]) for m in res.metrics)
+        vals = " | ".join(fmt_value(r[m]) for m in res.columns)
         lines.append(f"| `{Path(r['path']).name}` | {r['duration_s']:.2f} | {vals} |")
     if res.skipped:
         lines += ["", f"## Skipped files ({len(res.skipped)})", ""]

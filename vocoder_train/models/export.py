@@ -2,7 +2,8 @@
 
 Formats (each folder also holds config.yaml, in vocos' format plus ``sample_rate``, and a README.md):
 
-* ``vocos``: ``pytorch_model.bin``, the generator's state_dict, for ``vocos.Vocos.from_hparams``
+* ``vocos``: ``pytorch_model.bin``, the generator's state_dict with the windows and filterbanks
+  that vocos keeps in it (:func:`~vocoder_train.io.buffers.vocos_state_dict`), for ``vocos.Vocos.from_hparams``
   + ``load_state_dict`` (and ``Vocos.from_pretrained`` once the folder is on a hub).
 * ``safetensors``: ``generator.safetensors`` (state_dict; the config as JSON in its metadata).
 * ``torchscript``: ``generator.torchscript.pt``, a traced mel -> waveform graph.
@@ -30,6 +31,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from vocoder_train.io.buffers import vocos_state_dict
 from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.models.inference.exportable import (
     GRAPH_FORMATS,
@@ -84,8 +86,10 @@ def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> l
 
 
 def _state_dict(generator: torch.nn.Module) -> dict[str, torch.Tensor]:
-    # Contiguous copies: safetensors refuses shared or strided storage, and torch.save keeps views' bases.
-    return {k: v.detach().cpu().contiguous().clone() for k, v in generator.state_dict().items()}
+    """The keys upstream ``vocos.Vocos`` loads strictly: the weights plus the windows and filterbanks that
+    training checkpoints leave out. Contiguous copies: safetensors refuses shared or strided storage,
+    and torch.save keeps views' bases."""
+    return {k: v.detach().cpu().contiguous().clone() for k, v in vocos_state_dict(generator).items()}
 
 
 def write_config(config: dict, folder: Path) -> str:

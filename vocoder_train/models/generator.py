@@ -1,7 +1,9 @@
 """The generator: a ``vocos.Vocos`` built from vocos' own classes.
 
-:class:`VocosGenerator` *is* a ``vocos.Vocos`` (same submodules, same state-dict keys),
-so its ``state_dict()`` loads into ``vocos.Vocos`` unchanged. It only adds training-mode
+:class:`VocosGenerator` *is* a ``vocos.Vocos`` (same submodules, same parameter names),
+so its weights load into ``vocos.Vocos`` unchanged; its state dict leaves out the buffers rebuilt
+from the config (windows, filterbanks), which :func:`vocoder_train.io.buffers.vocos_state_dict`
+adds back for upstream ``Vocos``. It only adds training-mode
 forwards (``Vocos.forward``/``decode`` run under ``torch.inference_mode``) and keeps the
 feature extractor and the Fourier head in fp32 under autocast: the ISTFT has no bf16
 kernel on CPU and loses accuracy in half precision.
@@ -17,6 +19,7 @@ from vocos import Vocos
 from vocos.feature_extractors import MelSpectrogramFeatures
 
 from vocoder_train.dsp import mel_projection
+from vocoder_train.io.buffers import make_transient
 
 
 class VocosGenerator(Vocos):
@@ -45,6 +48,7 @@ class VocosGenerator(Vocos):
                 f"{', padding ' + feature_extractor.padding if hasattr(feature_extractor, 'padding') else ''}); "
                 "set mel_passes: 0"
             )
+        make_transient(self)  # checkpoints hold weights only: windows and filterbanks come from the config
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (B, T) -> features (B, C, L), in fp32."""

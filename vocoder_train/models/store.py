@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import yaml
 
+from vocoder_train.io.buffers import drop_derived
 from vocoder_train.io.checkpoint import load_checkpoint, load_torchscript, safetensors_json
 from vocoder_train.models.generator import (
     VocosGenerator,
@@ -236,7 +237,7 @@ class Weights:
     def build(self, device: str = "cpu", ema: bool = False) -> VocosGenerator:
         """The generator in eval mode on ``device``, with these weights."""
         generator = build_generator(from_vocos_config(self.config))
-        state = self.state(ema)
+        state = drop_derived(self.state(ema), generator)  # vocos folders and older checkpoints hold windows/filterbanks
         missing, unexpected = generator.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise ModelError(f"{self.source}: the weights do not match its config (missing {missing[:5]}, "
@@ -299,12 +300,17 @@ class Vocoder:
         return (f"{type(self).__name__}({str(self.source)!r}, kind={self.kind!r}, sample_rate={self.sample_rate}, "
                 f"hop_length={self.hop_length}, n_mels={self.n_mels}, device={self.device!r})")
 
-    def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio (B, T) at ``sample_rate`` -> features (B, C, L), on the CPU."""
+    @property
+    def feature_extractor(self) -> torch.nn.Module:
+        """The module behind :meth:`features` (built on first use), e.g. for its mel filterbank."""
         if self._feature_extractor is None:
             self._feature_extractor = self._build_feature_extractor()
+        return self._feature_extractor
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (B, T) at ``sample_rate`` -> features (B, C, L), on the CPU."""
         with torch.inference_mode():
-            return self._feature_extractor(audio.float().cpu())
+            return self.feature_extractor(audio.float().cpu())
 
     def _build_feature_extractor(self) -> torch.nn.Module:
         from hydra.utils import instantiate

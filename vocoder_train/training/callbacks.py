@@ -1,26 +1,93 @@
-"""Callbacks: media to TensorBoard, throughput, data health, EMA, progress and the final checkpoint."""
+"""Callbacks: media to the loggers, throughput, data health, EMA, progress and the final checkpoint;
+the Weights & Biases logger that ``configs/logger/wandb.yaml`` builds."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
-from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from vocoder_train.dsp import safe_log
+from vocoder_train.io.audio import save_audio
+from vocoder_train.io.buffers import drop_derived
 from vocoder_train.training.schedules import time_budget
 
 
-def _tensorboard(trainer: pl.Trainer):
-    for lg in trainer.loggers:
+@dataclass
+class Media:
+    """What one validation logs: waveforms and figures by tag (``val/audio_0/prediction``, ``val/mel_0``)."""
+
+    step: int
+    sample_rate: int
+    audio: dict[str, np.ndarray]  # tag -> (T,) float32 in [-1, 1]
+    figures: dict  # tag -> matplotlib Figure
+
+
+def _to_tensorboard(logger: TensorBoardLogger, media: Media) -> None:
+    tb = logger.experiment
+    for tag, wav in media.audio.items():
+        tb.add_audio(tag, torch.from_numpy(wav).unsqueeze(0), media.step, media.sample_rate)
+    for tag, fig in media.figures.items():
+        tb.add_figure(tag, fig, media.step, close=False)
+
+
+def _to_wandb(logger: WandbLogger, media: Media) -> None:
+    for tag, wav in media.audio.items():
+        logger.log_audio(tag, [wav], step=media.step, sample_rate=[media.sample_rate])
+    for tag, fig in media.figures.items():
+        logger.log_image(tag, [figure_rgb(fig)], step=media.step)
+
+
+def _to_files(folder: Path, media: Media) -> None:
+    """``<folder>/<tag>/step_<step>.wav`` and ``.png``: loggers without media support (CSV) get files."""
+    name = f"step_{media.step:08d}"
+    for tag, wav in media.audio.items():
+        save_audio(folder / tag / f"{name}.wav", torch.from_numpy(wav), media.sample_rate)
+    for tag, fig in media.figures.items():
+        (folder / tag).mkdir(parents=True, exist_ok=True)
+        fig.savefig(folder / tag / f"{name}.png", dpi=100)
+
+
+def media_writers(loggers: Sequence[Logger]) -> list[Callable[[Media], None]]:
+    """One writer per logger that can take media: TensorBoard (audio and figures), Weights & Biases
+    (``log_audio`` / ``log_image``) and CSV (files under ``<its log_dir>/media``). Others get scalars only."""
+    writers: list[Callable[[Media], None]] = []
+    for lg in loggers:
         if isinstance(lg, TensorBoardLogger):
-            return lg.experiment
-    return None
+            writers.append(partial(_to_tensorboard, lg))
+        elif isinstance(lg, WandbLogger):
+            writers.append(partial(_to_wandb, lg))
+        elif isinstance(lg, CSVLogger):
+            writers.append(partial(_to_files, Path(lg.log_dir) / "media"))
+    return writers
+
+
+def figure_rgb(fig) -> np.ndarray:
+    """A rendered matplotlib figure as (H, W, 3) uint8."""
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+class ScopedWandbLogger(WandbLogger):
+    """Lightning's ``WandbLogger`` whose W&B run ends with the fit. Lightning's leaves the run open
+    until the process exits, so the next ``train()`` in the same process (Hydra's sequential
+    multirun, tests) would log into it. Arguments: Lightning's (``offline``, ``project``, ``name``, ...)."""
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        run = self._experiment  # None when nothing was logged: there is no run to end
+        if run is not None:
+            run.finish(exit_code=1 if status == "failed" else 0)
 
 
 def mel_figure(mels: list[np.ndarray], titles: list[str], sample_rate: int, hop_length: int):
@@ -50,7 +117,8 @@ def mel_figure(mels: list[np.ndarray], titles: list[str], sample_rate: int, hop_
 
 class MediaLogger(pl.Callback):
     """Logs validation audio (target once, prediction every time) and target / prediction /
-    difference log-mel images for the first ``num_samples`` items of the first val batch.
+    difference log-mel images for the first ``num_samples`` items of the first val batch, to every
+    logger that takes media (:func:`media_writers`).
 
     Args:
         num_samples (int): items to log.
@@ -70,26 +138,38 @@ class MediaLogger(pl.Callback):
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         if batch_idx != 0 or trainer.sanity_checking or (self._validations - 1) % self.every:
             return
-        tb = _tensorboard(trainer)
-        if tb is None or not outputs:
+        writers = media_writers(trainer.loggers)
+        if not writers or not outputs:
             return
-        step, sr = trainer.global_step, pl_module.sample_rate
-        hop = int(pl_module.generator.feature_extractor.mel_spec.hop_length)
+        media = self._media(trainer.global_step, pl_module, outputs)
+        try:
+            for write in writers:
+                write(media)
+        finally:
+            import matplotlib.pyplot as plt
+
+            for fig in media.figures.values():
+                plt.close(fig)
+        self._target_logged = True
+
+    def _media(self, step: int, pl_module, outputs: dict) -> Media:
+        sr = pl_module.sample_rate
+        hop = int(pl_module.mel_loss.mel_spec.hop_length)  # the images are the loss's mels (any front end)
         n = min(self.num_samples, outputs["audio"].shape[0])
         with torch.no_grad():
             mel_t = safe_log(pl_module.mel_loss.mel(outputs["audio"][:n])).cpu().numpy()
             mel_p = safe_log(pl_module.mel_loss.mel(outputs["audio_hat"][:n])).cpu().numpy()
+        media = Media(step, sr, {}, {})
         for i in range(n):
             if not self._target_logged:
-                tb.add_audio(f"val/audio_{i}/target", outputs["audio"][i].float().cpu().unsqueeze(0), step, sr)
-            tb.add_audio(f"val/audio_{i}/prediction", outputs["audio_hat"][i].float().cpu().unsqueeze(0), step, sr)
-            fig = mel_figure(
+                media.audio[f"val/audio_{i}/target"] = outputs["audio"][i].float().cpu().numpy()
+            media.audio[f"val/audio_{i}/prediction"] = outputs["audio_hat"][i].float().cpu().numpy()
+            media.figures[f"val/mel_{i}"] = mel_figure(
                 [mel_t[i], mel_p[i], mel_p[i] - mel_t[i]],
                 ["target log-mel", f"prediction log-mel (step {step})", "difference (prediction - target)"],
                 sr, hop,
             )
-            tb.add_figure(f"val/mel_{i}", fig, step, close=True)
-        self._target_logged = True
+        return media
 
 
 class Throughput(pl.Callback):
@@ -226,8 +306,8 @@ class GeneratorEMA(pl.Callback):
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         state = checkpoint.get("vocoder_train", {}).get("ema_generator")
-        if state is not None:
-            self.ema = {k: v.clone() for k, v in state.items()}
+        if state is not None:  # checkpoints that saved windows/filterbanks: the generator rebuilds those
+            self.ema = {k: v.clone() for k, v in drop_derived(state, pl_module.generator).items()}
 
 
 def format_duration(seconds: float) -> str:

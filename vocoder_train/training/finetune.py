@@ -5,7 +5,7 @@
 read by :func:`vocoder_train.models.store.read_weights`. Unlike a resume,
 optimizers, schedules and step counters start fresh. The pretrained generator must match
 ``model.generator`` (the same front end and sizes): a mismatch is reported key by key, since
-loading a 24 kHz filterbank into a 22.05 kHz model would silently change the features.
+weights trained on 24 kHz mels would silently get 22.05 kHz ones.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from vocoder_train.io.buffers import drop_derived
 from vocoder_train.io.checkpoint import CheckpointError
 from vocoder_train.models.generator import from_vocos_config
 from vocoder_train.models.store import ModelError, read_weights
@@ -50,6 +51,7 @@ def _load_pretrained(path: Path, ema: bool) -> tuple[dict[str, torch.Tensor], di
 
 
 def _load_into(module: nn.Module, state: dict, what: str, path: Path) -> None:
+    state = drop_derived(state, module)  # vocos folders and older checkpoints hold windows/filterbanks
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from vocoder_train.config.checks import optim_key_problems
+from vocoder_train.io.buffers import drop_derived, make_transient
 from vocoder_train.losses.adversarial import Adversary, weighted_sum
 from vocoder_train.metrics import MetricAccumulator, compute_metrics
-from vocoder_train.metrics.registry import SLOW_METRICS, check_names
+from vocoder_train.metrics.registry import SLOW_METRICS, MetricOptions, check_names
 from vocoder_train.metrics.utmos import load_utmos
 from vocoder_train.models.generator import match_length
 from vocoder_train.training.schedules import PHASES, Phases, lr_multiplier
@@ -54,6 +55,7 @@ class VocoderGAN(pl.LightningModule):
             (means over all items of all ranks); ``val/mel_l1`` is always logged.
         slow_metrics_every (int): compute the slow ones (PESQ, STOI, pitch) every n-th validation.
         utmos (str | None): a local TorchScript MOS model; logs ``val/utmos`` (skipped if None).
+        crepe_model (str): CREPE capacity of the pitch metrics, "full" (the Vocos paper's) or "tiny".
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class VocoderGAN(pl.LightningModule):
         val_metrics: Sequence[str],
         slow_metrics_every: int,
         utmos: str | None,
+        crepe_model: str = "full",
     ):
         super().__init__()
         problems = optim_key_problems(optim)
@@ -78,6 +81,7 @@ class VocoderGAN(pl.LightningModule):
         self.automatic_optimization = False
         self.generator, self.adversary, self.mel_loss = generator, adversary, mel_loss
         self.spectral_losses = nn.ModuleDict(dict(spectral_losses))
+        make_transient(self)  # any configured module's windows/filterbanks: rebuilt, never checkpointed
         self._spectrum_losses = {k for k, v in self.spectral_losses.items() if getattr(v, "takes_spectrum", False)}
         self.lambdas = dict(lambdas)
         self.optim_cfg = dict(optim)
@@ -90,6 +94,7 @@ class VocoderGAN(pl.LightningModule):
         self.val_metrics = check_names(val_metrics)
         self.slow_metrics_every = max(1, int(slow_metrics_every))
         self.utmos = load_utmos(utmos)
+        self.metric_options = MetricOptions(crepe_model)  # CREPE on this rank's GPU when there is one
         self._val_acc = MetricAccumulator()
         self._validations = 0
 
@@ -249,7 +254,7 @@ class VocoderGAN(pl.LightningModule):
         if names:
             ref, hat = audio.float().cpu().numpy(), audio_hat.float().cpu().numpy()
             for r, h in zip(ref, hat):
-                self._val_acc.update(compute_metrics(r, h, self.sample_rate, names))
+                self._val_acc.update(compute_metrics(r, h, self.sample_rate, names, self.metric_options))
         return {"audio": audio.detach(), "audio_hat": audio_hat.detach()}
 
     def on_validation_epoch_end(self) -> None:
@@ -264,6 +269,8 @@ class VocoderGAN(pl.LightningModule):
         ours.update(config=self.run_config, nonfinite_skips=self.nonfinite_skips, **self.phases.state_dict())
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # runs before Lightning's strict load: checkpoints that saved windows/filterbanks still resume
+        checkpoint["state_dict"] = drop_derived(checkpoint["state_dict"], self)
         ours = checkpoint.get("vocoder_train", {})
         self.nonfinite_skips = int(ours.get("nonfinite_skips", 0))
         self.phases.load_state_dict(ours)

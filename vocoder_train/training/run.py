@@ -42,6 +42,7 @@ def build_module(cfg: DictConfig) -> VocoderGAN:
         val_metrics=list(cfg.validation.metrics or []),
         slow_metrics_every=cfg.validation.slow_every,
         utmos=cfg.validation.utmos,
+        crepe_model=OmegaConf.select(cfg, "validation.crepe_model", default="full"),
     )
 
 
