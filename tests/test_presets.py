@@ -176,6 +176,17 @@ def test_preset_trains_on_audio_at_its_rate(preset, make_corpus, tmp_path):
         assert sr == rate and gen(torch.zeros(1, 3 * cfg.audio.hop_length)).shape[-1] == 3 * cfg.audio.hop_length
 
 
+@pytest.mark.parametrize("overrides", [["experiment=vctk_44k"], ["experiment=vctk_44k", "preset=48k"]])
+def test_high_rate_recipe_follows_the_vocos_maintainers_advice(overrides):
+    """gemelo-ai/vocos issue 3: at 44.1/48 kHz, n_fft 2048, hop 512, 32768-sample crops, MRD weight 1.0
+    (the default stays 0.1: docs/results/2026-11-28-mrd-weight.md)."""
+    cfg = _compose(*overrides)
+    a = cfg.audio
+    assert (a.n_fft, a.hop_length, a.segment_length) == (2048, 512, 32768)
+    assert dict(cfg.model.discriminator.mrd.weights) == {"d": 1.0, "g_adv": 1.0, "g_fm": 1.0}
+    assert dict(_compose(*overrides[1:]).model.discriminator.mrd.weights) == {"d": 0.1, "g_adv": 0.1, "g_fm": 0.1}
+
+
 def test_exported_vocos_config_keeps_the_preset_rate(tmp_path):
     cfg = _compose("preset=44k")
     vc = to_vocos_config(cfg.model.generator, sample_rate=cfg.audio.sample_rate)
