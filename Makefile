@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install ffmpeg test test-fast demo bench bench-quality lint clean
+.PHONY: help install ffmpeg test test-fast test-gpu demo bench bench-quality lint clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -35,6 +35,10 @@ test: install ## Run the test suite (CPU, a few minutes)
 
 test-fast: install ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-gpu: install ## Every CUDA path (pytest -m gpu; skipped without a GPU), then the CUDA kernels under numba's simulator
+	$(BIN)/python -m pytest -m gpu $(PYTEST_ARGS)
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python tests/kernels_cudasim_check.py
 
 demo: install ## Train the demo recipe on the shipped corpus, export and synthesize (CPU, < 10 min)
 	bash recipes/demo/run.sh

@@ -1,7 +1,7 @@
 """Performance harness: ours side by side with the upstream peers, in one process.
 
     python -m benchmarks.run [--quick] [--batch 16] [--segment 16384] [--precision fp32,bf16]
-                             [--only step,loader,infer,kernels] [--threads 2] [--reps 3] [--json out.json]
+                             [--only step,options,loader,infer,stream,kernels] [--threads 2] [--reps 3] [--json out.json]
 
 Sections (each a Markdown table; every timing is ours and the peer alternated A/B/A/B in the
 same process, so machine-load drift hits both alike; medians with min-max):
@@ -18,9 +18,11 @@ same process, so machine-load drift hits both alike; medians with min-max):
   a generated 44.1 kHz WAV corpus of 3-10 s files, 24 kHz crops of ``--segment`` samples.
 * ``infer``: real-time factor on 10 s at 24 kHz, base model, random weights: ``vocos.Vocos.decode``
   fp32 eager vs our TorchScript and ONNX Runtime exports and bf16 eager (ISTFT head in fp32).
+* ``stream``: the streaming table of :mod:`benchmarks.bench_stream` (per-push compute and latency of
+  the causal streamers, PyTorch and ONNX Runtime, and of the non-causal one with ``--lookahead``).
 * ``kernels``: the loss-kernel table of :mod:`benchmarks.bench_kernels`.
 
-``--quick``: batch 2 x 8192, 2 timed repetitions, small loader/inference cases (< 1 min).
+``--quick``: batch 2 x 8192, 2 timed repetitions, small cases, three speed-option variants (a few minutes).
 """
 
 from __future__ import annotations
@@ -102,6 +104,25 @@ def build_upstream_generator():
     )
 
 
+def _fp32(x):
+    if torch.is_tensor(x):
+        return x.float()
+    if isinstance(x, (list, tuple)):
+        return type(x)(_fp32(v) for v in x)
+    return x
+
+
+def fp32_island(fn):
+    """``fn`` with autocast off and its tensor arguments (also inside lists) in fp32: the STFT regions
+    and the losses of a bf16 step, as ours runs them."""
+
+    def run(*args, **kwargs):
+        with torch.autocast(DEVICE["name"], enabled=False):
+            return fn(*_fp32(args), **{k: _fp32(v) for k, v in kwargs.items()})
+
+    return run
+
+
 class UpstreamStep:
     """The Vocos training step of ``vocos/experiment.py`` (``VocosExp.training_step``), fp32.
 
@@ -111,7 +132,7 @@ class UpstreamStep:
     parameters' ``requires_grad`` toggled off). mrd_loss_coeff 0.1, mel coefficient 45.
     """
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, device: str = "cpu"):
         from vocos.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
         from vocos.loss import (
             DiscriminatorLoss,
@@ -127,6 +148,9 @@ class UpstreamStep:
         self.disc_loss, self.gen_loss = DiscriminatorLoss(), GeneratorLoss()
         self.fm_loss, self.mel_loss = FeatureMatchingLoss(), MelSpecReconstructionLoss(sample_rate=SR)
         self.mrd_coeff, self.mel_coeff = 0.1, 45.0
+        self.device = device
+        for m in (self.gen, self.mpd, self.mrd, self.mel_loss):
+            m.to(device)
         self.g_params = [*self.gen.feature_extractor.parameters(), *self.gen.backbone.parameters(), *self.gen.head.parameters()]
         self.d_params = [*self.mpd.parameters(), *self.mrd.parameters()]
         self.opt_d = torch.optim.AdamW(self.d_params, lr=5e-4, betas=(0.8, 0.9))
@@ -134,11 +158,18 @@ class UpstreamStep:
         for m in (self.gen, self.mpd, self.mrd):
             m.train()
 
+        for d in self.mrd.discriminators:  # its STFT and the losses in fp32 under autocast, as ours
+            d.spectrogram = fp32_island(d.spectrogram)
+        for loss in (self.mel_loss, self.disc_loss, self.gen_loss, self.fm_loss):
+            loss.forward = fp32_island(loss.forward)
+
     def generator(self, audio):
         # Trimmed to the input length: with the base config (mel padding "center", ISTFT "same")
         # the head returns frames * hop = T + hop samples, and the feature-matching loss needs
-        # equal lengths (our generator trims the same way, ``match_length``).
-        return self.gen.head(self.gen.backbone(self.gen.feature_extractor(audio)))[..., : audio.shape[-1]]
+        # equal lengths (our generator trims the same way, ``match_length``). Mel features and
+        # the ISTFT head in fp32 under autocast, the backbone in the autocast dtype (as ours).
+        hidden = self.gen.backbone(fp32_island(self.gen.feature_extractor)(audio))
+        return fp32_island(self.gen.head)(hidden)[..., : audio.shape[-1]]
 
     @staticmethod
     def _toggle(trainable, frozen):  # Lightning 1.8 toggle_optimizer
@@ -147,7 +178,12 @@ class UpstreamStep:
         for p in trainable:
             p.requires_grad_(True)
 
-    def step(self, audio: torch.Tensor) -> dict[str, float]:
+    def step(self, audio: torch.Tensor, precision: str = "fp32") -> dict[str, float]:
+        """One iteration in fp32, or under bf16 autocast ("bf16") with the STFTs in fp32."""
+        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            return self._step(audio.to(self.device))
+
+    def _step(self, audio: torch.Tensor) -> dict[str, float]:
         out = {}
         # optimizer 0: discriminators
         self._toggle(self.d_params, self.g_params)
@@ -222,11 +258,11 @@ def map_upstream_discriminators(peer: UpstreamStep) -> dict[str, torch.Tensor]:
     return out
 
 
-def build_ours(peer: UpstreamStep):
+def build_ours(peer: UpstreamStep, overrides: list[str] | None = None):
     from vocoder_train.io.buffers import drop_derived
     from vocoder_train.training.run import build_module
 
-    module = build_module(compose_ours([]))
+    module = build_module(compose_ours(list(overrides or [])))
     module.generator.load_state_dict(drop_derived(peer.gen.state_dict(), module.generator))  # vocos saves its windows/filterbanks
     missing, unexpected = module.adversary.load_state_dict(map_upstream_discriminators(peer), strict=True)
     assert not missing and not unexpected
@@ -243,16 +279,32 @@ def build_ours(peer: UpstreamStep):
     return module
 
 
+DEVICE = {"name": "cpu"}  # where the step and options sections train (--device)
+CLOCK = {"fn": time.perf_counter}  # --clock
+
+
+def clock() -> float:
+    """Seconds on the clock ``--clock`` chose: wall (default) or this thread's CPU time."""
+    return CLOCK["fn"]()
+
+
+def sync(device) -> None:
+    """Waits for queued CUDA work, so wall-clock times cover it."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
 class _StepTimer:
     def __init__(self):
         import pytorch_lightning as pl
 
         class Timer(pl.Callback):
             def on_train_batch_start(cb, trainer, pl_module, batch, batch_idx):
-                cb.t0 = time.perf_counter()
+                cb.t0 = clock()
 
             def on_train_batch_end(cb, trainer, pl_module, outputs, batch, batch_idx):
-                cb.dt = time.perf_counter() - cb.t0
+                sync(pl_module.device)
+                cb.dt = clock() - cb.t0
                 cb.losses = {k: float(v) for k, v in outputs.items() if v.numel() == 1 and not k.startswith("grad")}
 
         self.cb = Timer()
@@ -264,7 +316,7 @@ def ours_step(module, audio: torch.Tensor, precision: str) -> tuple[float, dict[
 
     timer = _StepTimer().cb
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, precision=PRECISIONS[precision], max_steps=2, logger=False,
+        accelerator="gpu" if DEVICE["name"] == "cuda" else "cpu", devices=1, precision=PRECISIONS[precision], max_steps=2, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer],
     )
@@ -290,32 +342,108 @@ def make_batches(n: int, batch: int, segment: int, seed: int = 0) -> list[torch.
 TERMS = ("d_mpd", "d_mrd", "d_total", "g_mel", "g_adv_mpd", "g_fm_mpd", "g_adv_mrd", "g_fm_mrd", "g_total")
 
 
-def bench_step(args, ours_precisions: list[str]) -> dict:
+def bench_step(args, precisions: list[str]) -> dict:
     quiet_lightning()
     peer = UpstreamStep(seed=0)
-    ours = {p: build_ours(peer) for p in ours_precisions}
+    ours = {p: build_ours(peer) for p in precisions}
+    device = DEVICE["name"]
     rounds = args.reps + 1  # round 0 is warm-up (numba JIT, oneDNN primitives, optimizer state)
     batches = make_batches(rounds, args.batch, args.segment, seed=1)
-    times: dict[str, list[float]] = {**{f"ours {p}": [] for p in ours_precisions}, "upstream fp32": []}
-    losses: dict[str, list[dict]] = {k: [] for k in times}
+    names = [f"{who} {p}" for p in precisions for who in ("ours", "upstream")]
+    times: dict[str, list[float]] = {k: [] for k in names}
+    losses: dict[str, list[dict]] = {k: [] for k in names}
+    peers = {p: UpstreamStep(seed=0, device=device) for p in precisions}  # one optimizer state per precision, as ours
     for r in range(rounds):
-        for name in times:  # A/B/A/B: every variant once per round, same batch
-            if name.startswith("ours"):
-                dt, ls = ours_step(ours[name.split()[1]], batches[r], name.split()[1])
+        for name in names:  # A/B/A/B: every variant once per round, same batch
+            who, precision = name.split()
+            if who == "ours":
+                dt, ls = ours_step(ours[precision], batches[r], precision)
             else:
-                t0 = time.perf_counter()
-                ls = peer.step(batches[r])
-                dt = time.perf_counter() - t0
+                sync(device)
+                t0 = clock()
+                ls = peers[precision].step(batches[r], precision)
+                sync(device)
+                dt = clock() - t0
             if r > 0:
                 times[name].append(dt)
             losses[name].append(ls)
             print(f"  [step] round {r} {name}: {dt:.2f} s", file=sys.stderr, flush=True)
-    del ours, peer
+    del ours, peer, peers
     rss = {}
-    if not args.no_rss:
+    if not args.no_rss and device == "cpu":  # host memory; on a GPU the peak is elsewhere
         for name in times:
             rss[name] = rss_probe(name, args)
     return {"times": times, "losses": losses, "rss_mb": rss}
+
+
+def bench_options(args) -> dict:
+    """Each ``model.perf`` option alone vs the plain step (all off), fp32, A/B alternated."""
+    from vocoder_train.training.perf import PLAIN
+
+    quiet_lightning()
+    peer = UpstreamStep(seed=0)
+    variants = {  # name: (model.perf options over PLAIN, or None for the defaults; precision)
+        "plain": ({}, "fp32"),
+        "winograd": ({"winograd": True}, "fp32"),
+        "AdamW foreach": ({"optimizer": "foreach"}, "fp32"),
+        "AdamW fused": ({"optimizer": "fused"}, "fp32"),
+        "weight norm once per phase": ({"cache_weight_norm": True}, "fp32"),
+        "compile backbone + head": ({"compile": ["backbone", "head"]}, "fp32"),
+        "compile mpd + mrd": ({"compile": ["mpd", "mrd"]}, "fp32"),
+        "defaults (configs/model/perf/default.yaml)": (None, "fp32"),
+        "bf16 plain": ({}, "bf16"),
+        "bf16 winograd + winograd_bf16": ({"winograd": True, "winograd_bf16": True}, "bf16"),
+        "bf16 defaults": (None, "bf16"),
+    }
+    if args.quick:  # a smoke run: no compiling (minutes), one option
+        variants = {k: variants[k] for k in ("plain", "winograd", "defaults (configs/model/perf/default.yaml)")}
+    if "bf16" not in args.precision:
+        variants = {k: v for k, v in variants.items() if v[1] == "fp32"}
+
+    def overrides(option: dict | None) -> list[str] | None:
+        return None if option is None else [f"model.perf.{k}={json.dumps(v)}" for k, v in {**PLAIN, **option}.items()]
+
+    modules = {k: build_ours(peer, overrides(v[0])) for k, v in variants.items()}
+    del peer
+    rounds = args.reps + 1
+    batches = make_batches(rounds, args.batch, args.segment, seed=1)
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    first: dict[str, float] = {}
+    losses: dict[str, dict] = {}
+    for r in range(rounds):
+        for name, module in modules.items():
+            dt, ls = ours_step(module, batches[r], variants[name][1])
+            if r == 0:
+                first[name], losses[name] = dt, ls
+            else:
+                times[name].append(dt)
+            print(f"  [options] round {r} {name}: {dt:.2f} s", file=sys.stderr, flush=True)
+    return {"times": times, "first_s": first, "losses": losses, "precision": {k: v[1] for k, v in variants.items()}}
+
+
+def format_options(res: dict, args) -> str:
+    times = res["times"]
+    lines = [
+        f"Speed options (model.perf), each alone vs the plain step (every option off) at the same precision, "
+        f"batch {args.batch} x {args.segment}, {args.reps} timed iterations after 1 warm-up (the warm-up includes "
+        "compiling). Loss diffs: iteration 1, relative to the plain step; the D terms come before any update, "
+        "the G terms after one D update (AdamW's first step, about lr x sign(gradient), turns rounding-level "
+        "gradient differences of near-zero entries into weight differences)",
+        "",
+        "| option | precision | s / iteration, median (min-max) | ratio to plain | first iteration s | "
+        "max rel. diff, D terms | max rel. diff, G terms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, ts in times.items():
+        precision = res["precision"][name]
+        plain = "plain" if precision == "fp32" else "bf16 plain"
+        ref, base = statistics.median(times[plain]), res["losses"][plain]
+
+        diff = {prefix: max(abs(res["losses"][name][k] - v) / max(abs(v), 1e-12)
+                            for k, v in base.items() if k in TERMS and k.startswith(prefix)) for prefix in ("d_", "g_")}
+        lines.append(f"| {name} | {precision} | {fmt_s(ts)} | {statistics.median(ts) / ref:.3f} | "
+                     f"{res['first_s'][name]:.1f} | {diff['d_']:.1e} | {diff['g_']:.1e} |")
+    return "\n".join(lines)
 
 
 def rss_probe(name: str, args) -> float | None:
@@ -344,7 +472,7 @@ def run_rss_probe(args) -> None:
             ours_step(module, b, precision)
     else:
         for b in batches:
-            peer.step(b)
+            peer.step(b, args.rss_probe.split()[1])
     print(json.dumps({"peak_rss_mb": peak_rss_mb()}))
 
 
@@ -360,41 +488,33 @@ def peak_rss_mb() -> float:
 
 def format_step(res: dict, args) -> str:
     times, rss = res["times"], res["rss_mb"]
-    ref = statistics.median(times["upstream fp32"])
     lines = [
         f"Training step (D + G), batch {args.batch} x {args.segment}, base config; "
-        f"{args.reps} timed iterations after 1 warm-up",
+        f"{args.reps} timed iterations after 1 warm-up; each of ours against upstream at the same precision",
         "",
-        "| variant | s / iteration, median (min-max) | ratio to upstream fp32 | audio s / s | peak RSS MB |",
+        "| variant | s / iteration, median (min-max) | ratio to upstream, same precision | audio s / s | peak RSS MB |",
         "|---|---|---|---|---|",
     ]
     for name, ts in times.items():
-        m = statistics.median(ts)
+        m, ref = statistics.median(ts), statistics.median(times[f"upstream {name.split()[1]}"])
         r = rss.get(name)
         lines.append(
             f"| {name} | {fmt_s(ts)} | {m / ref:.3f} | {args.batch * args.segment / SR / m:.2f} "
             f"| {f'{r:.0f}' if r else '-'} |"
         )
-    lines += ["", "Losses of the first iterations from the same weights and batches "
-              "(rel. diff = |x - upstream| / |upstream|):", ""]
-    names = list(times)
-    head = "| iteration | term | " + " | ".join(names) + " | " + " | ".join(
-        f"rel. diff {n}" for n in names if n != "upstream fp32"
-    ) + " |"
-    lines += [head, "|" + "---|" * (2 + 2 * len(names) - 1)]
-    n_it = min(3, len(res["losses"]["upstream fp32"]))
-    for it in range(n_it):
+    pairs = [p.split()[1] for p in times if p.startswith("ours")]
+    lines += ["", "Losses of the first iterations from the same weights and batches, ours vs upstream at the same "
+              "precision (rel. diff = |ours - upstream| / |upstream|):", ""]
+    head = "| iteration | term | " + " | ".join(f"ours {p} | upstream {p} | rel. diff {p}" for p in pairs) + " |"
+    lines += [head, "|" + "---|" * (2 + 3 * len(pairs))]
+    for it in range(min(3, len(res["losses"][f"upstream {pairs[0]}"]))):
         for term in TERMS:
-            vals = [res["losses"][n][it].get(term) for n in names]
-            up = res["losses"]["upstream fp32"][it].get(term)
-            diffs = [
-                f"{abs(v - up) / max(abs(up), 1e-12):.2e}" if v is not None and up is not None else "-"
-                for n, v in zip(names, vals) if n != "upstream fp32"
-            ]
-            lines.append(
-                f"| {it + 1} | {term} | " + " | ".join(f"{v:.6f}" if v is not None else "-" for v in vals)
-                + " | " + " | ".join(diffs) + " |"
-            )
+            cells = []
+            for p in pairs:
+                v, up = res["losses"][f"ours {p}"][it].get(term), res["losses"][f"upstream {p}"][it].get(term)
+                diff = f"{abs(v - up) / max(abs(up), 1e-12):.2e}" if v is not None and up is not None else "-"
+                cells += [f"{v:.6f}" if v is not None else "-", f"{up:.6f}" if up is not None else "-", diff]
+            lines.append(f"| {it + 1} | {term} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -451,9 +571,9 @@ def bench_loader(args) -> dict:
         t = {"ours AudioDataset": [], "torchaudio.load + resample + crop": []}
         for _ in range(reps):
             for name, fn in (("ours AudioDataset", run_ours), ("torchaudio.load + resample + crop", run_plain)):
-                t0 = time.perf_counter()
+                t0 = clock()
                 fn()
-                t[name].append(n_items / (time.perf_counter() - t0))
+                t[name].append(n_items / (clock() - t0))
     return {"items_per_s": t, "n_files": n_files, "n_items": n_items}
 
 
@@ -500,6 +620,8 @@ def bench_infer(args) -> dict:
         mel = peer.feature_extractor(audio)
     cfg = {"feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
                                  "init_args": {"sample_rate": SR, "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS}},
+           "backbone": {"class_path": "vocos.models.VocosBackbone", "init_args": {"input_channels": N_MELS}},
+           "head": {"class_path": "vocos.heads.ISTFTHead", "init_args": {"n_fft": N_FFT, "hop_length": HOP}},
            "sample_rate": SR}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -535,12 +657,20 @@ def bench_infer(args) -> dict:
         with torch.inference_mode():
             return fused16(mel)
 
+    from vocoder_train.models.store import TorchVocoder
+
+    auto = TorchVocoder(ours, Path("benchmark"), "vocos", cfg, SR, engine="auto")
+
+    def default_engine():
+        return auto.decode(mel)
+
     fns = {
         "vocos.Vocos.decode fp32 eager": eager_fp32,
         "ours TorchScript fp32": torchscript,
         "ours ONNX Runtime fp32": onnx,
-        "ours fused fp32 (vocoder-synthesize default)": fused_fp32,
+        "ours fused fp32": fused_fp32,
         f"ours fused, bf16 pointwise GEMMs{'' if bf16_matmul_is_fast() else ' (no native bf16 here)'}": fused_bf16,
+        f"ours engine=auto -> {auto.engine} (vocoder-synthesize default)": default_engine,
     }
     ref = eager_fp32()
     outs = {k: f().float() for k, f in fns.items()}
@@ -548,9 +678,9 @@ def bench_infer(args) -> dict:
     t: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(reps):
         for k, f in fns.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             f()
-            t[k].append(seconds / (time.perf_counter() - t0))  # x real time
+            t[k].append(seconds / (clock() - t0))  # x real time
     return {"x_real_time": t, "max_abs_diff": diffs, "seconds": seconds}
 
 
@@ -570,12 +700,18 @@ def main(argv: list[str] | None = None) -> int:
 
     setup()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="batch 2 x 8192, 2 repetitions, small cases (< 1 min)")
+    ap.add_argument("--quick", action="store_true", help="batch 2 x 8192, 2 repetitions, small cases: a smoke run of every section (a few minutes)")
     ap.add_argument("--batch", type=int, default=None, help="training batch (default 16; --quick: 2)")
     ap.add_argument("--segment", type=int, default=None, help="training crop in samples (default 16384; --quick: 8192)")
     ap.add_argument("--precision", default="fp32,bf16", help="our step's precision(s): fp32, bf16 or fp32,bf16")
-    ap.add_argument("--only", default="step,loader,infer,kernels", help="sections to run")
+    ap.add_argument("--only", default="step,options,loader,infer,stream,kernels", help="sections to run")
+    ap.add_argument("--lookahead", type=int, default=4, help="stream section: the non-causal row's look-ahead in frames")
     ap.add_argument("--threads", type=int, default=2, help="torch / numba / onnxruntime threads")
+    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
+                    help="wall: wall-clock seconds; thread: this thread's CPU seconds with --threads 1, for a machine "
+                    "that other jobs share (a ratio of CPU times, not of 2-thread wall times)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where the step and options sections train (auto: cuda when a GPU is visible)")
     ap.add_argument("--reps", type=int, default=None, help="timed training iterations (default 3; --quick: 2)")
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     ap.add_argument("--json", default=None, help="also write the raw results here")
@@ -584,7 +720,14 @@ def main(argv: list[str] | None = None) -> int:
     args.batch = args.batch or (2 if args.quick else 16)
     args.segment = args.segment or (8192 if args.quick else 16384)
     args.reps = args.reps or (2 if args.quick else 3)
+    if args.clock == "thread":
+        if args.threads != 1:
+            ap.error("--clock thread needs --threads 1 (CPU time of other threads is not counted)")
+        CLOCK["fn"] = time.thread_time
     torch.set_num_threads(args.threads)
+    DEVICE["name"] = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if DEVICE["name"] == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is visible")
     with contextlib.suppress(ImportError):
         import numba
 
@@ -593,25 +736,39 @@ def main(argv: list[str] | None = None) -> int:
         run_rss_probe(args)
         return 0
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"step", "loader", "infer", "kernels"}
+    unknown = set(sections) - {"step", "options", "loader", "infer", "stream", "kernels"}
     if unknown:
         ap.error(f"--only: unknown section(s) {sorted(unknown)}")
     precisions = [p.strip() for p in args.precision.split(",") if p.strip()]
     if set(precisions) - set(PRECISIONS):
         ap.error(f"--precision: choose from {sorted(PRECISIONS)}")
     results: dict = {"machine": machine_line(args.threads), "args": vars(args)}
+    if args.clock == "thread":
+        results["machine"] += "; times are thread CPU seconds"
+    if DEVICE["name"] == "cuda":
+        results["machine"] += f"; step and options on {torch.cuda.get_device_name()}"
     print(results["machine"])
     print(f"command: python -m benchmarks.run {' '.join(argv if argv is not None else sys.argv[1:])}\n")
     t_start = time.perf_counter()
     if "step" in sections:
         results["step"] = bench_step(args, precisions)
         print("## Training step\n\n" + format_step(results["step"], args) + "\n", flush=True)
+    if "options" in sections:
+        results["options"] = bench_options(args)
+        print("## Speed options\n\n" + format_options(results["options"], args) + "\n", flush=True)
     if "loader" in sections:
         results["loader"] = bench_loader(args)
         print("## Data loader\n\n" + format_loader(results["loader"], args) + "\n", flush=True)
     if "infer" in sections:
         results["infer"] = bench_infer(args)
         print("## Inference\n\n" + format_infer(results["infer"], args) + "\n", flush=True)
+    if "stream" in sections:
+        from benchmarks import bench_stream
+
+        args.small = args.quick  # --quick: the demo-size generators
+        results["stream"] = bench_stream.bench_stream(args)
+        table = bench_stream.format_stream(results["stream"], args).split("\n", 1)[1].lstrip("\n")  # machine line above
+        print("## Streaming\n\n" + table + "\n", flush=True)
     if "kernels" in sections:
         from benchmarks import bench_kernels
 

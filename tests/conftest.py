@@ -67,25 +67,6 @@ def tiny_cfg(tiny_corpus):
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """last.ckpt of the tiny experiment after 4 optimizer steps, with EMA weights (callbacks=ema).
     Trained once per test session; tests must not modify it."""
-    from hydra import compose, initialize_config_dir
+    from tests.helpers.training import train_tiny
 
-    from vocoder_train.config import CONFIG_DIR
-    from vocoder_train.io.audio import save_audio
-    from vocoder_train.training.run import train
-
-    tmp = tmp_path_factory.mktemp("tiny_run")
-    lists = {}
-    for split, n in (("train", 3), ("val", 1)):
-        paths = [tmp / split / f"{split}{i}.wav" for i in range(n)]
-        for i, p in enumerate(paths):
-            save_audio(p, tone(16000, 1.0, 110.0 + 50 * i, seed=i), 16000)
-        (tmp / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
-        lists[split] = tmp / f"{split}.txt"
-    overrides = [
-        "experiment=tiny", f"data.train={lists['train']}", f"data.val={lists['val']}",
-        f"paths.runs_dir={tmp / 'runs'}", "callbacks=ema", "callbacks.progress_bar=null", "trainer.max_steps=4",
-    ]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    train(cfg)
-    return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    return train_tiny(tmp_path_factory.mktemp("tiny_run"), "callbacks=ema", "trainer.max_steps=4")

@@ -85,7 +85,7 @@ def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):
     from vocoder_train.io.audio import load_audio
     from vocoder_train.models.store import load_vocoder
 
-    fused, eager = load_vocoder(tiny_checkpoint), load_vocoder(tiny_checkpoint, engine="eager")
+    fused, eager = load_vocoder(tiny_checkpoint, engine="fused"), load_vocoder(tiny_checkpoint, engine="eager")
     assert fused.engine == "fused" and fused.fused is not None and eager.fused is None
     mel = torch.from_numpy(np.random.default_rng(0).standard_normal((1, fused.n_mels, 50)).astype("float32")) - 4
     torch.testing.assert_close(fused.decode(mel), eager.decode(mel), rtol=0, atol=1e-6)
@@ -93,9 +93,27 @@ def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):
     outs = {}
     for engine in ("eager", "fused", "fused-bf16"):
         assert main([str(tiny_checkpoint), str(tmp_path / "m.npy"), "-o", str(tmp_path / engine), "--engine", engine]) == 0
-        assert f"(checkpoint, {engine})" in capsys.readouterr().out
+        assert f"(checkpoint, engine {engine})" in capsys.readouterr().out
         outs[engine] = load_audio(tmp_path / engine / "m.wav")[0]
     assert (outs["eager"] - outs["fused"]).abs().max() <= 1.01 / 32768  # at most one 16-bit step apart
     assert (outs["fused-bf16"] - outs["eager"]).abs().max() < 1e-3
     with pytest.raises(SystemExit):
         main([str(tiny_checkpoint), str(tmp_path / "m.npy"), "-o", str(tmp_path / "x"), "--engine", "turbo"])
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_auto_engine_takes_bf16_only_where_native_and_close_enough(tiny_checkpoint, monkeypatch, native):
+    import vocoder_train.hardware
+    from vocoder_train.models import store
+
+    monkeypatch.setattr(vocoder_train.hardware, "bf16_matmul_is_fast", lambda device="cpu": native)
+    vocoder = store.load_vocoder(tiny_checkpoint)  # engine="auto", the default
+    assert vocoder.engine == ("fused-bf16" if native else "fused"), vocoder.engine_note
+    assert ("native bf16" in vocoder.engine_note) if native else ("no native bf16" in vocoder.engine_note)
+    if native:  # a model whose bf16 output strays past the tolerance keeps fp32
+        monkeypatch.setattr(store, "AUTO_BF16_TOLERANCE", 0.0)
+        strict = store.load_vocoder(tiny_checkpoint)
+        assert strict.engine == "fused" and "differs by" in strict.engine_note
+        mel = torch.randn(1, strict.n_mels, 40) - 4
+        torch.testing.assert_close(strict.decode(mel), store.load_vocoder(tiny_checkpoint, engine="eager").decode(mel),
+                                   rtol=0, atol=1e-6)

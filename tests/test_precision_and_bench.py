@@ -79,7 +79,8 @@ def test_benchmark_quick_runs(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    for title in ("## Training step", "## Data loader", "## Inference", "## Loss kernels", "upstream fp32"):
+    for title in ("## Training step", "## Speed options", "## Data loader", "## Inference", "## Streaming",
+                  "## Loss kernels", "upstream fp32", "upstream bf16", "engine=auto"):
         assert title in res.stdout
     assert (tmp_path / "out.json").is_file()
     print(f"benchmarks.run --quick: {time.perf_counter() - t0:.0f} s")

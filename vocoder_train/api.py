@@ -4,6 +4,8 @@
 
     vocoder = vt.load_vocoder("runs/demo/checkpoints/last.ckpt")  # or a vocos folder, safetensors, TorchScript, ONNX
     audio = vocoder.decode(mel)                                    # mel (B, n_mels, L) -> audio (B, T), CPU tensors
+    streamer = vocoder.stream()                                    # causal models; others: stream(lookahead=K)
+    audio = torch.cat([streamer.push(mel[..., :4]), streamer.push(mel[..., 4:]), streamer.flush()], dim=-1)
     vt.copy_synthesize(vocoder, "speech.wav", "resynth.wav")      # audio -> mel -> audio, at the model's rate
     vt.evaluate("exported/onnx", "data/val.jsonl", "eval/")        # metrics.json, metrics.csv, report.md
     vt.evaluate(["a/last.ckpt", "b/last.ckpt"], "data/val.jsonl", "ab/")  # A/B report, + Griffin-Lim
@@ -26,8 +28,10 @@ from vocoder_train.metrics.baselines import GRIFFIN_LIM_ITERS, GriffinLimBaselin
 from vocoder_train.metrics.compare import Comparison, System, compare_files
 from vocoder_train.metrics.registry import EVALUATE_METRICS
 from vocoder_train.metrics.report import EvalResult, EvalSettings, evaluate_files
+from vocoder_train.models.causal import causal_context
 from vocoder_train.models.export import ExportResult, export
-from vocoder_train.models.inference.chunked import chunk_frames, synthesize_mel
+from vocoder_train.models.inference.chunked import SynthesisTiming, chunk_frames, synthesize_mel
+from vocoder_train.models.inference.streaming import stream_figures, stream_mel
 from vocoder_train.models.store import Vocoder
 from vocoder_train.models.store import load_vocoder as _load_vocoder
 
@@ -41,10 +45,10 @@ class InputError(ValueError):
     """An input file cannot be used. The message names the file and what the model expects."""
 
 
-def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "fused") -> Vocoder:
+def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "auto") -> Vocoder:
     """Any model vocoder_train reads or writes (see :mod:`vocoder_train.models.store`) as a
     :class:`~vocoder_train.models.store.Vocoder`: ``decode(mel)``, ``features(audio)``, ``sample_rate``,
-    ``hop_length``, ``n_mels``. ``ema``: a checkpoint's EMA weights; ``engine``: fused, fused-bf16 or eager."""
+    ``hop_length``, ``n_mels``. ``ema``: a checkpoint's EMA weights; ``engine``: auto (default), fused, fused-bf16 or eager."""
     setup()
     return _load_vocoder(path, device=device, ema=ema, engine=engine)
 
@@ -112,22 +116,36 @@ def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
 
 
 def synthesize_file(vocoder: Vocoder, src: str | Path, dst: str | Path | None = None, chunk_seconds: float = 10.0,
-                    context_frames: int | None = None) -> tuple[torch.Tensor, dict]:  # fmt: skip
+                    context_frames: int | None = None, *, stream_frames: int = 0,
+                    lookahead: int | None = None) -> tuple[torch.Tensor, dict]:  # fmt: skip
     """Audio file (copy synthesis) or mel .npy -> (audio (1, T), timing row); written to ``dst``
-    (WAV at the model's rate) when given. Raises :class:`InputError` for an unusable input."""
+    (WAV at the model's rate) when given. Raises :class:`InputError` for an unusable input.
+
+    ``stream_frames`` > 0: decoded through ``vocoder.stream(lookahead)`` in chunks of that many frames;
+    the row gains the streaming figures (:func:`~vocoder_train.models.inference.streaming.stream_figures`).
+    A causal model's chunked decode also goes through its streamer, which is exact."""
     from vocoder_train.io.audio import save_audio
     from vocoder_train.models.generator import match_length
 
     t0 = time.perf_counter()
     mel, length = read_input(Path(src), vocoder)
     feat_s = time.perf_counter() - t0
-    audio, timing = synthesize_mel(vocoder, mel, chunk_frames(vocoder, chunk_seconds), context_frames)
+    frames = stream_frames or (chunk_frames(vocoder, chunk_seconds) if causal_context(vocoder.config) is not None else 0)
+    if frames:
+        streamer = vocoder.stream(lookahead)
+        audio, stream_timing = stream_mel(streamer, mel, frames)
+        timing = SynthesisTiming(stream_timing.total_s, stream_timing.first_audio_s, stream_timing.chunks)
+    else:
+        audio, timing = synthesize_mel(vocoder, mel, chunk_frames(vocoder, chunk_seconds), context_frames)
     if length is not None:
         audio = match_length(audio, length)
     if dst is not None:
         save_audio(dst, audio[0], vocoder.sample_rate)
     row = dict(path=str(src), output=str(dst), audio_s=audio.shape[-1] / vocoder.sample_rate,
                wall_s=feat_s + timing.total_s, chunks=timing.chunks, first_chunk_s=timing.first_chunk_s)  # fmt: skip
+    if stream_frames:
+        row.update(stream_figures(streamer, stream_timing, mel.shape[-1] * vocoder.hop_length / vocoder.sample_rate,
+                                  stream_frames))  # fmt: skip
     return audio, row
 
 
@@ -143,13 +161,16 @@ def output_paths(files: Sequence[Path], output: Path) -> dict[Path, Path]:
 
 
 def synthesize_files(vocoder: Vocoder, files: Sequence[Path], output: str | Path, chunk_seconds: float = 10.0,
-                     context_frames: int | None = None, on_file: Callable[[dict], None] | None = None) -> dict:  # fmt: skip
+                     context_frames: int | None = None, on_file: Callable[[dict], None] | None = None, *,
+                     stream_frames: int = 0, lookahead: int | None = None) -> dict:  # fmt: skip
     """Writes ``output/<stem>.wav`` per file. Returns per-file rows, failures (path, error) and totals;
-    ``on_file`` is called with each row or failure as it is done."""
+    ``on_file`` is called with each row or failure as it is done. ``stream_frames``, ``lookahead``:
+    as :func:`synthesize_file`."""
     rows, failed = [], []
     for dst, src in output_paths(files, Path(output)).items():
         try:
-            result = synthesize_file(vocoder, src, dst, chunk_seconds, context_frames)[1]
+            result = synthesize_file(vocoder, src, dst, chunk_seconds, context_frames, stream_frames=stream_frames,
+                                     lookahead=lookahead)[1]  # fmt: skip
             rows.append(result)
         except InputError as e:
             result = {"path": str(src), "error": str(e)}
@@ -173,7 +194,7 @@ def copy_synthesize(model: Vocoder | str | Path, audio_path: str | Path, out_pat
 def evaluate(model: Vocoder | str | Path | Sequence[Vocoder | str | Path], data: str | Path, output: str | Path,
              metrics: Sequence[str] = EVALUATE_METRICS, max_files: int | None = None, device: str = "cpu",
              plots: int = 3, save_audio: bool = False, ema: bool = False, progress: bool = True,
-             engine: str = "fused", crepe_model: str = "full", griffin_lim: bool = True) -> EvalResult | Comparison:  # fmt: skip
+             engine: str = "auto", crepe_model: str = "full", griffin_lim: bool = True) -> EvalResult | Comparison:  # fmt: skip
     """Copy-synthesis evaluation on ``data`` (manifest, filelist or folder), written into ``output``.
 
     One model: metrics.json, metrics.csv, report.md and plots (:mod:`vocoder_train.metrics.report`),

@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", type=int, default=3, metavar="N", help="spectrogram plots for the first N files")
     p.add_argument("--save-audio", action="store_true", help="also write the generated audio to OUTPUT/audio/")
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
-    p.add_argument("--engine", choices=ENGINES, default="fused",
-                   help="PyTorch weights only, as in vocoder-synthesize: fused (default), fused-bf16 or eager")  # fmt: skip
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="PyTorch weights only, as in vocoder-synthesize: auto (default), fused, fused-bf16 or eager")  # fmt: skip
     p.add_argument("--crepe-model", choices=CREPE_MODELS, default="full",
                    help="CREPE capacity for periodicity, vuv_f1 and pitch_cents: full (default, the Vocos paper's) "
                    "or tiny (~15x faster on a CPU, not comparable with published figures)")

@@ -27,15 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
   safetensors  config.yaml + generator.safetensors (config also in the file's metadata)
   torchscript  config.yaml + generator.torchscript.pt, mel (B, n_mels, frames) -> audio (B, samples)
   onnx         config.yaml + generator.onnx, the same graph, dynamic batch and time axes
+  onnx-stream  config.yaml + generator.stream.onnx, a causal generator's streaming step:
+               (mel chunk, *state) -> (audio, tail_audio, *next_state); load_vocoder(...).stream()
 
 examples:
   vocoder-export runs/demo/checkpoints/last.ckpt --output exported/demo-vocos --format vocos
   vocoder-export runs/demo/checkpoints/last.ckpt --output exported/demo-onnx --format onnx --ema
   vocoder-export path/to/vocos-mel-24khz --output exported/ts --format torchscript --force
+  vocoder-export runs/causal/checkpoints/last.ckpt --output exported/stream --format onnx-stream
 
 The export is built in a temporary folder next to --output, reloaded, run on two mels and compared
 with the training model; it replaces --output only when the max abs difference is <= --tolerance.
-torchscript/onnx need an ISTFT head (IMDCT heads: use vocos or safetensors).""",
+torchscript/onnx need an ISTFT head (IMDCT heads: use vocos or safetensors); onnx-stream needs a
+causal generator (model/generator=vocos_causal).""",
     )
     p.add_argument("source", metavar="CKPT_OR_FOLDER",
                    help="training checkpoint (.ckpt), vocos folder, or safetensors export (file or folder)")  # fmt: skip

@@ -8,7 +8,9 @@ vocos folder (config.yaml + pytorch_model.bin), or a ``vocoder-export`` folder/f
 TorchScript, ONNX). Each INPUT (a file, a folder of them, a manifest or a filelist) becomes
 ``<output>/<stem>.wav`` at the model's sample rate. Long inputs are decoded in chunks with the
 model's receptive field as context (:mod:`vocoder_train.models.inference.chunked`), which equals
-the one-shot output. Argument parsing and printing over :func:`vocoder_train.api.synthesize_files`.
+the one-shot output. ``--stream --chunk-frames N`` decodes through the model's streamer
+(:mod:`vocoder_train.models.inference.streaming`) and prints its latency and per-chunk compute time.
+Argument parsing and printing over :func:`vocoder_train.api.synthesize_files`.
 """
 
 from __future__ import annotations
@@ -35,12 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
   vocoder-synthesize runs/demo/checkpoints/last.ckpt corpus/val/ --output out/
   vocoder-synthesize exported/vocos speech.flac -o out/ --device cuda
   vocoder-synthesize exported/onnx tts_mels/ -o out/ --chunk-seconds 1   # mels: (n_mels, frames) .npy
+  vocoder-synthesize runs/causal/checkpoints/last.ckpt tts_mels/ -o out/ --stream --chunk-frames 2
+  vocoder-synthesize exported/vocos tts_mels/ -o out/ --stream --chunk-frames 4 --lookahead 4   # non-causal
 
 MODEL: a training checkpoint (.ckpt), a vocos folder (config.yaml + pytorch_model.bin), or a
 vocoder-export folder / file (generator.safetensors, generator.torchscript.pt, generator.onnx,
 with config.yaml beside it). Audio inputs are resampled to the model's rate; mel inputs must
 have the model's number of bins. Speed is printed as audio seconds / wall seconds ("x real
-time", higher is faster) and as RTF = wall / audio (lower is faster).""",
+time", higher is faster) and as RTF = wall / audio (lower is faster).
+
+--stream: a causal model (model/generator=vocos_causal; its checkpoint, vocos folder, or an
+onnx-stream export) streams exactly with carried state; a non-causal one needs --lookahead K (K
+frames held back, re-decoding its receptive field each chunk; not exact for small K). Printed per
+file: algorithmic latency, first-chunk wall latency, per-chunk compute median / p95, and RTF
+(compute / audio).""",
     )
     p.add_argument("model", help="checkpoint, vocos folder, or vocoder-export folder/file")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -52,10 +62,25 @@ time", higher is faster) and as RTF = wall / audio (lower is faster).""",
                    help="frames of context decoded and dropped on each side of a chunk (default: the model's receptive field)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
-    p.add_argument("--engine", choices=ENGINES, default="fused",
-                   help="PyTorch weights only: fused (default; same output, fewer memory passes), fused-bf16 "
-                   "(bf16 pointwise products, ~1.9x on CPUs with native bf16, ~1e-4 max abs difference), or eager")  # fmt: skip
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="PyTorch weights only: auto (default: fused-bf16 where bf16 is native and the model's "
+                   "output on a probe stays within 1e-4 of fp32, else fused), fused (same output as vocos, fewer "
+                   "memory passes), fused-bf16 (bf16 pointwise products, ~1.9x where bf16 is native), or eager")  # fmt: skip
+    s = p.add_argument_group("streaming")
+    s.add_argument("--stream", action="store_true",
+                   help="decode through the model's streamer, chunk by chunk, and print its latency figures")  # fmt: skip
+    s.add_argument("--chunk-frames", type=int, default=None, metavar="N",
+                   help="with --stream: mel frames pushed per call (default 4)")  # fmt: skip
+    s.add_argument("--lookahead", type=int, default=None, metavar="K",
+                   help="with --stream: frames held back, to stream a non-causal model (causal models need none)")  # fmt: skip
     return p
+
+
+def _stream_line(row: dict) -> str:
+    latency = "n/a (unknown front end)" if row["latency_ms"] is None else f"{row['latency_ms']:.1f} ms"
+    return (f"  stream: {row['stream']}; chunks of {row['chunk_frames']} frames ({row['chunk_ms']:.1f} ms): algorithmic "
+            f"latency {latency}, first-chunk wall latency {row['first_audio_ms']:.1f} ms, per-chunk compute median "
+            f"{row['chunk_ms_median']:.2f} ms / p95 {row['chunk_ms_p95']:.2f} ms, RTF {row['rtf']:.4f} (compute / audio)")  # fmt: skip
 
 
 def _file_line(row: dict) -> str:
@@ -68,28 +93,41 @@ def _file_line(row: dict) -> str:
 def _run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     vocoder = load_vocoder(args.model, device=args.device, ema=args.ema, engine=args.engine)
-    engine = f", {vocoder.engine}" if hasattr(vocoder, "engine") else ""
+    engine = f", engine {vocoder.engine}" if hasattr(vocoder, "engine") else ""
+    engine += f": {vocoder.engine_note}" if getattr(vocoder, "engine_note", "") else ""
     print(f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop {vocoder.hop_length}, "
           f"{vocoder.n_mels} mels, loaded in {time.perf_counter() - t0:.2f} s")  # fmt: skip
     files = collect_inputs(args.inputs)
     vocoder.decode(torch.zeros(1, vocoder.n_mels, 8))  # warm-up, so the first file's figures are not one-time setup
+    if args.stream:  # refuses a model that cannot stream as asked, before any file
+        streamer = vocoder.stream(args.lookahead)
+        streamer.push(torch.zeros(1, vocoder.n_mels, args.chunk_frames))
+        streamer.flush()
+        print(f"streaming: {streamer.description}")
     with tqdm(total=len(files), desc="synthesize", unit="file", disable=len(files) < 2) as bar:
 
         def show(result: dict) -> None:
             if "error" in result:
                 bar.write(f"error: {result['error']}", file=sys.stderr)
             else:
-                bar.write(_file_line(result))
+                bar.write(_file_line(result) + ("\n" + _stream_line(result) if "stream" in result else ""))
             bar.update()
 
-        return synthesize_files(vocoder, files, args.output, args.chunk_seconds, args.context_frames, on_file=show)
+        return synthesize_files(vocoder, files, args.output, args.chunk_seconds, args.context_frames, on_file=show,
+                                stream_frames=args.chunk_frames if args.stream else 0, lookahead=args.lookahead)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from vocoder_train.config.runtime import setup
 
     setup()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.stream and (args.chunk_frames is not None or args.lookahead is not None):
+        parser.error("--chunk-frames and --lookahead go with --stream")
+    args.chunk_frames = 4 if args.chunk_frames is None else args.chunk_frames
+    if args.chunk_frames < 1 or (args.lookahead is not None and args.lookahead < 0):
+        parser.error(f"--chunk-frames {args.chunk_frames} must be >= 1 and --lookahead {args.lookahead} >= 0")
     try:
         result = _run(args)
     except (FileNotFoundError, ValueError, RuntimeError) as e:  # InputError and ModelError are ValueErrors

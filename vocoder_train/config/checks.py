@@ -14,7 +14,11 @@ from vocoder_train.config import CONFIG_DIR
 MIN_FRAMES = 8  # shortest training / validation segment, in hops: the discriminators and losses need context
 # The one place that lists model.optim's keys, with their defaults and what each does.
 OPTIM_REFERENCE = Path(CONFIG_DIR) / "model" / "optim" / "adamw_cosine.yaml"
-MODEL_GROUPS = ("generator", "discriminator", "loss", "optim")
+PERF_REFERENCE = Path(CONFIG_DIR) / "model" / "perf" / "default.yaml"
+MODEL_GROUPS = ("generator", "discriminator", "loss", "optim", "perf")
+PERF_OPTIMIZERS = ("foreach", "fused", "for_loop")  # model.perf.optimizer: torch.optim.AdamW implementations
+GENERATOR_PARTS = ("backbone", "head")  # generator parts model.perf.compile takes
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")  # torch.compile modes
 # Root keys that training reads; configs/train.yaml sets each.
 REQUIRED_KEYS = ("validation.metrics", "validation.slow_every", "validation.utmos", "max_skipped_files",
                  "cpu_threads", "onednn", "resume", "ckpt_path", "init")
@@ -258,6 +262,30 @@ def optim_key_problems(optim: Mapping) -> list[str]:
     return missing + unknown
 
 
+def perf_problems(cfg: DictConfig) -> list[str]:
+    """model.perf: the keys of :data:`PERF_REFERENCE`, a known AdamW implementation, compilable parts."""
+    perf = OmegaConf.select(cfg, "model.perf", default=None)
+    if perf is None:
+        return []
+    if not isinstance(perf, DictConfig):
+        return [f"model.perf must be a mapping (see {PERF_REFERENCE.name})"]
+    known = set(OmegaConf.load(PERF_REFERENCE).keys())
+    p = [f"model.perf.{k}: unknown key (known: {', '.join(sorted(known))}); remove or respell it"
+         for k in perf if k not in known]
+    p += [f"model.perf.{k} is missing: set it (see configs/model/perf/{PERF_REFERENCE.name})"
+          for k in sorted(known - set(perf))]
+    if perf.get("optimizer") not in PERF_OPTIMIZERS:
+        p.append(f"model.perf.optimizer={perf.get('optimizer')!r}: choose one of {', '.join(PERF_OPTIMIZERS)}")
+    if perf.get("compile_mode") not in COMPILE_MODES:
+        p.append(f"model.perf.compile_mode={perf.get('compile_mode')!r}: choose one of {', '.join(COMPILE_MODES)}")
+    names = perf.get("compile") or []
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        return p + [f"model.perf.compile={names!r}: give a list, e.g. [backbone, mpd]"]
+    parts = [*GENERATOR_PARTS, *(_get(cfg, "model.discriminator") or {})]
+    return p + [f"model.perf.compile: {n!r} is not a compilable part; choose from {', '.join(parts)}"
+                for n in names if n not in parts]
+
+
 def key_problems(cfg: DictConfig) -> list[str]:
     """Keys that training reads are there; keys that nothing reads are named."""
     p = [f"{key} is missing: configs/train.yaml sets it; override its value rather than deleting it"
@@ -391,6 +419,7 @@ def check_config(cfg: DictConfig) -> None:
     problems = (
         key_problems(cfg) + audio_problems(cfg) + generator_problems(cfg) + discriminator_problems(cfg) + loss_problems(cfg)
         + data_problems(cfg) + init_problems(cfg) + optim_problems(cfg) + validation_problems(cfg) + health_problems(cfg)
+        + perf_problems(cfg)
     )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))

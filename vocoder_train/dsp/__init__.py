@@ -1,7 +1,7 @@
-"""The one signal-processing core: framing and the ISTFT trim rule, the head's spectrum, log-mel
-with one floor and the mel filterbank, fast Griffin-Lim and the mel projection, the STFT with a
-hand-written backward (:mod:`.stft`), and the comparison of a foreign mel front end with ours
-(:mod:`.frontend`, behind ``vocoder-frontend-check``).
+"""The one signal-processing core: framing and the ISTFT trim rule (also on the causal grid), the
+head's spectrum, log-mel with one floor and the mel filterbank, fast Griffin-Lim and the mel
+projection, the STFT with a hand-written backward (:mod:`.stft`), and the comparison of a foreign
+mel front end with ours (:mod:`.frontend`, behind ``vocoder-frontend-check``).
 
 Heads, inference modules, losses, metrics and tools call these functions; this package imports
 only torch, torchaudio and numpy.
@@ -9,12 +9,19 @@ only torch, torchaudio and numpy.
 
 from vocoder_train.dsp.framing import (
     PADDINGS,
+    carry_overlap_add,
+    causal_envelope,
+    causal_frames,
+    causal_istft,
+    causal_latency,
+    causal_normalize,
     expected_frames,
     head_stft,
     istft,
     istft_trim,
     overlap_add,
     overlap_add_basis,
+    synthesis_overlap_add,
     trim_ends,
     window_envelope,
 )
@@ -28,6 +35,12 @@ __all__ = [
     "MAG_MAX",
     "PADDINGS",
     "StftFunction",
+    "carry_overlap_add",
+    "causal_envelope",
+    "causal_frames",
+    "causal_istft",
+    "causal_latency",
+    "causal_normalize",
     "expected_frames",
     "griffin_lim",
     "head_magnitude_phase",
@@ -42,6 +55,7 @@ __all__ = [
     "overlap_add",
     "overlap_add_basis",
     "safe_log",
+    "synthesis_overlap_add",
     "trim_ends",
     "window_envelope",
 ]

@@ -6,6 +6,14 @@ A vocos ISTFT with ``L`` frames overlap-adds ``(L - 1) * hop + n_fft`` samples a
 ``[l * hop - trim, l * hop - trim + n_fft)`` of the output. :func:`head_stft` is the analysis on
 that grid (zeros outside the signal), :func:`istft` the synthesis (``vocos.spectral_ops.ISTFT``
 with ``win_length = n_fft``); the two invert each other on consistent spectra.
+
+The causal grid (:func:`causal_istft`, used by :mod:`vocoder_train.models.causal`): frame ``l``'s
+window ends at ``(l + 1) * hop``, so it covers samples ``[(l + 1) * hop - n_fft, (l + 1) * hop)``.
+Once frames ``0..l`` are known, every sample before ``(l + 1) * hop - causal_latency`` is final;
+the overlap-add of the frames still to come reaches back :func:`causal_latency` = ``n_fft - hop``
+samples. The output is divided by the steady-state window envelope everywhere, so the last
+``n_fft - hop`` samples fade out as if the following frames were silent, and a stream that carries
+the unfinished tail from call to call (:func:`carry_overlap_add`) gives the same samples.
 """
 
 from __future__ import annotations
@@ -35,8 +43,10 @@ def expected_frames(num_samples: int, hop_length: int, n_fft: int, padding: str 
 
     "center" (vocos' ``MelSpectrogramFeatures``, ``torch.stft(center=True)``): ``T // hop + 1``
     for even ``n_fft``; "same" (HiFi-GAN style, no centering): ``T // hop`` when ``n_fft - hop``
-    is even. Never below 0.
+    is even; "causal" (:func:`causal_frames`): ``ceil((T + n_fft - hop) / hop)``. Never below 0.
     """
+    if padding == "causal":
+        return causal_frames(num_samples, hop_length, n_fft)
     pad = istft_trim(n_fft, hop_length, padding)
     return max(0, (num_samples + 2 * pad - n_fft) // hop_length + 1)
 
@@ -99,8 +109,68 @@ def istft(spec: torch.Tensor, window: torch.Tensor, hop: int, padding: str, freq
     ``envelope``: the trimmed :func:`window_envelope` for L frames, when the caller caches it.
     """
     n_fft = window.shape[-1]
-    frames = torch.fft.irfft(spec, n=n_fft, dim=freq_dim, norm="backward").movedim(freq_dim, -1)
     trim = istft_trim(n_fft, hop, padding)
     if envelope is None:
-        envelope = trim_ends(window_envelope(window, hop, frames.shape[-2]), trim)
-    return trim_ends(overlap_add(frames * window, hop), trim) / envelope
+        envelope = trim_ends(window_envelope(window, hop, spec.movedim(freq_dim, -1).shape[-2]), trim)
+    return trim_ends(synthesis_overlap_add(spec, window, hop, freq_dim), trim) / envelope
+
+
+def synthesis_overlap_add(spec: torch.Tensor, window: torch.Tensor, hop: int, freq_dim: int = -2) -> torch.Tensor:
+    """Complex (B, K, L) (bins along ``freq_dim``) -> (B, (L - 1) * hop + n_fft): each frame's inverse
+    real DFT times the window, overlap-added; not yet divided by the envelope nor trimmed."""
+    frames = torch.fft.irfft(spec, n=window.shape[-1], dim=freq_dim, norm="backward").movedim(freq_dim, -1)
+    return overlap_add(frames * window, hop)
+
+
+# -- the causal grid -----------------------------------------------------------------------------
+
+
+def causal_latency(n_fft: int, hop: int) -> int:
+    """Samples by which the causal grid's final output trails its last frame: ``n_fft - hop``.
+
+    Raises ValueError unless ``0 < hop < n_fft`` and ``hop`` divides ``n_fft`` (every sample then
+    lies under ``n_fft / hop`` windows, and the envelope repeats every hop).
+    """
+    if not 0 < hop < n_fft or n_fft % hop:
+        raise ValueError(f"n_fft={n_fft}, hop_length={hop}: the causal grid needs 0 < hop_length < n_fft with "
+                         f"hop_length dividing n_fft (e.g. n_fft = 4 x hop_length, as every preset has)")
+    return n_fft - hop
+
+
+def causal_frames(num_samples: int, hop: int, n_fft: int) -> int:
+    """Frames of the causal grid for ``num_samples`` samples: ``ceil((T + n_fft - hop) / hop)``, so
+    that a causal ISTFT of them finishes (overlap-adds completely) every one of the T samples."""
+    return -(-(num_samples + causal_latency(n_fft, hop)) // hop) if num_samples > 0 else 0
+
+
+def causal_envelope(window: torch.Tensor, hop: int) -> torch.Tensor:
+    """window (n_fft,) -> (hop,): the overlap-added squared window at a sample under ``n_fft / hop``
+    windows, which repeats every hop."""
+    m = window.shape[-1] // hop
+    return window_envelope(window, hop, m)[(m - 1) * hop : m * hop]
+
+
+def causal_normalize(ola: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
+    """(..., n * hop) overlap-added samples that start on a hop boundary -> divided by the periodic
+    ``envelope`` (hop,). Reshapes only, so the length stays dynamic in traced graphs."""
+    return (ola.unflatten(-1, (-1, envelope.shape[-1])) / envelope).flatten(-2)
+
+
+def causal_istft(spec: torch.Tensor, window: torch.Tensor, hop: int, freq_dim: int = -2) -> torch.Tensor:
+    """Complex (B, K, L) (bins along ``freq_dim``) -> audio (B, L * hop) on the causal grid:
+    frame ``l`` covers output samples ``[(l + 1) * hop - n_fft, (l + 1) * hop)``; the
+    ``n_fft - hop`` samples before 0 are dropped, all others divided by :func:`causal_envelope`."""
+    latency = causal_latency(window.shape[-1], hop)
+    return causal_normalize(synthesis_overlap_add(spec, window, hop, freq_dim)[..., latency:], causal_envelope(window, hop))
+
+
+def carry_overlap_add(ola: torch.Tensor, tail: torch.Tensor, envelope: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One streaming step of :func:`causal_istft`.
+
+    ``ola`` (B, c * hop + D): the overlap-add of the c new frames (unnormalized, starting at the
+    first new frame); ``tail`` (B, D), D = n_fft - hop: what the earlier frames left unfinished.
+    Returns (audio (B, c * hop): the samples now final, divided by ``envelope``; the new tail (B, D)).
+    """
+    d = tail.shape[-1]
+    summed = torch.cat([ola[..., :d] + tail, ola[..., d:]], dim=-1)
+    return causal_normalize(summed[..., :-d], envelope), summed[..., -d:]

@@ -14,7 +14,7 @@ Ops: ``spectral`` (spectral convergence and log-magnitude L1, fused) and ``augme
 biquad cascade, seeded noise, peak limit).
 """
 
-from ._backend import cuda_available, resolve_backend, sync_numba_threads
+from ._backend import cuda_available, cuda_problem, resolve_backend, sync_numba_threads
 from .augment import (
     augment_batch,
     augment_batch_torch,
@@ -41,6 +41,7 @@ __all__ = [
     "butterworth_lowpass",
     "rbj_biquad",
     "cuda_available",
+    "cuda_problem",
     "log_mel_l1",
     "resolve_backend",
     "spectral_terms",

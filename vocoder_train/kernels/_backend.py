@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import torch
 
@@ -47,16 +48,34 @@ def _pool_started() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def cuda_available() -> bool:
-    """True when numba.cuda can launch kernels on a real device (imported lazily)."""
-    if not HAVE_NUMBA or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-        return False
+def cuda_problem() -> str | None:
+    """Why numba.cuda cannot compile and launch kernels on a real device here; None when it can.
+
+    numba.cuda is imported lazily. A driver alone is not enough: numba compiles through libNVVM,
+    which comes with the CUDA toolkit, not with torch's wheels.
+    """
+    if not HAVE_NUMBA:
+        return "numba is not installed"
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "NUMBA_ENABLE_CUDASIM=1: the simulator runs numpy arrays, not CUDA tensors"
     try:
         from numba import cuda
 
-        return bool(cuda.is_available())
-    except Exception:  # pragma: no cover - no driver / toolkit
-        return False
+        if not cuda.is_available():
+            return "numba.cuda finds no CUDA driver or device"
+        from numba.cuda.cudadrv import nvvm
+
+        if not nvvm.is_available():
+            return ("numba.cuda finds no libNVVM: install the CUDA toolkit's compiler (e.g. conda install -c "
+                    "conda-forge cuda-nvcc, or set CUDA_HOME to a toolkit) or pip install numba-cuda")
+    except Exception as e:  # pragma: no cover - broken driver / toolkit
+        return f"numba.cuda failed to initialise ({type(e).__name__}: {e})"
+    return None
+
+
+def cuda_available() -> bool:
+    """True when numba.cuda can launch kernels on a real device (see :func:`cuda_problem`)."""
+    return cuda_problem() is None
 
 
 def resolve_backend(backend: str, tensor: torch.Tensor) -> str:
@@ -73,11 +92,15 @@ def resolve_backend(backend: str, tensor: torch.Tensor) -> str:
         return "cpu"
     if tensor.device.type == "cuda" and cuda_available():
         return "cuda"
+    reason = cuda_problem() if tensor.device.type == "cuda" else f"numba installed: {HAVE_NUMBA}"
     if backend == "numba":
         raise RuntimeError(
-            f"backend='numba' but numba kernels cannot run on device {tensor.device} "
-            f"(numba installed: {HAVE_NUMBA}); use backend='auto' or 'torch'"
+            f"backend='numba' but numba kernels cannot run on device {tensor.device} ({reason}); "
+            "use backend='auto' or 'torch'"
         )
+    if tensor.device.type == "cuda":  # once per call site: the torch reference is correct, only slower
+        warnings.warn(f"numba CUDA kernels unavailable ({reason}); running the torch reference on {tensor.device}",
+                      stacklevel=3)
     return "torch"
 
 

@@ -258,12 +258,13 @@ class HeadMagnitudeLoss(nn.Module):
                 f"HeadMagnitudeLoss: expected the head's complex spectrum (B, {self.n_fft // 2 + 1}, L), got "
                 f"{tuple(spectrum.shape)} {spectrum.dtype}; its n_fft must be the head's"
             )
-        with torch.no_grad():
-            target = head_stft(audio.float(), self.window, self.n_fft, self.hop, self.padding, spectrum.shape[-1]).abs()
-        mag = spectrum.abs()
-        loss = mag.new_zeros(())
-        if self.bin_weight:
-            loss = loss + self.bin_weight * log_l1(mag, target, self.floor)
-        if self.mel_weight:
-            loss = loss + self.mel_weight * log_l1(self.mel_fb @ mag, self.mel_fb @ target, self.floor)
-        return loss
+        with torch.autocast(device_type=audio.device.type, enabled=False):  # the filterbank product in fp32, as the other losses
+            with torch.no_grad():
+                target = head_stft(audio.float(), self.window, self.n_fft, self.hop, self.padding, spectrum.shape[-1]).abs()
+            mag = spectrum.abs()
+            loss = mag.new_zeros(())
+            if self.bin_weight:
+                loss = loss + self.bin_weight * log_l1(mag, target, self.floor)
+            if self.mel_weight:
+                loss = loss + self.mel_weight * log_l1(self.mel_fb @ mag, self.mel_fb @ target, self.floor)
+            return loss

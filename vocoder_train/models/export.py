@@ -8,6 +8,10 @@ Formats (each folder also holds config.yaml, in vocos' format plus ``sample_rate
 * ``safetensors``: ``generator.safetensors`` (state_dict; the config as JSON in its metadata).
 * ``torchscript``: ``generator.torchscript.pt``, a traced mel -> waveform graph.
 * ``onnx``: ``generator.onnx``, mel ``(B, n_mels, frames)`` -> audio ``(B, samples)``, dynamic axes.
+* ``onnx-stream``: ``generator.stream.onnx``, a causal generator's streaming step
+  (:class:`~vocoder_train.models.inference.streaming.StreamingVocos`): ``(mel chunk, *state) ->
+  (audio, tail_audio, *next_state)``, dynamic batch and chunk length; checked by streaming the
+  probe mels in chunks of changing size.
 
 The graph formats use :class:`vocoder_train.models.inference.exportable.ExportableVocos` (an ISTFT made of
 real-valued ops). Every export is reloaded from a temporary folder next to the output and run
@@ -33,6 +37,7 @@ import yaml
 
 from vocoder_train.io.buffers import vocos_state_dict
 from vocoder_train.io.checkpoint import load_checkpoint
+from vocoder_train.models.causal import is_causal
 from vocoder_train.models.inference.exportable import (
     GRAPH_FORMATS,
     ExportableVocos,
@@ -41,7 +46,8 @@ from vocoder_train.models.inference.exportable import (
 )
 from vocoder_train.models.store import MODEL_FILES, load_vocoder, read_weights
 
-FORMATS = ("vocos", "safetensors", "torchscript", "onnx")
+STREAM_PROBE_CHUNKS = (1, 2, 3, 5, 8, 13)  # onnx-stream is checked by streaming in chunks of these sizes
+FORMATS = ("vocos", "safetensors", "torchscript", "onnx", "onnx-stream")
 __all__ = ["FORMATS", "ExportError", "ExportResult", "UnsupportedForExport", "export"]
 
 
@@ -124,13 +130,21 @@ def write_torchscript(generator, config, folder: Path, mels, opset: int) -> list
     return [write_config(config, folder), MODEL_FILES["torchscript"]]
 
 
+def quiet_onnx_export() -> None:
+    """Inside ``warnings.catch_warnings()``: silences what the TorchScript-based ONNX exporter says
+    about itself (its deprecation, tracer notes, and that it cannot constant-fold the reversed pad
+    list of a left-only ``F.pad``, as in the causal convolutions), none of which is about the graph."""
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", torch.jit.TracerWarning)
+    warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
+
+
 def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
     module = ExportableVocos(generator).eval()
     # torch 2.14 defaults to the dynamo exporter, which needs `onnxscript` (not a dependency here);
     # the TorchScript-based exporter handles this graph (conv, layer norm, linear, conv_transpose).
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        quiet_onnx_export()
         torch.onnx.export(
             module,
             (mels[0],),
@@ -147,11 +161,38 @@ def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
     return [write_config(config, folder), MODEL_FILES["onnx"]]
 
 
+def write_onnx_stream(generator, config, folder: Path, mels, opset: int) -> list[str]:
+    from vocoder_train.models.inference.streaming import StreamingVocos
+
+    module = StreamingVocos(generator, graph=True).eval()
+    state = module.initial_state(1)
+    names = [f"state_{i}" for i in range(len(state))]
+    batch = {0: "batch"}
+    with warnings.catch_warnings(), torch.no_grad():  # the TorchScript-based exporter, as write_onnx
+        quiet_onnx_export()
+        torch.onnx.export(
+            module,
+            (mels[0][..., :5], *state),
+            str(folder / MODEL_FILES["onnx-stream"]),
+            dynamo=False,
+            input_names=["mel", *names],
+            output_names=["audio", "tail_audio", *(f"next_{n}" for n in names)],
+            dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}, "tail_audio": batch,
+                          **{n: batch for n in names}, **{f"next_{n}": batch for n in names}},  # fmt: skip
+            opset_version=opset,
+        )
+    import onnx
+
+    onnx.checker.check_model(str(folder / MODEL_FILES["onnx-stream"]))
+    return [write_config(config, folder), MODEL_FILES["onnx-stream"]]
+
+
 WRITERS = {
     "vocos": write_vocos,
     "safetensors": write_safetensors,
     "torchscript": write_torchscript,
     "onnx": write_onnx,
+    "onnx-stream": write_onnx_stream,
 }
 
 
@@ -168,6 +209,11 @@ def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
         "audio = model(mel)  # mel: float32 (B, n_mels, frames) -> (B, samples)",
         "onnx": 'import onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
         '(audio,) = sess.run(None, {"mel": mel})  # float32 (B, n_mels, frames) -> (B, samples)',
+        "onnx-stream": "import vocoder_train as vt\n\nstreamer = vt.load_vocoder(\".\").stream()  # carries the state\n"
+        "for chunk in mel_chunks:  # float32 (B, n_mels, c), any c per call\n    play(streamer.push(chunk))\n"
+        "play(streamer.flush())\n\n# onnxruntime alone: feed mel + state_0.. (zeros to start), keep next_state_* for\n"
+        "# the next call; drop the first n_fft - hop samples of an utterance (before time 0); after\n"
+        "# its last chunk, the last call's tail_audio is the end.",
     }[fmt]
     text = (
         f"# Vocoder export ({fmt})\n\nExported by `vocoder-export` from `{source}`. {result_hint}\n\n"
@@ -187,6 +233,11 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
     """Reloads the export from ``folder`` and returns max |export(mel) - generator.synthesize(mel)|."""
     if fmt == "vocos":
         run = _load_with_vocos(folder)
+    elif fmt == "onnx-stream":
+        from vocoder_train.models.inference.streaming import stream_mel
+
+        vocoder = load_vocoder(folder, device="cpu")
+        run = lambda mel: stream_mel(vocoder.stream(), mel, STREAM_PROBE_CHUNKS)[0]  # noqa: E731
     else:
         run = load_vocoder(folder, device="cpu", engine="eager").decode  # the exported weights as they are
     # upstream Vocos.decode runs backbone + head only: the generator's mel projection is vocoder_train's
@@ -261,6 +312,11 @@ def export(
     generator, sample_rate, config = weights.build(ema=ema), weights.sample_rate, weights.config
     if fmt in GRAPH_FORMATS:
         check_exportable(generator)
+    if fmt == "onnx-stream" and not is_causal(generator):
+        raise UnsupportedForExport(
+            f"{source}: --format onnx-stream needs a causal generator (model/generator=vocos_causal or "
+            "vocos_causal_small); a non-causal model streams with a look-ahead from its --format onnx export"
+        )
     mels = probe_mels(generator, sample_rate)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
@@ -300,7 +356,11 @@ def _notes(fmt: str, generator: torch.nn.Module) -> list[str]:
             f"upstream Vocos.from_hparams/decode skips the generator's mel projection (mel_passes={passes}, "
             "config.yaml keeps it): vocoder-synthesize and load_vocoder apply it"
         )
-    if type(getattr(generator, "head", None)).__module__.startswith("vocoder_train"):
-        notes.append(f"the head is {type(generator.head).__module__}.{type(generator.head).__name__}: "
-                     "loading needs vocoder_train installed")
+    ours = [f"{part} is {type(m).__module__}.{type(m).__name__}" for part in ("feature_extractor", "backbone", "head")
+            if type(m := getattr(generator, part, None)).__module__.startswith("vocoder_train")]  # fmt: skip
+    if ours and fmt not in GRAPH_FORMATS:  # a graph runs without the classes its config.yaml names
+        notes.append(f"the {', the '.join(ours)}: loading needs vocoder_train installed")
+    if fmt == "onnx-stream":
+        notes.append("a streaming step: load it with vocoder_train (load_vocoder(...).stream()) or see README.md "
+                     "for the state inputs")
     return notes

@@ -10,6 +10,11 @@ Kinds (:func:`model_kind`; a folder is looked into for the file names of :data:`
 * ``vocos``: a folder with ``config.yaml`` + ``pytorch_model.bin`` (``charactr/vocos-mel-24khz``).
 * ``safetensors``: ``generator.safetensors``; its config in ``config.yaml`` beside it or in its metadata.
 * ``torchscript`` / ``onnx``: a traced mel -> waveform graph with ``config.yaml`` beside it.
+* ``onnx-stream``: a causal generator's streaming step (mel chunk + state -> audio + state,
+  :class:`~vocoder_train.models.inference.streaming.StreamingVocos`) with ``config.yaml`` beside it.
+
+Every kind streams (``vocoder.stream()``, :mod:`vocoder_train.models.inference.streaming`): causal
+generators exactly with carried state, others with a look-ahead.
 
 Everything read is untrusted input: weights go through
 :func:`~vocoder_train.io.checkpoint.load_checkpoint`, and every class a stored config names must be
@@ -45,9 +50,13 @@ MODEL_FILES = {
     "safetensors": "generator.safetensors",
     "torchscript": "generator.torchscript.pt",
     "onnx": "generator.onnx",
+    "onnx-stream": "generator.stream.onnx",
 }
 WEIGHT_KINDS = ("checkpoint", "vocos", "safetensors")
-ENGINES = ("fused", "eager", "fused-bf16")
+ENGINES = ("auto", "fused", "eager", "fused-bf16")
+# engine="auto" takes fused-bf16 only where bf16 is native and its output on a probe stays this close
+# (max abs) to the fp32 decode, which equals vocos.Vocos.decode to float rounding
+AUTO_BF16_TOLERANCE = 1e-4
 # Modules that moved, old -> new: a stored config naming the old one loads the class from the new one.
 MOVED_MODULES = {
     "vocoder_train.models.disc_cqt": "vocoder_train.models.discriminators",
@@ -172,6 +181,8 @@ def model_kind(path: str | Path) -> tuple[str, Path]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model file or folder")
     name = path.name.lower()
+    if name.endswith(".stream.onnx"):
+        return "onnx-stream", path
     if name.endswith(".onnx"):
         return "onnx", path
     if name.endswith(".safetensors"):
@@ -334,27 +345,66 @@ class Vocoder:
         """ISTFT + STFT round trips after the network (none in the graph exports, which refuse them)."""
         return 0
 
+    def stream(self, lookahead: int | None = None):
+        """A :class:`~vocoder_train.models.inference.streaming.Streamer` (``push(mel) -> audio``,
+        ``flush() -> audio``). Here: re-decoding with ``lookahead`` frames held back; ``None`` is
+        refused for a non-causal model and is the exact look-ahead for a causal one."""
+        from vocoder_train.models.inference.streaming import NotStreamable, lookahead_streamer
+
+        try:
+            return lookahead_streamer(self, lookahead)
+        except NotStreamable as e:
+            raise ModelError(f"{self.source}: {e}") from e
+
 
 class TorchVocoder(Vocoder):
     """A ``VocosGenerator`` (checkpoint, vocos folder or safetensors export).
 
-    ``engine``: "fused" (default) decodes with :class:`~vocoder_train.models.inference.fused.FusedVocos`
-    (same output to float rounding, ~1.1x `Vocos.decode` on CPU), "fused-bf16" also runs its pointwise
-    products in bfloat16 (~1.9x where bf16 is native; max abs difference ~1e-4), "eager" calls the
+    ``engine``: "auto" (default) picks the fastest engine that stays within :data:`AUTO_BF16_TOLERANCE`
+    of ``Vocos.decode`` on this device: "fused-bf16" where bf16 matrix products are native and the
+    model's output on a probe mel stays within the tolerance of the fp32 decode, else "fused".
+    "fused" decodes with :class:`~vocoder_train.models.inference.fused.FusedVocos` (same output to
+    float rounding, ~1.05x `Vocos.decode` on CPU), "fused-bf16" also runs its pointwise products in
+    bfloat16 (~1.9x where bf16 is native, several times slower where it is not), "eager" calls the
     generator itself. Generators the fused path does not cover (IMDCT heads, adanorm, a mel
-    projection) decode eagerly.
+    projection, causal ones) decode eagerly. :attr:`engine` says which engine runs;
+    :attr:`engine_note` why "auto" chose it.
     """
 
     def __init__(self, generator: torch.nn.Module, source: Path, kind: str, vocos_config: dict,
-                 sample_rate: int, device: str = "cpu", engine: str = "fused"):  # fmt: skip
+                 sample_rate: int, device: str = "cpu", engine: str = "auto"):  # fmt: skip
         super().__init__(source, kind, vocos_config, sample_rate, device)
         if engine not in ENGINES:
             raise ValueError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}")
         self.generator = generator.to(device).eval()
         self._feature_extractor = self.generator.feature_extractor
-        self.engine, self.fused = "eager", None
-        if engine != "eager":
+        self.engine, self.fused, self.engine_note = "eager", None, ""
+        if engine == "auto":
+            self._choose_engine()
+        elif engine != "eager":
             self._fuse(engine)
+
+    def _choose_engine(self) -> None:
+        """engine="auto": fused-bf16 where bf16 is native and accurate enough for this model, else fused."""
+        from vocoder_train.hardware import bf16_matmul_is_fast
+
+        self._fuse("fused")
+        if self.fused is None:
+            self.engine_note = "the fused path does not cover this generator"
+            return
+        if not bf16_matmul_is_fast(self.device):
+            self.engine_note = f"no native bf16 on {self.device}"
+            return
+        fp32 = self.fused
+        self._fuse("fused-bf16")
+        probe = self.features(_probe_audio(self.sample_rate))
+        with torch.inference_mode():
+            error = float((self.fused(probe.to(self.device)) - fp32(probe.to(self.device))).abs().max())
+        if error > AUTO_BF16_TOLERANCE:
+            self.fused, self.engine = fp32, "fused"
+            self.engine_note = f"bf16 differs by {error:.1e} > {AUTO_BF16_TOLERANCE:g} on a probe"
+        else:
+            self.engine_note = f"native bf16, {error:.1e} max abs from fp32 on a probe"
 
     def _fuse(self, engine: str) -> None:
         from vocoder_train.hardware import bf16_matmul_is_fast
@@ -380,6 +430,21 @@ class TorchVocoder(Vocoder):
         # from the modules themselves: a config may leave refine_iters at the head's default
         return int(getattr(self.generator.head, "refine_iters", 0)) + int(getattr(self.generator, "mel_passes", 0))
 
+    def stream(self, lookahead: int | None = None):
+        """A causal generator streams exactly with carried state (``lookahead`` must be None);
+        others as :meth:`Vocoder.stream`."""
+        from vocoder_train.models.causal import is_causal
+        from vocoder_train.models.inference.streaming import CarriedStateStreamer, StreamingVocos, torch_step
+
+        if not is_causal(self.generator):
+            return super().stream(lookahead)
+        if lookahead is not None:
+            raise ModelError(f"{self.source}: a causal generator streams exactly with no look-ahead; drop "
+                             f"--lookahead / lookahead={lookahead}")
+        step = StreamingVocos(self.generator).eval()
+        return CarriedStateStreamer(torch_step(step, self.device), step.initial_state, self.hop_length,
+                                    self.sample_rate, step.latency)  # fmt: skip
+
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             if self.fused is not None:
@@ -397,6 +462,15 @@ class TorchScriptVocoder(Vocoder):
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return self.module(mel.to(self.device).float()).cpu()
+
+
+def _probe_audio(sample_rate: int, seconds: float = 1.0) -> torch.Tensor:
+    """(1, T): a voiced harmonic sweep with noise, the probe that engine="auto" decodes."""
+    t = torch.arange(int(seconds * sample_rate)) / sample_rate
+    f0 = 110.0 + 90.0 * t / seconds
+    phase = 2 * torch.pi * torch.cumsum(f0, 0) / sample_rate
+    x = sum(0.3 / k * torch.sin(k * phase) for k in range(1, 12))
+    return (x + 0.01 * torch.randn(t.shape, generator=torch.Generator().manual_seed(0)))[None].float()
 
 
 def onnx_session(file: str | Path, device: str = "cpu", threads: int | None = None):
@@ -431,7 +505,34 @@ class OnnxVocoder(Vocoder):
         return torch.from_numpy(audio)
 
 
-def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "fused") -> Vocoder:
+class StreamingOnnxVocoder(Vocoder):
+    """A ``--format onnx-stream`` graph run with onnxruntime: ``stream()`` carries its state exactly;
+    ``decode(mel)`` is one push of every frame and the flush."""
+
+    def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
+        super().__init__(file, "onnx-stream", vocos_config, sample_rate, device)
+        self.session = onnx_session(file, device)
+
+    def stream(self, lookahead: int | None = None):
+        from vocoder_train.dsp import causal_latency
+        from vocoder_train.models.inference.streaming import (
+            CarriedStateStreamer,
+            onnx_initial_state,
+            onnx_step,
+        )
+
+        if lookahead is not None:
+            raise ModelError(f"{self.source}: a streaming export streams exactly with no look-ahead; drop "
+                             f"--lookahead / lookahead={lookahead}")
+        return CarriedStateStreamer(onnx_step(self.session), onnx_initial_state(self.session), self.hop_length,
+                                    self.sample_rate, causal_latency(self.n_fft, self.hop_length))  # fmt: skip
+
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        streamer = self.stream()
+        return torch.cat([streamer.push(mel.detach().float().cpu()), streamer.flush()], dim=-1)
+
+
+def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "auto") -> Vocoder:
     """Loads any model kind (see the module docstring). ``ema``: a checkpoint's EMA weights;
     ``engine`` applies to PyTorch weights (checkpoint, vocos, safetensors): see :class:`TorchVocoder`."""
     kind, file = model_kind(path)
@@ -442,5 +543,5 @@ def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engin
     if ema:
         raise ModelError(f"{path}: --ema needs a training checkpoint (.ckpt); a {kind} export holds one set of weights")
     config = read_config(file)
-    cls = TorchScriptVocoder if kind == "torchscript" else OnnxVocoder
+    cls = {"torchscript": TorchScriptVocoder, "onnx-stream": StreamingOnnxVocoder}.get(kind, OnnxVocoder)
     return cls(file, config, config["sample_rate"], device)

@@ -28,6 +28,7 @@ from vocoder_train.metrics import MetricAccumulator, compute_metrics
 from vocoder_train.metrics.registry import SLOW_METRICS, MetricOptions, check_names
 from vocoder_train.metrics.utmos import load_utmos
 from vocoder_train.models.generator import match_length
+from vocoder_train.training.perf import apply_perf, optimizer_kwargs, weight_norm_cache
 from vocoder_train.training.schedules import PHASES, Phases, lr_multiplier
 
 
@@ -56,6 +57,8 @@ class VocoderGAN(pl.LightningModule):
         slow_metrics_every (int): compute the slow ones (PESQ, STOI, pitch) every n-th validation.
         utmos (str | None): a local TorchScript MOS model; logs ``val/utmos`` (skipped if None).
         crepe_model (str): CREPE capacity of the pitch metrics, "full" (the Vocos paper's) or "tiny".
+        perf (Mapping | None): ``model.perf``, the step's speed options (:mod:`vocoder_train.training.perf`);
+            None: none of them (torch's default AdamW).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class VocoderGAN(pl.LightningModule):
         slow_metrics_every: int,
         utmos: str | None,
         crepe_model: str = "full",
+        perf: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         problems = optim_key_problems(optim)
@@ -91,12 +95,16 @@ class VocoderGAN(pl.LightningModule):
         self._freeze(list(self.optim_cfg["freeze"] or []))
         self._nonfinite_in_a_row = 0
         self.nonfinite_skips = 0
+        self._stepping: tuple[nn.Module, str] = (self.generator, "generator")  # what on_before_optimizer_step clips
+        self._step_norm = torch.tensor(0.0)
         self.val_metrics = check_names(val_metrics)
         self.slow_metrics_every = max(1, int(slow_metrics_every))
         self.utmos = load_utmos(utmos)
         self.metric_options = MetricOptions(crepe_model)  # CREPE on this rank's GPU when there is one
         self._val_acc = MetricAccumulator()
         self._validations = 0
+        self.perf = dict(perf or {})
+        apply_perf(self.generator, self.adversary.discriminators, self.perf)
 
     def _freeze(self, names: list[str]) -> None:
         for name in names:
@@ -113,8 +121,9 @@ class VocoderGAN(pl.LightningModule):
         trainable = [p for p in self.generator.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError(f"model.optim.freeze={o['freeze']} leaves no generator parameter to train")
-        opt_g = torch.optim.AdamW(trainable, lr=float(o["lr_g"]), betas=betas, weight_decay=wd)
-        opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=float(o["lr_d"]), betas=betas, weight_decay=wd)
+        impl = optimizer_kwargs(self.perf) if self.perf else {}
+        opt_g = torch.optim.AdamW(trainable, lr=float(o["lr_g"]), betas=betas, weight_decay=wd, **impl)
+        opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=float(o["lr_d"]), betas=betas, weight_decay=wd, **impl)
         schedule = lr_multiplier(o, self.trainer, self.phases)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
@@ -164,7 +173,8 @@ class VocoderGAN(pl.LightningModule):
         logs: dict[str, torch.Tensor] = {}
 
         if phase != "mel":
-            d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach())
+            with weight_norm_cache(self.perf):
+                d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach())
             logs.update(d_terms, d_total=weighted_sum(d_terms, self.lambdas))
             logs["grad_norm_d"] = self._backward_step(opt_d, logs["d_total"], self.adversary, "discriminator")
             if not torch.isfinite(logs["grad_norm_d"]):
@@ -177,7 +187,8 @@ class VocoderGAN(pl.LightningModule):
                             for name, loss in self.spectral_losses.items()})
             if phase == "gan":
                 self.adversary.requires_grad_(False)  # no D gradients in the G step
-                g_terms.update(self.adversary.generator_losses(audio, audio_hat))
+                with weight_norm_cache(self.perf):
+                    g_terms.update(self.adversary.generator_losses(audio, audio_hat))
                 self.adversary.requires_grad_(True)
             logs.update(g_terms, g_total=weighted_sum(g_terms, self.lambdas))
             logs["grad_norm_g"] = self._backward_step(opt_g, logs["g_total"], self.generator, "generator")
@@ -187,27 +198,68 @@ class VocoderGAN(pl.LightningModule):
 
     def _step_schedulers(self) -> None:
         sched_g, sched_d = self.lr_schedulers()
-        sched_g.step()
-        with warnings.catch_warnings():  # during mel-only iterations opt_d has not stepped yet; that is intended
+        # intended: during mel-only iterations opt_d has not stepped yet, and under 16-mixed the
+        # GradScaler may have skipped the first steps of either optimizer
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Detected call of")
+            sched_g.step()
             sched_d.step()
 
     def _backward_step(self, opt, loss: torch.Tensor, module: nn.Module, what: str) -> torch.Tensor:
-        """Backward, clip, step; returns the gradient norm (NaN when the loss was not finite: no step)."""
+        """Backward, then the step through Lightning's precision plugin, which calls
+        :meth:`on_before_optimizer_step` (clipping) once the gradients are unscaled (16-mixed);
+        returns the gradient norm (NaN when the loss was not finite: no step)."""
         if not torch.isfinite(loss):
             self._count_nonfinite(f"{what} loss")
             return torch.tensor(float("nan"), device=loss.device)
         opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        clip = self.optim_cfg["grad_clip_g" if what == "generator" else "grad_clip_d"]
-        params = [p for p in module.parameters() if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip else float("inf"))
+        # Lightning runs training_step, and so this backward, under autocast: there the backward of
+        # the fp32 parts (mel filterbank, head, STFT losses) would run its matmuls in fp16/bf16.
+        # Outside autocast every op's gradient runs in the dtype its forward ran in.
+        with torch.autocast(device_type=loss.device.type, enabled=False):
+            self.manual_backward(loss)
+        self._stepping = (module, what)
+        opt.step()  # 16-mixed: the GradScaler skips the update on inf/NaN gradients and lowers its scale
+        norm = self._step_norm
         if not torch.isfinite(norm):
-            self._count_nonfinite(f"{what} gradient")
+            if self._scale_can_explain_overflow():
+                self.nonfinite_skips += 1  # the scaler's own search for its scale, not a diverging run
+            else:
+                self._count_nonfinite(f"{what} gradient")
             return norm
-        opt.step()
         self._nonfinite_in_a_row = 0
         return norm
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Clips the gradients of the module being stepped (unscaled, under 16-mixed) and keeps their
+        norm. Non-finite gradients are dropped, so the optimizer leaves the weights as they are (under
+        16-mixed the GradScaler skips that step itself)."""
+        module, what = self._stepping
+        clip = self.optim_cfg["grad_clip_g" if what == "generator" else "grad_clip_d"]
+        params = [p for p in module.parameters() if p.grad is not None]
+        scale = self._scale_left_on_gradients(optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(params, (clip if clip else float("inf")) * scale)
+        self._step_norm = norm / scale
+        if not torch.isfinite(self._step_norm) and self._scaler() is None:
+            for p in params:
+                p.grad = None
+
+    def _scaler(self) -> torch.amp.GradScaler | None:
+        return getattr(self.trainer.precision_plugin, "scaler", None)  # 16-mixed only
+
+    def _scale_left_on_gradients(self, optimizer) -> float:
+        """The GradScaler's scale still on the gradients in :meth:`on_before_optimizer_step`: 1, as
+        Lightning unscales them first, except for optimizers that unscale inside their step (fused AdamW)."""
+        scaler = self._scaler()
+        if scaler is None or not getattr(optimizer, "_step_supports_amp_scaling", False):
+            return 1.0
+        return scaler.get_scale()
+
+    def _scale_can_explain_overflow(self) -> bool:
+        """True under 16-mixed while the GradScaler's scale is above 1: inf/NaN gradients are then
+        expected (fp16 overflow of the scaled gradients) and the scaler has just halved its scale."""
+        scaler = self._scaler()
+        return scaler is not None and scaler.get_scale() > 1.0
 
     def _count_nonfinite(self, what: str) -> None:
         self.nonfinite_skips += 1
@@ -248,13 +300,16 @@ class VocoderGAN(pl.LightningModule):
         mel_l1 = self.mel_loss(audio_hat, audio)
         self.log("val/mel_l1", mel_l1, sync_dist=True, batch_size=audio.shape[0], prog_bar=True)
         names = self._metrics_now()
-        if self.utmos is not None and not self.trainer.sanity_checking:  # predicted MOS, local weights only
-            for v in self.utmos.score(audio_hat, self.sample_rate).tolist():
-                self._val_acc.update({"utmos": v})
-        if names:
-            ref, hat = audio.float().cpu().numpy(), audio_hat.float().cpu().numpy()
-            for r, h in zip(ref, hat):
-                self._val_acc.update(compute_metrics(r, h, self.sample_rate, names, self.metric_options))
+        # the metrics' own networks (CREPE, UTMOS) in fp32 whatever the training precision: comparable
+        # numbers, and CREPE's probabilities go through numpy, which has no bfloat16
+        with torch.autocast(device_type=audio.device.type, enabled=False):
+            if self.utmos is not None and not self.trainer.sanity_checking:  # predicted MOS, local weights only
+                for v in self.utmos.score(audio_hat, self.sample_rate).tolist():
+                    self._val_acc.update({"utmos": v})
+            if names:
+                ref, hat = audio.float().cpu().numpy(), audio_hat.float().cpu().numpy()
+                for r, h in zip(ref, hat):
+                    self._val_acc.update(compute_metrics(r, h, self.sample_rate, names, self.metric_options))
         return {"audio": audio.detach(), "audio_hat": audio_hat.detach()}
 
     def on_validation_epoch_end(self) -> None:

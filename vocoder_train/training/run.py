@@ -43,6 +43,7 @@ def build_module(cfg: DictConfig) -> VocoderGAN:
         slow_metrics_every=cfg.validation.slow_every,
         utmos=cfg.validation.utmos,
         crepe_model=OmegaConf.select(cfg, "validation.crepe_model", default="full"),
+        perf=OmegaConf.to_container(m.perf, resolve=True) if "perf" in m else None,
     )
 
 
@@ -106,11 +107,26 @@ def resolve_precision(cfg: DictConfig) -> str | None:
     that will train (AVX512-BF16/AMX CPUs, CUDA compute >= 8.0), else "32-true"; None if not "auto"."""
     if str(cfg.trainer.precision) != "auto":
         return None
-    accelerator = str(cfg.trainer.accelerator)
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    gpu = _trains_on_gpu(cfg)
     precision = "bf16-mixed" if hardware.bf16_matmul_is_fast("cuda" if gpu else "cpu") else "32-true"
     log.info("trainer.precision=auto -> %s (%s)", precision, "GPU" if gpu else "CPU")
     return precision
+
+
+def _trains_on_gpu(cfg: DictConfig) -> bool:
+    accelerator = str(cfg.trainer.accelerator)
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def precision_advice(cfg: DictConfig, precision: str) -> str | None:
+    """A warning when ``precision`` does not suit the GPU that will train (bf16 on one without bf16
+    units), else None."""
+    if precision == "bf16-mixed" and _trains_on_gpu(cfg) and torch.cuda.is_available() \
+            and not hardware.bf16_matmul_is_fast("cuda"):
+        return ("trainer.precision=bf16-mixed: this GPU has no native bf16 (compute capability < 8.0, e.g. T4, "
+                "V100), so bf16 runs emulated and slow; use trainer.precision=16-mixed (fp16 with gradient "
+                "scaling) or 32-true")
+    return None
 
 
 def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[str, float]:
@@ -139,6 +155,9 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBarBase)]
     loggers = _instantiate_dict(cfg.get("logger"))
     precision = resolve_precision(cfg)
+    advice = precision_advice(cfg, precision or str(cfg.trainer.precision))
+    if advice:
+        log.warning(advice)
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
         **({"precision": precision} if precision else {}),

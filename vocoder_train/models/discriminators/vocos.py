@@ -6,6 +6,7 @@ can build tiny ones.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from vocoder_train.models.discriminators.base import MultiDiscriminator, complex_spectrogram, conv_stack
+from vocoder_train.models.discriminators.winograd import conv_time
 
 
 class PeriodDiscriminator(nn.Module):
@@ -22,6 +24,10 @@ class PeriodDiscriminator(nn.Module):
         period (int): fold width.
         channels (Sequence[int]): conv widths; the default (32, 128, 512, 1024, 1024) is HiFi-GAN's.
         kernel_size (int): kernel along time. stride (int): stride along time for all but the last conv.
+
+    ``winograd`` / ``winograd_bf16`` (attributes, default False; ``model.perf`` sets them): the wide convs
+    run as Winograd F(4, r) (:mod:`~vocoder_train.models.discriminators.winograd`) in fp32 (same math,
+    2.5x fewer products in the widest layer), and with the second also under bf16 autocast.
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class PeriodDiscriminator(nn.Module):
             for i in range(len(channels))
         )
         self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
+        self.winograd = self.winograd_bf16 = False
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (B, T) -> logit map (B, 1, frames, period), feature maps."""
@@ -48,7 +55,8 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
         x = x.view(b, 1, -1, self.period)
         # as vocos: the first layer's map is not matched (HiFi-GAN matches it too)
-        return conv_stack(self.convs, self.conv_post, x, skip_first=True)
+        convs = [partial(conv_time, c, winograd=self.winograd, bf16=self.winograd_bf16) for c in self.convs]
+        return conv_stack(convs, self.conv_post, x, skip_first=True)
 
 
 class MultiPeriodDiscriminator(MultiDiscriminator):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from vocoder_train.dsp import istft_trim
+from vocoder_train.models.causal import causal_context
 
 if TYPE_CHECKING:
     from vocoder_train.models.store import Vocoder
@@ -39,6 +40,9 @@ class SynthesisTiming:
 
 def receptive_context(vocoder: Vocoder) -> int:
     """Context frames per side that make chunked decoding equal one-shot decoding."""
+    causal = causal_context(vocoder.config)
+    if causal is not None:  # left: the causal convolutions' reach; right: the frames overlapping a hop
+        return causal + math.ceil(vocoder.n_fft / vocoder.hop_length)
     backbone = vocoder.config.get("backbone", {})
     if str(backbone.get("class_path", "")).endswith("VocosBackbone"):
         # embed conv and one depthwise conv per ConvNeXt block, all kernel 7 (3 frames each side).

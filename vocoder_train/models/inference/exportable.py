@@ -15,7 +15,8 @@ Trimming follows :func:`vocoder_train.dsp.istft_trim` (vocos' ``ISTFT``): output
 samples for "same", ``(L - 1) * hop`` for "center" (as ``torch.istft``).
 
 Like ``irfft``, the imaginary parts of the DC and Nyquist bins are ignored (their sine rows
-are zero).
+are zero). :class:`CausalRealISTFT` is the same on the causal grid of
+:class:`vocoder_train.models.causal.CausalISTFTHead`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ import torch
 from torch import nn
 from vocos.heads import ISTFTHead
 
-from vocoder_train.dsp import head_real_imag, istft_trim, overlap_add_basis, trim_ends, window_envelope
+from vocoder_train.dsp import (
+    causal_envelope,
+    causal_latency,
+    causal_normalize,
+    head_real_imag,
+    istft_trim,
+    overlap_add_basis,
+    trim_ends,
+    window_envelope,
+)
+from vocoder_train.models.causal import CausalISTFT, CausalISTFTHead
 
 # Heads with an ISTFT can be exported as a traced graph; IMDCT heads (vocos.heads.IMDCTCosHead,
 # IMDCTSymExpHead) use complex FFTs that neither TorchScript tracing nor ONNX handle here.
@@ -89,23 +100,50 @@ class RealISTFT(nn.Module):
         self.register_buffer("basis", inverse_rdft_basis(n_fft, window), persistent=False)  # (2K, n_fft)
         self.register_buffer("window", window, persistent=False)  # (n_fft,)
 
+    def overlap_added(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        """real, imag (B, K, L) -> the windowed frames overlap-added, (B, (L - 1) * hop + n_fft)."""
+        return overlap_add_basis(torch.cat([real, imag], dim=1), self.basis, self.hop_length)
+
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         """real, imag (B, K, L) -> audio (B, T); T = L * hop ("same") or (L - 1) * hop ("center")."""
-        y = overlap_add_basis(torch.cat([real, imag], dim=1), self.basis, self.hop_length)  # (B, (L-1)*hop + n_fft)
+        y = self.overlap_added(real, imag)
         envelope = window_envelope(self.window, self.hop_length, real.shape[-1])
         # After trimming the envelope is >= the overlap of the windows (no division by ~0) for vocos settings.
         return trim_ends(y, self.trim) / trim_ends(envelope, self.trim)
+
+
+class CausalRealISTFT(RealISTFT):
+    """:class:`RealISTFT` on the causal grid (:func:`vocoder_train.dsp.causal_istft`): real, imag
+    (B, K, L) -> audio (B, L * hop). The streaming graph
+    (:class:`~vocoder_train.models.inference.streaming.StreamingVocos`) uses its ``overlap_added``
+    and ``envelope``.
+
+    Args:
+        n_fft (int): FFT size (= window length).
+        hop_length (int): hop; must divide ``n_fft``.
+        window (Tensor, optional): synthesis window ``(n_fft,)``; default ``torch.hann_window(n_fft)``.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, window: torch.Tensor | None = None):
+        super().__init__(n_fft, hop_length, "same", window)
+        self.padding, self.latency = "causal", causal_latency(n_fft, hop_length)
+        self.register_buffer("envelope", causal_envelope(self.window, hop_length), persistent=False)  # (hop,)
+
+    def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
+        return causal_normalize(self.overlap_added(real, imag)[..., self.latency :], self.envelope)
 
 
 class ExportableVocos(nn.Module):
     """Mel (features) -> waveform with an ISTFT head rewritten for TorchScript / ONNX.
 
     Holds the generator's backbone and the head's output ``Linear`` (shared, not copied) and
-    replaces the complex ISTFT with :class:`RealISTFT`. Output equals
+    replaces the complex ISTFT with :class:`RealISTFT` (:class:`CausalRealISTFT` for a causal
+    head). Output equals
     ``VocosGenerator.synthesize(features)`` up to float rounding.
 
     Args:
-        generator (vocos.Vocos): a generator whose head is ``vocos.heads.ISTFTHead``.
+        generator (vocos.Vocos): a generator whose head is ``vocos.heads.ISTFTHead`` or
+            :class:`~vocoder_train.models.causal.CausalISTFTHead`.
     """
 
     def __init__(self, generator: nn.Module):
@@ -115,7 +153,10 @@ class ExportableVocos(nn.Module):
         istft = head.istft
         self.backbone = generator.backbone
         self.out = head.out
-        self.istft = RealISTFT(istft.n_fft, istft.hop_length, istft.padding, window=istft.window)
+        if isinstance(istft, CausalISTFT):
+            self.istft = CausalRealISTFT(istft.n_fft, istft.hop_length, window=istft.window)
+        else:
+            self.istft = RealISTFT(istft.n_fft, istft.hop_length, istft.padding, window=istft.window)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features (B, C, L) -> audio (B, T)."""
@@ -126,11 +167,12 @@ class ExportableVocos(nn.Module):
 def check_exportable(generator: nn.Module) -> None:
     """Raises :class:`UnsupportedForExport` when ``generator`` cannot become a TorchScript/ONNX graph."""
     head = getattr(generator, "head", None)
-    if type(head) is not ISTFTHead:  # a subclass may compute something else from the same parameters
+    if type(head) not in (ISTFTHead, CausalISTFTHead):  # a subclass may compute something else from the same parameters
         name = type(head).__name__
         raise UnsupportedForExport(
             f"the generator's head is {name}; --format {'/'.join(GRAPH_FORMATS)} supports vocos.heads.ISTFTHead "
-            f"only (IMDCT heads use complex FFTs with no ONNX/traceable form here). "
+            f"and vocoder_train.models.causal.CausalISTFTHead only (IMDCT heads use complex FFTs with no "
+            f"ONNX/traceable form here). "
             f"Export it with --format {' or --format '.join(WEIGHT_FORMATS)} instead."
         )
     passes = getattr(generator, "mel_passes", 0)

@@ -1,0 +1,134 @@
+"""The training step's speed options (model.perf): Winograd convolutions (models/discriminators/winograd.py),
+AdamW implementations, weight-norm caching and torch.compile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests.helpers.training import fit
+from vocoder_train.models.discriminators.vocos import MultiPeriodDiscriminator, PeriodDiscriminator
+from vocoder_train.models.discriminators.winograd import conv_time, winograd_conv_time, winograd_transforms
+from vocoder_train.training.perf import PLAIN, optimizer_kwargs
+from vocoder_train.training.run import build_module
+
+
+@pytest.mark.parametrize("m,r", [(2, 3), (4, 3), (2, 5), (4, 5), (3, 7)])
+def test_transforms_compute_a_correlation(m, r):
+    at, g, bt = winograd_transforms(m, r)
+    rng = np.random.default_rng(0)
+    d, k = rng.standard_normal(m + r - 1), rng.standard_normal(r)
+    direct = [sum(k[j] * d[i + j] for j in range(r)) for i in range(m)]
+    np.testing.assert_allclose(at @ ((g @ k) * (bt @ d)), direct, atol=1e-12)
+
+
+@pytest.mark.parametrize("n,padding,r,stride", [(19, 2, 5, 1), (102, 2, 5, 1), (7, 1, 3, 1), (1, 2, 5, 1),
+                                                 (31, 2, 5, 3), (32, 2, 5, 3), (9, 1, 3, 2), (40, 2, 5, 2)])
+def test_winograd_conv_equals_conv2d_with_gradients(n, padding, r, stride):
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, n, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 6, r, 1, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    ref = F.conv2d(x, w, b, stride=(stride, 1), padding=(padding, 0))
+    out = winograd_conv_time(x, w, b, padding, stride)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    grads = torch.autograd.grad((out * ref.detach()).sum(), (x, w, b))
+    grads_ref = torch.autograd.grad((ref * ref.detach()).sum(), (x, w, b))
+    for a, e in zip(grads, grads_ref):
+        torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-9)
+    small = (x[:1, :2, : min(n, 6)].detach().clone().requires_grad_(True),
+             w[:2, :2].detach().clone().requires_grad_(True), b[:2].detach().clone().requires_grad_(True))
+    assert torch.autograd.gradcheck(lambda *t: winograd_conv_time(*t, padding, stride), small)
+
+
+def test_period_discriminator_fp32_matches_float64_as_closely_as_the_direct_conv():
+    torch.manual_seed(0)
+    mpd = MultiPeriodDiscriminator(periods=(2, 5), channels=(8, 64, 64, 128, 128))
+    x = torch.randn(2, 4096) * 0.3
+    ref = MultiPeriodDiscriminator(periods=(2, 5), channels=(8, 64, 64, 128, 128)).double()
+    ref.load_state_dict(mpd.state_dict())
+    with torch.no_grad():
+        want = torch.cat([t.flatten() for fm in ref(x.double())[1] for t in fm])
+    errors, outputs = {}, {}
+    for on in (False, True):
+        for d in mpd.modules():
+            if isinstance(d, PeriodDiscriminator):
+                d.winograd = on
+        with torch.no_grad():
+            outputs[on] = torch.cat([t.flatten() for fm in mpd(x)[1] for t in fm]).double()
+        errors[on] = float((outputs[on] - want).norm() / want.norm())
+    assert not torch.equal(outputs[True], outputs[False])  # the Winograd path ran
+    assert errors[True] < 1e-6 and errors[True] < 5 * errors[False] + 1e-7, errors
+
+
+def test_winograd_steps_aside_under_autocast_and_for_narrow_or_unfit_convs():
+    conv = torch.nn.Conv2d(64, 8, (5, 1), padding=(2, 0))
+    x = torch.randn(1, 64, 30, 2)
+    assert not torch.equal(conv_time(conv, x, winograd=True), conv(x))  # the Winograd path
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(conv_time(conv, x, winograd=True), conv(x))
+    narrow = torch.nn.Conv2d(4, 4, (5, 1), padding=(2, 0))
+    assert torch.equal(conv_time(narrow, x[:, :4], winograd=True), narrow(x[:, :4]))
+    pointwise = torch.nn.Conv2d(64, 8, (3, 1), (3, 1), padding=(1, 0))  # stride = taps: one tap a phase
+    assert torch.equal(conv_time(pointwise, x, winograd=True), pointwise(x))
+
+
+def test_optimizer_implementations_map_to_adamw_arguments():
+    assert optimizer_kwargs({"optimizer": "fused"}) == {"fused": True}
+    assert optimizer_kwargs({"optimizer": "foreach"}) == {"foreach": True}
+    assert optimizer_kwargs({"optimizer": "for_loop"}) == {"foreach": False}
+
+
+def test_speed_options_keep_the_first_iteration_losses(tiny_cfg, tmp_path):
+    """Each option alone, from the same weights and batch: the losses of the first GAN iteration
+    equal the plain step's within float rounding, and the step trains."""
+    def overrides(**option):
+        return [f"model.perf.{k}={v}".replace("'", "") for k, v in {**PLAIN, **option}.items()]
+
+    torch.manual_seed(0)
+    plain = build_module(tiny_cfg(*overrides()))
+    state = {k: v.clone() for k, v in plain.state_dict().items()}
+    runs = {}
+    for name, option in {"plain": {}, "winograd": {"winograd": "true"}, "foreach": {"optimizer": "foreach"},
+                         "fused": {"optimizer": "fused"}, "cache": {"cache_weight_norm": "true"}}.items():
+        module = build_module(tiny_cfg(*overrides(**option)))
+        module.load_state_dict(state)
+        module = fit(tiny_cfg(*overrides(**option)), 4, tmp_path / name, module=module)
+        runs[name] = module._outputs
+    for name, steps in runs.items():
+        for term in ("d_total", "g_total", "g_mel"):
+            assert steps[0][term] == pytest.approx(runs["plain"][0][term], rel=1e-5), (name, term)
+        assert all(np.isfinite(s["g_total"]) for s in steps)
+
+
+def test_bf16_winograd_only_when_asked_and_within_a_few_times_the_direct_bf16_error():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(256, 64, (5, 1), (3, 1), padding=(2, 0))
+    x = torch.randn(2, 256, 90, 3)
+    ref = F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), (3, 1), (2, 0))
+
+    def error(y):
+        return float((y.double() - ref).norm() / ref.norm())
+
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        direct, off, on = conv(x), conv_time(conv, x, winograd=True), conv_time(conv, x, winograd=True, bf16=True)
+    assert torch.equal(off, direct) and on.dtype == direct.dtype == torch.bfloat16
+    assert not torch.equal(on, direct)
+    assert error(on) < 5 * error(direct), (error(on), error(direct))
+
+
+@pytest.mark.slow
+def test_compiled_parts_keep_the_first_iteration_losses(tiny_cfg, tmp_path):
+    """model.perf.compile of the generator's backbone and head (CPU inductor): same first-iteration losses,
+    and the state-dict keys do not change (checkpoints stay loadable by the eager model)."""
+    torch.manual_seed(0)
+    eager = build_module(tiny_cfg())
+    compiled = build_module(tiny_cfg("model.perf.compile=[backbone,head]"))
+    compiled.load_state_dict(eager.state_dict())
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    runs = [fit(tiny_cfg(), 2, tmp_path / name, module=m) for name, m in (("eager", eager), ("compiled", compiled))]
+    for term in ("d_total", "g_mel", "g_total"):
+        assert runs[1]._outputs[0][term] == pytest.approx(runs[0]._outputs[0][term], rel=1e-5), term
