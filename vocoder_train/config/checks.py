@@ -16,7 +16,7 @@ MIN_FRAMES = 8  # shortest training / validation segment, in hops: the discrimin
 OPTIM_REFERENCE = Path(CONFIG_DIR) / "model" / "optim" / "adamw_cosine.yaml"
 PERF_REFERENCE = Path(CONFIG_DIR) / "model" / "perf" / "default.yaml"
 MODEL_GROUPS = ("generator", "discriminator", "loss", "optim", "perf")
-PERF_OPTIMIZERS = ("foreach", "fused", "for_loop")  # model.perf.optimizer: torch.optim.AdamW implementations
+PERF_OPTIMIZERS = ("default", "foreach", "fused", "for_loop")  # model.perf.optimizer: torch.optim.AdamW implementations
 GENERATOR_PARTS = ("backbone", "head")  # generator parts model.perf.compile takes
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")  # torch.compile modes
 # Root keys that training reads; configs/train.yaml sets each.

@@ -22,7 +22,9 @@ PLAIN = {"winograd": False, "winograd_bf16": False, "optimizer": "for_loop", "ca
 
 def optimizer_kwargs(perf: Mapping) -> dict[str, bool]:
     """``torch.optim.AdamW`` keyword arguments for ``model.perf.optimizer``."""
-    impl = perf.get("optimizer", "foreach")
+    impl = perf.get("optimizer", "default")
+    if impl == "default":
+        return {}
     return {"fused": True} if impl == "fused" else {"foreach": impl == "foreach"}
 
 

@@ -9,8 +9,7 @@ Over channels the elementwise product becomes ``m + r - 1`` matrix products of t
 weights (C_out, C_in) by the transformed input tiles (C_in, tiles), so the conv's GEMM work drops by
 ``m * r / (m + r - 1)``: 2.5x for F(4, 5), the HiFi-GAN MPD's kernel. The transforms are cheap
 element passes and everything is a torch op, so autograd gives the backward (whose products shrink
-the same way). A strided convolution is first split into its polyphase components (stride 3 with
-5 taps: two 2-tap phases, one 1-tap phase), each a stride-1 correlation over the decimated input.
+the same way.
 
 The matrices come from the Toom-Cook construction with the interpolation points
 ``0, +-1, +-2, +-1/2, ...`` and infinity (:func:`winograd_transforms`); ``B^T`` is solved from the
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 
 POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 4.0, -4.0)
 TILE = 4  # outputs per tile: F(4, r)
-MIN_CHANNELS = 64
+MIN_CHANNELS = 256
 
 
 @cache
@@ -71,13 +70,11 @@ def _transforms(m: int, r: int, like: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 def _correlate(x: torch.Tensor, weight: torch.Tensor, n_out: int, m: int, gemm_dtype: torch.dtype | None) -> torch.Tensor:
-    """Valid correlation along dim 2: x (B, C_in, >= n_out + r - 1, W), weight (C_out, C_in, r) ->
-    (B, C_out, n_out, W), by F(m, r) (a plain product for r = 1); the products in ``gemm_dtype``
-    (None: x's dtype), everything else in x's dtype."""
+    """Valid correlation along dim 2: x (B, C_in, >= n_out + r - 1, W), weight (C_out, C_in, r >= 2) ->
+    (B, C_out, n_out, W), by F(m, r); the products in ``gemm_dtype`` (None: x's dtype), everything
+    else in x's dtype."""
     r = weight.shape[2]
     gemm_dtype = gemm_dtype or x.dtype
-    if r == 1:
-        return torch.einsum("oc,bcnw->bonw", weight[..., 0].to(gemm_dtype), x[:, :, :n_out].to(gemm_dtype)).to(x.dtype)
     at, g, bt = _transforms(m, r, x)
     a = bt.shape[0]
     b, cin, _, w = x.shape
@@ -93,39 +90,26 @@ def _correlate(x: torch.Tensor, weight: torch.Tensor, n_out: int, m: int, gemm_d
 
 
 def winograd_conv_time(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
-                       stride: int = 1, m: int = TILE, gemm_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """``F.conv2d(x, weight, bias, stride=(stride, 1), padding=(padding, 0))`` for a ``(r, 1)`` kernel.
+                       m: int = TILE, gemm_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=(padding, 0))`` (stride 1) for a ``(r, 1)`` kernel, by F(m, r).
 
-    x (B, C_in, N, W) -> (B, C_out, (N + 2 * padding - r) // stride + 1, W); weight (C_out, C_in, r, 1).
-    A strided conv is split into its ``stride`` polyphase components (phase ``p`` sees inputs
-    ``p, p + stride, ...`` and taps ``p, p + stride, ...``): phases with the same number of taps are
-    stacked along the input channels and run as one stride-1 F(m, taps) correlation.
+    x (B, C_in, N, W) -> (B, C_out, N + 2 * padding - r + 1, W); weight (C_out, C_in, r, 1).
     ``gemm_dtype``: the dtype of the transformed operands' products (e.g. bfloat16 for an fp32 x).
     """
-    r = weight.shape[2]
     xp = F.pad(x, (0, 0, padding, padding))
-    n_out = (xp.shape[2] - r) // stride + 1
-    w = weight[..., 0]
-    groups: dict[int, list[int]] = {}
-    for phase in range(min(stride, r)):
-        groups.setdefault(len(range(phase, r, stride)), []).append(phase)
-    y = None
-    for taps, phases in groups.items():
-        need = n_out + taps - 1  # every phase has at least this many samples: the conv is valid
-        xs = torch.cat([xp[:, :, p::stride][:, :, :need] for p in phases], dim=1)
-        ws = torch.cat([w[:, :, p::stride] for p in phases], dim=1)
-        part = _correlate(xs, ws, n_out, m, gemm_dtype)
-        y = part if y is None else y + part
+    y = _correlate(xp, weight[..., 0], xp.shape[2] - weight.shape[2] + 1, m, gemm_dtype)
     return y if bias is None else y + bias[None, :, None, None]
 
 
 def winograd_fits(conv: torch.nn.Conv2d) -> bool:
-    """True for an undilated, ungrouped ``(r, 1)`` conv whose stride leaves a phase with >= 2 taps and
-    with at least :data:`MIN_CHANNELS` input channels (below that the transforms cost more than the
-    products they save)."""
-    k, stride = conv.kernel_size, conv.stride
+    """True for a stride-1, undilated, ungrouped ``(r, 1)`` conv, r >= 3, with at least
+    :data:`MIN_CHANNELS` input channels. Measured on 2 cores (docs/results/2026-11-28-training-speed.md):
+    the MPD's last 1024 -> 1024 conv takes 0.30 s instead of 0.48-0.59 s (forward + backward, batch
+    16 x 16384), while narrower convs, and strided ones split into polyphase stride-1 parts, lose
+    more to the transforms' memory passes than they save in products."""
+    k = conv.kernel_size
     return (
-        k[1] == 1 and stride[1] == 1 and k[0] > stride[0] and conv.dilation == (1, 1) and conv.groups == 1
+        k[1] == 1 and k[0] >= 3 and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
         and isinstance(conv.padding, tuple) and conv.padding[1] == 0 and conv.in_channels >= MIN_CHANNELS
     )
 
@@ -140,10 +124,10 @@ def conv_time(conv: torch.nn.Conv2d, x: torch.Tensor, winograd: bool, bf16: bool
     device = x.device.type
     if not torch.is_autocast_enabled(device):
         if x.dtype == torch.float32:
-            return winograd_conv_time(x, conv.weight, conv.bias, conv.padding[0], conv.stride[0])
+            return winograd_conv_time(x, conv.weight, conv.bias, conv.padding[0])
     elif bf16 and torch.get_autocast_dtype(device) == torch.bfloat16:
         with torch.autocast(device, enabled=False):
             y = winograd_conv_time(x.float(), conv.weight.float(), None if conv.bias is None else conv.bias.float(),
-                                   conv.padding[0], conv.stride[0], gemm_dtype=torch.bfloat16)
+                                   conv.padding[0], gemm_dtype=torch.bfloat16)
         return y.to(torch.bfloat16)
     return conv(x)
