@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 
-def _time(fn: Callable[[], object], reps: int, warmup: int = 2) -> list[float]:
+def time_runs(fn: Callable[[], object], reps: int, warmup: int = 2) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
@@ -115,8 +115,8 @@ def run_cases(quick: bool = False) -> list[dict]:
         # interleave the two so that machine-load drift hits both alike
         t_ours, t_peer = [], []
         for _ in range(reps):
-            t_ours += _time(f_ours, 1, warmup=0)
-            t_peer += _time(f_peer, 1, warmup=0)
+            t_ours += time_runs(f_ours, 1, warmup=0)
+            t_peer += time_runs(f_peer, 1, warmup=0)
         rows.append(
             {"case": name, "peer": peer_name, "ours_s": t_ours, "peer_s": t_peer,
              "value_ours": v_ours if isinstance(v_ours, float) else None,

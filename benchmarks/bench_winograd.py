@@ -11,11 +11,11 @@ against a float64 ``F.conv2d``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.bench_kernels import time_runs
 from benchmarks.run import machine_line
 from vocoder_train.models.discriminators.winograd import winograd_conv_time
 
@@ -23,13 +23,7 @@ PERIODS = (2, 3, 5, 7, 11)
 
 
 def best_of(fn, reps: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return min(time_runs(fn, reps, warmup=1))
 
 
 def main(argv: list[str] | None = None) -> int:
