@@ -377,7 +377,7 @@ def bench_step(args, precisions: list[str]) -> dict:
 
 
 def bench_options(args) -> dict:
-    """Each ``model.perf`` option alone vs the plain step (all off), fp32, A/B alternated."""
+    """Each ``model.perf`` option alone vs the plain step (all off) at its precision, A/B alternated."""
     from vocoder_train.training.perf import PLAIN
 
     quiet_lightning()
@@ -385,6 +385,7 @@ def bench_options(args) -> dict:
     variants = {  # name: (model.perf options over PLAIN, or None for the defaults; precision)
         "plain": ({}, "fp32"),
         "winograd": ({"winograd": True}, "fp32"),
+        "MPD folded layout": ({"mpd_layout": "folded"}, "fp32"),
         "AdamW foreach": ({"optimizer": "foreach"}, "fp32"),
         "AdamW fused": ({"optimizer": "fused"}, "fp32"),
         "weight norm once per phase": ({"cache_weight_norm": True}, "fp32"),
@@ -392,13 +393,14 @@ def bench_options(args) -> dict:
         "compile mpd + mrd": ({"compile": ["mpd", "mrd"]}, "fp32"),
         "defaults (configs/model/perf/default.yaml)": (None, "fp32"),
         "bf16 plain": ({}, "bf16"),
+        "bf16 MPD folded layout": ({"mpd_layout": "folded"}, "bf16"),
         "bf16 winograd + winograd_bf16": ({"winograd": True, "winograd_bf16": True}, "bf16"),
         "bf16 defaults": (None, "bf16"),
     }
     if args.quick:  # a smoke run: no compiling (minutes), one option
         variants = {k: variants[k] for k in ("plain", "winograd", "defaults (configs/model/perf/default.yaml)")}
-    if "bf16" not in args.precision:
-        variants = {k: v for k, v in variants.items() if v[1] == "fp32"}
+    wanted = [p.strip() for p in args.precision.split(",")]
+    variants = {k: v for k, v in variants.items() if v[1] in wanted}
 
     def overrides(option: dict | None) -> list[str] | None:
         return None if option is None else [f"model.perf.{k}={json.dumps(v)}" for k, v in {**PLAIN, **option}.items()]

@@ -71,6 +71,7 @@ def test_one_value_changes_everywhere(tiny_cfg):
         ("model.perf.optimizer=apex", "model.perf.optimizer='apex'"),
         ("model.perf.compile=[generator]", "'generator' is not a compilable part"),
         ("model.perf.compile_mode=fast", "model.perf.compile_mode='fast'"),
+        ("model.perf.mpd_layout=diagonal", "model.perf.mpd_layout='diagonal': choose one of auto, grid, folded"),
         ("~validation.slow_every", "validation.slow_every is missing"),
         ("model.optim.time_budget=true", "model.optim.time_budget=true needs trainer.max_time"),
     ],

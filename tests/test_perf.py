@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.bench_winograd import period_gradients
 from tests.helpers.training import fit
 from vocoder_train.models.discriminators.vocos import MultiPeriodDiscriminator, PeriodDiscriminator
 from vocoder_train.models.discriminators.winograd import conv_time, winograd_conv_time, winograd_transforms
@@ -93,7 +94,8 @@ def test_speed_options_keep_the_first_iteration_losses(tiny_cfg, tmp_path):
     plain = build_module(tiny_cfg(*overrides()))
     state = {k: v.clone() for k, v in plain.state_dict().items()}
     runs = {}
-    for name, option in {"plain": {}, "winograd": {"winograd": "true"}, "foreach": {"optimizer": "foreach"},
+    for name, option in {"plain": {}, "winograd": {"winograd": "true"}, "folded": {"mpd_layout": "folded"},
+                         "foreach": {"optimizer": "foreach"},
                          "fused": {"optimizer": "fused"}, "cache": {"cache_weight_norm": "true"}}.items():
         module = build_module(tiny_cfg(*overrides(**option)))
         module.load_state_dict(state)
@@ -133,3 +135,62 @@ def test_compiled_parts_keep_the_first_iteration_losses(tiny_cfg, tmp_path):
     runs = [fit(tiny_cfg(), 2, tmp_path / name, module=m) for name, m in (("eager", eager), ("compiled", compiled))]
     for term in ("d_total", "g_mel", "g_total"):
         assert runs[1]._outputs[0][term] == pytest.approx(runs[0]._outputs[0][term], rel=1e-5), term
+
+
+
+@pytest.mark.parametrize("period", [2, 3])
+def test_folded_layout_is_the_grid_math(period):
+    """layout="folded" (Conv1d, periods in the batch): the grid's logits, feature maps (shapes and
+    values) and gradients, with and without Winograd."""
+    torch.manual_seed(0)
+    d = PeriodDiscriminator(period, channels=(8, 32, 64, 256, 256))
+    x = torch.randn(2, 3001) * 0.3  # not a multiple of the period: the reflect padding too
+    for winograd in (False, True):
+        d.winograd = winograd
+        out = {}
+        for layout in ("grid", "folded"):
+            d.layout = layout
+            d.zero_grad()
+            xx = x.clone().requires_grad_(True)
+            y, fmap = d(xx)
+            (y.square().mean() + sum(f.abs().mean() for f in fmap)).backward()
+            out[layout] = (y, fmap, xx.grad, [p.grad.clone() for p in d.parameters()])
+        (yg, fg, xg, pg), (yf, ff, xf, pf) = out["grid"], out["folded"]
+        assert yf.shape == yg.shape == (2, 1, yg.shape[2], period)
+        assert [f.shape for f in ff] == [f.shape for f in fg]
+        for a, b in zip([yf, *ff, xf, *pf], [yg, *fg, xg, *pg], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.detach().abs().max()))
+
+
+def test_auto_layout_folds_only_under_bf16_autocast_on_cpu():
+    d = PeriodDiscriminator(2, channels=(4, 8))
+    x = torch.randn(1, 1, 10, 2)
+    d.layout = "auto"
+    assert not d.folds(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert d.folds(x)
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert not d.folds(x)
+    d.layout = "diagonal"
+    with pytest.raises(ValueError, match="layout='diagonal'"):
+        d.folds(x)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bf16_winograd_barely_changes_the_discriminators_gradient_error(seed):
+    """The bf16 Winograd conv rounds ~4x more than a direct bf16 conv on its own (test above), but
+    inside a discriminator, whose every layer rounds to bf16, the gradients' error against float64
+    grows by a few percent only (the basis of model.perf.winograd_bf16's default)."""
+    torch.manual_seed(seed)
+    d = PeriodDiscriminator(3, channels=(16, 64, 128, 256, 256))
+    d.layout = "folded"
+    x = torch.randn(4, 6000) * 0.3
+    ref = period_gradients(d, x, torch.float64)
+    errors = {}
+    for on in (False, True):
+        d.winograd = d.winograd_bf16 = on
+        got = period_gradients(d, x, torch.bfloat16)
+        errors[on] = {k: float((got[k] - ref[k]).norm() / ref[k].norm()) for k in ref}
+    for k in ref:
+        assert 0 < errors[False][k] < 0.1, errors  # the bf16 step's own error: present, bounded
+        assert errors[True][k] < 1.15 * errors[False][k], (k, errors)

@@ -25,9 +25,17 @@ class PeriodDiscriminator(nn.Module):
         channels (Sequence[int]): conv widths; the default (32, 128, 512, 1024, 1024) is HiFi-GAN's.
         kernel_size (int): kernel along time. stride (int): stride along time for all but the last conv.
 
-    ``winograd`` / ``winograd_bf16`` (attributes, default False; ``model.perf`` sets them): the wide convs
-    run as Winograd F(4, r) (:mod:`~vocoder_train.models.discriminators.winograd`) in fp32 (same math,
-    2.5x fewer products in the widest layer), and with the second also under bf16 autocast.
+    Speed options (attributes; ``model.perf`` sets them, :mod:`vocoder_train.training.perf`), each the
+    same math:
+
+    - ``winograd`` / ``winograd_bf16`` (default False): the wide stride-1 conv runs as Winograd F(4, r)
+      (:mod:`~vocoder_train.models.discriminators.winograd`) in fp32 (2.5x fewer products), and with
+      the second also under bf16 autocast.
+    - ``layout``: "grid" (default), HiFi-GAN's Conv2d over the (T/p, p) grid; "folded", each conv as a
+      Conv1d over the T/p frames with the p phases folded into the batch (the weights and their
+      parameter names stay the Conv2d's; outputs and feature maps come back in the grid's shape).
+      "auto": folded under bf16 autocast on CPU, where oneDNN's bf16 weight gradient of a (k, 1)
+      kernel over a narrow grid is slow, grid otherwise.
     """
 
     def __init__(
@@ -47,16 +55,36 @@ class PeriodDiscriminator(nn.Module):
         )
         self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
         self.winograd = self.winograd_bf16 = False
+        self.layout = "grid"
+
+    def folds(self, x: torch.Tensor) -> bool:
+        """Whether a forward on ``x`` runs in the folded layout (see the class docstring)."""
+        if self.layout == "auto":
+            device = x.device.type
+            return (device == "cpu" and torch.is_autocast_enabled(device)
+                    and torch.get_autocast_dtype(device) == torch.bfloat16)
+        if self.layout not in ("grid", "folded"):
+            raise ValueError(f"PeriodDiscriminator.layout={self.layout!r}: choose auto, grid or folded")
+        return self.layout == "folded"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (B, T) -> logit map (B, 1, frames, period), feature maps."""
         b, t = x.shape
-        if t % self.period:
-            x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
-        x = x.view(b, 1, -1, self.period)
+        p = self.period
+        if t % p:
+            x = F.pad(x, (0, p - t % p), mode="reflect")
+        x = x.view(b, 1, -1, p)
         # as vocos: the first layer's map is not matched (HiFi-GAN matches it too)
         convs = [partial(conv_time, c, winograd=self.winograd, bf16=self.winograd_bf16) for c in self.convs]
-        return conv_stack(convs, self.conv_post, x, skip_first=True)
+        if not self.folds(x):
+            return conv_stack(convs, self.conv_post, x, skip_first=True)
+        x = x.permute(0, 3, 1, 2).reshape(b * p, 1, -1)  # (B * p, 1, T/p): phase j of item i at row i * p + j
+
+        def grid(y: torch.Tensor) -> torch.Tensor:  # (B * p, C, N) -> (B, C, N, p), a view
+            return y.view(b, p, *y.shape[1:]).permute(0, 2, 3, 1)
+
+        y, fmap = conv_stack(convs, partial(conv_time, self.conv_post, winograd=False), x, skip_first=True)
+        return grid(y), [grid(f) for f in fmap]
 
 
 class MultiPeriodDiscriminator(MultiDiscriminator):

@@ -14,7 +14,7 @@ the same way.
 The matrices come from the Toom-Cook construction with the interpolation points
 ``0, +-1, +-2, +-1/2, ...`` and infinity (:func:`winograd_transforms`); ``B^T`` is solved from the
 defining identity in float64 and checked. Rounding: the transforms scale values by up to 2^(m-1),
-so fp32 results differ from a direct convolution by a few 1e-7 relative (tests/test_winograd.py).
+so fp32 results differ from a direct convolution by a few 1e-7 relative (tests/test_perf.py).
 With bf16 products the same growth gives about 3x the error of a direct bf16 convolution, so
 :func:`conv_time` runs it under bf16 autocast only when asked (``model.perf.winograd_bf16``).
 """
@@ -118,16 +118,26 @@ def conv_time(conv: torch.nn.Conv2d, x: torch.Tensor, winograd: bool, bf16: bool
     """``conv(x)`` for a ``(r, 1)`` Conv2d, by :func:`winograd_conv_time` where it fits and ``winograd``:
     for fp32 inputs outside autocast; under bf16 autocast only with ``bf16`` (transforms in fp32,
     products in bf16, output bf16 as autocast's conv; about 3x the rounding error of the direct bf16
-    conv, measured in tests/test_winograd.py). Anything else runs ``conv(x)``."""
-    if not (winograd and winograd_fits(conv)):
-        return conv(x)
+    conv, measured in tests/test_perf.py). Anything else runs ``conv(x)``.
+
+    x (B, C_in, N, W), or (B, C_in, N) for the same conv as a Conv1d over N (its (r, 1) kernel seen as
+    (r,)): the layout in which the MPD folds its period into the batch."""
     device = x.device.type
-    if not torch.is_autocast_enabled(device):
-        if x.dtype == torch.float32:
-            return winograd_conv_time(x, conv.weight, conv.bias, conv.padding[0])
-    elif bf16 and torch.get_autocast_dtype(device) == torch.bfloat16:
+    if not (winograd and winograd_fits(conv)):
+        mode = None
+    elif not torch.is_autocast_enabled(device):
+        mode = "fp32" if x.dtype == torch.float32 else None
+    else:
+        mode = "bf16" if bf16 and torch.get_autocast_dtype(device) == torch.bfloat16 else None
+    if mode is None:
+        if x.dim() == 3:  # not conv(x.unsqueeze(-1)): a Conv2d over an (N, 1) grid is the slow case
+            return F.conv1d(x, conv.weight.squeeze(-1), conv.bias, conv.stride[0], conv.padding[0])
+        return conv(x)
+    x4 = x.unsqueeze(-1) if x.dim() == 3 else x
+    if mode == "fp32":
+        y = winograd_conv_time(x4, conv.weight, conv.bias, conv.padding[0])
+    else:
         with torch.autocast(device, enabled=False):
-            y = winograd_conv_time(x.float(), conv.weight.float(), None if conv.bias is None else conv.bias.float(),
-                                   conv.padding[0], gemm_dtype=torch.bfloat16)
-        return y.to(torch.bfloat16)
-    return conv(x)
+            y = winograd_conv_time(x4.float(), conv.weight.float(), None if conv.bias is None else conv.bias.float(),
+                                   conv.padding[0], gemm_dtype=torch.bfloat16).to(torch.bfloat16)
+    return y.squeeze(-1) if x.dim() == 3 else y
