@@ -1,15 +1,16 @@
 """The MPD's stride-1 wide convolution as Winograd F(m, 5) against ``F.conv2d``, one period at a time.
 
-    python -m benchmarks.bench_winograd [--batch 16] [--segment 16384] [--threads 2] [--bf16]
+    python -m benchmarks.bench_winograd [--batch 16] [--segment 16384] [--threads 2] [--layouts]
 
 Forward + backward (input, weight and bias gradients) of the HiFi-GAN MPD's last conv
 (1024 -> 1024 channels, kernel (5, 1), stride 1) on the (frames, period) grid it sees for a
 ``--segment``-sample crop, best of 3 wall-clock runs after a warm-up; the relative error of each
 against a float64 ``F.conv2d``.
 
-``--bf16``: a second table for whole period discriminators (base widths) under bf16 autocast:
-forward + backward in the grid layout, the folded layout, and folded with ``winograd_bf16``; and the
-error of their gradients (input, all parameters) against float64, direct bf16 convs vs Winograd.
+``--layouts``: a second table for whole period discriminators (base widths): forward + backward in
+the grid and the folded layout, in fp32 (Winograd on) and under bf16 autocast (also folded with
+``winograd_bf16``); and the error of the bf16 gradients (input, all parameters) against float64,
+direct bf16 convs vs Winograd.
 """
 
 from __future__ import annotations
@@ -45,35 +46,36 @@ def period_gradients(d: PeriodDiscriminator, x: torch.Tensor, dtype: torch.dtype
     return {"input": x.grad.double(), "parameters": torch.cat([p.grad.double().flatten() for p in d.parameters()])}
 
 
-def bf16_table(args) -> None:
-    print("\nWhole period discriminators (base widths) under bf16 autocast: forward + backward s, batch "
-          f"{args.batch} x {args.segment}; gradient error vs float64 (relative L2, batch 4), direct bf16 convs vs "
-          "the last conv as bf16 Winograd\n")
-    print("| period | grid s | folded s | folded + winograd_bf16 s | ratio to grid | input grad error direct / Winograd "
-          "| parameter grad error direct / Winograd |")
-    print("|---|---|---|---|---|---|---|")
+def layout_table(args) -> None:
+    print("\nWhole period discriminators (base widths), forward + backward s, batch "
+          f"{args.batch} x {args.segment}, in fp32 (Winograd on) and under bf16 autocast, by layout; the "
+          "error of the bf16 gradients against float64 (relative L2, batch 4), direct bf16 convs vs the last "
+          "conv as bf16 Winograd\n")
+    print("| period | fp32 grid | fp32 folded | bf16 grid | bf16 folded | bf16 folded + winograd_bf16 "
+          "| input grad error direct / Winograd | parameter grad error direct / Winograd |")
+    print("|---|---|---|---|---|---|---|---|")
     for p in PERIODS:
         torch.manual_seed(p)
         d = PeriodDiscriminator(p)
         x = torch.randn(args.batch, args.segment) * 0.3
 
-        def step(layout: str, winograd: bool, d=d, x=x) -> None:
-            d.layout, d.winograd, d.winograd_bf16 = layout, winograd, winograd
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+        def step(precision: str, layout: str, winograd_bf16: bool, d=d, x=x) -> None:
+            d.layout, d.winograd, d.winograd_bf16 = layout, True, winograd_bf16
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
                 y, fmap = d(x)
                 loss = y.float().mean() + sum(f.float().abs().mean() for f in fmap)
             loss.backward()
 
-        t = {v: best_of(lambda v=v: step(*v)) for v in (("grid", False), ("folded", False), ("folded", True))}
+        cases = (("fp32", "grid", False), ("fp32", "folded", False), ("bf16", "grid", False),
+                 ("bf16", "folded", False), ("bf16", "folded", True))
+        t = [best_of(lambda c=c: step(*c)) for c in cases]
         ref = period_gradients(d, x[:4], torch.float64)
         err = {}
         for on in (False, True):
             d.layout, d.winograd, d.winograd_bf16 = "folded", on, on
             got = period_gradients(d, x[:4], torch.bfloat16)
             err[on] = {k: float((got[k] - ref[k]).norm() / ref[k].norm()) for k in ref}
-        grid = t[("grid", False)]
-        print(f"| {p} | {grid:.3f} | {t[('folded', False)]:.3f} | {t[('folded', True)]:.3f} | "
-              f"{t[('folded', False)] / grid:.2f} / {t[('folded', True)] / grid:.2f} | "
+        print(f"| {p} | " + " | ".join(f"{v:.3f}" for v in t) + " | "
               f"{err[False]['input']:.2e} / {err[True]['input']:.2e} | "
               f"{err[False]['parameters']:.2e} / {err[True]['parameters']:.2e} |", flush=True)
 
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--segment", type=int, default=16384)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--bf16", action="store_true", help="also the whole-discriminator bf16 table (layouts, gradient error)")
+    ap.add_argument("--layouts", action="store_true",
+                    help="also the whole-discriminator table: grid vs folded layout in fp32 and bf16, bf16 gradient error")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(machine_line(args.threads) + "\n")
@@ -106,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                    (("direct", F.conv2d(x, w, b, padding=(2, 0))), (4, winograd_conv_time(x, w, b, 2, 4)))}
         print(f"| {p} | {frames} | {t['direct']:.3f} | {t[2]:.3f} | {t[4]:.3f} | {t[4] / t['direct']:.2f} "
               f"| {err['direct']:.1e} | {err[4]:.1e} |", flush=True)
-    if args.bf16:
-        bf16_table(args)
+    if args.layouts:
+        layout_table(args)
     return 0
 
 

@@ -3,16 +3,18 @@
     python -m benchmarks.run [--quick] [--batch 16] [--segment 16384] [--precision fp32,bf16]
                              [--only step,options,loader,infer,stream,kernels] [--threads 2] [--reps 3] [--json out.json]
 
-Sections (each a Markdown table; every timing is ours and the peer alternated A/B/A/B in the
+Sections (each a Markdown table; every timing is ours and the peer alternated A/B, B/A in the
 same process, so machine-load drift hits both alike; medians with min-max):
 
 * ``step``: one GAN iteration (D step + G step), base config (vocos base generator, MPD + MRD,
   hinge + FM + 45 x mel, AdamW). Ours is ``VocoderGAN.training_step`` driven by a Lightning
   ``Trainer`` (precision ``32-true`` / ``bf16-mixed``); the peer is the upstream Vocos step
   (``vocos/experiment.py``: D step, then G step with the discriminators frozen as Lightning 1.8
-  toggles them) rebuilt from vocos' own modules, in fp32. All start from the same weights and see
+  toggles them) rebuilt from vocos' own modules, at the same precision (fp32, or bf16 autocast with
+  the same fp32 islands), each precision as its own block. All start from the same weights and see
   the same batches; the losses of the first 3 iterations are compared. Peak RSS is measured in a
   fresh subprocess per variant (2 iterations each).
+* ``options``: each ``model.perf`` speed option alone against the plain step, at its precision.
 * ``loader``: items/s of one worker: our ``AudioDataset`` (partial reads, cached resampler) vs
   ``torchaudio.load`` of the whole file + ``torchaudio.functional.resample`` + random crop, on
   a generated 44.1 kHz WAV corpus of 3-10 s files, 24 kHz crops of ``--segment`` samples.
@@ -353,21 +355,24 @@ def bench_step(args, precisions: list[str]) -> dict:
     times: dict[str, list[float]] = {k: [] for k in names}
     losses: dict[str, list[dict]] = {k: [] for k in names}
     peers = {p: UpstreamStep(seed=0, device=device) for p in precisions}  # one optimizer state per precision, as ours
-    for r in range(rounds):
-        for name in names:  # A/B/A/B: every variant once per round, same batch
-            who, precision = name.split()
-            if who == "ours":
-                dt, ls = ours_step(ours[precision], batches[r], precision)
-            else:
-                sync(device)
-                t0 = clock()
-                ls = peers[precision].step(batches[r], precision)
-                sync(device)
-                dt = clock() - t0
-            if r > 0:
-                times[name].append(dt)
-            losses[name].append(ls)
-            print(f"  [step] round {r} {name}: {dt:.2f} s", file=sys.stderr, flush=True)
+    # One precision after the other (a run trains in one), each with its own warm-up round; within a
+    # round both steps get the same batch, in A/B then B/A order, so neither always runs first.
+    schedule = [(r, name) for precision in precisions for r in range(rounds)
+                for name in [f"ours {precision}", f"upstream {precision}"][:: 1 if r % 2 == 0 else -1]]
+    for r, name in schedule:
+        who, precision = name.split()
+        if who == "ours":
+            dt, ls = ours_step(ours[precision], batches[r], precision)
+        else:
+            sync(device)
+            t0 = clock()
+            ls = peers[precision].step(batches[r], precision)
+            sync(device)
+            dt = clock() - t0
+        if r > 0:
+            times[name].append(dt)
+        losses[name].append(ls)
+        print(f"  [step] round {r} {name}: {dt:.2f} s", file=sys.stderr, flush=True)
     del ours, peer, peers
     rss = {}
     if not args.no_rss and device == "cpu":  # host memory; on a GPU the peak is elsewhere

@@ -162,15 +162,16 @@ def test_folded_layout_is_the_grid_math(period):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.detach().abs().max()))
 
 
-def test_auto_layout_folds_only_under_bf16_autocast_on_cpu():
-    d = PeriodDiscriminator(2, channels=(4, 8))
+def test_auto_layout_folds_under_bf16_autocast_and_for_short_periods_on_cpu():
+    short, long = PeriodDiscriminator(2, channels=(4, 8)), PeriodDiscriminator(5, channels=(4, 8))
     x = torch.randn(1, 1, 10, 2)
-    d.layout = "auto"
-    assert not d.folds(x)
+    short.layout = long.layout = "auto"
+    assert short.folds(x) and not long.folds(x)  # fp32: by period
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert d.folds(x)
+        assert short.folds(x) and long.folds(x)
     with torch.autocast("cpu", dtype=torch.float16):
-        assert not d.folds(x)
+        assert not short.folds(x) and not long.folds(x)
+    d = short
     d.layout = "diagonal"
     with pytest.raises(ValueError, match="layout='diagonal'"):
         d.folds(x)

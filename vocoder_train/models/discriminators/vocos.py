@@ -16,6 +16,11 @@ from torch.nn.utils.parametrizations import weight_norm
 from vocoder_train.models.discriminators.base import MultiDiscriminator, complex_spectrogram, conv_stack
 from vocoder_train.models.discriminators.winograd import conv_time
 
+# Under "auto", fp32 periods up to this one run folded: on a 2-core AVX-512 CPU folding took periods 2
+# and 3 from 0.83 / 0.80 s to 0.75 / 0.75 s (forward + backward, batch 16 x 16384), and period 11
+# from 0.76 to 0.80 s.
+FOLD_FP32_MAX_PERIOD = 3
+
 
 class PeriodDiscriminator(nn.Module):
     """One period of the MPD: folds (B, T) into (B, 1, T/p, p) and applies 2-D convs over time.
@@ -34,8 +39,10 @@ class PeriodDiscriminator(nn.Module):
     - ``layout``: "grid" (default), HiFi-GAN's Conv2d over the (T/p, p) grid; "folded", each conv as a
       Conv1d over the T/p frames with the p phases folded into the batch (the weights and their
       parameter names stay the Conv2d's; outputs and feature maps come back in the grid's shape).
-      "auto": folded under bf16 autocast on CPU, where oneDNN's bf16 weight gradient of a (k, 1)
-      kernel over a narrow grid is slow, grid otherwise.
+      "auto": on CPU, folded under bf16 autocast (oneDNN's bf16 weight gradient of a (k, 1) kernel over
+      a narrow grid is slow) and, in fp32, for periods up to :data:`FOLD_FP32_MAX_PERIOD`; grid
+      otherwise. Measured per period by ``python -m benchmarks.bench_winograd --layouts``
+      (docs/results/2026-11-28-training-speed.md).
     """
 
     def __init__(
@@ -61,8 +68,11 @@ class PeriodDiscriminator(nn.Module):
         """Whether a forward on ``x`` runs in the folded layout (see the class docstring)."""
         if self.layout == "auto":
             device = x.device.type
-            return (device == "cpu" and torch.is_autocast_enabled(device)
-                    and torch.get_autocast_dtype(device) == torch.bfloat16)
+            if device != "cpu":
+                return False
+            if torch.is_autocast_enabled(device):
+                return torch.get_autocast_dtype(device) == torch.bfloat16
+            return self.period <= FOLD_FP32_MAX_PERIOD
         if self.layout not in ("grid", "folded"):
             raise ValueError(f"PeriodDiscriminator.layout={self.layout!r}: choose auto, grid or folded")
         return self.layout == "folded"
