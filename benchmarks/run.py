@@ -417,14 +417,18 @@ def bench_options(args) -> dict:
     times: dict[str, list[float]] = {k: [] for k in variants}
     first: dict[str, float] = {}
     losses: dict[str, dict] = {}
-    for r in range(rounds):
-        for name, module in modules.items():
-            dt, ls = ours_step(module, batches[r], variants[name][1])
-            if r == 0:
-                first[name], losses[name] = dt, ls
-            else:
-                times[name].append(dt)
-            print(f"  [options] round {r} {name}: {dt:.2f} s", file=sys.stderr, flush=True)
+    # as the step section: one precision after the other, the order within a round reversed every round
+    precisions = list(dict.fromkeys(v[1] for v in variants.values()))
+    schedule = [(r, name) for precision in precisions for r in range(rounds)
+                for name in [k for k, v in variants.items() if v[1] == precision][:: 1 if r % 2 == 0 else -1]]
+    for r, name in schedule:
+        module = modules[name]
+        dt, ls = ours_step(module, batches[r], variants[name][1])
+        if r == 0:
+            first[name], losses[name] = dt, ls
+        else:
+            times[name].append(dt)
+        print(f"  [options] round {r} {name}: {dt:.2f} s", file=sys.stderr, flush=True)
     return {"times": times, "first_s": first, "losses": losses, "precision": {k: v[1] for k, v in variants.items()}}
 
 

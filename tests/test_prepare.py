@@ -360,3 +360,30 @@ def test_prepare_mels_cli_options(tmp_path):
     assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "m"),
                       "--sample-rate", "16000", "--no-progress"]) == 0  # fmt: skip
     assert "mel" in read_manifest(tmp_path / "o" / "train.jsonl")[0]
+
+
+def test_prepare_mels_on_the_causal_frame_grid(tmp_path, capsys):
+    """--mel-padding causal (model/generator=vocos_causal): the causal count fits exactly, the centred one
+    does not; an unknown padding fails before any work, naming the choices."""
+    from vocoder_train.dsp import expected_frames
+
+    make_good(tmp_path / "c", "a.wav", 16000, 0.6, 1)
+    hop, n_fft, samples = 64, 256, 9600
+    causal, center = (expected_frames(samples, hop, n_fft, p) for p in ("causal", "center"))
+    assert causal == center + 2
+    for frames, padding, kept in ((causal, "causal", True), (center, "causal", False), (center, "center", True)):
+        mels = tmp_path / f"m{frames}{padding}"
+        mels.mkdir()
+        np.save(mels / "a.npy", np.zeros((16, frames), np.float32))
+        out = tmp_path / f"o{frames}{padding}"
+        opts = prep.PrepareOptions(val_fraction=0.3, sample_rate=16000, mels=str(mels), hop_length=hop, n_fft=n_fft,
+                                   n_mels=16, mel_padding=padding, max_frame_mismatch=0, progress=False)  # fmt: skip
+        if kept:
+            assert not prep.prepare([tmp_path / "c"], out, opts).rejected
+        else:  # the only file rejected: the error names it, its mel, both counts and what to check
+            with pytest.raises(prep.PrepareError, match=rf"a\.wav with .*a\.npy: {center} mel frames, but .* gives "
+                               rf"{causal} frames .*--mel-padding"):  # fmt: skip
+                prep.prepare([tmp_path / "c"], out, opts)
+    assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(mels), "--mel-padding", "diagonal",
+                     "--no-progress"]) == 2  # fmt: skip
+    assert "--mel-padding diagonal: must be one of same, center, causal" in capsys.readouterr().err

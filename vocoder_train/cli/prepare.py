@@ -69,10 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "mel_bins, mel_frames) and write 'mel' into the manifests (train with data=mel_pairs)")  # fmt: skip
     m.add_argument("--hop-length", type=int, default=256, metavar="N", help="the vocoder's hop (default 256)")
     m.add_argument("--n-fft", type=int, default=1024, metavar="N",
-                   help="the vocoder's n_fft, used with --mel-padding same (default 1024)")  # fmt: skip
+                   help="the vocoder's n_fft, used with --mel-padding same and causal (default 1024)")  # fmt: skip
     m.add_argument("--n-mels", type=int, default=100, metavar="N", help="the vocoder's mel bins (default 100)")
-    m.add_argument("--mel-padding", choices=("center", "same"), default="center",
-                   help="the vocoder's feature-extractor padding: center gives T // hop + 1 frames (default center)")  # fmt: skip
+    m.add_argument("--mel-padding", default="center", metavar="{center,same,causal}",
+                   help="the vocoder's feature-extractor padding: center gives T // hop + 1 frames, same T // hop, "
+                   "causal (model/generator=vocos_causal) ceil((T + n_fft - hop) / hop) (default center)")  # fmt: skip
     m.add_argument("--max-frame-mismatch", type=int, default=3, metavar="N",
                    help="frame-count differences up to N are fixed at training time, more are rejected (default 3)")  # fmt: skip
     return p

@@ -483,8 +483,10 @@ def _check_options(opts: PrepareOptions) -> None:
         if min(opts.hop_length, opts.n_fft, opts.n_mels) <= 0 or opts.max_frame_mismatch < 0:
             raise PrepareError(f"--hop-length {opts.hop_length} / --n-fft {opts.n_fft} / --n-mels {opts.n_mels} "
                                f"/ --max-frame-mismatch {opts.max_frame_mismatch}: must be positive")  # fmt: skip
-        if opts.mel_padding not in ("center", "same"):
-            raise PrepareError(f"--mel-padding {opts.mel_padding}: must be center or same")
+        from vocoder_train.dsp import MEL_PADDINGS
+
+        if opts.mel_padding not in MEL_PADDINGS:
+            raise PrepareError(f"--mel-padding {opts.mel_padding}: must be one of {', '.join(MEL_PADDINGS)}")
 
 
 def _check_output(output: Path) -> None:
@@ -507,8 +509,13 @@ def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
                             f"{scan.ignored} other files ignored) - check the path and the file extensions")  # fmt: skip
     reasons = ", ".join(f"{r}: {n}" for r, n in Counter(x["reason"] for x in rejected).items())
     first = rejected[0]
+    if first["reason"] in MEL_REASONS:
+        example = f"{first['path']} with {first['mel']}"
+        advice = "check the mels and --hop-length/--n-fft/--n-mels/--mel-padding/--sample-rate"
+    else:
+        example, advice = first["path"], "check the files and --min-duration/--silence-db"
     return PrepareError(f"{where}: none of the {len(rejected)} files is usable ({reasons}); "
-                        f"e.g. {first['path']}: {first['message']} - check the files and --min-duration/--silence-db")  # fmt: skip
+                        f"e.g. {example}: {first['message']} - {advice}")  # fmt: skip
 
 
 def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,

@@ -8,6 +8,7 @@ only torch, torchaudio and numpy.
 """
 
 from vocoder_train.dsp.framing import (
+    MEL_PADDINGS,
     PADDINGS,
     carry_overlap_add,
     causal_envelope,
@@ -33,6 +34,7 @@ from vocoder_train.dsp.stft import StftFunction
 __all__ = [
     "LOG_FLOOR",
     "MAG_MAX",
+    "MEL_PADDINGS",
     "PADDINGS",
     "StftFunction",
     "carry_overlap_add",

@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-PADDINGS = ("same", "center")
+PADDINGS = ("same", "center")  # vocos' ISTFT and feature-extractor paddings
+MEL_PADDINGS = (*PADDINGS, "causal")  # frame grids of mel front ends (:func:`expected_frames`)
 
 
 def istft_trim(n_fft: int, hop: int, padding: str) -> int:

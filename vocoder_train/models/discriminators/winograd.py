@@ -15,8 +15,10 @@ The matrices come from the Toom-Cook construction with the interpolation points
 ``0, +-1, +-2, +-1/2, ...`` and infinity (:func:`winograd_transforms`); ``B^T`` is solved from the
 defining identity in float64 and checked. Rounding: the transforms scale values by up to 2^(m-1),
 so fp32 results differ from a direct convolution by a few 1e-7 relative (tests/test_perf.py).
-With bf16 products the same growth gives about 3x the error of a direct bf16 convolution, so
-:func:`conv_time` runs it under bf16 autocast only when asked (``model.perf.winograd_bf16``).
+With bf16 products the conv alone has about 4x the error of a direct bf16 convolution (the output
+transform cancels large rounded terms); inside a discriminator, whose every layer rounds to bf16,
+the gradients' error against float64 grows by a few percent (tests/test_perf.py). :func:`conv_time`
+runs it under bf16 autocast when asked (``model.perf.winograd_bf16``, on by default).
 """
 
 from __future__ import annotations
@@ -117,7 +119,7 @@ def winograd_fits(conv: torch.nn.Conv2d) -> bool:
 def conv_time(conv: torch.nn.Conv2d, x: torch.Tensor, winograd: bool, bf16: bool = False) -> torch.Tensor:
     """``conv(x)`` for a ``(r, 1)`` Conv2d, by :func:`winograd_conv_time` where it fits and ``winograd``:
     for fp32 inputs outside autocast; under bf16 autocast only with ``bf16`` (transforms in fp32,
-    products in bf16, output bf16 as autocast's conv; about 3x the rounding error of the direct bf16
+    products in bf16, output bf16 as autocast's conv; about 4x the rounding error of the direct bf16
     conv, measured in tests/test_perf.py). Anything else runs ``conv(x)``.
 
     x (B, C_in, N, W), or (B, C_in, N) for the same conv as a Conv1d over N (its (r, 1) kernel seen as
