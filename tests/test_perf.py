@@ -158,8 +158,8 @@ def test_folded_layout_is_the_grid_math(period):
         (yg, fg, xg, pg), (yf, ff, xf, pf) = out["grid"], out["folded"]
         assert yf.shape == yg.shape == (2, 1, yg.shape[2], period)
         assert [f.shape for f in ff] == [f.shape for f in fg]
-        for a, b in zip([yf, *ff, xf, *pf], [yg, *fg, xg, *pg], strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6 * float(b.detach().abs().max()))
+        for a, b in zip([yf, *ff, xf, *pf], [yg, *fg, xg, *pg], strict=True):  # fp32 rounding: relative L2
+            assert float((a - b).detach().norm()) <= 5e-5 * float(b.detach().norm()), (winograd, a.shape)
 
 
 def test_auto_layout_folds_under_bf16_autocast_and_for_short_periods_on_cpu():
