@@ -344,6 +344,13 @@ def make_batches(n: int, batch: int, segment: int, seed: int = 0) -> list[torch.
 TERMS = ("d_mpd", "d_mrd", "d_total", "g_mel", "g_adv_mpd", "g_fm_mpd", "g_adv_mrd", "g_fm_mrd", "g_total")
 
 
+def ab_schedule(groups: list[list[str]], rounds: int) -> list[tuple[int, str]]:
+    """(round, variant) in the order the step and options sections run them: one group (a precision)
+    after the other, as a training run uses one; each group's variants once per round (round 0 is its
+    warm-up), in the given order in even rounds and reversed in odd ones, so none always runs first."""
+    return [(r, name) for group in groups for r in range(rounds) for name in group[:: 1 if r % 2 == 0 else -1]]
+
+
 def bench_step(args, precisions: list[str]) -> dict:
     quiet_lightning()
     peer = UpstreamStep(seed=0)
@@ -355,11 +362,7 @@ def bench_step(args, precisions: list[str]) -> dict:
     times: dict[str, list[float]] = {k: [] for k in names}
     losses: dict[str, list[dict]] = {k: [] for k in names}
     peers = {p: UpstreamStep(seed=0, device=device) for p in precisions}  # one optimizer state per precision, as ours
-    # One precision after the other (a run trains in one), each with its own warm-up round; within a
-    # round both steps get the same batch, in A/B then B/A order, so neither always runs first.
-    schedule = [(r, name) for precision in precisions for r in range(rounds)
-                for name in [f"ours {precision}", f"upstream {precision}"][:: 1 if r % 2 == 0 else -1]]
-    for r, name in schedule:
+    for r, name in ab_schedule([[f"ours {p}", f"upstream {p}"] for p in precisions], rounds):
         who, precision = name.split()
         if who == "ours":
             dt, ls = ours_step(ours[precision], batches[r], precision)
@@ -417,11 +420,8 @@ def bench_options(args) -> dict:
     times: dict[str, list[float]] = {k: [] for k in variants}
     first: dict[str, float] = {}
     losses: dict[str, dict] = {}
-    # as the step section: one precision after the other, the order within a round reversed every round
     precisions = list(dict.fromkeys(v[1] for v in variants.values()))
-    schedule = [(r, name) for precision in precisions for r in range(rounds)
-                for name in [k for k, v in variants.items() if v[1] == precision][:: 1 if r % 2 == 0 else -1]]
-    for r, name in schedule:
+    for r, name in ab_schedule([[k for k, v in variants.items() if v[1] == p] for p in precisions], rounds):
         module = modules[name]
         dt, ls = ours_step(module, batches[r], variants[name][1])
         if r == 0:

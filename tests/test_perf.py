@@ -137,7 +137,6 @@ def test_compiled_parts_keep_the_first_iteration_losses(tiny_cfg, tmp_path):
         assert runs[1]._outputs[0][term] == pytest.approx(runs[0]._outputs[0][term], rel=1e-5), term
 
 
-
 @pytest.mark.parametrize("period", [2, 3])
 def test_folded_layout_is_the_grid_math(period):
     """layout="folded" (Conv1d, periods in the batch): the grid's logits, feature maps (shapes and
@@ -171,10 +170,9 @@ def test_auto_layout_folds_under_bf16_autocast_and_for_short_periods_on_cpu():
         assert short.folds(x) and long.folds(x)
     with torch.autocast("cpu", dtype=torch.float16):
         assert not short.folds(x) and not long.folds(x)
-    d = short
-    d.layout = "diagonal"
+    short.layout = "diagonal"
     with pytest.raises(ValueError, match="layout='diagonal'"):
-        d.folds(x)
+        short.folds(x)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

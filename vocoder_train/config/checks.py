@@ -17,7 +17,6 @@ OPTIM_REFERENCE = Path(CONFIG_DIR) / "model" / "optim" / "adamw_cosine.yaml"
 PERF_REFERENCE = Path(CONFIG_DIR) / "model" / "perf" / "default.yaml"
 MODEL_GROUPS = ("generator", "discriminator", "loss", "optim", "perf")
 PERF_OPTIMIZERS = ("default", "foreach", "fused", "for_loop")  # model.perf.optimizer: torch.optim.AdamW implementations
-MPD_LAYOUTS = ("auto", "grid", "folded")  # model.perf.mpd_layout: PeriodDiscriminator.layout
 GENERATOR_PARTS = ("backbone", "head")  # generator parts model.perf.compile takes
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs")  # torch.compile modes
 # Root keys that training reads; configs/train.yaml sets each.
@@ -277,8 +276,10 @@ def perf_problems(cfg: DictConfig) -> list[str]:
           for k in sorted(known - set(perf))]
     if perf.get("optimizer") not in PERF_OPTIMIZERS:
         p.append(f"model.perf.optimizer={perf.get('optimizer')!r}: choose one of {', '.join(PERF_OPTIMIZERS)}")
-    if perf.get("mpd_layout") not in MPD_LAYOUTS:
-        p.append(f"model.perf.mpd_layout={perf.get('mpd_layout')!r}: choose one of {', '.join(MPD_LAYOUTS)}")
+    from vocoder_train.models.discriminators.vocos import LAYOUTS
+
+    if perf.get("mpd_layout") not in LAYOUTS:
+        p.append(f"model.perf.mpd_layout={perf.get('mpd_layout')!r}: choose one of {', '.join(LAYOUTS)}")
     if perf.get("compile_mode") not in COMPILE_MODES:
         p.append(f"model.perf.compile_mode={perf.get('compile_mode')!r}: choose one of {', '.join(COMPILE_MODES)}")
     names = perf.get("compile") or []

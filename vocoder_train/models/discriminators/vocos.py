@@ -20,6 +20,7 @@ from vocoder_train.models.discriminators.winograd import conv_time
 # and 3 from 0.83 / 0.80 s to 0.75 / 0.75 s (forward + backward, batch 16 x 16384), and period 11
 # from 0.76 to 0.80 s.
 FOLD_FP32_MAX_PERIOD = 3
+LAYOUTS = ("auto", "grid", "folded")  # PeriodDiscriminator.layout, model.perf.mpd_layout
 
 
 class PeriodDiscriminator(nn.Module):
@@ -73,8 +74,8 @@ class PeriodDiscriminator(nn.Module):
             if torch.is_autocast_enabled(device):
                 return torch.get_autocast_dtype(device) == torch.bfloat16
             return self.period <= FOLD_FP32_MAX_PERIOD
-        if self.layout not in ("grid", "folded"):
-            raise ValueError(f"PeriodDiscriminator.layout={self.layout!r}: choose auto, grid or folded")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"PeriodDiscriminator.layout={self.layout!r}: choose one of {', '.join(LAYOUTS)}")
         return self.layout == "folded"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:

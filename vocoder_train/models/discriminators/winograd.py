@@ -133,7 +133,8 @@ def conv_time(conv: torch.nn.Conv2d, x: torch.Tensor, winograd: bool, bf16: bool
         mode = "bf16" if bf16 and torch.get_autocast_dtype(device) == torch.bfloat16 else None
     if mode is None:
         if x.dim() == 3:  # not conv(x.unsqueeze(-1)): a Conv2d over an (N, 1) grid is the slow case
-            return F.conv1d(x, conv.weight.squeeze(-1), conv.bias, conv.stride[0], conv.padding[0])
+            return F.conv1d(x, conv.weight.squeeze(-1), conv.bias, conv.stride[0], conv.padding[0], conv.dilation[0],
+                            conv.groups)
         return conv(x)
     x4 = x.unsqueeze(-1) if x.dim() == 3 else x
     if mode == "fp32":
