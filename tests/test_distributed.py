@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.ddp import assert_ranks_agree, run_ddp
+from tests.helpers.ddp import assert_ranks_agree, run_ddp, validate
 
 
 @pytest.mark.slow
@@ -20,3 +20,27 @@ def test_two_process_ddp_ranks_agree(tiny_corpus, tmp_path):
     assert [d["backend"] for d in ranks] == ["gloo", "gloo"]
     assert_ranks_agree(ranks, steps=5)
     assert (Path(tmp_path) / "runs" / "tiny" / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("files", [5, 1])
+def test_validation_scores_every_file_once_on_two_ranks(make_corpus, tiny_corpus, tmp_path, files):
+    """5 files on 2 ranks (one rank has 3, the other 2 and a padding item) and 1 file on 2 ranks (one
+    rank only padding) give the metrics of one process."""
+    val = make_corpus([(f"v{i}.wav", 16000, 0.4 + 0.1 * i, 1) for i in range(files)], "val5")
+    (tmp_path / "val.txt").write_text("\n".join(map(str, val)) + "\n")
+    overrides = ["experiment=tiny", f"data.train={tiny_corpus['train']}", f"data.val={tmp_path / 'val.txt'}",
+                 f"paths.runs_dir={tmp_path / 'runs'}", "validation.metrics=[mrstft,stoi,pesq]", "onednn=false",
+                 "validation.slow_every=1"]
+    (tmp_path / "one").mkdir()
+    (one,) = validate(tmp_path / "one", overrides, ranks=1)
+    (tmp_path / "two").mkdir()
+    two = validate(tmp_path / "two", [*overrides, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                                      "trainer.precision=32-true"], ranks=2)
+    assert one["world"] == 1 and [r["world"] for r in two] == [2, 2]
+    names = {"val/mel_l1", "val/mrstft", "val/stoi", "val/pesq"}
+    assert names <= one.keys()
+    for rank in two:
+        assert rank.keys() == one.keys()
+        for k in names:
+            assert rank[k] == pytest.approx(one[k], rel=1e-5, abs=1e-6), k

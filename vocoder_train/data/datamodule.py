@@ -26,7 +26,8 @@ from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import read_manifest
 from vocoder_train.data.mel_dataset import MelPairDataset, read_pair_manifest
 from vocoder_train.data.mixing import WeightedResumableSampler, normalize_sources
-from vocoder_train.data.sampler import ResumableSampler
+from vocoder_train.data.sampler import EvalSampler, ResumableSampler
+from vocoder_train.io.signals import ignore_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +149,20 @@ class VocoderDataModule:
 
     # -- loaders ---------------------------------------------------------------------------
 
-    def _sampler(self, dataset: AudioDataset, shuffle: bool):
-        if shuffle and self.sources:
+    def _sampler(self, dataset: AudioDataset, train: bool):
+        if not train:
+            return EvalSampler(len(dataset))
+        if self.sources:
             weights = [s["weight"] for s in self.sources]
             return WeightedResumableSampler(self._source_sizes, weights, seed=self.seed, epoch_size=self.epoch_size)
-        return ResumableSampler(len(dataset), seed=self.seed, shuffle=shuffle)
+        return ResumableSampler(len(dataset), seed=self.seed, shuffle=True)
 
     def _loader(
-        self, dataset: AudioDataset, batch_size: int, shuffle: bool, drop_last: bool, skip_batches: int
+        self, dataset: AudioDataset, batch_size: int, train: bool, skip_batches: int
     ) -> DataLoader:
         pin = torch.cuda.is_available() if self.pin_memory is None else self.pin_memory
-        sampler = self._sampler(dataset, shuffle)
-        drop_last = drop_last and len(sampler) >= batch_size  # never drop this rank's only batch
+        sampler = self._sampler(dataset, train)
+        drop_last = train and len(sampler) >= batch_size  # never drop this rank's only batch
         if skip_batches:
             per_epoch = len(sampler) // batch_size if drop_last else -(-len(sampler) // batch_size)
             sampler.skip_next(skip_batches % max(1, per_epoch) * batch_size)
@@ -171,17 +174,18 @@ class VocoderDataModule:
             num_workers=self.num_workers,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             pin_memory=pin,
+            worker_init_fn=ignore_stop_signals,  # the training process decides when to stop
         )
 
     def train_dataloader(self, skip_batches: int = 0) -> DataLoader:
         """The training loader; ``skip_batches``: batches of the current epoch already trained on
         (resuming mid-epoch), whose items the sampler skips once."""
         assert self.train_set is not None, "setup('fit') first"
-        return self._loader(self.train_set, self.batch_size, shuffle=True, drop_last=True, skip_batches=skip_batches)
+        return self._loader(self.train_set, self.batch_size, train=True, skip_batches=skip_batches)
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None, "setup() first"
-        return self._loader(self.val_set, self.val_batch_size, shuffle=False, drop_last=False, skip_batches=0)
+        return self._loader(self.val_set, self.val_batch_size, train=False, skip_batches=0)
 
     def source_names(self, index: torch.Tensor | np.ndarray | Sequence[int]) -> list[str]:
         """The ``data.sources`` name of each training item index; empty without sources."""

@@ -86,10 +86,11 @@ class AudioDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        """``key``: an index, or ``(index, seed)`` from :class:`~vocoder_train.data.sampler.ResumableSampler`
-        (the seed fixes the crop, gain and augmentation of this draw)."""
-        index, seed = key if isinstance(key, tuple) else (key, None)
+    def __getitem__(self, key: int | tuple[int, int] | tuple[int, int, int]) -> dict:
+        """``key``: an index, ``(index, seed)`` from :class:`~vocoder_train.data.sampler.ResumableSampler`
+        (the seed fixes the crop, gain and augmentation of this draw) or ``(index, seed, weight)``
+        from :class:`~vocoder_train.data.sampler.EvalSampler` (weight 0: padding that metrics leave out)."""
+        index, seed, weight = (tuple(key) + (1,))[:3] if isinstance(key, tuple) else (key, None, 1)
         if not self.train:
             seed = index
         elif seed is None:
@@ -112,7 +113,7 @@ class AudioDataset(Dataset):
                 f"{MAX_RETRIES + 1} files in a row could not be read (first: {skipped_path}); "
                 "re-run vocoder-prepare on the corpus"
             )
-        return {"audio": audio, "index": idx, "skipped": skipped, "skipped_path": skipped_path}
+        return {"audio": audio, "index": idx, "skipped": skipped, "skipped_path": skipped_path, "weight": float(weight)}
 
     def _replacement(self, rng: random.Random) -> int:
         """A random index not yet known to be bad (known bad files are never decoded twice)."""

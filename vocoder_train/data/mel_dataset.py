@@ -170,7 +170,7 @@ class MelPairDataset(AudioDataset):
         self._warned: set[int] = set()  # files whose frame mismatch was logged (in this process)
         self.fixed_files: dict[str, int] = {}  # path -> mel frames minus expected, for reconciled files
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+    def __getitem__(self, key: int | tuple[int, ...]) -> dict:
         out = super().__getitem__(key)  # AudioDataset's retry/skip loop around self._load
         out["audio"], out["mel"], out["mel_fixed"] = out["audio"]
         return out

@@ -6,7 +6,8 @@ gain and augmentation. After a restart in the middle of an epoch the sampler ski
 already consumed, so a resumed run sees exactly the batches an uninterrupted run would have.
 Under DDP each rank takes every ``world``-th item of the same permutation (as
 ``DistributedSampler`` does), so Lightning's own sampler replacement is turned off
-(``trainer.use_distributed_sampler: false``).
+(``trainer.use_distributed_sampler: false``). Validation uses :class:`EvalSampler`, which scores
+every item exactly once on any number of ranks.
 """
 
 from __future__ import annotations
@@ -78,3 +79,30 @@ class ResumableSampler(EpochSampler):
         order = self._order()
         for index in order[self._take_skip() :]:
             yield index, item_seed(self.seed, self.epoch, index)
+
+
+class EvalSampler(EpochSampler):
+    """Every item exactly once across the ranks, in order: yields ``(index, seed, weight)``.
+
+    Rank ``r`` takes items ``r, r + world, ...``. Ranks with fewer items than others (5 files on 2
+    ranks; 1 file on 2 ranks) are padded to the same count with items of weight 0, so every rank
+    runs the same number of validation steps (DDP's collectives need that), and the metrics leave
+    the padding out.
+
+    Args:
+        num_items (int): dataset length (at least 1).
+    """
+
+    def __init__(self, num_items: int):
+        super().__init__(seed=0)
+        self.num_items = int(num_items)
+
+    def __len__(self) -> int:
+        return -(-self.num_items // self.world)
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        own = list(range(self.rank, self.num_items, self.world))
+        for index in own:
+            yield index, index, 1
+        for _ in range(len(self) - len(own)):
+            yield 0, 0, 0

@@ -26,7 +26,9 @@ class LightningData(pl.LightningDataModule):
         self.data.setup(stage)
 
     def train_dataloader(self) -> DataLoader:
-        consumed = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        # processed, not completed: a checkpoint taken at the end of an iteration (a stop on a signal)
+        # counts that iteration as processed but not yet completed
+        consumed = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
         return self.data.train_dataloader(skip_batches=int(consumed))
 
     def val_dataloader(self) -> DataLoader:

@@ -297,25 +297,29 @@ class VocoderGAN(pl.LightningModule):
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         audio = batch["audio"]
         audio_hat = self.generate(batch)
-        mel_l1 = self.mel_loss(audio_hat, audio)
-        self.log("val/mel_l1", mel_l1, sync_dist=True, batch_size=audio.shape[0], prog_bar=True)
+        # items of weight 0 pad a rank's share (EvalSampler): computed, never scored
+        keep = batch["weight"] > 0 if "weight" in batch else torch.ones(len(audio), dtype=torch.bool)
+        ref_kept, hat_kept = audio[keep.to(audio.device)], audio_hat[keep.to(audio.device)]
+        if len(ref_kept):  # the mel loss is a mean over equal-length items: weighted by their count
+            self._val_acc.update({"mel_l1": self.mel_loss(hat_kept, ref_kept)}, weight=len(ref_kept))
         names = self._metrics_now()
         # the metrics' own networks (CREPE, UTMOS) in fp32 whatever the training precision: comparable
         # numbers, and CREPE's probabilities go through numpy, which has no bfloat16
         with torch.autocast(device_type=audio.device.type, enabled=False):
-            if self.utmos is not None and not self.trainer.sanity_checking:  # predicted MOS, local weights only
-                for v in self.utmos.score(audio_hat, self.sample_rate).tolist():
+            if self.utmos is not None and not self.trainer.sanity_checking and len(hat_kept):  # local weights only
+                for v in self.utmos.score(hat_kept, self.sample_rate).tolist():
                     self._val_acc.update({"utmos": v})
             if names:
-                ref, hat = audio.float().cpu().numpy(), audio_hat.float().cpu().numpy()
+                ref, hat = ref_kept.float().cpu().numpy(), hat_kept.float().cpu().numpy()
                 for r, h in zip(ref, hat):
                     self._val_acc.update(compute_metrics(r, h, self.sample_rate, names, self.metric_options))
         return {"audio": audio.detach(), "audio_hat": audio_hat.detach()}
 
     def on_validation_epoch_end(self) -> None:
-        means = self._val_acc.reduce()  # all-reduced across DDP ranks: every rank logs the same value
-        if means:
-            self.log_dict({f"val/{k}": float(v) for k, v in means.items()}, sync_dist=False)
+        # means over every scored item of every rank (each file once): all ranks log the same values
+        means = self._val_acc.reduce()
+        for k, v in means.items():
+            self.log(f"val/{k}", float(v), sync_dist=False, prog_bar=k == "mel_l1")
 
     # -- checkpoints -----------------------------------------------------------------------
 

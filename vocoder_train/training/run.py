@@ -22,6 +22,7 @@ from vocoder_train.training.checkpoint_io import AtomicCheckpointIO
 from vocoder_train.training.data import LightningData
 from vocoder_train.training.finetune import apply_init
 from vocoder_train.training.module import VocoderGAN
+from vocoder_train.training.preemption import StopOnSignal
 
 log = logging.getLogger("vocoder_train")
 
@@ -151,6 +152,7 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     if ckpt_path is None:  # a resume restores everything; init only seeds a fresh run
         apply_init(module, cfg.init, cfg.model.generator)
     callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")] + list(callbacks or [])
+    callbacks.append(StopOnSignal(out / "checkpoints"))  # last: it checkpoints the state the others left
     if cfg.trainer.enable_progress_bar is False:  # trainer.enable_progress_bar=false wins over the callback
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBarBase)]
     loggers = _instantiate_dict(cfg.get("logger"))
