@@ -21,7 +21,8 @@ def test_every_experiment_composes_and_validates(experiment, tiny_corpus):
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose(
             "train",
-            overrides=[f"experiment={experiment}", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}"],
+            overrides=[f"experiment={experiment}", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
+                       "init.required=false"],  # experiment=finetune refuses to start without weights
         )
     OmegaConf.resolve(cfg)
     check_config(cfg)
@@ -96,10 +97,34 @@ def test_cli_help_lists_groups(tmp_path):
     assert "vocos_mel_24khz" in r.stdout and "trainer" in r.stdout
 
 
-def test_cli_unknown_override_names_it(tmp_path):
-    r = _cli("experiment=tiny", "trainer.no_such_key=3", cwd=tmp_path)
-    assert r.returncode != 0
-    assert "no_such_key" in r.stderr and "Could not override" in r.stderr
+@pytest.mark.parametrize("args, line", [
+    (["trainer.max_step=300"], "vocoder-train: trainer.max_step: no such key in the config; did you mean trainer.max_steps?"),
+    (["experiment=finetun"], "vocoder-train: experiment=finetun: no such option in configs/experiment/; did you mean "
+                             "experiment=finetune?"),
+    (["model/generator=vocos_smal"], "vocoder-train: model/generator=vocos_smal: no such option in "
+                                     "configs/model/generator/; did you mean model/generator=vocos_small?"),
+])
+def test_cli_typo_is_one_line_with_the_closest_valid_choice(tmp_path, tiny_corpus, args, line):
+    r = _cli(f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}", *args, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_finetune_without_weights_is_refused_before_the_run_folder(tmp_path, tiny_corpus):
+    r = _cli("experiment=finetune", "run_name=x", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
+             cwd=tmp_path)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vocoder-train: init.path is not set: ")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_every_config_problem_is_its_own_line(tmp_path):
+    r = _cli("experiment=demo", "data.train=nowhere.jsonl", "data.val=nowhere_val.jsonl", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["vocoder-train: data.train=nowhere.jsonl: no such file or folder",
+                                             "vocoder-train: data.val=nowhere_val.jsonl: no such file or folder"]
     assert not (tmp_path / "runs").exists()
 
 
@@ -119,3 +144,15 @@ def test_mixing_sources_replace_data_train(tiny_cfg, tiny_corpus):
     with pytest.raises(ConfigError) as e:
         check_config(bad)
     assert "data.sources[0].manifest=/nope.jsonl" in str(e.value) and "data.sources[0].weight=0" in str(e.value)
+
+
+def test_cli_a_non_checkpoint_as_ckpt_path_is_one_line_and_leaves_no_run_folder(tmp_path, tiny_corpus):
+    (tmp_path / "notes.txt").write_text("not a checkpoint\n")
+    r = _cli("experiment=tiny", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
+             "ckpt_path=notes.txt", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == (
+        "vocoder-train: ckpt_path: notes.txt is a text file, not a checkpoint (torch.save or safetensors): give a "
+        "training checkpoint (.ckpt), e.g. <run>/checkpoints/last.ckpt")
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "runs").exists()

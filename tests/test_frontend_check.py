@@ -100,3 +100,44 @@ def test_cli_prints_the_differences(audio, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "log base: yours log10" in out and "ours natural log" in out
     assert main(["--audio", str(tmp_path / "missing.wav"), "--mel", str(tmp_path / "a.npy")]) == 2
+
+
+def _run_cli(tmp_path, audio: torch.Tensor, mel: np.ndarray, target: str, padding: str) -> int:
+    """vocoder-frontend-check on ``audio`` (saved as a.wav) and ``mel`` against a run config whose
+    front end is ``target`` at 22.05 kHz, n_fft 1024, hop 256, 80 mels, ``padding``."""
+    from vocoder_train.io.audio import save_audio
+
+    save_audio(tmp_path / "a.wav", audio, SR)
+    np.save(tmp_path / "a.npy", mel)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"model:\n  generator:\n    feature_extractor:\n      _target_: {target}\n"
+                   f"      sample_rate: {SR}\n      n_fft: 1024\n      hop_length: 256\n      n_mels: 80\n"
+                   f"      padding: {padding}\n")  # fmt: skip
+    return main(["--audio", str(tmp_path / "a.wav"), "--mel", str(tmp_path / "a.npy"), "--config", str(cfg)])
+
+
+def test_causal_front_end_is_compared(audio, tmp_path, capsys):
+    """A causal model's own mel matches it; a centred mel against it is diagnosed as padding, from the CLI."""
+    from vocoder_train.models.causal import CausalMelSpectrogramFeatures
+
+    target = "vocoder_train.models.causal.CausalMelSpectrogramFeatures"
+    own = CausalMelSpectrogramFeatures(SR, 1024, 256, 80)(audio.unsqueeze(0))[0].numpy()
+    report = compare_frontends(own, audio, SR, dict(OURS, _target_=target, padding="causal"))
+    assert report.differences == {} and report.fits and report.error < 1e-4
+    assert _run_cli(tmp_path, audio * 0.9, vocos_mel(audio * 0.9), target, "causal") == 1
+    out = capsys.readouterr().out
+    assert "padding: yours center" in out and "ours causal" in out
+
+
+def test_a_transposed_mel_is_named(audio, tmp_path, capsys):
+    mel = vocos_mel(audio * 0.9).T  # (frames, n_mels)
+    assert _run_cli(tmp_path, audio * 0.9, mel, "vocos.feature_extractors.MelSpectrogramFeatures", "center") == 2
+    assert "looks transposed" in capsys.readouterr().err
+
+
+def test_a_mel_nothing_explains_is_not_called_a_match(audio):
+    noise = np.random.default_rng(0).normal(size=vocos_mel(audio).shape)
+    report = compare_frontends(noise, audio, SR, OURS)
+    assert not report.fits and not report.matches
+    assert report.lines()[0].startswith("no candidate fits well")
+    assert not any(line.startswith("no difference") for line in report.lines())

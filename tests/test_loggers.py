@@ -42,6 +42,14 @@ def test_tensorboard_and_csv_together_get_scalars_and_media(tiny_cfg):
     assert set(SCALARS) <= set(tags["scalars"])
     assert "val/audio_0/prediction" in tags["audio"] and "val/mel_0" in tags["images"]
 
+    # one step axis: optimizer steps (trainer.global_step) for scalars, media and checkpoint names
+    val_steps = [e.step for e in ea.Scalars("val/mel_l1")]
+    assert val_steps == [e.step for e in ea.Audio("val/audio_0/prediction")]
+    assert [e.step for e in ea.Scalars("train/g_mel")][-1] == 4 == val_steps[-1]  # 4 optimizer steps
+    assert f"best-step{val_steps[0]:08d}.ckpt" in {p.name for p in (run / "checkpoints").iterdir()} or \
+        f"best-step{val_steps[1]:08d}.ckpt" in {p.name for p in (run / "checkpoints").iterdir()}
+    assert "step" not in tags["scalars"]
+
 
 def test_wandb_offline_gets_scalars_and_media(tiny_cfg, tmp_path, monkeypatch):
     wandb = pytest.importorskip("wandb")

@@ -387,3 +387,120 @@ def test_prepare_mels_on_the_causal_frame_grid(tmp_path, capsys):
     assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(mels), "--mel-padding", "diagonal",
                      "--no-progress"]) == 2  # fmt: skip
     assert "--mel-padding diagonal: must be one of same, center, causal" in capsys.readouterr().err
+
+
+# -- content duplicates, the corpus's own split, --val-list DIR ----------------------------------
+
+
+def manifest_paths(out: Path, split: str) -> set[str]:
+    return {x["path"] for x in read_manifest(out / f"{split}.jsonl")}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_byte_identical_copy_under_another_name_is_a_duplicate(tmp_path, workers):
+    root = tmp_path / "corpus"
+    for i in range(4):
+        make_good(root, f"a/f{i}.wav", 16000, 0.6, 1, seed=i)
+    (root / "b").mkdir()
+    (root / "b/renamed copy.wav").write_bytes((root / "a/f1.wav").read_bytes())
+    (root / "b/zero1.wav").write_bytes(b"")
+    (root / "b/zero2.wav").write_bytes(b"")  # equal bytes, but empty is what is wrong with them
+    out = tmp_path / "o"
+    assert cli.main([str(root), "-o", str(out), "--no-progress", "--workers", workers]) == 0
+    originals = {str(root / f"a/f{i}.wav") for i in range(4)}
+    assert manifest_paths(out, "train") | manifest_paths(out, "val") == originals
+    rejected = read_manifest(out / "rejected.jsonl")
+    assert {x["path"]: x["reason"] for x in rejected} == {
+        str(root / "b/renamed copy.wav"): "duplicate", str(root / "b/zero1.wav"): "empty",
+        str(root / "b/zero2.wav"): "empty",
+    }  # fmt: skip
+    dup = next(x for x in rejected if x["reason"] == "duplicate")
+    assert str(root / "a/f1.wav") in dup["message"] and dup["duplicate_of"] == str(root / "a/f1.wav")
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["rejected"]["by_reason"]["duplicate"] == 1
+    # the first occurrence in input order wins, whatever its name
+    out2 = tmp_path / "o2"
+    assert cli.main([str(root / "b/renamed copy.wav"), str(root / "a"), "-o", str(out2), "--no-progress",
+                     "--workers", workers]) == 0  # fmt: skip
+    dup = [x for x in read_manifest(out2 / "rejected.jsonl") if x["reason"] == "duplicate"]
+    expected_dup = (str(root / "a/f1.wav"), str(root / "b/renamed copy.wav"))
+    assert [(x["path"], x["duplicate_of"]) for x in dup] == [expected_dup]
+
+
+def test_content_digest_streams_the_file(tmp_path, monkeypatch):
+    p = tmp_path / "x.bin"
+    p.write_bytes(bytes(range(256)) * 100)
+    monkeypatch.setattr(prep, "DIGEST_CHUNK_BYTES", 1000)  # many chunks, one digest
+    assert prep.content_digest(str(p)) == hashlib.blake2b(p.read_bytes(), digest_size=20).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def split_corpus(tmp_path_factory) -> dict:
+    """A corpus that ships its own split: train/ (8 files), val/ (4), test/ (2), and loose.wav."""
+    root = tmp_path_factory.mktemp("own") / "corpus"
+    files = {"train": [f"train/t{i}.wav" for i in range(8)], "val": [f"val/spk/v{i}.wav" for i in range(4)],
+             "test": ["test/h0.wav", "test/h1.wav"], "loose": ["loose.wav"]}  # fmt: skip
+    for i, name in enumerate(n for names in files.values() for n in names):
+        make_good(root, name, 16000, 0.6, 1, seed=100 + i)
+    return dict(root=root, **{k: {str(root / n) for n in v} for k, v in files.items()})
+
+
+def test_corpus_own_split_folders_are_honoured(split_corpus, tmp_path, capsys):
+    c, out = split_corpus, tmp_path / "o"
+    assert cli.main([str(c["root"]), "-o", str(out), "--no-progress"]) == 0
+    assert manifest_paths(out, "val") == c["val"]
+    assert manifest_paths(out, "train") - c["loose"] == c["train"]  # loose.wav: in no split folder, hashed
+    assert (out / "rejected.jsonl").read_text() == ""  # test/ is held out, not rejected
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["totals"]["held_out"] == 2 and report["split"]["method"] == "corpus"
+    lines = [line for line in capsys.readouterr().out.splitlines() if "own split" in line]
+    assert len(lines) == 1 and "val/" in lines[0] and "test/" in lines[0] and "held out" in lines[0]
+
+
+def test_corpus_split_accepts_dev_and_validation_names(tmp_path):
+    root = tmp_path / "corpus"
+    for name in ("train/a.wav", "train/b.wav", "train/c.wav", "dev/d.wav", "validation/e.wav"):
+        make_good(root, name, 16000, 0.6, 1, seed=len(name) + ord(name[-5]))
+    assert cli.main([str(root), "-o", str(tmp_path / "o"), "--no-progress"]) == 0
+    assert manifest_paths(tmp_path / "o", "val") == {str(root / "dev/d.wav"), str(root / "validation/e.wav")}
+
+
+def test_explicit_val_fraction_or_val_list_overrides_the_corpus_split(split_corpus, tmp_path, capsys):
+    c = split_corpus
+    assert cli.main([str(c["root"]), "-o", str(tmp_path / "h"), "--no-progress", "--val-fraction", "0.3"]) == 0  # fmt: skip
+    val, train = manifest_paths(tmp_path / "h", "val"), manifest_paths(tmp_path / "h", "train")
+    kept = c["train"] | c["val"] | c["loose"]
+    assert val | train == kept  # test/ stays held out
+    assert val == {p for p in kept if prep.split_key(p, str(c["root"]), 0) < 0.3}
+    assert "own split" not in capsys.readouterr().out
+    vl = tmp_path / "v.txt"
+    vl.write_text("t0.wav\n", encoding="utf-8")
+    assert cli.main([str(c["root"]), "-o", str(tmp_path / "l"), "--no-progress", "--val-list", str(vl)]) == 0
+    assert manifest_paths(tmp_path / "l", "val") == {str(c["root"] / "train/t0.wav")}
+
+
+@pytest.mark.parametrize("inputs", [["train"], ["."], ["train", "val"]])
+def test_val_list_folder_is_scanned_and_is_the_validation_set(split_corpus, tmp_path, inputs):
+    c = split_corpus
+    out = tmp_path / "o"
+    args = [str(c["root"] / i) for i in inputs]
+    assert cli.main([*args, "-o", str(out), "--no-progress", "--val-list", str(c["root"] / "val")]) == 0
+    assert manifest_paths(out, "val") == c["val"]
+    assert manifest_paths(out, "train") == c["train"] | (c["loose"] if inputs == ["."] else set())
+    assert (out / "rejected.jsonl").read_text() == ""  # a val file named twice is no duplicate
+
+
+def test_val_list_errors_name_the_path(split_corpus, tmp_path, capsys):
+    train, out = str(split_corpus["root"] / "train"), str(tmp_path / "o")
+    assert cli.main([train, "-o", out, "--val-list", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "nope") in err and "folder of validation audio" in err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty/readme.txt").write_text("no audio")
+    assert cli.main([train, "-o", out, "--val-list", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "empty") in err and "no audio files" in err
+    val = str(split_corpus["root"] / "val")
+    assert cli.main([val, "-o", out, "--no-progress", "--val-list", val]) == 2
+    assert "none is left for training" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -13,7 +13,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from vocoder_train.io.filekind import WrongFileKind
 from vocoder_train.models.export import FORMATS, ExportError, UnsupportedForExport, export
+
+USAGE = "vocoder-export CKPT_OR_FOLDER -o OUT -f FORMAT"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +42,10 @@ examples:
 The export is built in a temporary folder next to --output, reloaded, run on two mels and compared
 with the training model; it replaces --output only when the max abs difference is <= --tolerance.
 torchscript/onnx need an ISTFT head (IMDCT heads: use vocos or safetensors); onnx-stream needs a
-causal generator (model/generator=vocos_causal).""",
+causal generator (model/generator=vocos_causal).
+
+exit status: 0 on success, 2 on bad arguments or when CKPT_OR_FOLDER holds another kind of file
+(audio, a mel, a config, an ONNX or TorchScript graph), 1 on other errors.""",
     )
     p.add_argument("source", metavar="CKPT_OR_FOLDER",
                    help="training checkpoint (.ckpt), vocos folder, or safetensors export (file or folder)")  # fmt: skip
@@ -60,6 +66,12 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
+def _fix(e: WrongFileKind) -> str:
+    if e.found.name in ("onnx", "torchscript"):
+        return f"it is a traced graph; export from the checkpoint, vocos folder or safetensors export it was made from: {USAGE}"
+    return f"give one of those: {USAGE}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from vocoder_train.config.runtime import setup
 
@@ -75,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             force=args.force,
             tolerance=args.tolerance,
         )
+    except WrongFileKind as e:  # a usage error, as argparse's: one line, status 2
+        print(f"vocoder-export: error: {e.line(_fix(e))}", file=sys.stderr)
+        return 2
     except (ExportError, UnsupportedForExport, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-export: error: {e}", file=sys.stderr)
         return 1

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         "say which front-end settings differ (mel scale, filter norm, f_min/f_max, log base and floor, "
         "magnitude/power, padding, normalization).",
         epilog="example: vocoder-frontend-check --audio a.wav --mel a.npy --config runs/x/.hydra/config.yaml\n"
-        "The mel must be computed from the audio (the TTS recipe's ground-truth mel), not predicted.",
+        "The mel must be computed from the audio (the TTS recipe's ground-truth mel), not predicted.\n\n"
+        "exit status: 0 when the mel matches ours, 1 when a setting differs or no candidate fits, 2 on bad input.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--audio", required=True, help="the utterance (any format FFmpeg decodes)")
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report.to_dict(), indent=2, default=str))
     else:
         print("\n".join(report.lines()))
-    return 0 if not report.differences else 1
+    return 0 if report.matches else 1
 
 
 if __name__ == "__main__":

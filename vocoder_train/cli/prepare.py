@@ -2,6 +2,7 @@
 
     vocoder-prepare corpus/ --output data/mycorpus
     vocoder-prepare corpus/ extra.txt old.jsonl -o data/x --val-list val_names.txt --max-duration 30
+    vocoder-prepare corpus/train --val-list corpus/val -o data/x
 
 Argument parsing and printing over :func:`vocoder_train.data.prepare.prepare` (what is checked,
 the rejection reasons, the split and the written files are described there).
@@ -33,6 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
         "  vocoder-prepare corpus/ --output data/mycorpus\n"
         "  vocoder-prepare wavs/ more.txt old.jsonl --output data/x --min-duration 1 --max-duration 30\n"
         "  vocoder-prepare corpus/ --output data/x --val-list val_files.txt --workers 8\n"
+        "  vocoder-prepare corpus/train --val-list corpus/val --output data/x\n"
+        "the split: --val-list if given, else a hash of each path if --val-fraction is given, else the\n"
+        "corpus's own split where an INPUT folder has top-level train/ and val/, valid/, validation/ or dev/\n"
+        "folders (any case; its other files by hash), else a hash with fraction 0.05. A top-level test/\n"
+        "folder next to train/ is held out of both manifests; name it as an INPUT to use it.\n"
+        "duplicates: files with the same bytes (found by a blake2b digest) as one earlier in the INPUT\n"
+        "order; the earlier one is kept.\n\n"
         "then: vocoder-train data.train=data/x/train.jsonl data.val=data/x/val.jsonl\n\n"
         "exit status: 0 on success, 2 on bad arguments, a missing input, or no usable file.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -44,12 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, metavar="DIR", help="folder for the manifests and the report"
     )
     val = p.add_mutually_exclusive_group()
-    val.add_argument("--val-fraction", type=float, default=0.05, metavar="F",
+    val.add_argument("--val-fraction", type=float, default=None, metavar="F",
                      help="share of files for validation, chosen by a hash of each path, so adding files "
-                     "never moves the others (default 0.05; at least 1 file)")  # fmt: skip
-    val.add_argument("--val-list", metavar="FILE",
-                     help="validation files instead: one path (absolute, or relative to FILE or to the corpus "
-                     "root) or bare file name per line; a previous val.jsonl works")  # fmt: skip
+                     "never moves the others (default 0.05; at least 1 file); giving it replaces a corpus's "
+                     "own train/ and val/ folders")  # fmt: skip
+    val.add_argument("--val-list", metavar="FILE|DIR",
+                     help="validation files instead: a folder (its audio files are validation files and are "
+                     "checked as inputs too), or a list with one path (absolute, or relative to FILE or to the "
+                     "corpus root) or bare file name per line; a previous val.jsonl works")  # fmt: skip
     p.add_argument("--min-duration", type=float, default=0.5, metavar="S",
                    help="reject files shorter than S seconds (default 0.5; training crops are ~0.7 s at 24 kHz)")  # fmt: skip
     p.add_argument("--max-duration", type=_duration_or_none, default=None, metavar="S",
@@ -82,10 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 def print_summary(res: PrepareResult) -> None:
     t, sp, rep = res.report["totals"], res.report["splits"], res.report
     by = ", ".join(f"{r} {n}" for r, n in rep["rejected"]["by_reason"].items() if n)
+    held = f"; {t['held_out']} held out" if t["held_out"] else ""
     print(f"vocoder-prepare: {t['good']} good files, {t['hours']:.3f} h "
           f"(train {sp['train']['files']} / {sp['train']['hours']:.3f} h, val {sp['val']['files']} / "
           f"{sp['val']['hours']:.3f} h); {t['rejected']} rejected{f' ({by})' if by else ''}; "
-          f"{t['ignored']} ignored")  # fmt: skip
+          f"{t['ignored']} ignored{held}")  # fmt: skip
+    for note in rep["split"]["notes"]:
+        print(f"  split: {note}")
     for w in rep["warnings"]:
         print(f"  warning: {w}")
     print(f"  wrote {res.output.resolve()}/: {', '.join(p.name for p in res.files.values())}")

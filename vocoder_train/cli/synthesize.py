@@ -25,7 +25,10 @@ import torch
 from tqdm import tqdm
 
 from vocoder_train.api import collect_inputs, load_vocoder, synthesize_files
+from vocoder_train.io.filekind import INPUT_KINDS, WrongFileKind
 from vocoder_train.models.store import ENGINES
+
+USAGE = "vocoder-synthesize MODEL INPUT... -o OUT"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +53,10 @@ time", higher is faster) and as RTF = wall / audio (lower is faster).
 onnx-stream export) streams exactly with carried state; a non-causal one needs --lookahead K (K
 frames held back, re-decoding its receptive field each chunk; not exact for small K). Printed per
 file: algorithmic latency, first-chunk wall latency, per-chunk compute median / p95, and RTF
-(compute / audio).""",
+(compute / audio).
+
+exit status: 0 when every input was written, 2 on bad arguments or when MODEL holds another kind
+of file (a mel, audio, a config: the model comes first), 1 on other errors or failed inputs.""",
     )
     p.add_argument("model", help="checkpoint, vocos folder, or vocoder-export folder/file")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -66,6 +72,7 @@ file: algorithmic latency, first-chunk wall latency, per-chunk compute median / 
                    help="PyTorch weights only: auto (default: fused-bf16 where bf16 is native and the model's "
                    "output on a probe stays within 1e-4 of fp32, else fused), fused (same output as vocos, fewer "
                    "memory passes), fused-bf16 (bf16 pointwise products, ~1.9x where bf16 is native), or eager")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (the per-file lines stay)")
     s = p.add_argument_group("streaming")
     s.add_argument("--stream", action="store_true",
                    help="decode through the model's streamer, chunk by chunk, and print its latency figures")  # fmt: skip
@@ -90,6 +97,20 @@ def _file_line(row: dict) -> str:
             f"{wall_s / audio_s:.4f}), {row['chunks']} chunk(s), first-chunk latency {1e3 * row['first_chunk_s']:.1f} ms")  # fmt: skip
 
 
+def _warm_up(vocoder) -> None:
+    """One silent file through the whole path (read, features, decode, write), so that the first real
+    file's figures hold no one-time set-up (the audio decoder's start, the first features and decode)."""
+    import tempfile
+
+    from vocoder_train.api import synthesize_file
+    from vocoder_train.io.audio import save_audio
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "silence.wav"
+        save_audio(src, torch.zeros(1, vocoder.hop_length * 16), vocoder.sample_rate)
+        synthesize_file(vocoder, src, Path(tmp) / "out.wav")
+
+
 def _run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     vocoder = load_vocoder(args.model, device=args.device, ema=args.ema, engine=args.engine)
@@ -98,13 +119,13 @@ def _run(args: argparse.Namespace) -> dict:
     print(f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop {vocoder.hop_length}, "
           f"{vocoder.n_mels} mels, loaded in {time.perf_counter() - t0:.2f} s")  # fmt: skip
     files = collect_inputs(args.inputs)
-    vocoder.decode(torch.zeros(1, vocoder.n_mels, 8))  # warm-up, so the first file's figures are not one-time setup
+    _warm_up(vocoder)
     if args.stream:  # refuses a model that cannot stream as asked, before any file
         streamer = vocoder.stream(args.lookahead)
         streamer.push(torch.zeros(1, vocoder.n_mels, args.chunk_frames))
         streamer.flush()
         print(f"streaming: {streamer.description}")
-    with tqdm(total=len(files), desc="synthesize", unit="file", disable=len(files) < 2) as bar:
+    with tqdm(total=len(files), desc="synthesize", unit="file", disable=args.no_progress or len(files) < 2) as bar:
 
         def show(result: dict) -> None:
             if "error" in result:
@@ -130,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--chunk-frames {args.chunk_frames} must be >= 1 and --lookahead {args.lookahead} >= 0")
     try:
         result = _run(args)
+    except WrongFileKind as e:  # the model is another kind of file: a usage error, as argparse's
+        fix = f"the model comes first: {USAGE}" if e.found.name in INPUT_KINDS else None
+        print(f"vocoder-synthesize: error: {e.line(fix)}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, RuntimeError) as e:  # InputError and ModelError are ValueErrors
         print(f"vocoder-synthesize: error: {e}", file=sys.stderr)
         return 1

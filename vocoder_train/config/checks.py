@@ -311,7 +311,11 @@ def key_problems(cfg: DictConfig) -> list[str]:
 def init_problems(cfg: DictConfig) -> list[str]:
     """init.path exists and, for a vocos folder, holds both files and the configured front end."""
     path = _get(cfg, "init.path")
-    if path in (None, "???", ""):
+    if path in (None, "") and _get(cfg, "init.required"):
+        return ["init.path is not set: this experiment fine-tunes pretrained weights; pass init.path=<a vocos folder "
+                "(config.yaml + pytorch_model.bin), a safetensors export or a .ckpt>, or init.required=false to "
+                "start from random weights on purpose"]
+    if path in (None, ""):
         return []
     src = Path(str(path)).expanduser()
     if not src.exists():
@@ -327,7 +331,9 @@ def init_problems(cfg: DictConfig) -> list[str]:
     import yaml
 
     try:
-        fe = (yaml.safe_load((src / "config.yaml").read_text(encoding="utf-8")) or {})["feature_extractor"]["init_args"]
+        stored = yaml.safe_load((src / "config.yaml").read_text(encoding="utf-8")) or {}
+        fe = stored["feature_extractor"]["init_args"]
+        bb = {"_target_": stored["backbone"]["class_path"], **stored["backbone"]["init_args"]}
     except (KeyError, TypeError, OSError, yaml.YAMLError):
         return []  # the loader reports a malformed config with more context
     p = []
@@ -335,7 +341,40 @@ def init_problems(cfg: DictConfig) -> list[str]:
         ours = _get(cfg, f"audio.{key}")
         if key in fe and ours is not None and fe[key] != ours:
             p.append(f"audio.{key}={ours} but init.path={path} was trained with {key}={fe[key]}: set audio.{key}={fe[key]}")
-    return p
+    return p + backbone_problems(cfg, bb, f"init.path={path}")
+
+
+BACKBONE_SIZES = ("dim", "intermediate_dim", "num_layers")
+
+
+def _generator_option(sizes: dict) -> str | None:
+    """The shipped ``model/generator`` option whose backbone has this class (``_target_``) and these
+    sizes (its own file over the one it extends), or None."""
+    import yaml
+
+    folder = Path(CONFIG_DIR) / "model" / "generator"
+    for f in sorted(folder.glob("*.yaml")):
+        node = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        parents = [d for d in node.get("defaults", []) if isinstance(d, str) and d != "_self_"]
+        backbone = {}
+        for parent in parents:
+            backbone.update((yaml.safe_load((folder / f"{parent}.yaml").read_text()) or {}).get("backbone", {}))
+        backbone.update(node.get("backbone", {}))
+        if all(backbone.get(k) == sizes.get(k) for k in (*BACKBONE_SIZES, "_target_")):
+            return f.stem
+    return None
+
+
+def backbone_problems(cfg: DictConfig, pretrained: dict, source: str) -> list[str]:
+    """The configured backbone has the pretrained one's sizes; else one line naming what to pick."""
+    ours = {k: _get(cfg, f"model.generator.backbone.{k}") for k in BACKBONE_SIZES}
+    theirs = {k: pretrained.get(k) for k in BACKBONE_SIZES}
+    if ours == theirs or None in theirs.values():
+        return []
+    option = _generator_option({**theirs, "_target_": pretrained.get("_target_")})
+    pick = f"model/generator={option}" if option else " ".join(f"model.generator.backbone.{k}={v}" for k, v in theirs.items())
+    sizes = ", ".join(f"{k} {theirs[k]} (configured {ours[k]})" for k in BACKBONE_SIZES if ours[k] != theirs[k])
+    return [f"{source} has a backbone of another size: {sizes}; add {pick}"]
 
 
 def optim_problems(cfg: DictConfig) -> list[str]:

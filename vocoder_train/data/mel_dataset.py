@@ -42,6 +42,7 @@ from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import ManifestError, read_manifest
 from vocoder_train.dsp import expected_frames
 from vocoder_train.io.audio import load_audio
+from vocoder_train.io.filekind import sniff
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,14 @@ def load_mel(path: str | os.PathLike, n_mels: int | None = None, mmap: bool = Fa
         raise MelMismatchError(f"{p}: mel file not found", "mel_missing")
     try:
         mel = np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise MelMismatchError(f"{p}: cannot be read as a .npy array ({e})", "mel_unreadable") from e
+        if not isinstance(mel, np.ndarray):  # np.load opens an .npz archive too
+            mel.close()
+            raise ValueError("an archive")
+    except (OSError, ValueError) as e:  # numpy's allow_pickle advice is not passed on: unsafe for a file from elsewhere
+        found, why = sniff(p), "it holds Python objects, not numbers" if "allow_pickle" in str(e) else str(e)
+        what = f"is {found.description}, not a numpy .npy array" if found.name != "npy" else f"cannot be read ({why})"
+        raise MelMismatchError(f"{p} {what}: save each mel with numpy.save(path, mel) as float32 (n_mels, frames)",
+                               "mel_unreadable") from e  # fmt: skip
     if mel.ndim == 3 and mel.shape[0] == 1:
         mel = mel[0]
     if mel.ndim != 2 or not np.issubdtype(mel.dtype, np.floating):

@@ -11,7 +11,9 @@ reliable check that it is readable and how long it is) and is either kept or rej
     too_long    longer than --max-duration
     non_finite  NaN or Inf samples (float WAVs can hold them)
     silent      peak below --silence-db
-    duplicate   the same file (after resolving symlinks) listed again
+    duplicate   the same bytes as a file earlier in the input order (the same path listed again, or a
+                byte-identical copy under another name, found by a blake2b digest of the file); the
+                earlier one is kept and the record's ``duplicate_of`` names it
 
 With ``--mels DIR`` (teacher-forced fine-tuning pairs) each good file is paired with a mel
 ``DIR/<path relative to the corpus root, with .npy>`` or else ``DIR/<stem>.npy`` and rejected with
@@ -24,9 +26,21 @@ With ``--mels DIR`` (teacher-forced fine-tuning pairs) each good file is paired 
 
 and the manifest entries get a ``"mel"`` key (see :mod:`vocoder_train.data.mel_dataset`).
 
-The kept files are split into train and val by a hash of their path relative to the common root
-of the inputs, so adding files never moves the others, or by an explicit ``--val-list``. The corpus
-is only read. The output folder gets ``train.jsonl``, ``val.jsonl`` (the format of
+The kept files are split into train and val by, in this order of precedence:
+
+- ``--val-list``: a filelist or manifest of validation files, or a folder whose audio files are the
+  validation files (the folder is also scanned as an input, so ``corpus/train --val-list corpus/val``
+  works);
+- an explicit ``--val-fraction``: a hash of each path relative to the common root of the inputs, so
+  adding files never moves the others;
+- the corpus's own split: an input folder with a top-level ``train/`` folder next to ``val/``,
+  ``valid/``, ``validation/`` or ``dev/`` folders (any case) sends the files under them to train and
+  val; its other files are split by the hash with the default fraction;
+- otherwise the hash with the default fraction, 0.05.
+
+A top-level ``test/`` folder next to ``train/`` is held out whatever the split: its files are in
+neither manifest (a test set stays unseen by training and validation); name it as an input to use
+it. The corpus is only read. The output folder gets ``train.jsonl``, ``val.jsonl`` (the format of
 :mod:`vocoder_train.data.manifest`), ``rejected.jsonl``, ``report.json``, ``report.md`` and
 ``duration_histogram.png``, each written atomically.
 
@@ -52,11 +66,16 @@ from vocoder_train.data.prepare_report import build_report, write_outputs
 # audio_io / manifest import torch and torchaudio (seconds); they are imported where used so
 # that `vocoder-prepare --help` and argument errors answer at once.
 
+# Top-level folders of an input folder that name a split (matched case-insensitively).
+SPLIT_FOLDERS = dict(train="train", val="val", valid="val", validation="val", dev="val", test="test")
+DEFAULT_VAL_FRACTION = 0.05
 REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
 MEL_REASONS = ("mel_missing", "mel_unreadable", "mel_bins", "mel_frames")  # only with --mels
 # Files longer than 1.5x this are decoded in chunks of this length, so that a 3-hour stereo
 # 48 kHz recording needs ~120 MB of float32 at a time (x workers) instead of ~4 GB.
 CHUNK_SECONDS = 300.0
+# The content digest streams the file: a long recording never sits in memory whole.
+DIGEST_CHUNK_BYTES = 1 << 20
 
 
 class PrepareError(ValueError):
@@ -67,8 +86,8 @@ class PrepareError(ValueError):
 class PrepareOptions:
     """Settings of one run; see ``vocoder-prepare --help`` for each."""
 
-    val_fraction: float = 0.05
-    val_list: str | None = None
+    val_fraction: float | None = None  # None: the corpus's own split, else DEFAULT_VAL_FRACTION
+    val_list: str | None = None  # a filelist, manifest or folder of validation files
     min_duration: float = 0.5
     max_duration: float | None = None
     seed: int = 0
@@ -86,6 +105,18 @@ class PrepareOptions:
     def reasons(self) -> tuple[str, ...]:
         return REASONS + MEL_REASONS if self.mels else REASONS
 
+    @property
+    def fraction(self) -> float:
+        """The share of the hash split: --val-fraction when given, else the default."""
+        return DEFAULT_VAL_FRACTION if self.val_fraction is None else self.val_fraction
+
+    @property
+    def split_override(self) -> str | None:
+        """The option that replaces a corpus's own split, when the user gave one."""
+        if self.val_list is not None:
+            return "--val-list"
+        return None if self.val_fraction is None else "--val-fraction"
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -94,6 +125,7 @@ class Entry:
     path: str
     source: str
     index: int  # position among all listings, so that rejected.jsonl follows the input order
+    split: str | None = None  # "train" or "val" when the corpus's own split folders decide it
 
 
 @dataclass
@@ -104,6 +136,24 @@ class Scan:
     rejected: list[dict] = field(default_factory=list)  # duplicates and missing files, with their "index"
     ignored: int = 0
     roots: list[str] = field(default_factory=list)  # folders whose common path is the split's root
+    fixed: dict[str, str] = field(default_factory=dict)  # path -> "train" / "val" from the corpus's own split
+    held_out: list[str] = field(default_factory=list)  # files of test/ folders, in neither manifest
+    notes: list[str] = field(default_factory=list)  # one line for each input folder with split folders
+    val_paths: set[str] | None = None  # resolved paths of a --val-list folder's audio files
+
+    def next_index(self) -> int:
+        return len(self.entries) + len(self.rejected)
+
+
+@dataclass
+class Layout:
+    """An input folder whose top-level folders name splits (``SPLIT_FOLDERS``)."""
+
+    folder: str
+    roles: dict[str, str]  # subfolder name -> "train" / "val" / "test"
+    used: bool  # its train/ and val folders decide the split
+    held_out: list[str] = field(default_factory=list)
+    loose: int = 0  # files outside the split folders
 
 
 @dataclass
@@ -121,6 +171,7 @@ class FileStats:
     non_finite: int = 0  # number of NaN / Inf samples
     size: int = 0  # bytes
     error: str | None = None
+    digest: str | None = None  # blake2b of the file's bytes: equal digests mean byte-identical files
     mel: str | None = None  # the paired mel (--mels)
     mel_frames: int | None = None
 
@@ -176,32 +227,117 @@ def _read_list(src: Path) -> list[str]:
         raise PrepareError(f"{src}: cannot be read as a filelist or JSONL manifest ({e})") from e
 
 
-def collect(inputs: Sequence[str | os.PathLike]) -> Scan:
-    """Expands folders, filelists, manifests and audio files into the list of files to check.
+def split_folders(folder: Path) -> dict[str, str]:
+    """{subfolder name: "train" | "val" | "test"} when ``folder`` has a top-level train/ folder next to a
+    validation or test folder (a corpus that ships its own split), else {}."""
+    found = {
+        p.name: SPLIT_FOLDERS[p.name.lower()]
+        for p in folder.iterdir()
+        if p.name.lower() in SPLIT_FOLDERS and p.is_dir()
+    }
+    roles = set(found.values())
+    return found if "train" in roles and roles & {"val", "test"} else {}
+
+
+def _expand_folder(
+    scan: Scan, src: Path, layouts: list[Layout], opts: PrepareOptions
+) -> list[tuple[str, str | None]]:
+    """(path, own split or None) of each audio file under ``src``; test/ files are held out."""
+    files, ignored = _scan_folder(src)
+    scan.ignored += ignored
+    scan.roots.append(os.path.abspath(src))
+    roles = split_folders(src)
+    if not roles:
+        return [(str(p), None) for p in files]
+    layout = Layout(os.path.abspath(src), roles, used=opts.split_override is None and "val" in roles.values())
+    layouts.append(layout)
+    listed = []
+    for p in files:
+        top, *below = p.relative_to(src).parts
+        role = roles.get(top) if below else None
+        if role == "test":
+            layout.held_out.append(os.path.abspath(p))
+            continue
+        layout.loose += role is None
+        listed.append((str(p), role if layout.used else None))
+    return listed
+
+
+def _layout_note(layout: Layout, seen: dict[str, Entry], opts: PrepareOptions) -> str:
+    """One line on what an input folder's split folders did."""
+
+    def names(role: str) -> str:
+        return ", ".join(f"{n}/" for n, r in sorted(layout.roles.items()) if r == role)
+
+    if layout.used:
+        parts = [f"the corpus's own split is used: {names('train')} -> train, {names('val')} -> val"]
+        parts += [f"{layout.loose} files outside them split by hash"] if layout.loose else []
+    elif "val" in layout.roles.values():
+        parts = [f"{names('train')} and {names('val')} do not decide the split ({opts.split_override} given)"]
+    else:
+        parts = ["no validation folder (val/, valid/, validation/ or dev/): val is chosen by hash"]
+    held = sum(os.path.realpath(p) not in seen for p in layout.held_out)
+    if held:
+        parts.append(f"{names('test')} held out ({held} files in neither manifest; name it as an INPUT to use it)")  # fmt: skip
+    elif layout.held_out:
+        parts.append(f"{names('test')} named as an input too: checked and split like the rest")
+    return f"{layout.folder}: " + "; ".join(parts)
+
+
+def _val_folder(opts: PrepareOptions) -> Path | None:
+    src = None if opts.val_list is None else Path(opts.val_list).expanduser()
+    return src if src is not None and src.is_dir() else None
+
+
+def _add_val_folder(scan: Scan, seen: dict[str, Entry], folder: Path, input_dirs: list[str]) -> None:
+    """A --val-list folder: its audio files are the validation files, and inputs where not listed already."""
+    from vocoder_train.io.audio import AUDIO_EXTENSIONS
+
+    files, ignored = _scan_folder(folder)
+    if not files:
+        raise PrepareError(f"{folder}: --val-list folder holds no audio files (looked for "
+                           f"{' '.join(AUDIO_EXTENSIONS)}) - give the folder of validation audio")  # fmt: skip
+    real = os.path.realpath(folder)
+    if not any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in input_dirs):
+        scan.ignored += ignored  # not counted already by an input folder that holds it
+    scan.roots.append(os.path.abspath(folder))
+    scan.val_paths = {os.path.realpath(p) for p in files}
+    for p in files:
+        if os.path.realpath(p) not in seen:  # a val file that an input lists too is no duplicate
+            _add(scan, seen, Entry(os.path.abspath(p), f"--val-list {folder}", scan.next_index()))
+
+
+def collect(inputs: Sequence[str | os.PathLike], opts: PrepareOptions = PrepareOptions()) -> Scan:
+    """Expands folders, filelists, manifests, audio files and a --val-list folder into the files to check.
 
     The first listing of a file wins; later ones are rejected as ``duplicate``, listed files that
     do not exist as ``unreadable``. Raises :class:`PrepareError` for an input that does not exist.
     """
     from vocoder_train.io.audio import is_audio_file
 
-    scan, seen = Scan(), {}
+    scan, seen, layouts, input_dirs = Scan(), {}, [], []
     for raw in inputs:
         src = Path(raw).expanduser()
         if src.is_dir():
-            files, ignored = _scan_folder(src)
-            scan.ignored += ignored
-            scan.roots.append(os.path.abspath(src))
-            paths = [str(p) for p in files]
+            listed = _expand_folder(scan, src, layouts, opts)
+            input_dirs.append(os.path.realpath(src))
         elif src.is_file():
             # a listed file is checked whatever its extension: naming a non-audio file is a mistake to report
             paths = [str(src)] if is_audio_file(src) else _read_list(src)
             scan.roots.extend(os.path.dirname(os.path.abspath(p)) for p in paths)
+            listed = [(p, None) for p in paths]
         else:
             raise PrepareError(
                 f"{src}: no such file or folder (give folders, filelists, JSONL manifests or audio files)"
             )
-        for path in paths:
-            _add(scan, seen, Entry(os.path.abspath(path), str(src), len(scan.entries) + len(scan.rejected)))
+        for path, role in listed:
+            _add(scan, seen, Entry(os.path.abspath(path), str(src), scan.next_index(), role))
+    val_dir = _val_folder(opts)
+    if val_dir is not None:
+        _add_val_folder(scan, seen, val_dir, input_dirs)
+    # a held-out file that an input or the --val-list folder names is checked like any other
+    scan.held_out = [p for layout in layouts for p in layout.held_out if os.path.realpath(p) not in seen]
+    scan.notes = [_layout_note(layout, seen, opts) for layout in layouts]
     return scan
 
 
@@ -214,11 +350,13 @@ def _add(scan: Scan, seen: dict[str, Entry], entry: Entry) -> None:
     key = os.path.realpath(entry.path)
     if key in seen:
         first = seen[key]
-        scan.rejected.append(dict(path=entry.path, reason="duplicate", index=entry.index,
+        scan.rejected.append(dict(path=entry.path, reason="duplicate", index=entry.index, duplicate_of=first.path,
                                   message=f"same file as {first.path} (from {first.source}), listed again in {entry.source}"))  # fmt: skip
         return
     seen[key] = entry
     scan.entries.append(entry)
+    if entry.split is not None:
+        scan.fixed[entry.path] = entry.split
 
 
 # -- measuring one file ---------------------------------------------------------------------------
@@ -228,8 +366,17 @@ def _db(x: float) -> float | None:
     return 20.0 * math.log10(x) if x > 0 else None
 
 
+def content_digest(path: str) -> str:
+    """blake2b of the file's bytes, read in chunks of ``DIGEST_CHUNK_BYTES``."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        while chunk := f.read(DIGEST_CHUNK_BYTES):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def measure(path: str) -> FileStats:
-    """Decodes ``path`` in full and measures it. Never raises for a bad file: sets ``error``."""
+    """Decodes ``path`` in full, measures it and digests its bytes. Never raises for a bad file: sets ``error``."""
     from vocoder_train.io.audio import AudioReadError, probe
 
     stats = FileStats(path=path)
@@ -242,6 +389,7 @@ def measure(path: str) -> FileStats:
         if info.num_frames == 0:
             return stats  # a header without audio frames: decoding it raises "no frames"
         peak, sumsq, frames, non_finite = _decode_stats(path, info.duration)
+        stats.digest = content_digest(path)  # here, in the worker: parallel like the decoding
     except AudioReadError as e:
         stats.error = str(e)
         return stats
@@ -415,16 +563,30 @@ def split_key(path: str, root: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def split_by_hash(good: list[FileStats], root: str, opts: PrepareOptions) -> tuple[list[bool], list[str]]:
-    """is_val for each file; at least one val file (and one train file) when there are >= 2 files."""
+def split_by_hash(
+    good: list[FileStats], root: str, opts: PrepareOptions, fixed: dict[str, str] | None = None
+) -> tuple[list[bool], list[str]]:
+    """is_val for each file: ``fixed`` (the corpus's own split) where it names the file, else the hash.
+
+    At least one val file (and one train file) when there are >= 2 files, taken from the hashed ones.
+    """
+    if len(good) == 1:
+        return [False], ["only one good file: it goes to train and val.jsonl is empty"]
+    fixed = fixed or {}
     keys = [split_key(s.path, root, opts.seed) for s in good]
-    is_val = [k < opts.val_fraction for k in keys]
-    if len(good) >= 2 and not any(is_val):
-        is_val[min(range(len(good)), key=keys.__getitem__)] = True
-    if len(good) >= 2 and all(is_val):
-        is_val[max(range(len(good)), key=keys.__getitem__)] = False
-    warnings = ["only one good file: it goes to train and val.jsonl is empty"] if len(good) == 1 else []
-    return is_val, warnings
+    is_val = [fixed[s.path] == "val" if s.path in fixed else k < opts.fraction for s, k in zip(good, keys)]
+    free = [i for i, s in enumerate(good) if s.path not in fixed]
+    if free and not any(is_val):
+        is_val[min(free, key=keys.__getitem__)] = True
+    if free and all(is_val):
+        is_val[max(free, key=keys.__getitem__)] = False
+    if all(is_val):  # nothing hashed to move: every good file is in a val folder
+        raise PrepareError(f"{root}: every good file is in a validation folder (val/, valid/, validation/, dev/), "
+                           "none is left for training - check train/ in rejected.jsonl, or split by hash "
+                           "with --val-fraction")  # fmt: skip
+    if not any(is_val):
+        return is_val, ["no good file in the corpus's validation folders: val.jsonl is empty"]
+    return is_val, []
 
 
 def _read_val_list(src: Path) -> list[str]:
@@ -432,6 +594,28 @@ def _read_val_list(src: Path) -> list[str]:
         return [str(item["path"]) for _, item in iter_entries(src)]
     except ManifestError as e:
         raise PrepareError(str(e)) from e
+
+
+def split_by_folder(good: list[FileStats], val_paths: set[str], folder: str) -> tuple[list[bool], list[str]]:
+    """is_val for each file whose resolved path is one of a --val-list folder's ``val_paths``."""
+    is_val = [os.path.realpath(s.path) in val_paths for s in good]
+    if all(is_val):
+        raise PrepareError(f"{folder}: every good file is under --val-list, none is left for training - "
+                           "give the training files as INPUT")  # fmt: skip
+    if any(is_val):
+        return is_val, []
+    return is_val, [f"--val-list {folder}: none of its {len(val_paths)} audio files is good, val.jsonl is empty"]  # fmt: skip
+
+
+def choose_split(
+    good: list[FileStats], root: str, scan: Scan, opts: PrepareOptions
+) -> tuple[list[bool], list[str], str]:
+    """(is_val for each file, warnings, the method: "val_list", "corpus" or "hash")."""
+    if scan.val_paths is not None:
+        return *split_by_folder(good, scan.val_paths, str(opts.val_list)), "val_list"
+    if opts.val_list:
+        return *split_by_list(good, root, opts.val_list), "val_list"
+    return *split_by_hash(good, root, opts, scan.fixed), "corpus" if scan.fixed else "hash"
 
 
 def split_by_list(good: list[FileStats], root: str, val_list: str) -> tuple[list[bool], list[str]]:
@@ -468,13 +652,14 @@ def split_by_list(good: list[FileStats], root: str, val_list: str) -> tuple[list
 
 
 def _check_options(opts: PrepareOptions) -> None:
-    if not 0.0 < opts.val_fraction < 1.0:
+    if opts.val_fraction is not None and not 0.0 < opts.val_fraction < 1.0:
         raise PrepareError(f"--val-fraction {opts.val_fraction}: must be between 0 and 1 (exclusive)")
     if opts.min_duration < 0 or (opts.max_duration is not None and opts.max_duration < opts.min_duration):
         raise PrepareError(f"--min-duration {opts.min_duration} / --max-duration {opts.max_duration}: "
                            "need 0 <= min <= max")  # fmt: skip
-    if opts.val_list is not None and not Path(opts.val_list).expanduser().is_file():
-        raise PrepareError(f"{opts.val_list}: --val-list file not found")
+    if opts.val_list is not None and not Path(opts.val_list).expanduser().exists():
+        raise PrepareError(f"{opts.val_list}: --val-list not found (give a folder of validation audio, "
+                           "a filelist or a JSONL manifest)")  # fmt: skip
     if opts.sample_rate <= 0 or opts.workers < 1:
         raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
     if opts.mels is not None:
@@ -505,8 +690,9 @@ def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
     if not rejected:
         from vocoder_train.io.audio import AUDIO_EXTENSIONS
 
+        held = f"; {len(scan.held_out)} held out in test folders" if scan.held_out else ""
         return PrepareError(f"{where}: no audio files found (looked for {' '.join(AUDIO_EXTENSIONS)}; "
-                            f"{scan.ignored} other files ignored) - check the path and the file extensions")  # fmt: skip
+                            f"{scan.ignored} other files ignored{held}) - check the path and the file extensions")  # fmt: skip
     reasons = ", ".join(f"{r}: {n}" for r, n in Counter(x["reason"] for x in rejected).items())
     first = rejected[0]
     if first["reason"] in MEL_REASONS:
@@ -516,6 +702,29 @@ def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
         example, advice = first["path"], "check the files and --min-duration/--silence-db"
     return PrepareError(f"{where}: none of the {len(rejected)} files is usable ({reasons}); "
                         f"e.g. {example}: {first['message']} - {advice}")  # fmt: skip
+
+
+def check_files(scan: Scan, opts: PrepareOptions) -> tuple[list[FileStats], list[dict]]:
+    """Measures the scanned files: the good ones, and every rejection record in input order.
+
+    A good file whose bytes equal an earlier good file's is a ``duplicate`` of it. Files failing an
+    audio check keep that reason, so equal empty or broken files are not called copies of each other.
+    """
+    measured = measure_all([e.path for e in scan.entries], opts.workers, opts.progress)
+    good, rejected, first = [], list(scan.rejected), {}
+    for entry, stats in zip(scan.entries, measured):
+        verdict, extra = classify(stats, opts), {}
+        if verdict is None and stats.digest in first:
+            extra = dict(duplicate_of=first[stats.digest])
+            verdict = "duplicate", f"same bytes as {first[stats.digest]} (a copy under another name)"
+        if verdict is None:
+            first[stats.digest] = stats.path
+            good.append(stats)
+        else:
+            record = dict(path=stats.path, reason=verdict[0], message=verdict[1], index=entry.index)
+            rejected.append(record | extra)
+    rejected.sort(key=lambda x: x["index"])
+    return good, [{k: v for k, v in x.items() if k != "index"} for x in rejected]
 
 
 def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
@@ -528,32 +737,20 @@ def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
     _check_output(Path(output))
     if not inputs:
         raise PrepareError("no INPUT given: name at least one folder, filelist or manifest")
-    scan = collect(inputs)
+    scan = collect(inputs, opts)
     if not scan.entries and not scan.rejected:
         raise _no_good_files(inputs, scan, [])
-    measured = measure_all([e.path for e in scan.entries], opts.workers, opts.progress)
-    good, rejected = [], list(scan.rejected)
-    for entry, stats in zip(scan.entries, measured):
-        verdict = classify(stats, opts)
-        if verdict is None:
-            good.append(stats)
-        else:
-            rejected.append(dict(path=stats.path, reason=verdict[0], message=verdict[1], index=entry.index))
-    rejected = [
-        {k: v for k, v in x.items() if k != "index"} for x in sorted(rejected, key=lambda x: x["index"])
-    ]
+    good, rejected = check_files(scan, opts)
     root = common_root(scan.roots)
     if opts.mels and good:
         good, mel_rejected = pair_mels(good, root, opts)
         rejected = rejected + mel_rejected  # after the audio checks, in input order among themselves
     if not good:
         raise _no_good_files(inputs, scan, rejected)
-    if opts.val_list:
-        is_val, warnings = split_by_list(good, root, opts.val_list)
-    else:
-        is_val, warnings = split_by_hash(good, root, opts)
+    is_val, warnings, method = choose_split(good, root, scan, opts)
     train = [s for s, v in zip(good, is_val) if not v]
     val = [s for s, v in zip(good, is_val) if v]
-    report = build_report(inputs, output, root, train, val, rejected, scan.ignored, opts, warnings)
+    report = build_report(inputs, output, root, train, val, rejected, scan.ignored, opts, warnings,
+                          held_out=len(scan.held_out), split=dict(method=method, notes=scan.notes))  # fmt: skip
     files = write_outputs(Path(output), train, val, rejected, report, opts)
     return PrepareResult(Path(output), train, val, rejected, scan.ignored, report, files)

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 # Human-friendly duration bins (seconds) for the text table; the PNG uses finer linear bins.
 HISTOGRAM_EDGES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 300.0, math.inf)
+SPLIT_METHODS = {
+    "hash": "by a hash of each path (--val-fraction)",
+    "corpus": "the corpus's own train/ and validation folders",
+    "val_list": "--val-list",
+}
 MAX_LISTED = 50  # rejected files / warnings listed one by one in report.md; all are in the JSON files
 
 
@@ -69,8 +74,12 @@ def _sample_rate_warnings(good: list[FileStats], opts: PrepareOptions) -> tuple[
     return warnings, low
 
 
-def build_report(inputs, output, root, train, val, rejected, ignored, opts, warnings) -> dict:
-    """Everything report.json holds: settings, counts and hours per split, rates, durations, rejections."""
+def build_report(inputs, output, root, train, val, rejected, ignored, opts, warnings, *, held_out: int = 0,
+                 split: dict | None = None) -> dict:  # fmt: skip
+    """Everything report.json holds: settings, counts and hours per split, rates, durations, rejections.
+
+    ``split``: how train and val were chosen, ``{"method": "hash" | "corpus" | "val_list", "notes": [...]}``.
+    """
     good = train + val
     rate_warnings, low = _sample_rate_warnings(good, opts)
     mel_keys = ("hop_length", "n_fft", "n_mels", "mel_padding", "max_frame_mismatch")
@@ -78,17 +87,20 @@ def build_report(inputs, output, root, train, val, rejected, ignored, opts, warn
         k: v for k, v in asdict(opts).items()
         if k not in ("workers", "progress") and (opts.mels or k not in mel_keys)
     }  # no effect on output
+    settings["val_fraction"] = opts.fraction  # the share the hash split used, given or default
     return dict(
         tool="vocoder-prepare",
         inputs=[os.path.abspath(p) for p in inputs],
         output=os.path.abspath(output),
         common_root=root,
         settings=settings,
+        split=split or dict(method="hash", notes=[]),
         totals=dict(
             files=len(good) + len(rejected),
             good=len(good),
             rejected=len(rejected),
             ignored=ignored,
+            held_out=held_out,
             hours=_hours(good),
         ),  # fmt: skip
         splits={
@@ -127,11 +139,14 @@ def render_markdown(report: dict, rejected: list[dict]) -> str:
     t, sp = report["totals"], report["splits"]
     lines = [
         "# Corpus report (vocoder-prepare)", "",
-        f"Inputs: {', '.join(f'`{p}`' for p in report['inputs'])}  ", f"Common root: `{report['common_root']}`", "",
+        f"Inputs: {', '.join(f'`{p}`' for p in report['inputs'])}  ", f"Common root: `{report['common_root']}`  ",
+        f"Split: {SPLIT_METHODS[report['split']['method']]}", "", *(f"- {n}" for n in report["split"]["notes"]),
+        *([""] if report["split"]["notes"] else []),
         "| | files | hours | h:mm:ss |", "|---|---:|---:|---:|",
         *(f"| {n} | {sp[n]['files']} | {sp[n]['hours']:.3f} | {_hms(sp[n]['seconds'])} |" for n in ("train", "val")),
         f"| **good** | {t['good']} | {t['hours']:.3f} | {_hms(3600 * t['hours'])} |",
-        f"| rejected | {t['rejected']} | | |", f"| ignored (not audio, hidden) | {t['ignored']} | | |", "",
+        f"| rejected | {t['rejected']} | | |", f"| ignored (not audio, hidden) | {t['ignored']} | | |",
+        *([f"| held out (test folders) | {t['held_out']} | | |"] if t["held_out"] else []), "",
         "## Sample rates", "", "| sample rate | files | hours | h:mm:ss |", "|---:|---:|---:|---:|",
         *(f"| {sr} Hz | {v['files']} | {v['hours']:.3f} | {_hms(3600 * v['hours'])} |"
           for sr, v in report["sample_rates"].items()), "",

@@ -144,6 +144,13 @@ def causal_frames(num_samples: int, hop: int, n_fft: int) -> int:
     return -(-(num_samples + causal_latency(n_fft, hop)) // hop) if num_samples > 0 else 0
 
 
+def causal_padding(num_samples: int, hop: int, n_fft: int) -> tuple[int, int]:
+    """(left, right) zeros that put ``num_samples`` samples on the causal grid: frame ``l``'s window
+    covers samples ``[(l + 1) * hop - n_fft, (l + 1) * hop)``, :func:`causal_frames` frames in all."""
+    left = causal_latency(n_fft, hop)
+    return left, (causal_frames(num_samples, hop, n_fft) - 1) * hop + n_fft - left - num_samples
+
+
 def causal_envelope(window: torch.Tensor, hop: int) -> torch.Tensor:
     """window (n_fft,) -> (hop,): the overlap-added squared window at a sample under ``n_fft / hop``
     windows, which repeats every hop."""

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import torch
 
-from vocoder_train.dsp.framing import expected_frames, istft_trim
+from vocoder_train.dsp.framing import causal_padding, expected_frames, istft_trim
 from vocoder_train.dsp.mel import LOG_FLOOR, mel_filterbank
 
 MAX_LAG = 4  # frames of offset tried when aligning the supplied mel with ours
@@ -53,7 +53,7 @@ class FrontendSettings:
     power: int = 1  # 1: mel of the magnitude, 2: mel of the power spectrum
     log: str = "ln"  # ln | log10
     log_floor: float = LOG_FLOOR  # values clamped to it before the log
-    padding: str = "center"  # center | same
+    padding: str = "center"  # center | same | causal
     normalize: str = "none"  # none | utterance (mean/std over the whole mel)
 
     @property
@@ -96,6 +96,8 @@ def _stft(audio: torch.Tensor, s: FrontendSettings) -> torch.Tensor:
     if s.padding == "same":
         pad = istft_trim(s.n_fft, s.hop_length, "same")
         x = torch.nn.functional.pad(x.unsqueeze(0), (pad, pad), mode="reflect")[0]
+    elif s.padding == "causal":  # zeros, as the causal front end pads
+        x = torch.nn.functional.pad(x, causal_padding(x.shape[-1], s.hop_length, s.n_fft))
     spec = torch.stft(x, s.n_fft, s.hop_length, win, torch.hann_window(win, dtype=torch.float64),
                       center=s.padding == "center", pad_mode="reflect", return_complex=True)  # fmt: skip
     return spec[0].abs()
@@ -165,7 +167,7 @@ def _grid(base: FrontendSettings, ours: FrontendSettings) -> dict[str, list]:
     nyquist = base.sample_rate / 2
     fmaxes = sorted({f for f in (nyquist, 8000.0, 7600.0, ours.fmax) if f <= nyquist})
     return dict(
-        padding=["center", "same"], mel_scale=["htk", "slaney"], mel_norm=[None, "slaney"],
+        padding=["center", "same", "causal"], mel_scale=["htk", "slaney"], mel_norm=[None, "slaney"],
         f_min=sorted({0.0, 80.0, float(ours.f_min)}), f_max=fmaxes, power=[1, 2], log=["ln", "log10"],
         log_floor=sorted({*FLOORS, ours.log_floor}), normalize=["none", "utterance"],
     )  # fmt: skip
@@ -227,7 +229,8 @@ LABELS = dict(sample_rate="sample rate", hop_length="hop length", n_mels="mel bi
 
 def _describe(key: str, value) -> str:
     if key == "padding":
-        return {"center": "center (T // hop + 1 frames)", "same": "same (reflect-pad (n_fft - hop) / 2, HiFi-GAN style)"}[value]
+        return {"center": "center (T // hop + 1 frames)", "same": "same (reflect-pad (n_fft - hop) / 2, HiFi-GAN style)",
+                "causal": "causal (n_fft - hop zeros on the left; streaming models)"}[value]
     if key == "power":
         return {1: "magnitude", 2: "power (x2 in the log domain)"}[value]
     if key == "log":
@@ -269,17 +272,23 @@ class FrontendReport:
         """Whether the best candidate explains the supplied mel (residual < 5 % of its spread)."""
         return self.error <= 0.05 * self.mel_std + 1e-4
 
+    @property
+    def matches(self) -> bool:
+        """The supplied mel is ours: no setting differs and the residual is small."""
+        return self.fits and not self.differences
+
     def lines(self) -> list[str]:
-        if self.differences:
+        if not self.fits:
+            out = ["no candidate fits well: the front-ends may also differ in n_fft, window, pre-emphasis "
+                   "or a model-specific scaling; or the mel is predicted, not computed from this audio"]  # fmt: skip
+            out += [f"closest candidate, {LABELS[k]}: yours {y}, ours {o}" for k, (y, o) in self.differences.items()]
+        elif self.differences:
             out = [f"{LABELS[k]}: yours {y}, ours {o}" for k, (y, o) in self.differences.items()]
         else:
             out = ["no difference: the supplied mel matches our front-end"]
         out.append(f"frames: yours {self.frames[0]}, ours {self.frames[1]} (offset {self.frame_offset:+d})")
         out.append(f"residual error {self.error:.4g} (ours as configured: {self.error_ours:.4g}; "
                    f"mel spread {self.mel_std:.3g}; {self.candidates} candidates searched)")  # fmt: skip
-        if not self.fits:
-            out.append("no candidate fits well: the front-ends may also differ in n_fft, window, pre-emphasis "
-                       "or a model-specific scaling; or the mel is predicted, not computed from this audio")  # fmt: skip
         return out
 
     def to_dict(self) -> dict:
@@ -306,6 +315,9 @@ def compare_frontends(sample_mel: np.ndarray, audio: torch.Tensor, sample_rate: 
     audio = audio.reshape(-1).double()
     base = replace(ours, sample_rate=int(sample_rate), n_mels=int(mel.shape[0]))
     expected = _frames(audio.numel(), base)
+    if abs(mel.shape[0] - expected) <= MAX_LAG < abs(mel.shape[1] - expected):
+        raise ValueError(f"sample mel: shape {tuple(mel.shape)} looks transposed: its first axis has the audio's "
+                         f"{expected} frames; save it as (n_mels, frames), e.g. numpy.save(path, mel.T)")
     if abs(mel.shape[1] - expected) > MAX_LAG:  # a different hop: estimate it from the frame count
         base = replace(base, hop_length=max(1, round(audio.numel() / max(1, mel.shape[1] - 1))))
     cands = search(mel, audio, base, ours)

@@ -38,7 +38,7 @@ from vocos.models import VocosBackbone
 from vocos.modules import safe_log
 from vocos.spectral_ops import ISTFT
 
-from vocoder_train.dsp import causal_frames, causal_istft, causal_latency
+from vocoder_train.dsp import causal_istft, causal_latency, causal_padding
 
 
 class CausalConv1d(nn.Conv1d):
@@ -176,9 +176,7 @@ class CausalMelSpectrogramFeatures(MelSpectrogramFeatures):
     def forward(self, audio: torch.Tensor, **kwargs) -> torch.Tensor:
         """audio (B, T) -> log-mel (B, n_mels, ceil((T + n_fft - hop) / hop))."""
         hop, n_fft = self.mel_spec.hop_length, self.mel_spec.n_fft
-        frames = causal_frames(audio.shape[-1], hop, n_fft)
-        right = (frames - 1) * hop + n_fft - self.latency - audio.shape[-1]
-        return safe_log(self.mel_spec(F.pad(audio, (self.latency, right))))
+        return safe_log(self.mel_spec(F.pad(audio, causal_padding(audio.shape[-1], hop, n_fft))))
 
 
 KERNEL = 7  # vocos' VocosBackbone: the embedding and every depthwise convolution

@@ -17,7 +17,8 @@ The graph formats use :class:`vocoder_train.models.inference.exportable.Exportab
 real-valued ops). Every export is reloaded from a temporary folder next to the output and run
 on two mels (one from a synthetic signal, one random with an odd frame count, so a frozen time
 axis is caught); it is published (renamed to the output) only when its largest absolute
-difference from the training model's ``synthesize(mel)`` is within the tolerance.
+difference from the training model's ``synthesize(mel)`` is within the tolerance. The published
+folder and files have the modes the process umask gives (e.g. 0755 / 0644 under umask 022).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import torch
 import yaml
 
 from vocoder_train.io.buffers import vocos_state_dict
-from vocoder_train.io.checkpoint import load_checkpoint
+from vocoder_train.io.checkpoint import apply_umask, load_checkpoint
 from vocoder_train.models.causal import is_causal
 from vocoder_train.models.inference.exportable import (
     GRAPH_FORMATS,
@@ -330,6 +331,7 @@ def export(
             )
         hint = f"Checked against the training model: max abs diff {diff:.2e} (fp32)."
         files.append(write_readme(tmp, fmt, str(source), hint))
+        apply_umask(tmp)  # mkdtemp made it 0o700, and some writers make 0o600 files
         check_output(output, force)  # again: someone may have written there meanwhile
         publish(tmp, output)
     finally:

@@ -4,7 +4,8 @@
     audio = vocoder.decode(mel)                                # (B, n_mels, L) -> (B, T), on the CPU
     generator, sample_rate = load_generator("exported/vocos")  # the PyTorch-weight kinds
 
-Kinds (:func:`model_kind`; a folder is looked into for the file names of :data:`MODEL_FILES`):
+Kinds (:func:`model_kind`; a folder is looked into for the file names of :data:`MODEL_FILES`, a file is
+recognised by its content, and any other kind of file is refused with :class:`WrongModelFile`):
 
 * ``checkpoint``: a training checkpoint (``.ckpt``): weights, EMA weights and the run's config.
 * ``vocos``: a folder with ``config.yaml`` + ``pytorch_model.bin`` (``charactr/vocos-mel-24khz``).
@@ -36,6 +37,7 @@ import yaml
 
 from vocoder_train.io.buffers import drop_derived
 from vocoder_train.io.checkpoint import load_checkpoint, load_torchscript, safetensors_json
+from vocoder_train.io.filekind import INPUT_KINDS, WrongFileKind, sniff
 from vocoder_train.models.generator import (
     VocosGenerator,
     build_generator,
@@ -53,6 +55,12 @@ MODEL_FILES = {
     "onnx-stream": "generator.stream.onnx",
 }
 WEIGHT_KINDS = ("checkpoint", "vocos", "safetensors")
+# sniffed content (io.filekind) -> model kind; a damaged zip is a checkpoint cut short, reported when loaded
+CONTENT_KINDS = {"torch": "checkpoint", "pickle": "checkpoint", "damaged-zip": "checkpoint",
+                 "safetensors": "safetensors", "torchscript": "torchscript", "onnx": "onnx"}  # fmt: skip
+MODEL_EXPECTED = "a model (a training checkpoint .ckpt, a vocos folder, or a vocoder-export folder or file)"
+MODEL_FIX = "give a run's checkpoints/last.ckpt, a vocos folder, or a folder vocoder-export wrote"
+WEIGHTS_EXPECTED = "PyTorch weights (a training checkpoint .ckpt, a vocos folder or a safetensors export)"
 ENGINES = ("auto", "fused", "eager", "fused-bf16")
 # engine="auto" takes fused-bf16 only where bf16 is native and its output on a probe stays this close
 # (max abs) to the fp32 decode, which equals vocos.Vocos.decode to float rounding
@@ -74,6 +82,10 @@ _TARGET_KEYS = ("_target_", "class_path")
 
 class ModelError(ValueError):
     """A model file or folder cannot be loaded or used as asked. The message names it and what to do."""
+
+
+class WrongModelFile(ModelError, WrongFileKind):
+    """A model path that holds another kind of file (a mel, audio, text, a graph where weights are needed)."""
 
 
 # -- stored configs ------------------------------------------------------------------------------------
@@ -171,27 +183,29 @@ def _checkpoint_config(ckpt: Any, path: Path) -> dict:
 
 
 def model_kind(path: str | Path) -> tuple[str, Path]:
-    """(kind, file) for a model path: a folder is looked into, a file is recognised by its name."""
+    """(kind, file) for a model path: a folder is looked into by file name, a file is recognised by its
+    content (:func:`~vocoder_train.io.filekind.sniff`). Raises :class:`WrongModelFile` for anything
+    else (a mel, audio, text, ...) and FileNotFoundError for a missing path or a folder without a model."""
     path = Path(path)
     if path.is_dir():
-        for kind, name in MODEL_FILES.items():
+        for name in MODEL_FILES.values():
             if (path / name).is_file():
-                return kind, path / name
+                return model_kind(path / name)
+        found = sniff(path)
+        if found.name in INPUT_KINDS:
+            raise WrongModelFile(path, found, MODEL_EXPECTED, MODEL_FIX)
         raise FileNotFoundError(f"{path}: no model in this folder (looked for {', '.join(MODEL_FILES.values())})")
-    if not path.is_file():
+    found = sniff(path)
+    if found.name == "missing":
         raise FileNotFoundError(f"{path}: no such model file or folder")
-    name = path.name.lower()
-    if name.endswith(".stream.onnx"):
+    if found.name not in CONTENT_KINDS:
+        raise WrongModelFile(path, found, MODEL_EXPECTED, MODEL_FIX)
+    kind, name = CONTENT_KINDS[found.name], path.name.lower()
+    if kind == "onnx" and name.endswith(".stream.onnx"):
         return "onnx-stream", path
-    if name.endswith(".onnx"):
-        return "onnx", path
-    if name.endswith(".safetensors"):
-        return "safetensors", path
-    if name.endswith((".torchscript.pt", ".ts", ".jit")):
-        return "torchscript", path
-    if name == MODEL_FILES["vocos"]:
+    if kind == "checkpoint" and name == MODEL_FILES["vocos"]:
         return "vocos", path
-    return "checkpoint", path
+    return kind, path
 
 
 def read_config(path: str | Path) -> dict:
@@ -262,10 +276,13 @@ def _prefixed(state: dict, prefix: str) -> dict[str, torch.Tensor]:
 
 def read_weights(path: str | Path, device: str = "cpu") -> Weights:
     """The PyTorch weights of a checkpoint, a vocos folder or a safetensors export."""
-    kind, file = model_kind(path)
+    try:
+        kind, file = model_kind(path)
+    except WrongModelFile as e:
+        raise WrongModelFile(e.path, e.found, WEIGHTS_EXPECTED, MODEL_FIX) from None
     if kind not in WEIGHT_KINDS:
-        raise ModelError(f"{path}: a {kind} model is a traced graph without PyTorch weights; use the "
-                         "checkpoint, vocos folder or safetensors export it was made from")
+        raise WrongModelFile(file, sniff(file), WEIGHTS_EXPECTED, "it is a traced graph without PyTorch weights; "
+                             "use the checkpoint, vocos folder or safetensors export it was made from")
     if kind != "checkpoint":
         source = file.parent if kind == "vocos" else file
         return Weights(source, kind, read_config(file), load_checkpoint(file, map_location=device))

@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from vocoder_train.config.checks import backbone_problems
 from vocoder_train.io.buffers import drop_derived
 from vocoder_train.io.checkpoint import CheckpointError
 from vocoder_train.models.generator import from_vocos_config
@@ -82,6 +83,10 @@ def apply_init(module: nn.Module, init: DictConfig | dict | None, generator_cfg:
     diffs = _frontend_differences(ours, pre_cfg)
     if diffs:
         raise InitError(f"init.path={path}: front end or head differs from the config:\n  " + "\n  ".join(diffs))
+    sizes = backbone_problems(OmegaConf.create({"model": {"generator": ours}}), pre_cfg.get("backbone", {}),
+                              f"init.path={path}")
+    if sizes:
+        raise InitError(sizes[0])
     _load_into(module.generator, gen_state, "generator", path)
     if weights == "all":
         if not disc_state:

@@ -280,6 +280,7 @@ class VocoderGAN(pl.LightningModule):
         self.log("train/lr_d", opt_d.param_groups[0]["lr"], batch_size=bs)
         self.log("train/nonfinite_skips", float(self.nonfinite_skips), batch_size=bs)
         self.log("train/phase", float(PHASES.index(self.phase())), batch_size=bs)
+        self.log("step", float(self.global_step), batch_size=bs)  # scalars' x-axis: optimizer steps, as media and checkpoints
 
     # -- validation ------------------------------------------------------------------------
 
@@ -320,6 +321,8 @@ class VocoderGAN(pl.LightningModule):
         means = self._val_acc.reduce()
         for k, v in means.items():
             self.log(f"val/{k}", float(v), sync_dist=False, prog_bar=k == "mel_l1")
+        if means:
+            self.log("step", float(self.global_step), sync_dist=False)
 
     # -- checkpoints -----------------------------------------------------------------------
 

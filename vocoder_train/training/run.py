@@ -14,7 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 
 from vocoder_train import hardware
+from vocoder_train.config.checks import ConfigError
 from vocoder_train.io.checkpoint import CheckpointError, load_checkpoint
+from vocoder_train.io.filekind import WrongFileKind
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator
 from vocoder_train.training.callbacks import FinalCheckpoint
@@ -61,7 +63,11 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         p = Path(cfg.ckpt_path)
         if not p.is_file():
             raise FileNotFoundError(f"ckpt_path={cfg.ckpt_path}: no such checkpoint")
-        _check_loadable(p)
+        try:
+            _check_loadable(p)
+        except WrongFileKind as e:  # not a checkpoint at all: a config mistake, reported as one
+            fix = "give a training checkpoint (.ckpt), e.g. <run>/checkpoints/last.ckpt"
+            raise ConfigError(f"ckpt_path: {e.line(fix)}") from None
         return str(p)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if cfg.resume == "auto" and last.is_file():
@@ -74,12 +80,12 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
 def _check_loadable(path: Path) -> None:
     try:
         load_checkpoint(path)
-    except CheckpointError as e:
+    except (CheckpointError, WrongFileKind) as e:
         others = sorted((p for p in path.parent.glob("*.ckpt") if p != path), key=lambda p: -p.stat().st_mtime)
         for other in others:
             try:
                 load_checkpoint(other)
-            except CheckpointError:
+            except (CheckpointError, WrongFileKind):
                 continue
             raise CheckpointError(f"{e}\n  the newest loadable checkpoint is {other}: resume with ckpt_path={other}") from e
         raise
