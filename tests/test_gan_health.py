@@ -14,7 +14,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from vocoder_train.config import CONFIG_DIR
 from vocoder_train.config.checks import ConfigError, check_config
 from vocoder_train.io.checkpoint import load_checkpoint
-from vocoder_train.losses.adversarial import hinge_d, lsgan_d
 from vocoder_train.training.health import (
     EarlyStopRestore,
     GANHealth,
@@ -30,7 +29,7 @@ class _Module:
     """What GANHealth reads of a VocoderGAN: the discriminators' names, the loss, the settings; records logs."""
 
     def __init__(self):
-        self.adversary = SimpleNamespace(discriminators={"mpd": None, "mrd": None}, d_fn=hinge_d)
+        self.adversary = SimpleNamespace(discriminators={"mpd": None, "mrd": None}, loss="hinge")
         self.optim_cfg = {"lr_d": 2e-4, "lr_g": 5e-5, "disc_warmup_steps": 2000, "grad_clip_d": None, "grad_clip_g": None}
         self.lambdas = {"g_mel": 45.0, "g_adv_mrd": 1.0}
         self.logged: list[dict] = []
@@ -81,7 +80,9 @@ def test_detector_warns_once_per_episode_on_synthetic_losses():
 def test_rules_of_the_detector_and_the_early_stop():
     streak = Streak(patience=2)
     assert [streak.update(f) for f in (True, True, True, False, True, True)] == [False, True, False, False, False, True]
-    assert adversarial_loss_name(SimpleNamespace(d_fn=lsgan_d)) == "lsgan"
+    assert adversarial_loss_name(SimpleNamespace(loss="lsgan")) == "lsgan"
+    with pytest.raises(ValueError, match="no reference values for the adversarial loss 'wgan'"):
+        adversarial_loss_name(SimpleNamespace(loss="wgan"))
     assert judge(0.5, None, "min", 0.0) == "best" and judge(0.4, 0.5, "min", 0.0) == "best"
     assert judge(0.505, 0.5, "min", 0.01) == "near" and judge(0.52, 0.5, "min", 0.01) == "worse"
     assert judge(3.0, 3.2, "max", 0.1) == "worse" and judge(3.3, 3.2, "max", 0.1) == "best"

@@ -1,7 +1,8 @@
 """Imports run downward: cli/api -> training -> models/losses/metrics/data/config -> dsp/kernels/io/hardware.
 
 Every module of the package is parsed (not imported), and every import it makes, at module level
-or inside a function, is checked against the layers of DESIGN.md and a few sharper rules.
+or inside a function, is checked against the layers below (README.md's "Layout" draws them) and a few
+sharper rules.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _violations(rule) -> list[str]:
 
 def test_every_area_of_the_package_has_a_layer():
     areas = {_area(n) for n in MODULES} - {""}
-    assert areas <= set(TIERS), f"give {sorted(areas - set(TIERS))} a place in TIERS (and in DESIGN.md)"
+    assert areas <= set(TIERS), f"give {sorted(areas - set(TIERS))} a place in TIERS (and in README.md's Layout)"
 
 
 def test_no_upward_imports():

@@ -9,7 +9,8 @@ import torch
 
 from tests.helpers.training import changed as _changed
 from tests.helpers.training import fit as _fit
-from vocoder_train.losses.adversarial import Adversary, feature_matching, hinge_d, hinge_g, weighted_sum
+from vocoder_train.losses import weighted_sum
+from vocoder_train.losses.adversarial import Adversary, feature_matching, hinge_d, hinge_g
 from vocoder_train.models.generator import Synthesis
 from vocoder_train.training.run import build_module
 from vocoder_train.training.schedules import cosine_with_warmup, iterations_in

@@ -63,7 +63,7 @@ from pathlib import Path
 from vocoder_train.data.manifest import ManifestError, iter_entries
 from vocoder_train.data.prepare_report import build_report, write_outputs
 
-# audio_io / manifest import torch and torchaudio (seconds); they are imported where used so
+# io.audio / manifest import torch and torchaudio (seconds); they are imported where used so
 # that `vocoder-prepare --help` and argument errors answer at once.
 
 # Top-level folders of an input folder that name a split (matched case-insensitively).

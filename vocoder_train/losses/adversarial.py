@@ -83,6 +83,7 @@ class Adversary(nn.Module):
         if loss not in LOSSES:
             raise ValueError(f"model.loss.adversarial={loss!r}: choose one of {sorted(LOSSES)}")
         self.discriminators = nn.ModuleDict(dict(discriminators))
+        self.loss = loss  # the key of LOSSES: what the health checks read their reference values by
         self.d_fn, self.g_fn = LOSSES[loss]
         self.weights = dict(weights or {})
 
@@ -117,10 +118,3 @@ class Adversary(nn.Module):
             out[f"g_fm_{name}"] = feature_matching(fmaps_real, fmaps_fake)
         return out
 
-
-def weighted_sum(terms: Mapping[str, torch.Tensor], lambdas: Mapping[str, float]) -> torch.Tensor:
-    """sum(lambdas[k] * terms[k]); a term without a weight is an error (it would be silently dropped)."""
-    missing = [k for k in terms if k not in lambdas]
-    if missing:
-        raise KeyError(f"model.loss.lambdas has no weight for {missing}; add e.g. lambdas.{missing[0]}=1.0")
-    return sum(float(lambdas[k]) * v for k, v in terms.items())

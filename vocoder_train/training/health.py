@@ -21,7 +21,6 @@ import torch
 from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
 
 from vocoder_train.io.checkpoint import load_checkpoint
-from vocoder_train.losses.adversarial import LOSSES
 from vocoder_train.training.callbacks import GeneratorEMA
 
 log = logging.getLogger("vocoder_train")
@@ -53,12 +52,11 @@ REFERENCES = {"hinge": Reference(d_undecided=2.0, g_sure_fake=2.0), "lsgan": Ref
 
 
 def adversarial_loss_name(adversary: Any) -> str:
-    """The key of :data:`~vocoder_train.losses.adversarial.LOSSES` that ``adversary`` trains with."""
-    for name, (d_fn, _) in LOSSES.items():
-        if adversary.d_fn is d_fn:
-            return name
-    raise ValueError(f"callbacks.gan_health: no reference values for the adversarial loss {adversary.d_fn.__name__}; "
-                     f"add it to REFERENCES in {__name__} or set callbacks.gan_health=null")
+    """The adversarial loss ``adversary`` trains with (its ``loss``), when :data:`REFERENCES` knows it."""
+    if adversary.loss not in REFERENCES:
+        raise ValueError(f"callbacks.gan_health: no reference values for the adversarial loss {adversary.loss!r}; "
+                         f"add it to REFERENCES in {__name__} or set callbacks.gan_health=null")
+    return adversary.loss
 
 
 @dataclass

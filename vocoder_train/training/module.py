@@ -23,7 +23,8 @@ from torch import nn
 
 from vocoder_train.config.checks import optim_key_problems
 from vocoder_train.io.buffers import drop_derived, make_transient
-from vocoder_train.losses.adversarial import Adversary, weighted_sum
+from vocoder_train.losses import weighted_sum
+from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.metrics import MetricAccumulator, compute_metrics
 from vocoder_train.metrics.registry import SLOW_METRICS, MetricOptions, check_names
 from vocoder_train.metrics.utmos import load_utmos
