@@ -52,7 +52,7 @@ def test_16_mixed_trains_through_the_grad_scaler(tiny_cfg, tmp_path):
     module = fit(tiny_cfg("model.optim.grad_clip_g=100.0"), steps=16, tmp_path=tmp_path, plugins=[_fp16_plugin()])
     assert_trained(module, scaled=True)
     assert module.nonfinite_skips >= 1 and module.trainer.precision_plugin.scaler.get_scale() < 2.0**16
-    assert module._nonfinite_in_a_row == 0  # overflow skips are the scaler's, not a diverging run's
+    assert module.guard.in_a_row == 0  # overflow skips are the scaler's, not a diverging run's
     trained = [s["grad_norm_g"] for s in module._outputs if math.isfinite(s.get("grad_norm_g", math.nan))]
     assert trained and max(trained) > 100.0  # the norm before clipping, of unscaled gradients
     # clipped to 100 after unscaling: a step of AdamW moves each weight by about lr, not lr * 2**16

@@ -39,7 +39,7 @@ def test_too_many_skips_stop_the_run_naming_the_files(tiny_cfg, tiny_corpus):
 
 def test_nonfinite_losses_skip_steps_then_stop_with_advice(tiny_cfg, monkeypatch):
     from vocoder_train.losses.spectral import MelReconstructionLoss
-    from vocoder_train.training.module import NonFiniteLossError
+    from vocoder_train.training.stepping import NonFiniteLossError
 
     monkeypatch.setattr(MelReconstructionLoss, "forward", lambda self, y_hat, y: torch.tensor(float("nan")))
     with pytest.raises(NonFiniteLossError, match="lower model.optim.lr_g"):
@@ -48,7 +48,7 @@ def test_nonfinite_losses_skip_steps_then_stop_with_advice(tiny_cfg, monkeypatch
 
 def test_nonfinite_discriminator_loss_skips_both_optimizers(tiny_cfg, monkeypatch):
     from vocoder_train.losses.adversarial import Adversary
-    from vocoder_train.training.module import NonFiniteLossError
+    from vocoder_train.training.stepping import NonFiniteLossError
 
     monkeypatch.setattr(
         Adversary, "discriminator_losses", lambda self, real, fake: {"d_mpd": torch.tensor(float("inf"))}

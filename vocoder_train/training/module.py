@@ -31,10 +31,7 @@ from vocoder_train.metrics.utmos import load_utmos
 from vocoder_train.models.generator import match_length
 from vocoder_train.training.perf import apply_perf, optimizer_kwargs, weight_norm_cache
 from vocoder_train.training.schedules import PHASES, Phases, lr_multiplier
-
-
-class NonFiniteLossError(RuntimeError):
-    """More than ``model.optim.max_nonfinite`` non-finite losses or gradients in a row."""
+from vocoder_train.training.stepping import StepGuard
 
 
 class VocoderGAN(pl.LightningModule):
@@ -94,10 +91,7 @@ class VocoderGAN(pl.LightningModule):
         self.run_config = dict(config) if config is not None else None
         self.phases = Phases(self.optim_cfg)
         self._freeze(list(self.optim_cfg["freeze"] or []))
-        self._nonfinite_in_a_row = 0
-        self.nonfinite_skips = 0
-        self._stepping: tuple[nn.Module, str] = (self.generator, "generator")  # what on_before_optimizer_step clips
-        self._step_norm = torch.tensor(0.0)
+        self.guard = StepGuard(int(self.optim_cfg["max_nonfinite"]))
         self.val_metrics = check_names(val_metrics)
         self.slow_metrics_every = max(1, int(slow_metrics_every))
         self.utmos = load_utmos(utmos)
@@ -211,7 +205,7 @@ class VocoderGAN(pl.LightningModule):
         :meth:`on_before_optimizer_step` (clipping) once the gradients are unscaled (16-mixed);
         returns the gradient norm (NaN when the loss was not finite: no step)."""
         if not torch.isfinite(loss):
-            self._count_nonfinite(f"{what} loss")
+            self.guard.count(f"{what} loss", self.iteration)
             return torch.tensor(float("nan"), device=loss.device)
         opt.zero_grad(set_to_none=True)
         # Lightning runs training_step, and so this backward, under autocast: there the backward of
@@ -219,31 +213,19 @@ class VocoderGAN(pl.LightningModule):
         # Outside autocast every op's gradient runs in the dtype its forward ran in.
         with torch.autocast(device_type=loss.device.type, enabled=False):
             self.manual_backward(loss)
-        self._stepping = (module, what)
-        opt.step()  # 16-mixed: the GradScaler skips the update on inf/NaN gradients and lowers its scale
-        norm = self._step_norm
-        if not torch.isfinite(norm):
-            if self._scale_can_explain_overflow():
-                self.nonfinite_skips += 1  # the scaler's own search for its scale, not a diverging run
-            else:
-                self._count_nonfinite(f"{what} gradient")
-            return norm
-        self._nonfinite_in_a_row = 0
-        return norm
+        clip = self.optim_cfg["grad_clip_g" if what == "generator" else "grad_clip_d"]
+        # 16-mixed: the GradScaler skips the update on inf/NaN gradients and lowers its scale
+        return self.guard.step(opt.step, module, clip, what, self.iteration, self._scaler())
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        """Clips the gradients of the module being stepped (unscaled, under 16-mixed) and keeps their
-        norm. Non-finite gradients are dropped, so the optimizer leaves the weights as they are (under
-        16-mixed the GradScaler skips that step itself)."""
-        module, what = self._stepping
-        clip = self.optim_cfg["grad_clip_g" if what == "generator" else "grad_clip_d"]
-        params = [p for p in module.parameters() if p.grad is not None]
-        scale = self._scale_left_on_gradients(optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(params, (clip if clip else float("inf")) * scale)
-        self._step_norm = norm / scale
-        if not torch.isfinite(self._step_norm) and self._scaler() is None:
-            for p in params:
-                p.grad = None
+        """Clips the gradients of the module being stepped (unscaled, under 16-mixed); non-finite ones
+        are dropped, so the optimizer leaves the weights (under 16-mixed the GradScaler skips that step)."""
+        self.guard.clip(self._scale_left_on_gradients(optimizer), drop_nonfinite=self._scaler() is None)
+
+    @property
+    def nonfinite_skips(self) -> int:
+        """Steps skipped for non-finite losses or gradients (``train/nonfinite_skips``)."""
+        return self.guard.skips
 
     def _scaler(self) -> torch.amp.GradScaler | None:
         return getattr(self.trainer.precision_plugin, "scaler", None)  # 16-mixed only
@@ -255,22 +237,6 @@ class VocoderGAN(pl.LightningModule):
         if scaler is None or not getattr(optimizer, "_step_supports_amp_scaling", False):
             return 1.0
         return scaler.get_scale()
-
-    def _scale_can_explain_overflow(self) -> bool:
-        """True under 16-mixed while the GradScaler's scale is above 1: inf/NaN gradients are then
-        expected (fp16 overflow of the scaled gradients) and the scaler has just halved its scale."""
-        scaler = self._scaler()
-        return scaler is not None and scaler.get_scale() > 1.0
-
-    def _count_nonfinite(self, what: str) -> None:
-        self.nonfinite_skips += 1
-        self._nonfinite_in_a_row += 1
-        if self._nonfinite_in_a_row > int(self.optim_cfg["max_nonfinite"]):
-            raise NonFiniteLossError(
-                f"non-finite {what} in {self._nonfinite_in_a_row} steps in a row (at iteration {self.iteration}); "
-                f"lower model.optim.lr_g/lr_d, set model.optim.grad_clip_g/grad_clip_d, "
-                f"or train in trainer.precision=32-true / bf16-mixed instead of 16-mixed"
-            )
 
     def _log_train(self, logs: dict, batch: dict, opt_g, opt_d) -> None:
         bs = batch["audio"].shape[0]
@@ -335,5 +301,5 @@ class VocoderGAN(pl.LightningModule):
         # runs before Lightning's strict load: checkpoints that saved windows/filterbanks still resume
         checkpoint["state_dict"] = drop_derived(checkpoint["state_dict"], self)
         ours = checkpoint.get("vocoder_train", {})
-        self.nonfinite_skips = int(ours.get("nonfinite_skips", 0))
+        self.guard.skips = int(ours.get("nonfinite_skips", 0))
         self.phases.load_state_dict(ours)
