@@ -76,6 +76,16 @@ def test_winograd_steps_aside_under_autocast_and_for_narrow_or_unfit_convs():
     assert torch.equal(conv_time(strided, x, winograd=True), strided(x))
 
 
+def test_model_perf_reaches_each_period_discriminator_through_its_constructor(tiny_cfg):
+    module = build_module(tiny_cfg("model.perf.mpd_layout=folded", "model.perf.winograd=true",
+                                   "model.perf.winograd_bf16=false"))
+    periods = [m for m in module.adversary.modules() if isinstance(m, PeriodDiscriminator)]
+    assert len(periods) == 2  # the tiny MPD's periods 2 and 3
+    assert all((p.layout, p.winograd, p.winograd_bf16) == ("folded", True, False) for p in periods)
+    with pytest.raises(ValueError, match="layout='diagonal'"):
+        MultiPeriodDiscriminator(periods=(2,), channels=(4, 4), layout="diagonal")
+
+
 def test_optimizer_implementations_map_to_adamw_arguments():
     assert optimizer_kwargs({"optimizer": "fused"}) == {"fused": True}
     assert optimizer_kwargs({"optimizer": "foreach"}) == {"foreach": True}

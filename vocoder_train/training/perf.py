@@ -14,7 +14,6 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from vocoder_train.config.checks import GENERATOR_PARTS
-from vocoder_train.models.discriminators.vocos import PeriodDiscriminator
 
 # The step without any option: what each option is measured against.
 PLAIN = {"winograd": False, "winograd_bf16": False, "mpd_layout": "grid", "optimizer": "for_loop",
@@ -30,14 +29,9 @@ def optimizer_kwargs(perf: Mapping) -> dict[str, bool]:
 
 
 def apply_perf(generator: nn.Module, discriminators: Mapping[str, nn.Module], perf: Mapping) -> None:
-    """Sets the module-level options: Winograd convolutions, the MPD's layout and ``torch.compile`` (in
-    place, so the state-dict keys do not change)."""
-    for disc in discriminators.values():
-        for sub in disc.modules():
-            if isinstance(sub, PeriodDiscriminator):
-                sub.winograd = bool(perf.get("winograd", False))
-                sub.winograd_bf16 = bool(perf.get("winograd_bf16", False))
-                sub.layout = perf.get("mpd_layout", "grid")
+    """``torch.compile`` of the parts ``perf["compile"]`` names, in place (the state-dict keys do not
+    change). The discriminators' own options (Winograd, the MPD's layout) reach them through their
+    constructors: their configs read ``model.perf``."""
     for name in perf.get("compile") or []:
         part = getattr(generator, name) if name in GENERATOR_PARTS else discriminators[name]
         part.compile(dynamic=False, mode=perf.get("compile_mode", "default"))

@@ -30,9 +30,7 @@ class PeriodDiscriminator(nn.Module):
         period (int): fold width.
         channels (Sequence[int]): conv widths; the default (32, 128, 512, 1024, 1024) is HiFi-GAN's.
         kernel_size (int): kernel along time. stride (int): stride along time for all but the last conv.
-
-    Speed options (attributes; ``model.perf`` sets them, :mod:`vocoder_train.training.perf`), each the
-    same math:
+        winograd, winograd_bf16, layout: speed options (``model.perf`` passes them), each the same math:
 
     - ``winograd`` / ``winograd_bf16`` (default False): the wide stride-1 conv runs as Winograd F(4, r)
       (:mod:`~vocoder_train.models.discriminators.winograd`) in fp32 (2.5x fewer products), and with
@@ -46,10 +44,11 @@ class PeriodDiscriminator(nn.Module):
       (docs/results/2026-11-28-training-speed.md).
     """
 
-    def __init__(
-        self, period: int, channels: Sequence[int] = (32, 128, 512, 1024, 1024), kernel_size: int = 5, stride: int = 3
-    ):
+    def __init__(self, period: int, channels: Sequence[int] = (32, 128, 512, 1024, 1024), kernel_size: int = 5,
+                 stride: int = 3, *, winograd: bool = False, winograd_bf16: bool = False, layout: str = "grid"):  # fmt: skip
         super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f"PeriodDiscriminator: layout={layout!r}: choose one of {', '.join(LAYOUTS)}")
         self.period = period
         chans = [1, *channels]
         self.convs = nn.ModuleList(
@@ -62,8 +61,7 @@ class PeriodDiscriminator(nn.Module):
             for i in range(len(channels))
         )
         self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
-        self.winograd = self.winograd_bf16 = False
-        self.layout = "grid"
+        self.winograd, self.winograd_bf16, self.layout = bool(winograd), bool(winograd_bf16), layout
 
     def folds(self, x: torch.Tensor) -> bool:
         """Whether a forward on ``x`` runs in the folded layout (see the class docstring)."""
@@ -104,10 +102,13 @@ class MultiPeriodDiscriminator(MultiDiscriminator):
     Args:
         periods (Sequence[int]): one :class:`PeriodDiscriminator` per period.
         channels (Sequence[int]): conv widths of each.
+        winograd, winograd_bf16, layout: each period's speed options (see :class:`PeriodDiscriminator`).
     """
 
-    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (32, 128, 512, 1024, 1024)):
-        super().__init__(PeriodDiscriminator(p, channels) for p in periods)
+    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (32, 128, 512, 1024, 1024),
+                 *, winograd: bool = False, winograd_bf16: bool = False, layout: str = "grid"):  # fmt: skip
+        options = dict(winograd=winograd, winograd_bf16=winograd_bf16, layout=layout)
+        super().__init__(PeriodDiscriminator(p, channels, **options) for p in periods)
 
 
 class ResolutionDiscriminator(nn.Module):
