@@ -11,7 +11,7 @@ import torch
 os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
-from tests.helpers.audio import tone  # noqa: E402
+from tests.helpers.audio import write_corpus, write_tiny_corpus  # noqa: E402
 from vocoder_train.config.runtime import setup  # noqa: E402
 
 setup()  # what the console scripts do first: resolvers, numba threading layer, SciPy name
@@ -20,27 +20,17 @@ setup()  # what the console scripts do first: resolvers, numba threading layer, 
 @pytest.fixture
 def make_corpus(tmp_path: Path):
     """make_corpus(specs) -> list of paths; spec = (name, sample_rate, seconds, channels)."""
-    from vocoder_train.io.audio import save_audio
 
     def _make(specs, folder: str = "corpus") -> list[Path]:
-        paths = []
-        for i, (name, sr, seconds, channels) in enumerate(specs):
-            p = tmp_path / folder / name
-            save_audio(p, tone(sr, seconds, 110.0 + 40 * i, channels, seed=i), sr)
-            paths.append(p)
-        return paths
+        return write_corpus(tmp_path, specs, folder)
 
     return _make
 
 
 @pytest.fixture
-def tiny_corpus(make_corpus, tmp_path: Path) -> dict:
+def tiny_corpus(tmp_path: Path) -> dict:
     """Train (3 files at mixed rates) and val (2 files) filelists for the tiny experiment."""
-    train = make_corpus([("a.wav", 16000, 1.2, 1), ("b.flac", 22050, 0.9, 2), ("c.wav", 44100, 1.5, 1)], "train")
-    val = make_corpus([("v1.wav", 16000, 0.8, 1), ("v2.flac", 16000, 0.5, 1)], "val")
-    (tmp_path / "train.txt").write_text("\n".join(map(str, train)) + "\n")
-    (tmp_path / "val.txt").write_text("\n".join(map(str, val)) + "\n")
-    return {"train": str(tmp_path / "train.txt"), "val": str(tmp_path / "val.txt"), "runs": str(tmp_path / "runs")}
+    return write_tiny_corpus(tmp_path)
 
 
 @pytest.fixture
