@@ -218,3 +218,24 @@ def test_chunked_offline_decoding_of_a_causal_model_equals_one_shot(models):
         assert timing.chunks == -(-90 // chunk)
         diff = float((audio - one).abs().max())
         assert diff <= TOL, f"chunk {chunk}, context {receptive_context(vocoder)}: {diff:.1e}"
+
+
+def test_frontend_check_reads_a_causal_models_front_end(models, tmp_path, capsys):
+    """vocoder-frontend-check --model on a causal export: the causal model's own mel matches it."""
+    import math
+
+    import numpy as np
+
+    from vocoder_train.cli.frontend_check import main as frontend_check
+    from vocoder_train.io.audio import load_audio, save_audio
+    from vocoder_train.models.causal import CausalMelSpectrogramFeatures
+
+    t = torch.arange(int(0.6 * SR)) / SR
+    audio = 0.3 * torch.sin(2 * math.pi * 220 * t) + 0.05 * torch.sin(2 * math.pi * 1700 * t)
+    save_audio(tmp_path / "a.wav", audio[None], SR)
+    read = load_audio(tmp_path / "a.wav", SR)[0]  # the 16-bit file, as the check reads it
+    np.save(tmp_path / "a.npy", CausalMelSpectrogramFeatures(SR, N_FFT, HOP, N_MELS)(read)[0].numpy())
+    for model in (models["causal"], models["onnx"]):
+        assert frontend_check(["--audio", str(tmp_path / "a.wav"), "--mel", str(tmp_path / "a.npy"),
+                               "--model", str(model)]) == 0
+        assert capsys.readouterr().out.startswith("no difference")
