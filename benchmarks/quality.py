@@ -10,9 +10,8 @@ Steps: ``vocoder-prepare`` on the corpus with its held-out list; ``vocoder-train
 user); whole-file copy synthesis of the held-out files with the last checkpoint, scored with
 mel L1, multi-resolution STFT distance, PESQ-wb and STOI; the same checkpoint with its
 inference-time steps off (phase refinement, mel projection: "network only"); Griffin-Lim (32
-iterations, no training) on the same mels, alone and followed by the same mel projection; and
-the upstream Vocos recipe's figures for a 600 s budget measured on a 2-core CPU. Prints a table
-and writes ``quality.json``.
+iterations, no training) on the same mels, alone and followed by the same mel projection. Every
+row is measured in the same run. Prints a table and writes ``quality.json``.
 """
 
 from __future__ import annotations
@@ -32,8 +31,6 @@ import torchaudio
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 METRICS = ("mel_l1", "mrstft", "pesq", "stoi")
-# Upstream Vocos recipe, 600 s of training on a 2-core CPU, same kind of corpus (measured once, not rerun).
-UPSTREAM_600S = {"mel_l1": 0.71, "pesq": 1.53, "stoi": 0.87}
 
 
 def _run(cmd: list[str], log: Path) -> None:
@@ -191,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             gl_proj = {metric: float(np.nanmean(v)) for metric, v in proj_rows.items()}
     table = {
         "corpus": str(args.corpus), "heldout_files": runs[0]["heldout_files"], "runs": runs,
-        "griffin_lim_32": gl, "griffin_lim_32_mel_projection": gl_proj, "upstream_vocos_600s": UPSTREAM_600S,
+        "griffin_lim_32": gl, "griffin_lim_32_mel_projection": gl_proj,
     }
     (out / "quality.json").write_text(json.dumps(table, indent=2))
     print(f"\n{runs[0]['heldout_files']} held-out files, whole-file copy synthesis; "
@@ -211,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
         row("Griffin-Lim, 32 iterations", "-", gl)
     if gl_proj is not None:
         row(f"Griffin-Lim, 32 iterations + mel projection ({passes} passes)", "-", gl_proj)
-    u = UPSTREAM_600S
-    print(f"| upstream Vocos recipe, 600 s (fixed reference figures) | - | {u['mel_l1']:.2f} | - | {u['pesq']:.2f} | {u['stoi']:.2f} |")
     print(f"\nwritten: {out / 'quality.json'}")
     return 0
 
