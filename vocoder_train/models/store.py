@@ -252,11 +252,11 @@ class Weights:
         if not ema:
             return self.generator
         if self.kind != "checkpoint":
-            raise ModelError(f"{self.source}: --ema needs a training checkpoint (.ckpt); a {self.kind} export "
-                             "holds one set of weights")
+            raise ModelError(f"{self.source}: EMA weights come from a training checkpoint (.ckpt); a {self.kind} "
+                             "export holds one set of weights")
         if self.ema_generator is None:
-            raise ModelError(f"{self.source}: has no EMA weights (train with callbacks=ema, or use the raw "
-                             "weights: drop --ema / set init.ema=false)")
+            raise ModelError(f"{self.source}: has no EMA weights (its run trained without callbacks=ema); "
+                             "only its raw weights can be used")
         return self.ema_generator
 
     def build(self, device: str = "cpu", ema: bool = False) -> VocosGenerator:
@@ -429,7 +429,7 @@ class TorchVocoder(Vocoder):
 
         bf16 = engine == "fused-bf16"
         if bf16 and not bf16_matmul_is_fast(self.device):
-            warnings.warn(f"--engine fused-bf16: {self.device} has no native bf16 matrix products; it will be slower", stacklevel=3)
+            warnings.warn(f"engine fused-bf16: {self.device} has no native bf16 matrix products; it will be slower", stacklevel=3)
         try:
             if getattr(self.generator, "mel_passes", 0):  # FusedVocos is backbone + head only
                 raise FusionUnsupported(f"the generator's mel projection (mel_passes={self.generator.mel_passes})")
@@ -437,7 +437,7 @@ class TorchVocoder(Vocoder):
             self.engine = engine
         except FusionUnsupported as e:
             if bf16:
-                warnings.warn(f"--engine fused-bf16 is not available for {self.source} ({e}); decoding eagerly", stacklevel=3)
+                warnings.warn(f"engine fused-bf16 is not available for {self.source} ({e}); decoding eagerly", stacklevel=3)
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -456,8 +456,8 @@ class TorchVocoder(Vocoder):
         if not is_causal(self.generator):
             return super().stream(lookahead)
         if lookahead is not None:
-            raise ModelError(f"{self.source}: a causal generator streams exactly with no look-ahead; drop "
-                             f"--lookahead / lookahead={lookahead}")
+            raise ModelError(f"{self.source}: a causal generator streams exactly with no look-ahead "
+                             f"(lookahead={lookahead} given)")
         step = StreamingVocos(self.generator).eval()
         return CarriedStateStreamer(torch_step(step, self.device), step.initial_state, self.hop_length,
                                     self.sample_rate, step.latency)  # fmt: skip
@@ -497,7 +497,7 @@ def onnx_session(file: str | Path, device: str = "cpu", threads: int | None = No
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda"):
         if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise ModelError(f"{file}: --device {device} needs onnxruntime-gpu (CUDAExecutionProvider)")
+            raise ModelError(f"{file}: running on {device} needs onnxruntime-gpu (CUDAExecutionProvider)")
         providers.insert(0, "CUDAExecutionProvider")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -539,8 +539,8 @@ class StreamingOnnxVocoder(Vocoder):
         )
 
         if lookahead is not None:
-            raise ModelError(f"{self.source}: a streaming export streams exactly with no look-ahead; drop "
-                             f"--lookahead / lookahead={lookahead}")
+            raise ModelError(f"{self.source}: a streaming export streams exactly with no look-ahead "
+                             f"(lookahead={lookahead} given)")
         return CarriedStateStreamer(onnx_step(self.session), onnx_initial_state(self.session), self.hop_length,
                                     self.sample_rate, causal_latency(self.n_fft, self.hop_length))  # fmt: skip
 
@@ -558,7 +558,8 @@ def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engin
         generator = weights.build(device, ema)
         return TorchVocoder(generator, weights.source, kind, weights.config, weights.sample_rate, device, engine)
     if ema:
-        raise ModelError(f"{path}: --ema needs a training checkpoint (.ckpt); a {kind} export holds one set of weights")
+        raise ModelError(f"{path}: EMA weights come from a training checkpoint (.ckpt); a {kind} export holds one "
+                         "set of weights")
     config = read_config(file)
     cls = {"torchscript": TorchScriptVocoder, "onnx-stream": StreamingOnnxVocoder}.get(kind, OnnxVocoder)
     return cls(file, config, config["sample_rate"], device)
