@@ -24,9 +24,7 @@ log = logging.getLogger("vocoder_train")
 
 
 def _fail(error: ConfigError) -> None:
-    from vocoder_train.config.compose import problems_of
-
-    for line in problems_of(error):
+    for line in error.problems:
         print(f"vocoder-train: {line}", file=sys.stderr)
     sys.exit(2)
 
@@ -54,9 +52,12 @@ def _main(cfg: DictConfig) -> None:
 
 
 def _plain_run(args: list[str]) -> bool:
-    """Only overrides (no Hydra flags such as -m, --cfg, --help; no sweeps): checked before Hydra starts."""
-    return not any(a.startswith("-") for a in args) and not any("," in a.partition("=")[2] for a in args
-                                                                 if "=" in a and not a.partition("=")[2].startswith("["))
+    """Only overrides (no Hydra flags such as -m, --cfg, --help; no sweeps such as ``a=1,2``): these are
+    checked before Hydra starts."""
+    if any(a.startswith("-") for a in args):
+        return False
+    values = [a.partition("=")[2] for a in args]
+    return not any("," in v and not v.startswith("[") for v in values)
 
 
 def main() -> None:

@@ -28,7 +28,11 @@ _ABSENT = object()
 
 
 class ConfigError(ValueError):
-    """The run config is inconsistent. The message lists every problem found."""
+    """The run config is inconsistent. ``problems``: one line each; the message lists them all."""
+
+    def __init__(self, *problems: str):
+        self.problems = list(problems)
+        super().__init__("invalid config:\n  - " + "\n  - ".join(self.problems))
 
 
 def _get(cfg: DictConfig, key: str):
@@ -465,4 +469,4 @@ def check_config(cfg: DictConfig) -> None:
         + perf_problems(cfg)
     )
     if problems:
-        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+        raise ConfigError(*problems)

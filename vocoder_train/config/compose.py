@@ -83,10 +83,3 @@ def compose_checked(overrides: Sequence[str]) -> DictConfig:
         raise ConfigError(_explain(str(e), overrides)) from None
     check_config(cfg)
     return cfg
-
-
-def problems_of(error: ConfigError) -> list[str]:
-    """The problem lines of a :class:`ConfigError`."""
-    lines = [ln.strip() for ln in str(error).splitlines()]
-    return [ln[2:] if ln.startswith("- ") else ln for ln in lines if ln and ln != "invalid config:"]
-

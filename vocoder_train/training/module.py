@@ -266,8 +266,8 @@ class VocoderGAN(pl.LightningModule):
         audio = batch["audio"]
         audio_hat = self.generate(batch)
         # items of weight 0 pad a rank's share (EvalSampler): computed, never scored
-        keep = batch["weight"] > 0 if "weight" in batch else torch.ones(len(audio), dtype=torch.bool)
-        ref_kept, hat_kept = audio[keep.to(audio.device)], audio_hat[keep.to(audio.device)]
+        keep = (batch["weight"] > 0).to(audio.device) if "weight" in batch else slice(None)
+        ref_kept, hat_kept = audio[keep], audio_hat[keep]
         if len(ref_kept):  # the mel loss is a mean over equal-length items: weighted by their count
             self._val_acc.update({"mel_l1": self.mel_loss(hat_kept, ref_kept)}, weight=len(ref_kept))
         names = self._metrics_now()
