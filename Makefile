@@ -49,8 +49,9 @@ bench: install ## Performance harness, side by side with the peers (add ARGS=--q
 bench-quality: install ## Time-to-quality benchmark on the demo corpus (ARGS=--budget 600)
 	$(BIN)/python -m benchmarks.quality $(ARGS)
 
-lint: install ## ruff over the package, tests and benchmarks
+lint: install ## ruff: lint rules and formatting (line length 110) over the package, tests and benchmarks
 	$(BIN)/ruff check vocoder_train tests benchmarks
+	$(BIN)/ruff format --check vocoder_train tests benchmarks
 
 clean: ## Remove caches and the demo run (keeps .venv)
 	rm -rf .pytest_cache runs/demo build *.egg-info

@@ -49,10 +49,18 @@ def bench_mrstft(batch: int, length: int, reps: int) -> tuple:
     y = 0.3 * torch.randn(batch, length, generator=g)
     y_hat = y + 0.1 * torch.randn(batch, length, generator=g)
     ours = MultiResolutionSTFTLoss()
-    peer = auraloss.freq.MultiResolutionSTFTLoss()  # same resolutions: (1024,120,600), (2048,240,1200), (512,50,240)
+    peer = (
+        auraloss.freq.MultiResolutionSTFTLoss()
+    )  # same resolutions: (1024,120,600), (2048,240,1200), (512,50,240)
     f_ours = _fwd_bwd(ours, y_hat, y)
     f_peer = _fwd_bwd(lambda a, b: peer(a[:, None], b[:, None]), y_hat, y)
-    return (f"MR-STFT loss fwd+bwd, {batch} x {length}", f_ours, f_peer, "auraloss MultiResolutionSTFTLoss", reps)
+    return (
+        f"MR-STFT loss fwd+bwd, {batch} x {length}",
+        f_ours,
+        f_peer,
+        "auraloss MultiResolutionSTFTLoss",
+        reps,
+    )
 
 
 def bench_mel(batch: int, length: int, reps: int) -> tuple:
@@ -86,7 +94,14 @@ def bench_eq(seconds: float, sections: int, reps: int) -> tuple:
     for s in range(sections):  # mild peaking sections at spread-out frequencies
         w0 = 2 * np.pi * (200.0 * 2**s) / sr
         alpha, a_gain = np.sin(w0) / 2.0, 10 ** (3.0 / 40)
-        coefs[s] = [1 + alpha * a_gain, -2 * np.cos(w0), 1 - alpha * a_gain, 1 + alpha / a_gain, -2 * np.cos(w0), 1 - alpha / a_gain]
+        coefs[s] = [
+            1 + alpha * a_gain,
+            -2 * np.cos(w0),
+            1 - alpha * a_gain,
+            1 + alpha / a_gain,
+            -2 * np.cos(w0),
+            1 - alpha / a_gain,
+        ]
     sos = (coefs / coefs[:, 3:4])[:, [0, 1, 2, 4, 5]]  # normalised b0 b1 b2 a1 a2
     xt = torch.from_numpy(x)[None]
     b_t = [torch.tensor(coefs[s, :3], dtype=torch.float32) for s in range(sections)]
@@ -100,7 +115,13 @@ def bench_eq(seconds: float, sections: int, reps: int) -> tuple:
         for b, a in zip(b_t, a_t):
             out = AF.lfilter(out, a, b, clamp=False)
 
-    return (f"EQ cascade ({sections} biquads), {seconds:g} s @ 24 kHz", ours, peer, "torchaudio lfilter chain", reps)
+    return (
+        f"EQ cascade ({sections} biquads), {seconds:g} s @ 24 kHz",
+        ours,
+        peer,
+        "torchaudio lfilter chain",
+        reps,
+    )
 
 
 def run_cases(quick: bool = False) -> list[dict]:
@@ -118,16 +139,22 @@ def run_cases(quick: bool = False) -> list[dict]:
             t_ours += time_runs(f_ours, 1, warmup=0)
             t_peer += time_runs(f_peer, 1, warmup=0)
         rows.append(
-            {"case": name, "peer": peer_name, "ours_s": t_ours, "peer_s": t_peer,
-             "value_ours": v_ours if isinstance(v_ours, float) else None,
-             "value_peer": v_peer if isinstance(v_peer, float) else None}
+            {
+                "case": name,
+                "peer": peer_name,
+                "ours_s": t_ours,
+                "peer_s": t_peer,
+                "value_ours": v_ours if isinstance(v_ours, float) else None,
+                "value_peer": v_peer if isinstance(v_peer, float) else None,
+            }
         )
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     lines = [
-        "| case | ours median ms (min-max) | peer | peer median ms (min-max) | ratio ours/peer | values ours / peer |",
+        "| case | ours median ms (min-max) | peer | peer median ms (min-max) | ratio ours/peer | values ours "
+        "/ peer |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:

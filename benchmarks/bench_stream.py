@@ -57,7 +57,9 @@ def _generator(name: str):
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"model/generator={name}"])
     torch.manual_seed(0)
-    return build_generator(cfg.model.generator).eval(), to_vocos_config(cfg.model.generator, cfg.audio.sample_rate)
+    return build_generator(cfg.model.generator).eval(), to_vocos_config(
+        cfg.model.generator, cfg.audio.sample_rate
+    )
 
 
 def streamers(args, folder: Path) -> dict:
@@ -67,7 +69,11 @@ def streamers(args, folder: Path) -> dict:
     from vocoder_train.models.inference.streaming import CarriedStateStreamer, onnx_initial_state, onnx_step
     from vocoder_train.models.store import TorchVocoder, onnx_session
 
-    names = ("vocos_causal_small", "vocos_small") if getattr(args, "small", False) else ("vocos_causal", "vocos_base")
+    names = (
+        ("vocos_causal_small", "vocos_small")
+        if getattr(args, "small", False)
+        else ("vocos_causal", "vocos_base")
+    )
     causal, causal_cfg = _generator(names[0])
     plain, plain_cfg = _generator(names[1])
     torch_causal = TorchVocoder(causal, folder / names[0], "vocos", causal_cfg, SR, engine="eager")
@@ -79,7 +85,8 @@ def streamers(args, folder: Path) -> dict:
     return {
         f"{names[0]}, PyTorch (carried state)": torch_causal.stream,
         f"{names[0]}, ONNX Runtime (onnx-stream)": lambda: CarriedStateStreamer(
-            onnx_step(session), onnx_initial_state(session), HOP, SR, latency),
+            onnx_step(session), onnx_initial_state(session), HOP, SR, latency
+        ),
         f"{names[1]} (non-causal), look-ahead {k}, PyTorch fused": lambda: torch_plain.stream(lookahead=k),
     }
 
@@ -113,21 +120,27 @@ def format_stream(res: dict, args) -> str:
         "generators with random weights; compute per push (ms), wall time to the first audio (ms), "
         "RTF = compute / audio",
         "",
-        "| streamer | chunk (frames / ms) | algorithmic latency (ms) | per-chunk median | p95 | first audio | RTF |",
+        "| streamer | chunk (frames / ms) | algorithmic latency (ms) | per-chunk median | p95 | first audio "
+        "| RTF |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, rows in res["rows"].items():
         for r in rows:
             latency = "n/a" if r["latency_ms"] is None else f"{r['latency_ms']:.1f}"
-            lines.append(f"| {name} | {r['chunk_frames']} / {r['chunk_ms']:.1f} | {latency} | {r['chunk_ms_median']:.2f} "
-                         f"| {r['chunk_ms_p95']:.2f} | {r['first_audio_ms']:.1f} | {r['rtf']:.3f} |")  # fmt: skip
+            lines.append(
+                f"| {name} | {r['chunk_frames']} / {r['chunk_ms']:.1f} | {latency} | "
+                f"{r['chunk_ms_median']:.2f} "
+                f"| {r['chunk_ms_p95']:.2f} | {r['first_audio_ms']:.1f} | {r['rtf']:.3f} |"
+            )
     return "\n".join(lines)
 
 
 # -- the look-ahead's error ------------------------------------------------------------------------
 
 
-def lookahead_errors(model: str | Path, data: str | Path, ks=LOOKAHEADS, max_files: int | None = None) -> dict:
+def lookahead_errors(
+    model: str | Path, data: str | Path, ks=LOOKAHEADS, max_files: int | None = None
+) -> dict:
     """Per look-ahead k: max abs and RMS difference between the look-ahead stream (chunks of one
     frame) and the offline decode of the same model, over the mels of ``data``'s files, the SNR (dB)
     of the offline output over that difference, and the mean mel L1 and PESQ-wb of the stream
@@ -139,33 +152,54 @@ def lookahead_errors(model: str | Path, data: str | Path, ks=LOOKAHEADS, max_fil
     from vocoder_train.models.inference.streaming import exact_lookahead, stream_mel
 
     vocoder = load_vocoder(model, engine="fused")  # fp32: the differences measured are the look-ahead's alone
-    recordings = [load_audio(item["path"], sample_rate=vocoder.sample_rate)[0][0]
-                  for item in read_manifest(data)[: max_files or None]]  # fmt: skip
+    recordings = [
+        load_audio(item["path"], sample_rate=vocoder.sample_rate)[0][0]
+        for item in read_manifest(data)[: max_files or None]
+    ]
     mels = [vocoder.features(r[None]) for r in recordings]
     refs = [vocoder.decode(m) for m in mels]
 
     def scores(outputs: list[torch.Tensor]) -> dict[str, float]:
-        rows = [compute_metrics(r, o[0], vocoder.sample_rate, ("mel_l1", "pesq")) for r, o in zip(recordings, outputs)]
+        rows = [
+            compute_metrics(r, o[0], vocoder.sample_rate, ("mel_l1", "pesq"))
+            for r, o in zip(recordings, outputs)
+        ]
         return {name: sum(row[name] for row in rows) / len(rows) for name in ("mel_l1", "pesq")}
 
-    out = {"model": str(model), "data": str(data), "files": len(mels), "exact_from": exact_lookahead(vocoder),
-           "offline": scores(refs), "k": {}}  # fmt: skip
+    out = {
+        "model": str(model),
+        "data": str(data),
+        "files": len(mels),
+        "exact_from": exact_lookahead(vocoder),
+        "offline": scores(refs),
+        "k": {},
+    }
     for k in ks:
         worst, err2, ref2, n, streamed = 0.0, 0.0, 0.0, 0, []
         for mel, ref in zip(mels, refs, strict=True):
             streamed.append(stream_mel(vocoder.stream(lookahead=k), mel, 1)[0])
             diff = streamed[-1] - ref
             worst = max(worst, diff.abs().max().item())
-            err2, ref2, n = err2 + diff.square().sum().item(), ref2 + ref.square().sum().item(), n + diff.numel()
+            err2, ref2, n = (
+                err2 + diff.square().sum().item(),
+                ref2 + ref.square().sum().item(),
+                n + diff.numel(),
+            )
         snr = math.inf if err2 == 0 else 10 * math.log10(ref2 / err2)
-        out["k"][k] = {"max_abs": worst, "rms": math.sqrt(err2 / n), "snr_db": snr,
-                       "latency_ms": vocoder.stream(lookahead=k).latency_ms, **scores(streamed)}  # fmt: skip
+        out["k"][k] = {
+            "max_abs": worst,
+            "rms": math.sqrt(err2 / n),
+            "snr_db": snr,
+            "latency_ms": vocoder.stream(lookahead=k).latency_ms,
+            **scores(streamed),
+        }
     return out
 
 
 def format_errors(res: dict) -> str:
     lines = [
-        f"Look-ahead stream vs offline decode: `{res['model']}`, {res['files']} files of `{res['data']}`, chunks of "
+        f"Look-ahead stream vs offline decode: `{res['model']}`, {res['files']} files of `{res['data']}`, "
+        "chunks of "
         f"1 frame (exact from k = {res['exact_from']})",
         "",
         "| look-ahead k (frames) | algorithmic latency (ms) | max abs diff | RMS diff | SNR vs offline (dB) "
@@ -173,8 +207,10 @@ def format_errors(res: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for k, r in res["k"].items():
-        lines.append(f"| {k} | {r['latency_ms']:.1f} | {r['max_abs']:.3g} | {r['rms']:.3g} | {r['snr_db']:.1f} "
-                     f"| {r['mel_l1']:.3f} | {r['pesq']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {k} | {r['latency_ms']:.1f} | {r['max_abs']:.3g} | {r['rms']:.3g} | {r['snr_db']:.1f} "
+            f"| {r['mel_l1']:.3f} | {r['pesq']:.2f} |"
+        )
     off = res["offline"]
     lines.append(f"| offline decode | - | 0 | 0 | - | {off['mel_l1']:.3f} | {off['pesq']:.2f} |")
     return "\n".join(lines)
@@ -198,25 +234,52 @@ def quality_cost(folder: Path, threads: int = 1) -> dict:
     folder, data = folder.resolve(), folder.resolve() / "data"
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the tools below, started as subprocesses
-    _run([str(BIN / "vocoder-prepare"), str(DEMO), "--output", str(data), "--sample-rate", str(SR), "--val-list",
-          str(DEMO / "heldout.txt"), "--no-progress"], folder / "prepare.log")  # fmt: skip
+    _run(
+        [
+            str(BIN / "vocoder-prepare"),
+            str(DEMO),
+            "--output",
+            str(data),
+            "--sample-rate",
+            str(SR),
+            "--val-list",
+            str(DEMO / "heldout.txt"),
+            "--no-progress",
+        ],
+        folder / "prepare.log",
+    )
     ckpts = []
     for name in GENERATORS.values():
         print(f"training experiment=demo model/generator={name} ...", flush=True)
-        _run([str(BIN / "vocoder-train"), "experiment=demo", f"model/generator={name}", f"run_name={name}",
-              f"paths.runs_dir={folder}", f"data.train={data / 'train.jsonl'}", f"data.val={data / 'val.jsonl'}",
-              f"cpu_threads={threads}", "trainer.max_time=null", "callbacks.progress_bar=null"],
-             folder / f"{name}.log")  # fmt: skip
+        _run(
+            [
+                str(BIN / "vocoder-train"),
+                "experiment=demo",
+                f"model/generator={name}",
+                f"run_name={name}",
+                f"paths.runs_dir={folder}",
+                f"data.train={data / 'train.jsonl'}",
+                f"data.val={data / 'val.jsonl'}",
+                f"cpu_threads={threads}",
+                "trainer.max_time=null",
+                "callbacks.progress_bar=null",
+            ],
+            folder / f"{name}.log",
+        )
         ckpts.append(folder / name / "checkpoints" / "last.ckpt")
     result = evaluate(ckpts, data / "val.jsonl", folder / "eval_ab", crepe_model="tiny", progress=False)
     means = result.aggregate()
     labels = dict(zip([*GENERATORS, GRIFFIN_LIM], result.labels, strict=False))
     return {
-        "files": len(result.rows), "metrics": list(result.metrics), "models": {k: str(c) for k, c in zip(GENERATORS, ckpts)},
+        "files": len(result.rows),
+        "metrics": list(result.metrics),
+        "models": {k: str(c) for k, c in zip(GENERATORS, ckpts)},
         "means": {name: {m: means[lab][m]["mean"] for m in result.metrics} for name, lab in labels.items()},
-        "b_minus_a": {m: summarize_delta(result.values(result.labels[1], m) - result.values(result.labels[0], m))
-                      for m in result.metrics},
-    }  # fmt: skip
+        "b_minus_a": {
+            m: summarize_delta(result.values(result.labels[1], m) - result.values(result.labels[0], m))
+            for m in result.metrics
+        },
+    }
 
 
 def summarize_delta(delta) -> dict[str, float]:
@@ -225,13 +288,20 @@ def summarize_delta(delta) -> dict[str, float]:
 
 def format_quality(res: dict) -> str:
     a, b = GENERATORS
-    lines = [f"Quality cost of causality: demo recipe, same budget, {res['files']} held-out files "
-             "(vocoder-evaluate A/B, CREPE tiny)", "",
-             f"| metric | {a} (A) | {b} (B) | B - A per file (mean ± std) | {GRIFFIN_LIM} |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"Quality cost of causality: demo recipe, same budget, {res['files']} held-out files "
+        "(vocoder-evaluate A/B, CREPE tiny)",
+        "",
+        f"| metric | {a} (A) | {b} (B) | B - A per file (mean ± std) | {GRIFFIN_LIM} |",
+        "|---|---|---|---|---|",
+    ]
     for m in res["metrics"]:
         d, gl = res["b_minus_a"][m], res["means"].get(GRIFFIN_LIM, {}).get(m, float("nan"))
-        lines.append(f"| {m} | {res['means'][a][m]:.4g} | {res['means'][b][m]:.4g} | {d['mean']:+.4g} ± {d['std']:.3g} "
-                     f"| {gl:.4g} |")  # fmt: skip
+        lines.append(
+            f"| {m} | {res['means'][a][m]:.4g} | {res['means'][b][m]:.4g} | {d['mean']:+.4g} ± "
+            f"{d['std']:.3g} "
+            f"| {gl:.4g} |"
+        )
     return "\n".join(lines)
 
 
@@ -242,12 +312,25 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 s of mel instead of 10 s")
     ap.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads (default 1)")
-    ap.add_argument("--lookahead", type=int, default=4, help="the non-causal row's look-ahead in frames (default 4)")
-    ap.add_argument("--small", action="store_true", help="the demo-size generators (vocos_causal_small, vocos_small)")
-    ap.add_argument("--errors", default=None, metavar="MODEL", help="only the error table, for this trained model")
-    ap.add_argument("--data", default=None, help="with --errors: manifest or filelist of the audio to compare on")
-    ap.add_argument("--quality", default=None, metavar="DIR", type=Path,
-                    help="only the quality cost of causality: train both demo models into DIR and compare them")
+    ap.add_argument(
+        "--lookahead", type=int, default=4, help="the non-causal row's look-ahead in frames (default 4)"
+    )
+    ap.add_argument(
+        "--small", action="store_true", help="the demo-size generators (vocos_causal_small, vocos_small)"
+    )
+    ap.add_argument(
+        "--errors", default=None, metavar="MODEL", help="only the error table, for this trained model"
+    )
+    ap.add_argument(
+        "--data", default=None, help="with --errors: manifest or filelist of the audio to compare on"
+    )
+    ap.add_argument(
+        "--quality",
+        default=None,
+        metavar="DIR",
+        type=Path,
+        help="only the quality cost of causality: train both demo models into DIR and compare them",
+    )
     ap.add_argument("--json", default=None, help="also write the raw results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -43,16 +43,23 @@ def period_gradients(d: PeriodDiscriminator, x: torch.Tensor, dtype: torch.dtype
         y, fmap = d(x)
         loss = y.double().square().mean() + sum(f.double().abs().mean() for f in fmap)
     loss.backward()
-    return {"input": x.grad.double(), "parameters": torch.cat([p.grad.double().flatten() for p in d.parameters()])}
+    return {
+        "input": x.grad.double(),
+        "parameters": torch.cat([p.grad.double().flatten() for p in d.parameters()]),
+    }
 
 
 def layout_table(args) -> None:
-    print("\nWhole period discriminators (base widths), forward + backward s, batch "
-          f"{args.batch} x {args.segment}, in fp32 (Winograd on) and under bf16 autocast, by layout; the "
-          "error of the bf16 gradients against float64 (relative L2, batch 4), direct bf16 convs vs the last "
-          "conv as bf16 Winograd\n")
-    print("| period | fp32 grid | fp32 folded | bf16 grid | bf16 folded | bf16 folded + winograd_bf16 "
-          "| input grad error direct / Winograd | parameter grad error direct / Winograd |")
+    print(
+        "\nWhole period discriminators (base widths), forward + backward s, batch "
+        f"{args.batch} x {args.segment}, in fp32 (Winograd on) and under bf16 autocast, by layout; the "
+        "error of the bf16 gradients against float64 (relative L2, batch 4), direct bf16 convs vs the last "
+        "conv as bf16 Winograd\n"
+    )
+    print(
+        "| period | fp32 grid | fp32 folded | bf16 grid | bf16 folded | bf16 folded + winograd_bf16 "
+        "| input grad error direct / Winograd | parameter grad error direct / Winograd |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for p in PERIODS:
         torch.manual_seed(p)
@@ -66,8 +73,13 @@ def layout_table(args) -> None:
                 loss = y.float().mean() + sum(f.float().abs().mean() for f in fmap)
             loss.backward()
 
-        cases = (("fp32", "grid", False), ("fp32", "folded", False), ("bf16", "grid", False),
-                 ("bf16", "folded", False), ("bf16", "folded", True))
+        cases = (
+            ("fp32", "grid", False),
+            ("fp32", "folded", False),
+            ("bf16", "grid", False),
+            ("bf16", "folded", False),
+            ("bf16", "folded", True),
+        )
         t = [best_of(lambda c=c: step(*c)) for c in cases]
         ref = period_gradients(d, x[:4], torch.float64)
         err = {}
@@ -75,9 +87,12 @@ def layout_table(args) -> None:
             d.layout, d.winograd, d.winograd_bf16 = "folded", on, on
             got = period_gradients(d, x[:4], torch.bfloat16)
             err[on] = {k: float((got[k] - ref[k]).norm() / ref[k].norm()) for k in ref}
-        print(f"| {p} | " + " | ".join(f"{v:.3f}" for v in t) + " | "
-              f"{err[False]['input']:.2e} / {err[True]['input']:.2e} | "
-              f"{err[False]['parameters']:.2e} / {err[True]['parameters']:.2e} |", flush=True)
+        print(
+            f"| {p} | " + " | ".join(f"{v:.3f}" for v in t) + " | "
+            f"{err[False]['input']:.2e} / {err[True]['input']:.2e} | "
+            f"{err[False]['parameters']:.2e} / {err[True]['parameters']:.2e} |",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,12 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--segment", type=int, default=16384)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--layouts", action="store_true",
-                    help="also the whole-discriminator table: grid vs folded layout in fp32 and bf16, bf16 gradient error")
+    ap.add_argument(
+        "--layouts",
+        action="store_true",
+        help="also the whole-discriminator table: grid vs folded layout in fp32 and bf16, bf16 gradient "
+        "error",
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(machine_line(args.threads) + "\n")
-    print("| period | frames | direct s | F(2, 5) s | F(4, 5) s | ratio F(4, 5) / direct | rel. error direct | rel. error F(4, 5) |")
+    print(
+        "| period | frames | direct s | F(2, 5) s | F(4, 5) s | ratio F(4, 5) / direct | rel. error direct | "
+        "rel. error F(4, 5) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     torch.manual_seed(0)
     for p in PERIODS:
@@ -105,10 +127,18 @@ def main(argv: list[str] | None = None) -> int:
             t[m] = best_of(lambda m=m, x=x, w=w, b=b: winograd_conv_time(x, w, b, 2, m).sum().backward())
         with torch.no_grad():
             ref = F.conv2d(x.double(), w.double(), b.double(), padding=(2, 0))
-            err = {k: float((y.double() - ref).norm() / ref.norm()) for k, y in
-                   (("direct", F.conv2d(x, w, b, padding=(2, 0))), (4, winograd_conv_time(x, w, b, 2, 4)))}
-        print(f"| {p} | {frames} | {t['direct']:.3f} | {t[2]:.3f} | {t[4]:.3f} | {t[4] / t['direct']:.2f} "
-              f"| {err['direct']:.1e} | {err[4]:.1e} |", flush=True)
+            err = {
+                k: float((y.double() - ref).norm() / ref.norm())
+                for k, y in (
+                    ("direct", F.conv2d(x, w, b, padding=(2, 0))),
+                    (4, winograd_conv_time(x, w, b, 2, 4)),
+                )
+            }
+        print(
+            f"| {p} | {frames} | {t['direct']:.3f} | {t[2]:.3f} | {t[4]:.3f} | {t[4] / t['direct']:.2f} "
+            f"| {err['direct']:.1e} | {err[4]:.1e} |",
+            flush=True,
+        )
     if args.layouts:
         layout_table(args)
     return 0

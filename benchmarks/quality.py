@@ -48,7 +48,12 @@ def _budget(seconds: int) -> str:
 
 
 def griffin_lim_scores(
-    val_manifest: Path, sample_rate: int, n_fft: int = 1024, hop: int = 256, n_mels: int = 100, n_iter: int = 32,
+    val_manifest: Path,
+    sample_rate: int,
+    n_fft: int = 1024,
+    hop: int = 256,
+    n_mels: int = 100,
+    n_iter: int = 32,
     mel_passes: int = 0,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
     """Griffin-Lim from the model's own mel (magnitude, power 1):
@@ -62,7 +67,9 @@ def griffin_lim_scores(
     from vocoder_train.metrics import compute_metrics
     from vocoder_train.metrics.baselines import griffin_lim_from_mel, mel_front_end
 
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1
+    )
     front = mel_front_end(mel)
     scores: dict[str, list[float]] = {m: [] for m in METRICS}
     projected: dict[str, list[float]] | None = {m: [] for m in METRICS} if mel_passes else None
@@ -113,10 +120,22 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
     run = out / run_name
     print(f"training {run_name} ({budget} s) ...", flush=True)
     t0 = time.perf_counter()
-    _run([str(BIN / "vocoder-train"), f"experiment={args.experiment}", f"run_name={run_name}",
-          f"paths.runs_dir={out}", f"data.train={data}/train.jsonl", f"data.val={data}/val.jsonl",
-          f"seed={args.seed}", f"trainer.max_time={_budget(budget)}", "resume=never",
-          "trainer.enable_progress_bar=false", *args.overrides], run.with_suffix(".train.log"))
+    _run(
+        [
+            str(BIN / "vocoder-train"),
+            f"experiment={args.experiment}",
+            f"run_name={run_name}",
+            f"paths.runs_dir={out}",
+            f"data.train={data}/train.jsonl",
+            f"data.val={data}/val.jsonl",
+            f"seed={args.seed}",
+            f"trainer.max_time={_budget(budget)}",
+            "resume=never",
+            "trainer.enable_progress_bar=false",
+            *args.overrides,
+        ],
+        run.with_suffix(".train.log"),
+    )
     train_s = time.perf_counter() - t0
     from vocoder_train.io.checkpoint import load_checkpoint
 
@@ -127,23 +146,42 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
 
     from vocoder_train.api import evaluate
 
-    result = evaluate(run / "checkpoints" / "last.ckpt", data / "val.jsonl", run / "eval", metrics=METRICS,
-                      plots=2, progress=False)
+    result = evaluate(
+        run / "checkpoints" / "last.ckpt",
+        data / "val.jsonl",
+        run / "eval",
+        metrics=METRICS,
+        plots=2,
+        progress=False,
+    )
     scores = {m: float(np.nanmean([r[m] for r in result.rows])) for m in METRICS}
     results = {"ours": scores}
     network = network_only_scores(run / "checkpoints" / "last.ckpt", data / "val.jsonl")
     if network is not None:
         results["network_only"] = network
     summary = {
-        "budget_s": budget, "train_wall_s": round(train_s, 1), "iterations": iterations,
-        "global_step": int(ckpt["global_step"]), "experiment": args.experiment, "seed": args.seed,
-        "overrides": list(args.overrides), "heldout_files": len(result.rows),
-        "threads": torch.get_num_threads(), "cpu": os.cpu_count(), "sample_rate": result.sample_rate,
-        "mel": mel, "mel_passes": _mel_passes(ckpt), "results": results, "eval_report": str(run / "eval" / "report.md"),
+        "budget_s": budget,
+        "train_wall_s": round(train_s, 1),
+        "iterations": iterations,
+        "global_step": int(ckpt["global_step"]),
+        "experiment": args.experiment,
+        "seed": args.seed,
+        "overrides": list(args.overrides),
+        "heldout_files": len(result.rows),
+        "threads": torch.get_num_threads(),
+        "cpu": os.cpu_count(),
+        "sample_rate": result.sample_rate,
+        "mel": mel,
+        "mel_passes": _mel_passes(ckpt),
+        "results": results,
+        "eval_report": str(run / "eval" / "report.md"),
     }
     (run / "quality.json").write_text(json.dumps(summary, indent=2))
-    print(f"  {iterations} iterations ({summary['global_step']} optimizer steps) in {train_s:.0f} s wall: "
-          + ", ".join(f"{m} {v:.3f}" for m, v in scores.items()), flush=True)
+    print(
+        f"  {iterations} iterations ({summary['global_step']} optimizer steps) in {train_s:.0f} s wall: "
+        + ", ".join(f"{m} {v:.3f}" for m, v in scores.items()),
+        flush=True,
+    )
     return summary
 
 
@@ -152,8 +190,13 @@ def main(argv: list[str] | None = None) -> int:
 
     setup()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget", type=int, nargs="+", default=[600],
-                   help="training wall-clock seconds; several budgets train one run each (default 600)")
+    p.add_argument(
+        "--budget",
+        type=int,
+        nargs="+",
+        default=[600],
+        help="training wall-clock seconds; several budgets train one run each (default 600)",
+    )
     p.add_argument("--experiment", default="cpu_budget", help="Hydra experiment (default cpu_budget)")
     p.add_argument("--corpus", type=Path, default=ROOT / "recipes/demo/corpus")
     p.add_argument("--heldout", type=Path, default=None, help="held-out list (default: <corpus>/heldout.txt)")
@@ -170,40 +213,74 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output.resolve()
     data = out / "data"
     out.mkdir(parents=True, exist_ok=True)
-    print(f"corpus {args.corpus} (held out: {heldout}); budgets {args.budget} s; experiment {args.experiment}")
+    print(
+        f"corpus {args.corpus} (held out: {heldout}); budgets {args.budget} s; experiment {args.experiment}"
+    )
 
-    _run([str(BIN / "vocoder-prepare"), str(args.corpus), "--output", str(data), "--val-list", str(heldout),
-          "--no-progress"], out / "prepare.log")
+    _run(
+        [
+            str(BIN / "vocoder-prepare"),
+            str(args.corpus),
+            "--output",
+            str(data),
+            "--val-list",
+            str(heldout),
+            "--no-progress",
+        ],
+        out / "prepare.log",
+    )
     runs = [train_and_score(args, b, out, data) for b in args.budget]
     gl = gl_proj = None
     if not args.no_griffin_lim:
         passes = max(r["mel_passes"] for r in runs)
-        print(f"Griffin-Lim (32 iterations) on the same mels{f', and + the mel projection ({passes} passes)' if passes else ''} ...",
-              flush=True)
+        print(
+            "Griffin-Lim (32 iterations) on the same mels"
+            + (f", and + the mel projection ({passes} passes)" if passes else "")
+            + " ...",
+            flush=True,
+        )
         mel = runs[0]["mel"]
-        gl_rows, proj_rows = griffin_lim_scores(data / "val.jsonl", runs[0]["sample_rate"], mel.get("n_fft", 1024),
-                                                mel.get("hop_length", 256), mel.get("n_mels", 100), mel_passes=passes)
+        gl_rows, proj_rows = griffin_lim_scores(
+            data / "val.jsonl",
+            runs[0]["sample_rate"],
+            mel.get("n_fft", 1024),
+            mel.get("hop_length", 256),
+            mel.get("n_mels", 100),
+            mel_passes=passes,
+        )
         gl = {metric: float(np.nanmean(v)) for metric, v in gl_rows.items()}
         if proj_rows is not None:
             gl_proj = {metric: float(np.nanmean(v)) for metric, v in proj_rows.items()}
     table = {
-        "corpus": str(args.corpus), "heldout_files": runs[0]["heldout_files"], "runs": runs,
-        "griffin_lim_32": gl, "griffin_lim_32_mel_projection": gl_proj,
+        "corpus": str(args.corpus),
+        "heldout_files": runs[0]["heldout_files"],
+        "runs": runs,
+        "griffin_lim_32": gl,
+        "griffin_lim_32_mel_projection": gl_proj,
     }
     (out / "quality.json").write_text(json.dumps(table, indent=2))
-    print(f"\n{runs[0]['heldout_files']} held-out files, whole-file copy synthesis; "
-          f"{runs[0]['threads']} threads on {runs[0]['cpu']} CPUs\n")
+    print(
+        f"\n{runs[0]['heldout_files']} held-out files, whole-file copy synthesis; "
+        f"{runs[0]['threads']} threads on {runs[0]['cpu']} CPUs\n"
+    )
     print("| system | iterations | mel L1 (lower) | MR-STFT (lower) | PESQ-wb (higher) | STOI (higher) |")
     print("|---|---|---|---|---|---|")
+
     def row(name: str, iterations, v: dict) -> None:
-        print(f"| {name} | {iterations} | {v['mel_l1']:.3f} | {v['mrstft']:.3f} | {v['pesq']:.2f} | {v['stoi']:.3f} |")
+        print(
+            f"| {name} | {iterations} | {v['mel_l1']:.3f} | {v['mrstft']:.3f} | {v['pesq']:.2f} | "
+            f"{v['stoi']:.3f} |"
+        )
 
     for r in runs:
         row(f"{r['experiment']}, {r['budget_s']} s", r["iterations"], r["results"]["ours"])
     for r in runs:
         if "network_only" in r["results"]:
-            row(f"{r['experiment']}, {r['budget_s']} s, network only (no refinement / projection)", r["iterations"],
-                r["results"]["network_only"])
+            row(
+                f"{r['experiment']}, {r['budget_s']} s, network only (no refinement / projection)",
+                r["iterations"],
+                r["results"]["network_only"],
+            )
     if gl is not None:
         row("Griffin-Lim, 32 iterations", "-", gl)
     if gl_proj is not None:

@@ -1,7 +1,8 @@
 """Performance harness: ours side by side with the upstream peers, in one process.
 
     python -m benchmarks.run [--quick] [--batch 16] [--segment 16384] [--precision fp32,bf16]
-                             [--only step,options,loader,infer,stream,kernels] [--threads 2] [--reps 3] [--json out.json]
+                             [--only step,options,loader,infer,stream,kernels] [--threads 2] [--reps 3]
+                             [--json out.json]
 
 Sections (each a Markdown table; every timing is ours and the peer alternated A/B, B/A in the
 same process, so machine-load drift hits both alike; medians with min-max):
@@ -68,7 +69,8 @@ def machine_line(threads: int) -> str:
     isa = ", ".join(f for f in ("avx512f", "avx512_bf16", "amx_bf16") if f in flags) or "no AVX-512"
     return (
         f"CPU: {model} ({os.cpu_count()} logical cores; {isa}); torch {torch.__version__} "
-        f"(capability {torch.backends.cpu.get_cpu_capability()}); threads {threads}; Python {platform.python_version()}"
+        f"(capability {torch.backends.cpu.get_cpu_capability()}); threads {threads}; Python "
+        f"{platform.python_version()}"
     )
 
 
@@ -153,7 +155,11 @@ class UpstreamStep:
         self.device = device
         for m in (self.gen, self.mpd, self.mrd, self.mel_loss):
             m.to(device)
-        self.g_params = [*self.gen.feature_extractor.parameters(), *self.gen.backbone.parameters(), *self.gen.head.parameters()]
+        self.g_params = [
+            *self.gen.feature_extractor.parameters(),
+            *self.gen.backbone.parameters(),
+            *self.gen.head.parameters(),
+        ]
         self.d_params = [*self.mpd.parameters(), *self.mrd.parameters()]
         self.opt_d = torch.optim.AdamW(self.d_params, lr=5e-4, betas=(0.8, 0.9))
         self.opt_g = torch.optim.AdamW(self.g_params, lr=5e-4, betas=(0.8, 0.9))
@@ -182,7 +188,9 @@ class UpstreamStep:
 
     def step(self, audio: torch.Tensor, precision: str = "fp32") -> dict[str, float]:
         """One iteration in fp32, or under bf16 autocast ("bf16") with the STFTs in fp32."""
-        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast(
+            torch.device(self.device).type, dtype=torch.bfloat16, enabled=precision == "bf16"
+        ):
             return self._step(audio.to(self.device))
 
     def _step(self, audio: torch.Tensor) -> dict[str, float]:
@@ -194,7 +202,9 @@ class UpstreamStep:
         real_mp, gen_mp, _, _ = self.mpd(y=audio, y_hat=audio_hat)
         real_mrd, gen_mrd, _, _ = self.mrd(y=audio, y_hat=audio_hat)
         loss_mp, loss_mp_real, _ = self.disc_loss(disc_real_outputs=real_mp, disc_generated_outputs=gen_mp)
-        loss_mrd, loss_mrd_real, _ = self.disc_loss(disc_real_outputs=real_mrd, disc_generated_outputs=gen_mrd)
+        loss_mrd, loss_mrd_real, _ = self.disc_loss(
+            disc_real_outputs=real_mrd, disc_generated_outputs=gen_mrd
+        )
         loss_mp, loss_mrd = loss_mp / len(loss_mp_real), loss_mrd / len(loss_mrd_real)
         loss_d = loss_mp + self.mrd_coeff * loss_mrd
         self.opt_d.zero_grad()
@@ -214,15 +224,23 @@ class UpstreamStep:
         loss_fm_mrd = self.fm_loss(fmap_r=fmap_rs_mrd, fmap_g=fmap_gs_mrd) / len(fmap_rs_mrd)
         mel = self.mel_loss(audio_hat, audio)
         loss_g = (
-            loss_gen_mp + self.mrd_coeff * loss_gen_mrd + loss_fm_mp + self.mrd_coeff * loss_fm_mrd + self.mel_coeff * mel
+            loss_gen_mp
+            + self.mrd_coeff * loss_gen_mrd
+            + loss_fm_mp
+            + self.mrd_coeff * loss_fm_mrd
+            + self.mel_coeff * mel
         )
         self.opt_g.zero_grad()
         loss_g.backward()
         self.opt_g.step()
         self._toggle(self.g_params + self.d_params, [])
         out.update(
-            g_mel=float(mel), g_adv_mpd=float(loss_gen_mp), g_fm_mpd=float(loss_fm_mp),
-            g_adv_mrd=float(loss_gen_mrd), g_fm_mrd=float(loss_fm_mrd), g_total=float(loss_g),
+            g_mel=float(mel),
+            g_adv_mpd=float(loss_gen_mp),
+            g_fm_mpd=float(loss_fm_mp),
+            g_adv_mrd=float(loss_gen_mrd),
+            g_fm_mrd=float(loss_fm_mrd),
+            g_total=float(loss_g),
         )
         return out
 
@@ -265,7 +283,9 @@ def build_ours(peer: UpstreamStep, overrides: list[str] | None = None):
     from vocoder_train.training.run import build_module
 
     module = build_module(compose_ours(list(overrides or [])))
-    module.generator.load_state_dict(drop_derived(peer.gen.state_dict(), module.generator))  # vocos saves its windows/filterbanks
+    module.generator.load_state_dict(
+        drop_derived(peer.gen.state_dict(), module.generator)
+    )  # vocos saves its windows/filterbanks
     missing, unexpected = module.adversary.load_state_dict(map_upstream_discriminators(peer), strict=True)
     assert not missing and not unexpected
     # optimizers persist across the one-iteration fits below, like the peer's
@@ -307,7 +327,9 @@ class _StepTimer:
             def on_train_batch_end(cb, trainer, pl_module, outputs, batch, batch_idx):
                 sync(pl_module.device)
                 cb.dt = clock() - cb.t0
-                cb.losses = {k: float(v) for k, v in outputs.items() if v.numel() == 1 and not k.startswith("grad")}
+                cb.losses = {
+                    k: float(v) for k, v in outputs.items() if v.numel() == 1 and not k.startswith("grad")
+                }
 
         self.cb = Timer()
 
@@ -318,9 +340,17 @@ def ours_step(module, audio: torch.Tensor, precision: str) -> tuple[float, dict[
 
     timer = _StepTimer().cb
     trainer = pl.Trainer(
-        accelerator="gpu" if DEVICE["name"] == "cuda" else "cpu", devices=1, precision=PRECISIONS[precision], max_steps=2, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, limit_val_batches=0, callbacks=[timer],
+        accelerator="gpu" if DEVICE["name"] == "cuda" else "cpu",
+        devices=1,
+        precision=PRECISIONS[precision],
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[timer],
     )
     loader = torch.utils.data.DataLoader([{"audio": audio}], batch_size=None)
     trainer.fit(module, train_dataloaders=loader)
@@ -348,7 +378,9 @@ def ab_schedule(groups: list[list[str]], rounds: int) -> list[tuple[int, str]]:
     """(round, variant) in the order the step and options sections run them: one group (a precision)
     after the other, as a training run uses one; each group's variants once per round (round 0 is its
     warm-up), in the given order in even rounds and reversed in odd ones, so none always runs first."""
-    return [(r, name) for group in groups for r in range(rounds) for name in group[:: 1 if r % 2 == 0 else -1]]
+    return [
+        (r, name) for group in groups for r in range(rounds) for name in group[:: 1 if r % 2 == 0 else -1]
+    ]
 
 
 def bench_step(args, precisions: list[str]) -> dict:
@@ -361,7 +393,9 @@ def bench_step(args, precisions: list[str]) -> dict:
     names = [f"{who} {p}" for p in precisions for who in ("ours", "upstream")]
     times: dict[str, list[float]] = {k: [] for k in names}
     losses: dict[str, list[dict]] = {k: [] for k in names}
-    peers = {p: UpstreamStep(seed=0, device=device) for p in precisions}  # one optimizer state per precision, as ours
+    peers = {
+        p: UpstreamStep(seed=0, device=device) for p in precisions
+    }  # one optimizer state per precision, as ours
     for r, name in ab_schedule([[f"ours {p}", f"upstream {p}"] for p in precisions], rounds):
         who, precision = name.split()
         if who == "ours":
@@ -406,12 +440,18 @@ def bench_options(args) -> dict:
         "bf16 defaults": (None, "bf16"),
     }
     if args.quick:  # a smoke run: no compiling (minutes), one option
-        variants = {k: variants[k] for k in ("plain", "winograd", "defaults (configs/model/perf/default.yaml)")}
+        variants = {
+            k: variants[k] for k in ("plain", "winograd", "defaults (configs/model/perf/default.yaml)")
+        }
     wanted = [p.strip() for p in args.precision.split(",")]
     variants = {k: v for k, v in variants.items() if v[1] in wanted}
 
     def overrides(option: dict | None) -> list[str] | None:
-        return None if option is None else [f"model.perf.{k}={json.dumps(v)}" for k, v in {**PLAIN, **option}.items()]
+        return (
+            None
+            if option is None
+            else [f"model.perf.{k}={json.dumps(v)}" for k, v in {**PLAIN, **option}.items()]
+        )
 
     modules = {k: build_ours(peer, overrides(v[0])) for k, v in variants.items()}
     del peer
@@ -429,15 +469,22 @@ def bench_options(args) -> dict:
         else:
             times[name].append(dt)
         print(f"  [options] round {r} {name}: {dt:.2f} s", file=sys.stderr, flush=True)
-    return {"times": times, "first_s": first, "losses": losses, "precision": {k: v[1] for k, v in variants.items()}}
+    return {
+        "times": times,
+        "first_s": first,
+        "losses": losses,
+        "precision": {k: v[1] for k, v in variants.items()},
+    }
 
 
 def format_options(res: dict, args) -> str:
     times = res["times"]
     lines = [
         f"Speed options (model.perf), each alone vs the plain step (every option off) at the same precision, "
-        f"batch {args.batch} x {args.segment}, {args.reps} timed iterations after 1 warm-up (the warm-up includes "
-        "compiling). Loss diffs: iteration 1, relative to the plain step; the D terms come before any update, "
+        f"batch {args.batch} x {args.segment}, {args.reps} timed iterations after 1 warm-up (the warm-up "
+        "includes "
+        "compiling). Loss diffs: iteration 1, relative to the plain step; the D terms come before any "
+        "update, "
         "the G terms after one D update (AdamW's first step, about lr x sign(gradient), turns rounding-level "
         "gradient differences of near-zero entries into weight differences)",
         "",
@@ -450,17 +497,34 @@ def format_options(res: dict, args) -> str:
         plain = "plain" if precision == "fp32" else "bf16 plain"
         ref, base = statistics.median(times[plain]), res["losses"][plain]
 
-        diff = {prefix: max(abs(res["losses"][name][k] - v) / max(abs(v), 1e-12)
-                            for k, v in base.items() if k in TERMS and k.startswith(prefix)) for prefix in ("d_", "g_")}
-        lines.append(f"| {name} | {precision} | {fmt_s(ts)} | {statistics.median(ts) / ref:.3f} | "
-                     f"{res['first_s'][name]:.1f} | {diff['d_']:.1e} | {diff['g_']:.1e} |")
+        diff = {
+            prefix: max(
+                abs(res["losses"][name][k] - v) / max(abs(v), 1e-12)
+                for k, v in base.items()
+                if k in TERMS and k.startswith(prefix)
+            )
+            for prefix in ("d_", "g_")
+        }
+        lines.append(
+            f"| {name} | {precision} | {fmt_s(ts)} | {statistics.median(ts) / ref:.3f} | "
+            f"{res['first_s'][name]:.1f} | {diff['d_']:.1e} | {diff['g_']:.1e} |"
+        )
     return "\n".join(lines)
 
 
 def rss_probe(name: str, args) -> float | None:
     cmd = [
-        sys.executable, "-m", "benchmarks.run", "--rss-probe", name, "--batch", str(args.batch),
-        "--segment", str(args.segment), "--threads", str(args.threads),
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "--rss-probe",
+        name,
+        "--batch",
+        str(args.batch),
+        "--segment",
+        str(args.segment),
+        "--threads",
+        str(args.threads),
     ]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     try:
@@ -503,7 +567,8 @@ def format_step(res: dict, args) -> str:
         f"Training step (D + G), batch {args.batch} x {args.segment}, base config; "
         f"{args.reps} timed iterations after 1 warm-up; each of ours against upstream at the same precision",
         "",
-        "| variant | s / iteration, median (min-max) | ratio to upstream, same precision | audio s / s | peak RSS MB |",
+        "| variant | s / iteration, median (min-max) | ratio to upstream, same precision | audio s / s | "
+        "peak RSS MB |",
         "|---|---|---|---|---|",
     ]
     for name, ts in times.items():
@@ -514,9 +579,15 @@ def format_step(res: dict, args) -> str:
             f"| {f'{r:.0f}' if r else '-'} |"
         )
     pairs = [p.split()[1] for p in times if p.startswith("ours")]
-    lines += ["", "Losses of the first iterations from the same weights and batches, ours vs upstream at the same "
-              "precision (rel. diff = |ours - upstream| / |upstream|):", ""]
-    head = "| iteration | term | " + " | ".join(f"ours {p} | upstream {p} | rel. diff {p}" for p in pairs) + " |"
+    lines += [
+        "",
+        "Losses of the first iterations from the same weights and batches, ours vs upstream at the same "
+        "precision (rel. diff = |ours - upstream| / |upstream|):",
+        "",
+    ]
+    head = (
+        "| iteration | term | " + " | ".join(f"ours {p} | upstream {p} | rel. diff {p}" for p in pairs) + " |"
+    )
     lines += [head, "|" + "---|" * (2 + 3 * len(pairs))]
     for it in range(min(3, len(res["losses"][f"upstream {pairs[0]}"]))):
         for term in TERMS:
@@ -581,7 +652,10 @@ def bench_loader(args) -> dict:
         run_ours(), run_plain()  # warm-up: resampler kernels, decoder libraries, page cache
         t = {"ours AudioDataset": [], "torchaudio.load + resample + crop": []}
         for _ in range(reps):
-            for name, fn in (("ours AudioDataset", run_ours), ("torchaudio.load + resample + crop", run_plain)):
+            for name, fn in (
+                ("ours AudioDataset", run_ours),
+                ("torchaudio.load + resample + crop", run_plain),
+            ):
                 t0 = clock()
                 fn()
                 t[name].append(n_items / (clock() - t0))
@@ -589,22 +663,39 @@ def bench_loader(args) -> dict:
 
 
 def format_loader(res: dict, args) -> str:
-    title = (f"Data loader, one worker (num_workers=0): {res['n_files']} generated 44.1 kHz WAV files of 3-10 s, "
-             f"{SR // 1000} kHz crops of {args.segment} samples, {res['n_items']} items per measurement")
-    return ratio_table(title, ("loader", "items/s"), res["items_per_s"], "torchaudio.load + resample + crop",
-                       "ratio to plain", digits=1)
+    title = (
+        f"Data loader, one worker (num_workers=0): {res['n_files']} generated 44.1 kHz WAV files of 3-10 s, "
+        f"{SR // 1000} kHz crops of {args.segment} samples, {res['n_items']} items per measurement"
+    )
+    return ratio_table(
+        title,
+        ("loader", "items/s"),
+        res["items_per_s"],
+        "torchaudio.load + resample + crop",
+        "ratio to plain",
+        digits=1,
+    )
 
 
-def ratio_table(title: str, columns: tuple[str, str], values: dict[str, list[float]], ref_name: str,
-                ratio_label: str, digits: int = 2, extra: dict[str, str] | None = None,
-                extra_label: str = "") -> str:
+def ratio_table(
+    title: str,
+    columns: tuple[str, str],
+    values: dict[str, list[float]],
+    ref_name: str,
+    ratio_label: str,
+    digits: int = 2,
+    extra: dict[str, str] | None = None,
+    extra_label: str = "",
+) -> str:
     """A markdown table: one row per entry of ``values`` with its median (min-max) and its ratio to
     ``ref_name``'s median, plus an optional ``extra`` column."""
     ref = statistics.median(values[ref_name])
     cols = [columns[0], f"{columns[1]}, median (min-max)", ratio_label] + ([extra_label] if extra else [])
     lines = [title, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name, v in values.items():
-        cells = [name, fmt_s(v, digits=digits), f"{statistics.median(v) / ref:.2f}"] + ([extra[name]] if extra else [])
+        cells = [name, fmt_s(v, digits=digits), f"{statistics.median(v) / ref:.2f}"] + (
+            [extra[name]] if extra else []
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -629,18 +720,24 @@ def bench_infer(args) -> dict:
     audio = make_batches(1, 1, int(seconds * SR), seed=3)[0]
     with torch.inference_mode():
         mel = peer.feature_extractor(audio)
-    cfg = {"feature_extractor": {"class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
-                                 "init_args": {"sample_rate": SR, "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS}},
-           "backbone": {"class_path": "vocos.models.VocosBackbone", "init_args": {"input_channels": N_MELS}},
-           "head": {"class_path": "vocos.heads.ISTFTHead", "init_args": {"n_fft": N_FFT, "hop_length": HOP}},
-           "sample_rate": SR}
+    cfg = {
+        "feature_extractor": {
+            "class_path": "vocos.feature_extractors.MelSpectrogramFeatures",
+            "init_args": {"sample_rate": SR, "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS},
+        },
+        "backbone": {"class_path": "vocos.models.VocosBackbone", "init_args": {"input_channels": N_MELS}},
+        "head": {"class_path": "vocos.heads.ISTFTHead", "init_args": {"n_fft": N_FFT, "hop_length": HOP}},
+        "sample_rate": SR,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         write_torchscript(ours, cfg, folder, [mel], 17)
         write_onnx(ours, cfg, folder, [mel], 17)
         ts_files = sorted(folder.glob("*.pt")) + sorted(folder.glob("*.ts"))
         ts = load_torchscript(ts_files[0])
-        sess = onnx_session(next(folder.glob("*.onnx")), threads=args.threads)  # no spin-waits (see onnx_session)
+        sess = onnx_session(
+            next(folder.glob("*.onnx")), threads=args.threads
+        )  # no spin-waits (see onnx_session)
     in_name = sess.get_inputs()[0].name
     mel_np = mel.numpy()
 
@@ -680,12 +777,15 @@ def bench_infer(args) -> dict:
         "ours TorchScript fp32": torchscript,
         "ours ONNX Runtime fp32": onnx,
         "ours fused fp32": fused_fp32,
-        f"ours fused, bf16 pointwise GEMMs{'' if bf16_matmul_is_fast() else ' (no native bf16 here)'}": fused_bf16,
+        "ours fused, bf16 pointwise GEMMs"
+        + ("" if bf16_matmul_is_fast() else " (no native bf16 here)"): fused_bf16,
         f"ours engine=auto -> {auto.engine} (vocoder-synthesize default)": default_engine,
     }
     ref = eager_fp32()
     outs = {k: f().float() for k, f in fns.items()}
-    diffs = {k: float((o[..., : ref.shape[-1]] - ref[..., : o.shape[-1]]).abs().max()) for k, o in outs.items()}
+    diffs = {
+        k: float((o[..., : ref.shape[-1]] - ref[..., : o.shape[-1]]).abs().max()) for k, o in outs.items()
+    }
     t: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(reps):
         for k, f in fns.items():
@@ -696,11 +796,21 @@ def bench_infer(args) -> dict:
 
 
 def format_infer(res: dict, args) -> str:
-    title = (f"Inference, mel -> waveform, {res['seconds']:g} s at {SR // 1000} kHz, batch 1, "
-             "base model (random weights)")
+    title = (
+        f"Inference, mel -> waveform, {res['seconds']:g} s at {SR // 1000} kHz, batch 1, "
+        "base model (random weights)"
+    )
     diffs = {k: f"{v:.2e}" for k, v in res["max_abs_diff"].items()}
-    return ratio_table(title, ("runtime", "x real time"), res["x_real_time"], "vocos.Vocos.decode fp32 eager",
-                       "speed ratio to vocos fp32", digits=1, extra=diffs, extra_label="max abs diff vs vocos fp32")
+    return ratio_table(
+        title,
+        ("runtime", "x real time"),
+        res["x_real_time"],
+        "vocos.Vocos.decode fp32 eager",
+        "speed ratio to vocos fp32",
+        digits=1,
+        extra=diffs,
+        extra_label="max abs diff vs vocos fp32",
+    )
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -711,19 +821,39 @@ def main(argv: list[str] | None = None) -> int:
 
     setup()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="batch 2 x 8192, 2 repetitions, small cases: a smoke run of every section (a few minutes)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="batch 2 x 8192, 2 repetitions, small cases: a smoke run of every section (a few minutes)",
+    )
     ap.add_argument("--batch", type=int, default=None, help="training batch (default 16; --quick: 2)")
-    ap.add_argument("--segment", type=int, default=None, help="training crop in samples (default 16384; --quick: 8192)")
-    ap.add_argument("--precision", default="fp32,bf16", help="our step's precision(s): fp32, bf16 or fp32,bf16")
+    ap.add_argument(
+        "--segment", type=int, default=None, help="training crop in samples (default 16384; --quick: 8192)"
+    )
+    ap.add_argument(
+        "--precision", default="fp32,bf16", help="our step's precision(s): fp32, bf16 or fp32,bf16"
+    )
     ap.add_argument("--only", default="step,options,loader,infer,stream,kernels", help="sections to run")
-    ap.add_argument("--lookahead", type=int, default=4, help="stream section: the non-causal row's look-ahead in frames")
+    ap.add_argument(
+        "--lookahead", type=int, default=4, help="stream section: the non-causal row's look-ahead in frames"
+    )
     ap.add_argument("--threads", type=int, default=2, help="torch / numba / onnxruntime threads")
-    ap.add_argument("--clock", choices=("wall", "thread"), default="wall",
-                    help="wall: wall-clock seconds; thread: this thread's CPU seconds with --threads 1, for a machine "
-                    "that other jobs share (a ratio of CPU times, not of 2-thread wall times)")
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                    help="where the step and options sections train (auto: cuda when a GPU is visible)")
-    ap.add_argument("--reps", type=int, default=None, help="timed training iterations (default 3; --quick: 2)")
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "thread"),
+        default="wall",
+        help="wall: wall-clock seconds; thread: this thread's CPU seconds with --threads 1, for a machine "
+        "that other jobs share (a ratio of CPU times, not of 2-thread wall times)",
+    )
+    ap.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the step and options sections train (auto: cuda when a GPU is visible)",
+    )
+    ap.add_argument(
+        "--reps", type=int, default=None, help="timed training iterations (default 3; --quick: 2)"
+    )
     ap.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     ap.add_argument("--json", default=None, help="also write the raw results here")
     ap.add_argument("--rss-probe", default=None, help=argparse.SUPPRESS)
@@ -736,7 +866,9 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--clock thread needs --threads 1 (CPU time of other threads is not counted)")
         CLOCK["fn"] = time.thread_time
     torch.set_num_threads(args.threads)
-    DEVICE["name"] = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    DEVICE["name"] = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
     if DEVICE["name"] == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA device is visible")
     with contextlib.suppress(ImportError):
@@ -778,13 +910,19 @@ def main(argv: list[str] | None = None) -> int:
 
         args.small = args.quick  # --quick: the demo-size generators
         results["stream"] = bench_stream.bench_stream(args)
-        table = bench_stream.format_stream(results["stream"], args).split("\n", 1)[1].lstrip("\n")  # machine line above
+        table = (
+            bench_stream.format_stream(results["stream"], args).split("\n", 1)[1].lstrip("\n")
+        )  # machine line above
         print("## Streaming\n\n" + table + "\n", flush=True)
     if "kernels" in sections:
         from benchmarks import bench_kernels
 
         results["kernels"] = bench_kernels.run_cases(args.quick)
-        print("## Loss kernels (ours vs peer, forward + backward)\n\n" + bench_kernels.format_table(results["kernels"]) + "\n")
+        print(
+            "## Loss kernels (ours vs peer, forward + backward)\n\n"
+            + bench_kernels.format_table(results["kernels"])
+            + "\n"
+        )
     print(f"total {time.perf_counter() - t_start:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))

@@ -1,4 +1,5 @@
-"""Run every numba.cuda kernel under the CUDA simulator; compare it with the CPU kernel and the torch reference.
+"""Run every numba.cuda kernel under the CUDA simulator; compare it with the CPU kernel and the torch
+reference.
 
 Kernels: ``spectral`` forward (block reduction) and backward (grid-stride loop), ``augment``
 (one thread an item). Each runs on the cases that take its distinct branches: magnitudes and
@@ -79,16 +80,29 @@ def check_spectral(rng: np.random.Generator) -> None:
         sim = _spectral_launch(cuda, hat, tgt, C, eps, floor, with_sc, sim_kw)
         tol = 1e-6 if dtype == np.float32 else 1e-12
         for what, a, b in zip(("partial sums", "dcoef", "lcoef", "gradient"), ours, sim):
-            np.testing.assert_allclose(b, a, rtol=tol, atol=tol, err_msg=f"{case}: {what}, simulator vs CPU kernel")
+            np.testing.assert_allclose(
+                b, a, rtol=tol, atol=tol, err_msg=f"{case}: {what}, simulator vs CPU kernel"
+            )
         part, _, _, grad = sim
         s = part.sum(0)
         sc_r, mag_r, grad_r = _torch_reference(hat, tgt, C, eps, floor, with_sc)
         rtol = 1e-5 if dtype == np.float32 else 1e-10
-        np.testing.assert_allclose([np.sqrt(s[0] / s[1]), s[2] / (R * n)], [sc_r, mag_r], rtol=rtol,
-                                   err_msg=f"{case}: (sc, mag) vs torch reference")
-        np.testing.assert_allclose(grad, grad_r, rtol=rtol, atol=rtol * np.abs(grad_r).max(),
-                                   err_msg=f"{case}: gradient vs torch reference")
-        if C == 2 or not with_sc:  # below eps / the log floor nothing passes (sc still pulls a clamped magnitude)
+        np.testing.assert_allclose(
+            [np.sqrt(s[0] / s[1]), s[2] / (R * n)],
+            [sc_r, mag_r],
+            rtol=rtol,
+            err_msg=f"{case}: (sc, mag) vs torch reference",
+        )
+        np.testing.assert_allclose(
+            grad,
+            grad_r,
+            rtol=rtol,
+            atol=rtol * np.abs(grad_r).max(),
+            err_msg=f"{case}: gradient vs torch reference",
+        )
+        if (
+            C == 2 or not with_sc
+        ):  # below eps / the log floor nothing passes (sc still pulls a clamped magnitude)
             assert (grad[0, : 4 * C] == 0).all(), f"{case}: clamped silence must get no gradient"
 
 
@@ -100,7 +114,9 @@ def check_empty_launches() -> None:
     empty = np.zeros((0, 8), np.float32)
     spectral_cuda.spectral_forward(empty, empty, 1, 0.0, 1e-7, True, True, empty, empty, np.zeros((0, 3)))
     spectral_cuda.spectral_backward(empty, 1, True, empty, empty, np.zeros(2), empty)
-    augment_cuda.augment_batch(empty, np.zeros((0, 8)), np.zeros((0, 5)), np.zeros((0, 4, 5)), np.zeros(0, np.uint64))
+    augment_cuda.augment_batch(
+        empty, np.zeros((0, 8)), np.zeros((0, 5)), np.zeros((0, 4, 5)), np.zeros(0, np.uint64)
+    )
 
 
 def _augment_cases(rng: np.random.Generator, B: int, T: int, sr: int):
@@ -111,17 +127,22 @@ def _augment_cases(rng: np.random.Generator, B: int, T: int, sr: int):
 
     x = (0.3 * rng.standard_normal((B, T))).astype(np.float32)
     x[3] = 0.0  # silence: no SNR to speak of, the noise stage adds nothing
-    eq = [rbj_biquad("peak", 900.0, sr, 4.0, 1.2), rbj_biquad("low_shelf", 200.0, sr, -3.0),
-          rbj_biquad("high_shelf", 4000.0, sr, 2.0)]
+    eq = [
+        rbj_biquad("peak", 900.0, sr, 4.0, 1.2),
+        rbj_biquad("low_shelf", 200.0, sr, -3.0),
+        rbj_biquad("high_shelf", 4000.0, sr, 2.0),
+    ]
     sections = np.stack(eq + list(butterworth_lowpass(3000.0, sr, 2)))  # 5 sections: padded to 8
     sos = np.stack([sections] * B)
-    params = np.array([
-        [0.8, 1.0, 0, 12.0, 0.5],   # white noise, peak limit on
-        [-1.0, 1.0, 1, 6.0, 0.0],   # polarity flip, pink noise, no limit
-        [1.2, 1.0, 2, 20.0, 0.9],   # brown noise
-        [1.0, 1.0, 0, 10.0, 0.5],   # silent item
-        filters_only[0],
-    ])
+    params = np.array(
+        [
+            [0.8, 1.0, 0, 12.0, 0.5],  # white noise, peak limit on
+            [-1.0, 1.0, 1, 6.0, 0.0],  # polarity flip, pink noise, no limit
+            [1.2, 1.0, 2, 20.0, 0.9],  # brown noise
+            [1.0, 1.0, 0, 10.0, 0.5],  # silent item
+            filters_only[0],
+        ]
+    )
     seeds = np.array([11, 2**62 + 5, 7, 3, 0], dtype=np.uint64)
     return x, params, sos, seeds
 
@@ -140,7 +161,9 @@ def check_augment(rng: np.random.Generator) -> None:
         cuda.augment_batch(x, out, params, padded, seeds, threads=4)  # 2 blocks, 3 idle threads
     np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-9, err_msg="augment: simulator vs CPU kernel")
     torch_ref = augment_batch_torch(torch.from_numpy(x), params, sos, seeds).numpy()
-    np.testing.assert_allclose(out, torch_ref, rtol=1e-6, atol=1e-7, err_msg="augment: simulator vs torch reference")
+    np.testing.assert_allclose(
+        out, torch_ref, rtol=1e-6, atol=1e-7, err_msg="augment: simulator vs torch reference"
+    )
     assert np.abs(out[0]).max() <= 0.5 + 1e-12 and np.abs(out[2]).max() <= 0.9 + 1e-12, "peak limit"
     assert (out[3] == 0).all(), "a silent item stays silent"
 

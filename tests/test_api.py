@@ -47,16 +47,26 @@ def test_copy_synthesize_from_a_path_equals_the_vocoder(tiny_checkpoint, tmp_pat
     assert (written - out.clamp(-1, 1)).abs().max() < 1e-4  # 16-bit PCM
     vocoder = vt.load_vocoder(tiny_checkpoint)
     audio, _ = load_audio(wav, 16000)
-    torch.testing.assert_close(vt.copy_synthesize(vocoder, wav), vocoder.copy_synthesis(audio), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        vt.copy_synthesize(vocoder, wav), vocoder.copy_synthesis(audio), atol=1e-5, rtol=0
+    )
     assert vocoder.decode(vocoder.features(audio)).shape[-1] % vocoder.hop_length == 0
 
 
 def test_train_from_overrides(tiny_corpus, tmp_path):
     import vocoder_train as vt
 
-    metrics = vt.train(["experiment=tiny", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
-                        f"paths.runs_dir={tiny_corpus['runs']}", "run_name=api", "trainer.max_steps=4",
-                        "callbacks.progress_bar=null"])  # fmt: skip
+    metrics = vt.train(
+        [
+            "experiment=tiny",
+            f"data.train={tiny_corpus['train']}",
+            f"data.val={tiny_corpus['val']}",
+            f"paths.runs_dir={tiny_corpus['runs']}",
+            "run_name=api",
+            "trainer.max_steps=4",
+            "callbacks.progress_bar=null",
+        ]
+    )
     assert metrics["val/mel_l1"] > 0
     run = Path(tiny_corpus["runs"]) / "api"
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / ".hydra" / "config.yaml").is_file()

@@ -71,7 +71,9 @@ def test_polarity_flip():
 
 @pytest.mark.parametrize("color", ["white", "pink", "brown"])
 def test_noise_snr_lands_in_range(color):
-    aug = Augmenter(**{**OFF, "noise_p": 1.0}, noise_snr_db=(10.0, 20.0), noise_colors=[color], peak_limit=None)
+    aug = Augmenter(
+        **{**OFF, "noise_p": 1.0}, noise_snr_db=(10.0, 20.0), noise_colors=[color], peak_limit=None
+    )
     x = _audio(batch=4, length=4096, seed=2).double()
     y = aug(x, SR, seed=5)
     snrs = [_db(float((x[i] ** 2).sum() / ((y[i] - x[i]) ** 2).sum())) for i in range(4)]
@@ -79,10 +81,15 @@ def test_noise_snr_lands_in_range(color):
 
 
 def test_noise_colours_differ_in_spectrum():
-    x = torch.zeros(8192).double() + 1e-3 * torch.randn(8192, generator=torch.Generator().manual_seed(0)).double()
+    x = (
+        torch.zeros(8192).double()
+        + 1e-3 * torch.randn(8192, generator=torch.Generator().manual_seed(0)).double()
+    )
     tilt = {}
     for color in ("white", "pink", "brown"):
-        aug = Augmenter(**{**OFF, "noise_p": 1.0}, noise_snr_db=(-30.0, -30.0), noise_colors=[color], peak_limit=None)
+        aug = Augmenter(
+            **{**OFF, "noise_p": 1.0}, noise_snr_db=(-30.0, -30.0), noise_colors=[color], peak_limit=None
+        )
         spec = torch.fft.rfft(aug(x, SR, seed=1)).abs() ** 2
         tilt[color] = float(spec[10:200].mean() / spec[2000:4000].mean())  # low / high band power
     assert tilt["white"] < tilt["pink"] < tilt["brown"]
@@ -94,7 +101,9 @@ def test_noise_on_silence_stays_silent():
 
 
 def test_eq_matches_torchaudio_lfilter_chain():
-    aug = Augmenter(**{**OFF, "eq_p": 1.0, "lowpass_p": 1.0}, eq_sections=5, lowpass_hz=(2000.0, 6000.0), peak_limit=None)
+    aug = Augmenter(
+        **{**OFF, "eq_p": 1.0, "lowpass_p": 1.0}, eq_sections=5, lowpass_hz=(2000.0, 6000.0), peak_limit=None
+    )
     x = _audio(batch=3, length=4000, seed=3).double()
     params, sos, _ = aug.draw_batch(3, SR, seed=11)
     assert sos.shape == (3, 7, 5) and not np.allclose(sos[:, :, 0], 1.0)
@@ -116,7 +125,13 @@ def test_chain_kernel_matches_torch_reference(dtype, sections):
     design = [rbj_biquad("peak", 900.0, SR, 6.0, 1.2), rbj_biquad("low_shelf", 200.0, SR, -4.0)]
     sos = np.stack([np.concatenate([design, butterworth_lowpass(5000.0, SR, 3)])[:sections]] * 5)
     params = np.array(
-        [[1.3, 1, 0, 6.0, 0.3], [-0.7, 1, 1, 10.0, 0.0], [0.9, 1, 2, 3.0, 0.5], [1.0, 1, 1, 10.0, 0.5], [1.0, 0, 0, 0.0, 0.0]]
+        [
+            [1.3, 1, 0, 6.0, 0.3],
+            [-0.7, 1, 1, 10.0, 0.0],
+            [0.9, 1, 2, 3.0, 0.5],
+            [1.0, 1, 1, 10.0, 0.5],
+            [1.0, 0, 0, 0.0, 0.0],
+        ]
     )
     seeds = np.array([1, 2**63 + 7, 12345, 9, 4], dtype=np.uint64)
     ours = augment_batch(x, params, sos, seeds, backend="numba")
@@ -124,7 +139,9 @@ def test_chain_kernel_matches_torch_reference(dtype, sections):
     assert ours.dtype == ref.dtype == dtype and ours.shape == x.shape
     tol = 2e-7 if dtype == torch.float32 else 1e-10
     torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
-    assert float(ours[0].abs().max()) == pytest.approx(0.3) and torch.equal(ours[3], torch.zeros_like(ours[3]))
+    assert float(ours[0].abs().max()) == pytest.approx(0.3) and torch.equal(
+        ours[3], torch.zeros_like(ours[3])
+    )
 
 
 def test_augment_batch_names_bad_shapes():
@@ -143,7 +160,9 @@ def test_rbj_designs_have_expected_gains():
 
     assert mag_at(rbj_biquad("peak", 1000, SR, 6.0, 1.0), 1000) == pytest.approx(10 ** (6 / 20))
     assert mag_at(rbj_biquad("low_shelf", 300, SR, -6.0, 0.7), 10) == pytest.approx(10 ** (-6 / 20), rel=1e-3)
-    assert mag_at(rbj_biquad("high_shelf", 3000, SR, 4.0, 0.7), 7900) == pytest.approx(10 ** (4 / 20), rel=1e-2)
+    assert mag_at(rbj_biquad("high_shelf", 3000, SR, 4.0, 0.7), 7900) == pytest.approx(
+        10 ** (4 / 20), rel=1e-2
+    )
     lp = butterworth_lowpass(2000, SR, 2)
     assert np.prod([mag_at(s, 2000) for s in lp]) == pytest.approx(1 / math.sqrt(2), rel=1e-6)
 

@@ -49,7 +49,9 @@ def test_16_mixed_trains_through_the_grad_scaler(tiny_cfg, tmp_path):
     """The first generator gradients overflow fp16 at the initial scale: those steps are skipped and
     the scale lowered until they fit, then both optimizers train, gradients clipped after unscaling."""
     torch.manual_seed(0)
-    module = fit(tiny_cfg("model.optim.grad_clip_g=100.0"), steps=16, tmp_path=tmp_path, plugins=[_fp16_plugin()])
+    module = fit(
+        tiny_cfg("model.optim.grad_clip_g=100.0"), steps=16, tmp_path=tmp_path, plugins=[_fp16_plugin()]
+    )
     assert_trained(module, scaled=True)
     assert module.nonfinite_skips >= 1 and module.trainer.precision_plugin.scaler.get_scale() < 2.0**16
     assert module.guard.in_a_row == 0  # overflow skips are the scaler's, not a diverging run's
@@ -99,7 +101,10 @@ LOSSES = {  # name: (module, takes the spectrum)
     "mel_torch": (lambda: MelReconstructionLoss(16000, N_FFT, 64, 32, backend="torch"), False),
     "mrstft": (lambda: MultiResolutionSTFTLoss(((128, 32, 100), (64, 16, 64))), False),
     "msmel": (lambda: MultiScaleMelLoss(16000, ((64, 16, 10), (256, 64, 32))), False),
-    "headmag": (lambda: HeadMagnitudeLoss(N_FFT, 64, "same", sample_rate=16000, n_mels=32, mel_weight=1.0), True),
+    "headmag": (
+        lambda: HeadMagnitudeLoss(N_FFT, 64, "same", sample_rate=16000, n_mels=32, mel_weight=1.0),
+        True,
+    ),
 }
 
 
@@ -127,7 +132,9 @@ def test_bf16_mixed_validates_with_crepe_metrics(tiny_cfg):
     """The metrics' networks run outside the training autocast (CREPE's bf16 output has no numpy type)."""
     from vocoder_train.training.run import train
 
-    metrics = train(tiny_cfg("trainer.precision=bf16-mixed", "trainer.max_steps=4", "validation.metrics=[periodicity]"))
+    metrics = train(
+        tiny_cfg("trainer.precision=bf16-mixed", "trainer.max_steps=4", "validation.metrics=[periodicity]")
+    )
     assert 0 <= metrics["val/periodicity"] < 1
 
 

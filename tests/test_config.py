@@ -21,8 +21,12 @@ def test_every_experiment_composes_and_validates(experiment, tiny_corpus):
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose(
             "train",
-            overrides=[f"experiment={experiment}", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
-                       "init.required=false"],  # experiment=finetune refuses to start without weights
+            overrides=[
+                f"experiment={experiment}",
+                f"data.train={tiny_corpus['train']}",
+                f"data.val={tiny_corpus['val']}",
+                "init.required=false",
+            ],  # experiment=finetune refuses to start without weights
         )
     OmegaConf.resolve(cfg)
     check_config(cfg)
@@ -63,7 +67,10 @@ def test_one_value_changes_everywhere(tiny_cfg):
         ("data.val=/nonexistent/val.txt", "data.val=/nonexistent/val.txt: no such file"),
         ("~model.discriminator.mrd.weights.g_fm", "model.discriminator.mrd.weights has no g_fm"),
         ("data.batch_size=0", "data.batch_size=0"),
-        ("callbacks.model_checkpoint.monitor=val/pesq", "callbacks.model_checkpoint.mode=min: val/pesq is better when higher"),
+        (
+            "callbacks.model_checkpoint.monitor=val/pesq",
+            "callbacks.model_checkpoint.mode=min: val/pesq is better when higher",
+        ),
         ("callbacks.model_checkpoint.monitor=val/si_sdr", "not computed; add si_sdr to validation.metrics"),
         ("validation.metrics=[pesq,nope]", "unknown metric 'nope'"),
         ("~model.optim.warmup_steps", "model.optim.warmup_steps is missing"),
@@ -72,7 +79,10 @@ def test_one_value_changes_everywhere(tiny_cfg):
         ("model.perf.optimizer=apex", "model.perf.optimizer='apex'"),
         ("model.perf.compile=[generator]", "'generator' is not a compilable part"),
         ("model.perf.compile_mode=fast", "model.perf.compile_mode='fast'"),
-        ("model.perf.mpd_layout=diagonal", "model.perf.mpd_layout='diagonal': choose one of auto, grid, folded"),
+        (
+            "model.perf.mpd_layout=diagonal",
+            "model.perf.mpd_layout='diagonal': choose one of auto, grid, folded",
+        ),
         ("~validation.slow_every", "validation.slow_every is missing"),
         ("model.optim.time_budget=true", "model.optim.time_budget=true needs trainer.max_time"),
     ],
@@ -97,13 +107,25 @@ def test_cli_help_lists_groups(tmp_path):
     assert "vocos_mel_24khz" in r.stdout and "trainer" in r.stdout
 
 
-@pytest.mark.parametrize("args, line", [
-    (["trainer.max_step=300"], "vocoder-train: trainer.max_step: no such key in the config; did you mean trainer.max_steps?"),
-    (["experiment=finetun"], "vocoder-train: experiment=finetun: no such option in configs/experiment/; did you mean "
-                             "experiment=finetune?"),
-    (["model/generator=vocos_smal"], "vocoder-train: model/generator=vocos_smal: no such option in "
-                                     "configs/model/generator/; did you mean model/generator=vocos_small?"),
-])
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (
+            ["trainer.max_step=300"],
+            "vocoder-train: trainer.max_step: no such key in the config; did you mean trainer.max_steps?",
+        ),
+        (
+            ["experiment=finetun"],
+            "vocoder-train: experiment=finetun: no such option in configs/experiment/; did you mean "
+            "experiment=finetune?",
+        ),
+        (
+            ["model/generator=vocos_smal"],
+            "vocoder-train: model/generator=vocos_smal: no such option in "
+            "configs/model/generator/; did you mean model/generator=vocos_small?",
+        ),
+    ],
+)
 def test_cli_typo_is_one_line_with_the_closest_valid_choice(tmp_path, tiny_corpus, args, line):
     r = _cli(f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}", *args, cwd=tmp_path)
     assert r.returncode == 2
@@ -112,8 +134,13 @@ def test_cli_typo_is_one_line_with_the_closest_valid_choice(tmp_path, tiny_corpu
 
 
 def test_cli_finetune_without_weights_is_refused_before_the_run_folder(tmp_path, tiny_corpus):
-    r = _cli("experiment=finetune", "run_name=x", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
-             cwd=tmp_path)
+    r = _cli(
+        "experiment=finetune",
+        "run_name=x",
+        f"data.train={tiny_corpus['train']}",
+        f"data.val={tiny_corpus['val']}",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vocoder-train: init.path is not set: ")
@@ -123,36 +150,65 @@ def test_cli_finetune_without_weights_is_refused_before_the_run_folder(tmp_path,
 def test_cli_every_config_problem_is_its_own_line(tmp_path):
     r = _cli("experiment=demo", "data.train=nowhere.jsonl", "data.val=nowhere_val.jsonl", cwd=tmp_path)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["vocoder-train: data.train=nowhere.jsonl: no such file or folder",
-                                             "vocoder-train: data.val=nowhere_val.jsonl: no such file or folder"]
+    assert r.stderr.strip().splitlines() == [
+        "vocoder-train: data.train=nowhere.jsonl: no such file or folder",
+        "vocoder-train: data.val=nowhere_val.jsonl: no such file or folder",
+    ]
     assert not (tmp_path / "runs").exists()
 
 
 def test_slurm_launcher_config_composes(tmp_path, tiny_corpus):
-    r = _cli("hydra/launcher=slurm", "experiment=tiny", "trainer=ddp", "trainer.num_nodes=2",
-             f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}", "--cfg", "hydra",
-             cwd=tmp_path)
+    r = _cli(
+        "hydra/launcher=slurm",
+        "experiment=tiny",
+        "trainer=ddp",
+        "trainer.num_nodes=2",
+        f"data.train={tiny_corpus['train']}",
+        f"data.val={tiny_corpus['val']}",
+        "--cfg",
+        "hydra",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
-    assert "SlurmLauncher" in r.stdout and "nodes: ${trainer.num_nodes}" in r.stdout and "signal_delay_s: 120" in r.stdout
+    assert (
+        "SlurmLauncher" in r.stdout
+        and "nodes: ${trainer.num_nodes}" in r.stdout
+        and "signal_delay_s: 120" in r.stdout
+    )
 
 
 def test_mixing_sources_replace_data_train(tiny_cfg, tiny_corpus):
-    ok = tiny_cfg("data=mix", "data.train=null", f"data.sources=[{{manifest: {tiny_corpus['train']}, weight: 3}},"
-                  f"{{manifest: {tiny_corpus['val']}, weight: 1}}]", "data.num_workers=0", "data.batch_size=2")
+    ok = tiny_cfg(
+        "data=mix",
+        "data.train=null",
+        f"data.sources=[{{manifest: {tiny_corpus['train']}, weight: 3}},"
+        f"{{manifest: {tiny_corpus['val']}, weight: 1}}]",
+        "data.num_workers=0",
+        "data.batch_size=2",
+    )
     check_config(ok)
     bad = tiny_cfg("data=mix", "data.train=null", "data.sources=[{manifest: /nope.jsonl, weight: 0}]")
     with pytest.raises(ConfigError) as e:
         check_config(bad)
-    assert "data.sources[0].manifest=/nope.jsonl" in str(e.value) and "data.sources[0].weight=0" in str(e.value)
+    assert "data.sources[0].manifest=/nope.jsonl" in str(e.value) and "data.sources[0].weight=0" in str(
+        e.value
+    )
 
 
 def test_cli_a_non_checkpoint_as_ckpt_path_is_one_line_and_leaves_no_run_folder(tmp_path, tiny_corpus):
     (tmp_path / "notes.txt").write_text("not a checkpoint\n")
-    r = _cli("experiment=tiny", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
-             "ckpt_path=notes.txt", cwd=tmp_path)
+    r = _cli(
+        "experiment=tiny",
+        f"data.train={tiny_corpus['train']}",
+        f"data.val={tiny_corpus['val']}",
+        "ckpt_path=notes.txt",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == (
-        "vocoder-train: ckpt_path: notes.txt is a text file, not a checkpoint (torch.save or safetensors): give a "
-        "training checkpoint (.ckpt), e.g. <run>/checkpoints/last.ckpt")
+        "vocoder-train: ckpt_path: notes.txt is a text file, not a checkpoint (torch.save or safetensors): "
+        "give a "
+        "training checkpoint (.ckpt), e.g. <run>/checkpoints/last.ckpt"
+    )
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "runs").exists()

@@ -157,7 +157,11 @@ def test_bad_files_are_skipped_and_counted(tmp_path, make_corpus):
     (tmp_path / "bad.wav").write_text("not audio")
     nan = tmp_path / "nan.wav"
     save_audio(nan, torch.zeros(1, 8000), 16000)
-    items = [{"path": str(tmp_path / "bad.wav")}, {"path": str(tmp_path / "gone.wav")}, {"path": str(good[0])}]
+    items = [
+        {"path": str(tmp_path / "bad.wav")},
+        {"path": str(tmp_path / "gone.wav")},
+        {"path": str(good[0])},
+    ]
     ds = AudioDataset(items, 16000, 2000, train=True)
     torch.manual_seed(0)
     item = ds[0]

@@ -39,9 +39,14 @@ def _count(m: torch.nn.Module) -> int:
 TINY = {
     MultiPeriodDiscriminator: (lambda: MultiPeriodDiscriminator(periods=(2, 3, 5), channels=(8, 16, 16)), 3),
     MultiResolutionDiscriminator: (lambda: MultiResolutionDiscriminator(fft_sizes=(256, 128), channels=8), 2),
-    MultiScaleSTFTDiscriminator: (lambda: MultiScaleSTFTDiscriminator(resolutions=((256, 64, 256), (128, 32, 96)), channels=8), 2),
+    MultiScaleSTFTDiscriminator: (
+        lambda: MultiScaleSTFTDiscriminator(resolutions=((256, 64, 256), (128, 32, 96)), channels=8),
+        2,
+    ),
     MultiScaleSubBandCQTDiscriminator: (
-        lambda: MultiScaleSubBandCQTDiscriminator(16000, hop_lengths=(256, 128), bins_per_octave=(12, 24), n_octaves=7, channels=8),
+        lambda: MultiScaleSubBandCQTDiscriminator(
+            16000, hop_lengths=(256, 128), bins_per_octave=(12, 24), n_octaves=7, channels=8
+        ),
         2,
     ),
     MultiScaleDiscriminator: (lambda: MultiScaleDiscriminator(channels=(16, 16, 16, 32, 32, 32, 32)), 3),
@@ -50,10 +55,15 @@ CLASSES = sorted(TINY, key=lambda c: c.__name__)
 
 # tiny widths of each entry, for GAN steps on the tiny experiment (16 kHz, 4096-sample crops)
 TINY_OVERRIDES = {
-    "msstft": ["model.discriminator.msstft.resolutions=[[256,64,256],[128,32,128]]", "model.discriminator.msstft.channels=8"],
+    "msstft": [
+        "model.discriminator.msstft.resolutions=[[256,64,256],[128,32,128]]",
+        "model.discriminator.msstft.channels=8",
+    ],
     "cqtd": [
-        "model.discriminator.cqtd.hop_lengths=[128]", "model.discriminator.cqtd.bins_per_octave=[12]",
-        "model.discriminator.cqtd.n_octaves=6", "model.discriminator.cqtd.channels=8",
+        "model.discriminator.cqtd.hop_lengths=[128]",
+        "model.discriminator.cqtd.bins_per_octave=[12]",
+        "model.discriminator.cqtd.n_octaves=6",
+        "model.discriminator.cqtd.channels=8",
     ],
     "msd": ["model.discriminator.msd.channels=[16,16,16,32,32,32,32]"],
     "mpd": ["model.discriminator.mpd.periods=[2,3]", "model.discriminator.mpd.channels=[8,16,16]"],
@@ -72,7 +82,10 @@ def test_output_contract_gradients_and_odd_lengths(cls):
     x = (torch.randn(3, 3001) * 0.1).requires_grad_(True)  # odd length on purpose
     logits, fmaps = disc(x)
     assert isinstance(logits, list) and isinstance(fmaps, list) and len(logits) == len(fmaps) == n_sub
-    assert all(lg.dim() == 2 and lg.shape[0] == 3 and lg.dtype == torch.float32 and torch.isfinite(lg).all() for lg in logits)
+    assert all(
+        lg.dim() == 2 and lg.shape[0] == 3 and lg.dtype == torch.float32 and torch.isfinite(lg).all()
+        for lg in logits
+    )
     assert all(isinstance(fm, list) and len(fm) >= 2 and all(f.shape[0] == 3 for f in fm) for fm in fmaps)
     (sum(lg.sum() for lg in logits) + sum(f.sum() for fm in fmaps for f in fm)).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
@@ -91,8 +104,11 @@ def test_default_parameter_counts_match_docstrings():
     for cls, millions in counts.items():
         assert f"{millions}M parameters" in " ".join(cls.__doc__.split()), (cls.__name__, millions)
     assert counts == {
-        MultiPeriodDiscriminator: 41.1, MultiResolutionDiscriminator: 1.4, MultiScaleDiscriminator: 29.6,
-        MultiScaleSTFTDiscriminator: 0.5, MultiScaleSubBandCQTDiscriminator: 0.4,
+        MultiPeriodDiscriminator: 41.1,
+        MultiResolutionDiscriminator: 1.4,
+        MultiScaleDiscriminator: 29.6,
+        MultiScaleSTFTDiscriminator: 0.5,
+        MultiScaleSubBandCQTDiscriminator: 0.4,
     }
 
 
@@ -111,9 +127,13 @@ def test_cqt_puts_a_tone_in_its_bin_at_every_octave():
         f = fmin * 2 ** (octave + k / bins)
         out = cqt(torch.sin(2 * math.pi * f * t)[None])
         assert len(out) == octaves and all(o.shape == (1, 2, 32, bins) for o in out)
-        mag = torch.cat([o.square().sum(1).sqrt() for o in out], dim=-1)[0, 8:24].mean(0)  # away from the edges
+        mag = torch.cat([o.square().sum(1).sqrt() for o in out], dim=-1)[0, 8:24].mean(
+            0
+        )  # away from the edges
         assert mag.argmax().item() == octave * bins + k
-        assert mag.max().item() == pytest.approx(0.5, abs=0.01)  # window-sum normalization: half the amplitude
+        assert mag.max().item() == pytest.approx(
+            0.5, abs=0.01
+        )  # window-sum normalization: half the amplitude
 
 
 def test_cqt_rejects_a_hop_it_cannot_decimate():
@@ -127,13 +147,20 @@ def test_cqt_rejects_a_hop_it_cannot_decimate():
 
 
 def _weights(cfg) -> dict[str, float]:
-    return {k: v for name, node in cfg.model.discriminator.items() for k, v in entry_weights(name, node).items()}
+    return {
+        k: v for name, node in cfg.model.discriminator.items() for k, v in entry_weights(name, node).items()
+    }
 
 
 def test_each_entry_carries_its_weights_by_logged_name(tiny_cfg):
     # the Vocos defaults: the MRD at the recipe's mrd_loss_coeff 0.1
     assert _weights(tiny_cfg()) == {
-        "d_mpd": 1.0, "g_adv_mpd": 1.0, "g_fm_mpd": 1.0, "d_mrd": 0.1, "g_adv_mrd": 0.1, "g_fm_mrd": 0.1,
+        "d_mpd": 1.0,
+        "g_adv_mpd": 1.0,
+        "g_fm_mpd": 1.0,
+        "d_mrd": 0.1,
+        "g_adv_mrd": 0.1,
+        "g_fm_mrd": 0.1,
     }
     # HiFi-GAN's and BigVGAN-v2's sets weigh feature matching x2; a set as a list keeps each entry's own
     for disc, other in (("mpd_msd", "msd"), ("mpd_cqtd", "cqtd")):
@@ -156,16 +183,19 @@ def test_every_loss_config_composes_with_any_discriminator_set(tiny_cfg, loss):
     # set holding every single-discriminator entry stands for any set
     cfg = tiny_cfg(f"model/loss={loss}", f"model/discriminator=[{','.join(SINGLE_ENTRIES)}]")
     check_config(cfg)
-    assert list(cfg.model.discriminator) == SINGLE_ENTRIES and cfg.model.loss.mel._target_.endswith("MelReconstructionLoss")
+    assert list(cfg.model.discriminator) == SINGLE_ENTRIES and cfg.model.loss.mel._target_.endswith(
+        "MelReconstructionLoss"
+    )
 
 
 def test_a_misplaced_or_incomplete_weight_is_one_line_naming_its_key(tiny_cfg):
     give = "give {d: .., g_adv: .., g_fm: ..}, the weights of d_mpd, g_adv_mpd and g_fm_mpd"
     cases = {
-        "+model.loss.lambdas.g_adv_mrd=0.5":
-            "model.loss.lambdas.g_adv_mrd: a discriminator's weights are in its entry; set model.discriminator.mrd.weights.g_adv instead",
+        "+model.loss.lambdas.g_adv_mrd=0.5": "model.loss.lambdas.g_adv_mrd: a discriminator's weights are in "
+        "its entry; set model.discriminator.mrd.weights.g_adv instead",
         "~model.discriminator.mpd.weights": f"model.discriminator.mpd.weights is missing: {give}",
-        "+model.discriminator.mpd.weights.g_mel=1": f"model.discriminator.mpd.weights has unknown g_mel: {give}",
+        "+model.discriminator.mpd.weights.g_mel=1": "model.discriminator.mpd.weights has unknown g_mel: "
+        f"{give}",
     }
     for override, line in cases.items():
         with pytest.raises(ConfigError) as e:
@@ -176,11 +206,14 @@ def test_a_misplaced_or_incomplete_weight_is_one_line_naming_its_key(tiny_cfg):
 # -- a GAN step per shipped set --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("disc, loss, names", [
-    ("msstft", "vocos", {"msstft"}),
-    ("mpd_cqtd", "bigvgan", {"mpd", "cqtd"}),
-    ("mpd_msd", "hifigan", {"mpd", "msd"}),
-])
+@pytest.mark.parametrize(
+    "disc, loss, names",
+    [
+        ("msstft", "vocos", {"msstft"}),
+        ("mpd_cqtd", "bigvgan", {"mpd", "cqtd"}),
+        ("mpd_msd", "hifigan", {"mpd", "msd"}),
+    ],
+)
 def test_gan_step_with_each_discriminator_config(tiny_cfg, tmp_path, disc, loss, names):
     overrides = [o for n in names for o in TINY_OVERRIDES[n]]
     cfg = tiny_cfg(f"model/discriminator={disc}", f"model/loss={loss}", *overrides)

@@ -38,10 +38,15 @@ def test_registry_scores_generated_audio_and_the_reference_alone():
     y = 1.5 * x  # beyond [-1, 1] in places: clipped as a 16-bit file would be, not refused
     m = compute_metrics(x, y, SR, ("mel_l1", "dnsmos_ovrl", "dnsmos_p808"))
     assert list(m) == ["mel_l1", "dnsmos_ovrl", "dnsmos_p808"] and 1 <= m["dnsmos_ovrl"] <= 5
-    assert reference_columns(("mel_l1", "dnsmos_ovrl", "dnsmos_p808")) == ("ref_dnsmos_ovrl", "ref_dnsmos_p808")
+    assert reference_columns(("mel_l1", "dnsmos_ovrl", "dnsmos_p808")) == (
+        "ref_dnsmos_ovrl",
+        "ref_dnsmos_p808",
+    )
     ref = reference_scores(x, SR, ("mel_l1", "dnsmos_ovrl", "dnsmos_p808"))
     own = dnsmos(x, SR)
-    assert ref == pytest.approx({"ref_dnsmos_ovrl": own["dnsmos_ovrl"], "ref_dnsmos_p808": own["dnsmos_p808"]})
+    assert ref == pytest.approx(
+        {"ref_dnsmos_ovrl": own["dnsmos_ovrl"], "ref_dnsmos_p808": own["dnsmos_p808"]}
+    )
     assert reference_scores(x, SR, ("mel_l1", "pesq")) == {}
 
 

@@ -66,8 +66,14 @@ def test_expected_frames_is_the_padded_stft_frame_count(n_fft, hop):
         x = torch.randn(1, n)
         center = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
         pad = istft_trim(n_fft, hop, "same")
-        same = torch.stft(F.pad(x[None], (pad, pad), mode="reflect")[0], n_fft, hop, window=window, center=False,
-                          return_complex=True)  # fmt: skip
+        same = torch.stft(
+            F.pad(x[None], (pad, pad), mode="reflect")[0],
+            n_fft,
+            hop,
+            window=window,
+            center=False,
+            return_complex=True,
+        )
         assert expected_frames(n, hop, n_fft, "center") == center.shape[-1], n
         assert expected_frames(n, hop, n_fft, "same") == same.shape[-1], n
 
@@ -88,7 +94,9 @@ def test_center_istft_equals_torch_istft():
     spec = _spec(N_FFT, 12)
     window = torch.hann_window(N_FFT)
     ref = torch.istft(spec, N_FFT, HOP, window=window, center=True)
-    torch.testing.assert_close(istft(spec, window, HOP, "center"), ref, rtol=0, atol=1e-5 * ref.abs().max().item())
+    torch.testing.assert_close(
+        istft(spec, window, HOP, "center"), ref, rtol=0, atol=1e-5 * ref.abs().max().item()
+    )
 
 
 @pytest.mark.parametrize("n_fft,hop,padding", GRIDS)
@@ -177,8 +185,9 @@ def test_safe_log_and_log_l1_are_vocos():
 
 @pytest.mark.parametrize("norm,mel_scale", [(None, "htk"), ("slaney", "slaney"), (None, "slaney")])
 def test_mel_filterbank_is_torchaudio_melspectrogram(norm, mel_scale):
-    mel = torchaudio.transforms.MelSpectrogram(SR, n_fft=N_FFT, n_mels=12, f_min=40.0, f_max=3500.0, norm=norm,
-                                               mel_scale=mel_scale)  # fmt: skip
+    mel = torchaudio.transforms.MelSpectrogram(
+        SR, n_fft=N_FFT, n_mels=12, f_min=40.0, f_max=3500.0, norm=norm, mel_scale=mel_scale
+    )
     fb = mel_filterbank(N_FFT // 2 + 1, 40.0, 3500.0, 12, SR, norm=norm, mel_scale=mel_scale)
     assert fb.shape == (12, N_FFT // 2 + 1)
     torch.testing.assert_close(fb, mel.mel_scale.fb.T)
@@ -201,8 +210,9 @@ def test_griffin_lim_equals_torchaudio_away_from_the_edges(momentum):
     x = _signal(0.5)
     window = torch.hann_window(N_FFT)
     mag = torch.stft(x, N_FFT, HOP, window=window, return_complex=True).abs()
-    ref = torchaudio.functional.griffinlim(mag, window, N_FFT, HOP, N_FFT, power=1.0, n_iter=4, momentum=momentum,
-                                           length=None, rand_init=False)  # fmt: skip
+    ref = torchaudio.functional.griffinlim(
+        mag, window, N_FFT, HOP, N_FFT, power=1.0, n_iter=4, momentum=momentum, length=None, rand_init=False
+    )
     got = griffin_lim(mag + 0j, window, HOP, "center", 4, momentum)
     assert got.shape == ref.shape
     edge = 6 * N_FFT
@@ -214,13 +224,19 @@ def test_griffin_lim_fixed_point_and_convergence():
     window = torch.hann_window(N_FFT)
     frames = x.shape[-1] // HOP
     spec = head_stft(x, window, N_FFT, HOP, "same", frames)
-    torch.testing.assert_close(griffin_lim(spec, window, HOP, "same", 8)[..., N_FFT:-N_FFT],
-                               istft(spec, window, HOP, "same")[..., N_FFT:-N_FFT], rtol=0, atol=1e-4)  # fmt: skip
+    torch.testing.assert_close(
+        griffin_lim(spec, window, HOP, "same", 8)[..., N_FFT:-N_FFT],
+        istft(spec, window, HOP, "same")[..., N_FFT:-N_FFT],
+        rtol=0,
+        atol=1e-4,
+    )
     torch.manual_seed(0)
     start = spec.abs() * torch.exp(2j * torch.pi * torch.rand(spec.shape))
 
     def error(iters: int) -> float:
-        got = head_stft(griffin_lim(start, window, HOP, "same", iters), window, N_FFT, HOP, "same", frames).abs()
+        got = head_stft(
+            griffin_lim(start, window, HOP, "same", iters), window, N_FFT, HOP, "same", frames
+        ).abs()
         return float(torch.linalg.norm(got - spec.abs()) / torch.linalg.norm(spec.abs()))
 
     errs = [error(i) for i in (0, 4, 16)]
@@ -247,7 +263,9 @@ def test_mel_projection_moves_the_mel_to_the_input_mel():
     assert errs[1] < 0.5 * errs[0] and errs[2] < errs[1], errs
 
 
-@pytest.mark.parametrize("n_fft,hop,win,length", [(16, 4, 16, 37), (15, 3, 9, 40), (32, 5, 20, 33), (12, 5, 7, 41)])
+@pytest.mark.parametrize(
+    "n_fft,hop,win,length", [(16, 4, 16, 37), (15, 3, 9, 40), (32, 5, 20, 33), (12, 5, 7, 41)]
+)
 def test_stft_function_gradcheck_and_matches_autograd(n_fft, hop, win, length):
     x = torch.randn(2, length, dtype=torch.float64, requires_grad=True)
     window = torch.hann_window(win, dtype=torch.float64)

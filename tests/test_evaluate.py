@@ -1,4 +1,5 @@
-"""vocoder-evaluate on tiny models and generated files in tmp_path: one model, A/B, the Griffin-Lim baseline."""
+"""vocoder-evaluate on tiny models and generated files in tmp_path: one model, A/B, the Griffin-Lim
+baseline."""
 
 from __future__ import annotations
 
@@ -69,8 +70,20 @@ def test_evaluate_writes_json_csv_report_and_plots(tiny_vocos_folder, eval_corpu
     out = tmp_path / "eval"
     names = ["mel_l1", "mrstft", "pesq", "si_sdr", "vuv_f1_yin"]
     with pytest.warns(UserWarning, match="broken.wav"):
-        rc = main([str(tiny_vocos_folder), "--data", str(eval_corpus), "--output", str(out),
-                   "--metrics", *names, "--plots", "2", "--no-progress"])  # fmt: skip
+        rc = main(
+            [
+                str(tiny_vocos_folder),
+                "--data",
+                str(eval_corpus),
+                "--output",
+                str(out),
+                "--metrics",
+                *names,
+                "--plots",
+                "2",
+                "--no-progress",
+            ]
+        )
     assert rc == 0
     doc = json.loads((out / "metrics.json").read_text())
     assert (
@@ -96,8 +109,26 @@ def test_evaluate_max_files_and_bad_arguments(tiny_vocos_folder, eval_corpus, tm
     from vocoder_train.cli.evaluate import main
 
     out = tmp_path / "eval2"
-    assert main([str(tiny_vocos_folder), "--data", str(eval_corpus), "--output", str(out),
-                 "--metrics", "mel_l1,si_sdr", "--max-files", "1", "--plots", "0", "--save-audio", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                str(tiny_vocos_folder),
+                "--data",
+                str(eval_corpus),
+                "--output",
+                str(out),
+                "--metrics",
+                "mel_l1,si_sdr",
+                "--max-files",
+                "1",
+                "--plots",
+                "0",
+                "--save-audio",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["num_files"] == 1 and doc["metrics"] == ["mel_l1", "si_sdr"]
     assert [p.name for p in (out / "audio").iterdir()] == ["0000_f0.wav"]
@@ -115,7 +146,16 @@ def test_help_lists_options(capsys):
         main(["--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    for word in ("--data", "-o OUTPUT, --output OUTPUT", "--metrics", "--max-files", "--device", "pesq", "vocos folder", "ONNX"):
+    for word in (
+        "--data",
+        "-o OUTPUT, --output OUTPUT",
+        "--metrics",
+        "--max-files",
+        "--device",
+        "pesq",
+        "vocos folder",
+        "ONNX",
+    ):
         assert word in text
 
 
@@ -142,8 +182,23 @@ def test_evaluate_takes_every_model_kind_with_short_output_option(tiny_exports, 
     scores = {}
     for kind, model in tiny_exports.items():
         out = tmp_path / kind
-        assert main([str(model), "--data", str(wavs), "-o", str(out), "--metrics", "mel_l1,si_sdr",
-                     "--plots", "0", "--no-progress"]) == 0, kind  # fmt: skip
+        assert (
+            main(
+                [
+                    str(model),
+                    "--data",
+                    str(wavs),
+                    "-o",
+                    str(out),
+                    "--metrics",
+                    "mel_l1,si_sdr",
+                    "--plots",
+                    "0",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        ), kind
         doc = json.loads((out / "metrics.json").read_text())
         assert doc["num_files"] == 2 and doc["sample_rate"] == SR
         scores[kind] = doc["aggregate"]["mel_l1"]["mean"]
@@ -165,13 +220,30 @@ def short_wavs(tmp_path: Path) -> Path:
     return folder
 
 
-def test_default_metrics_are_crepe_and_dnsmos_with_the_reference_beside(tiny_checkpoint, short_wavs, tmp_path, capsys):
+def test_default_metrics_are_crepe_and_dnsmos_with_the_reference_beside(
+    tiny_checkpoint, short_wavs, tmp_path, capsys
+):
     from vocoder_train.cli.evaluate import main
     from vocoder_train.metrics import EVALUATE_METRICS
 
     out = tmp_path / "eval_default"
-    assert main([str(tiny_checkpoint), "--data", str(short_wavs), "-o", str(out), "--crepe-model", "tiny",
-                 "--plots", "0", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                str(tiny_checkpoint),
+                "--data",
+                str(short_wavs),
+                "-o",
+                str(out),
+                "--crepe-model",
+                "tiny",
+                "--plots",
+                "0",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     doc = json.loads((out / "metrics.json").read_text())
     refs = ["ref_dnsmos_sig", "ref_dnsmos_bak", "ref_dnsmos_ovrl", "ref_dnsmos_p808"]
     assert doc["metrics"] == list(EVALUATE_METRICS) and doc["reference_columns"] == refs
@@ -187,40 +259,91 @@ def test_default_metrics_are_crepe_and_dnsmos_with_the_reference_beside(tiny_che
     assert "reference" in capsys.readouterr().out
 
 
-def test_ab_report_with_griffin_lim_on_the_same_files(tiny_checkpoint, tiny_vocos_folder, short_wavs, tmp_path, capsys):
+def test_ab_report_with_griffin_lim_on_the_same_files(
+    tiny_checkpoint, tiny_vocos_folder, short_wavs, tmp_path, capsys
+):
     from vocoder_train.cli.evaluate import main
 
     out = tmp_path / "ab"
     names = ["mel_l1", "si_sdr", "dnsmos_ovrl"]
-    assert main([str(tiny_checkpoint), str(tiny_vocos_folder), "--data", str(short_wavs), "-o", str(out),
-                 "--metrics", ",".join(names), "--plots", "1", "--save-audio", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                str(tiny_checkpoint),
+                str(tiny_vocos_folder),
+                "--data",
+                str(short_wavs),
+                "-o",
+                str(out),
+                "--metrics",
+                ",".join(names),
+                "--plots",
+                "1",
+                "--save-audio",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     doc = json.loads((out / "metrics.json").read_text())
     assert [s["label"] for s in doc["systems"]] == ["A", "B", "griffin_lim"] and doc["baseline"] == "A"
     assert doc["systems"][0]["model"] == str(tiny_checkpoint) and doc["num_files"] == 2
     assert all(doc["systems"][i]["rtf"] > 0 for i in range(3))
     for lab in ("A", "B", "griffin_lim"):
         assert set(doc["aggregate"][lab]) == set(names)
-    assert set(doc["aggregate"]["reference"]) == {"ref_dnsmos_ovrl"} and set(doc["deltas"]) == {"B", "griffin_lim"}
+    assert set(doc["aggregate"]["reference"]) == {"ref_dnsmos_ovrl"} and set(doc["deltas"]) == {
+        "B",
+        "griffin_lim",
+    }
     # the mean delta is the difference of the means (same files for every system)
     a, b = doc["aggregate"]["A"]["mel_l1"]["mean"], doc["aggregate"]["B"]["mel_l1"]["mean"]
-    assert doc["deltas"]["B"]["mel_l1"]["mean"] == pytest.approx(b - a) and doc["deltas"]["B"]["mel_l1"]["n"] == 2
+    assert (
+        doc["deltas"]["B"]["mel_l1"]["mean"] == pytest.approx(b - a)
+        and doc["deltas"]["B"]["mel_l1"]["n"] == 2
+    )
     # Griffin-Lim from the exact mel beats an untrained network at matching it
     assert doc["aggregate"]["griffin_lim"]["mel_l1"]["mean"] < a
     with open(out / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["system"] for r in rows] == ["A", "B", "griffin_lim"] * 2 and rows[0]["delta_mel_l1"] == ""
-    assert float(rows[1]["delta_mel_l1"]) == pytest.approx(float(rows[1]["mel_l1"]) - float(rows[0]["mel_l1"]))
+    assert float(rows[1]["delta_mel_l1"]) == pytest.approx(
+        float(rows[1]["mel_l1"]) - float(rows[0]["mel_l1"])
+    )
     report = (out / "report.md").read_text()
     for heading in ("## Means", "## Deltas against A", "## Per file: B - A", "## Per file: griffin_lim - A"):
         assert heading in report
     assert (out / "comparison_000.png").stat().st_size > 1000 and "](comparison_000.png)" in report
-    assert sorted(p.parent.name for p in (out / "audio").rglob("*.wav")) == ["A", "A", "B", "B", "griffin_lim", "griffin_lim"]
+    assert sorted(p.parent.name for p in (out / "audio").rglob("*.wav")) == [
+        "A",
+        "A",
+        "B",
+        "B",
+        "griffin_lim",
+        "griffin_lim",
+    ]
     printed = capsys.readouterr().out
     assert "griffin_lim" in printed and "reference" in printed
     # without the baseline: the two models only
     out2 = tmp_path / "ab2"
-    assert main([str(tiny_vocos_folder), str(tiny_checkpoint), "--data", str(short_wavs), "-o", str(out2),
-                 "--metrics", "mel_l1", "--plots", "0", "--no-griffin-lim", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                str(tiny_vocos_folder),
+                str(tiny_checkpoint),
+                "--data",
+                str(short_wavs),
+                "-o",
+                str(out2),
+                "--metrics",
+                "mel_l1",
+                "--plots",
+                "0",
+                "--no-griffin-lim",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert [s["label"] for s in json.loads((out2 / "metrics.json").read_text())["systems"]] == ["A", "B"]
 
 
@@ -243,9 +366,11 @@ def test_griffin_lim_baseline_inverts_each_mel_front_end(front):
     from vocoder_train.metrics.baselines import GriffinLimBaseline
     from vocoder_train.models.frontends import HifiganMelFeatures
 
-    fe = {"vocos_center": lambda: MelSpectrogramFeatures(SR, 512, 128, 64, padding="center"),
-          "vocos_same": lambda: MelSpectrogramFeatures(SR, 512, 128, 64, padding="same"),
-          "hifigan": lambda: HifiganMelFeatures(SR, 512, 128, 384, 64, fmax=None)}[front]()  # fmt: skip
+    fe = {
+        "vocos_center": lambda: MelSpectrogramFeatures(SR, 512, 128, 64, padding="center"),
+        "vocos_same": lambda: MelSpectrogramFeatures(SR, 512, 128, 64, padding="same"),
+        "hifigan": lambda: HifiganMelFeatures(SR, 512, 128, 384, 64, fmax=None),
+    }[front]()
     vocoder = _MelVocoder(fe)
     audio = _tone(SR, 160.0, 1.0)
     baseline = GriffinLimBaseline(vocoder)

@@ -89,7 +89,10 @@ def test_ema_export_uses_the_ema_weights(trained, tmp_path):
     ema = load_checkpoint(trained)["vocoder_train"]["ema_generator"]
     got = load_checkpoint(tmp_path / "ema" / "generator.safetensors")
     assert all(torch.equal(got[k], ema[k]) for k in ema)
-    assert {k.rsplit(".", 1)[-1] for k in set(got) - set(ema)} == {"window", "fb"}  # the buffers upstream Vocos expects
+    assert {k.rsplit(".", 1)[-1] for k in set(got) - set(ema)} == {
+        "window",
+        "fb",
+    }  # the buffers upstream Vocos expects
     raw = load_checkpoint(trained)["state_dict"]["generator.backbone.embed.weight"]
     assert not torch.equal(
         got["backbone.embed.weight"], raw
@@ -141,7 +144,8 @@ def test_imdct_head_is_refused_for_graph_formats_with_a_hint(monkeypatch):
     from vocos.heads import IMDCTCosHead
     from vocos.models import VocosBackbone
 
-    # vocos 0.1.0's IMDCT calls scipy.signal.cosine, which newer scipy only has as scipy.signal.windows.cosine.
+    # vocos 0.1.0's IMDCT calls scipy.signal.cosine, which newer scipy only has as
+    # scipy.signal.windows.cosine.
     monkeypatch.setattr(scipy.signal, "cosine", scipy.signal.windows.cosine, raising=False)
     gen = Vocos(
         MelSpectrogramFeatures(16000, 256, 64, 32), VocosBackbone(32, 16, 32, 1), IMDCTCosHead(16, 128)

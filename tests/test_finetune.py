@@ -56,8 +56,11 @@ def test_mismatched_front_end_is_refused_with_the_key(tiny_cfg, tmp_path):
 def test_mismatched_size_is_refused_naming_what_to_set(tiny_cfg, tmp_path):
     cfg = tiny_cfg()
     _vocos_folder(cfg, tmp_path / "big", **{"backbone.intermediate_dim": 96})
-    with pytest.raises(InitError, match=r"intermediate_dim 96 \(configured 64\); add model.generator.backbone.dim=32 "
-                       r"model.generator.backbone.intermediate_dim=96 model.generator.backbone.num_layers=2"):
+    with pytest.raises(
+        InitError,
+        match=r"intermediate_dim 96 \(configured 64\); add model.generator.backbone.dim=32 "
+        r"model.generator.backbone.intermediate_dim=96 model.generator.backbone.num_layers=2",
+    ):
         apply_init(build_module(cfg), {"path": str(tmp_path / "big")}, cfg.model.generator)
 
 
@@ -66,8 +69,11 @@ def test_a_folder_of_a_shipped_size_names_its_generator_option_before_training(t
     from vocoder_train.config.checks import ConfigError, check_config
 
     cfg = tiny_cfg()
-    _vocos_folder(cfg, tmp_path / "small", **{"backbone.dim": 192, "backbone.intermediate_dim": 576,
-                                              "backbone.num_layers": 6})
+    _vocos_folder(
+        cfg,
+        tmp_path / "small",
+        **{"backbone.dim": 192, "backbone.intermediate_dim": 576, "backbone.num_layers": 6},
+    )
     cfg.init.path = str(tmp_path / "small")
     with pytest.raises(ConfigError, match=r"dim 192 \(configured 32\).*; add model/generator=vocos_small"):
         check_config(cfg)
@@ -77,7 +83,9 @@ def test_finetune_without_init_path_is_refused(tiny_cfg):
     from vocoder_train.config.checks import ConfigError, check_config
 
     cfg = tiny_cfg("experiment=finetune", "preset=16k")
-    with pytest.raises(ConfigError, match=r"init.path is not set: .*init.required=false to start from random"):
+    with pytest.raises(
+        ConfigError, match=r"init.path is not set: .*init.required=false to start from random"
+    ):
         check_config(cfg)
     cfg.init.required = False  # random weights on purpose
     check_config(cfg)
@@ -91,7 +99,9 @@ def test_init_from_our_checkpoint_all_weights(tiny_cfg, tmp_path):
     module = build_module(cfg)
     apply_init(module, {"path": str(ckpt), "weights": "all"}, cfg.model.generator)
     state = load_checkpoint(ckpt)["state_dict"]
-    assert torch.equal(module.adversary.state_dict()["discriminators.mpd.discriminators.0.convs.0.bias"],
-                       state["adversary.discriminators.mpd.discriminators.0.convs.0.bias"])
+    assert torch.equal(
+        module.adversary.state_dict()["discriminators.mpd.discriminators.0.convs.0.bias"],
+        state["adversary.discriminators.mpd.discriminators.0.convs.0.bias"],
+    )
     with pytest.raises(InitError, match="has no EMA weights"):
         apply_init(module, {"path": str(ckpt), "ema": True}, cfg.model.generator)

@@ -20,8 +20,14 @@ def test_the_stored_checkpoint_resumes(tmp_path):
     ckpt = tmp_path / "old.ckpt"
     shutil.copy(FIXTURE / "last.ckpt", ckpt)
     assert load_checkpoint(ckpt)["global_step"] == 5
-    last = train_tiny(tmp_path, f"ckpt_path={ckpt}", "trainer.max_steps=7", "model.optim.pretrain_mel_steps=1",
-                      "callbacks=ema", "validation.metrics=[]")
+    last = train_tiny(
+        tmp_path,
+        f"ckpt_path={ckpt}",
+        "trainer.max_steps=7",
+        "model.optim.pretrain_mel_steps=1",
+        "callbacks=ema",
+        "validation.metrics=[]",
+    )
     assert load_checkpoint(last)["global_step"] == 7
 
 

@@ -14,8 +14,14 @@ from vocoder_train.cli.frontend_check import main
 from vocoder_train.dsp.frontend import compare_frontends
 
 SR = 22050
-OURS = {"_target_": "vocos.feature_extractors.MelSpectrogramFeatures", "sample_rate": SR, "n_fft": 1024,
-        "hop_length": 256, "n_mels": 80, "padding": "center"}  # fmt: skip
+OURS = {
+    "_target_": "vocos.feature_extractors.MelSpectrogramFeatures",
+    "sample_rate": SR,
+    "n_fft": 1024,
+    "hop_length": 256,
+    "n_mels": 80,
+    "padding": "center",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +41,20 @@ def vocos_mel(audio: torch.Tensor, n_mels: int = 80) -> np.ndarray:
     return fe(audio.unsqueeze(0))[0].numpy()
 
 
-def torchaudio_mel(audio: torch.Tensor, *, n_mels=80, f_max=None, norm=None, mel_scale="htk", power=1.0,
-                   same_padding=False) -> torch.Tensor:  # fmt: skip
-    mel = torchaudio.transforms.MelSpectrogram(SR, n_fft=1024, hop_length=256, n_mels=n_mels, f_max=f_max,
-                                               norm=norm, mel_scale=mel_scale, power=power,
-                                               center=not same_padding)  # fmt: skip
+def torchaudio_mel(
+    audio: torch.Tensor, *, n_mels=80, f_max=None, norm=None, mel_scale="htk", power=1.0, same_padding=False
+) -> torch.Tensor:
+    mel = torchaudio.transforms.MelSpectrogram(
+        SR,
+        n_fft=1024,
+        hop_length=256,
+        n_mels=n_mels,
+        f_max=f_max,
+        norm=norm,
+        mel_scale=mel_scale,
+        power=power,
+        center=not same_padding,
+    )
     x = audio.unsqueeze(0)
     if same_padding:
         x = torch.nn.functional.pad(x.unsqueeze(0), (384, 384), mode="reflect")[0]
@@ -92,11 +107,16 @@ def test_cli_prints_the_differences(audio, tmp_path, capsys):
     save_audio(tmp_path / "a.wav", audio * 0.9, SR)  # 16-bit: the quantization noise floor is fine
     np.save(tmp_path / "a.npy", vocos_mel(audio * 0.9)[None] / math.log(10))
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("audio: {sample_rate: 22050}\nmodel:\n  generator:\n    feature_extractor:\n"
-                   "      _target_: vocos.feature_extractors.MelSpectrogramFeatures\n"
-                   "      sample_rate: ${audio.sample_rate}\n      n_fft: 1024\n      hop_length: 256\n"
-                   "      n_mels: 80\n      padding: center\n")  # fmt: skip
-    assert main(["--audio", str(tmp_path / "a.wav"), "--mel", str(tmp_path / "a.npy"), "--config", str(cfg)]) == 1
+    cfg.write_text(
+        "audio: {sample_rate: 22050}\nmodel:\n  generator:\n    feature_extractor:\n"
+        "      _target_: vocos.feature_extractors.MelSpectrogramFeatures\n"
+        "      sample_rate: ${audio.sample_rate}\n      n_fft: 1024\n      hop_length: 256\n"
+        "      n_mels: 80\n      padding: center\n"
+    )
+    assert (
+        main(["--audio", str(tmp_path / "a.wav"), "--mel", str(tmp_path / "a.npy"), "--config", str(cfg)])
+        == 1
+    )
     out = capsys.readouterr().out
     assert "log base: yours log10" in out and "ours natural log" in out
     assert main(["--audio", str(tmp_path / "missing.wav"), "--mel", str(tmp_path / "a.npy")]) == 2
@@ -110,9 +130,11 @@ def _run_cli(tmp_path, audio: torch.Tensor, mel: np.ndarray, target: str, paddin
     save_audio(tmp_path / "a.wav", audio, SR)
     np.save(tmp_path / "a.npy", mel)
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(f"model:\n  generator:\n    feature_extractor:\n      _target_: {target}\n"
-                   f"      sample_rate: {SR}\n      n_fft: 1024\n      hop_length: 256\n      n_mels: 80\n"
-                   f"      padding: {padding}\n")  # fmt: skip
+    cfg.write_text(
+        f"model:\n  generator:\n    feature_extractor:\n      _target_: {target}\n"
+        f"      sample_rate: {SR}\n      n_fft: 1024\n      hop_length: 256\n      n_mels: 80\n"
+        f"      padding: {padding}\n"
+    )
     return main(["--audio", str(tmp_path / "a.wav"), "--mel", str(tmp_path / "a.npy"), "--config", str(cfg)])
 
 
@@ -131,7 +153,9 @@ def test_causal_front_end_is_compared(audio, tmp_path, capsys):
 
 def test_a_transposed_mel_is_named(audio, tmp_path, capsys):
     mel = vocos_mel(audio * 0.9).T  # (frames, n_mels)
-    assert _run_cli(tmp_path, audio * 0.9, mel, "vocos.feature_extractors.MelSpectrogramFeatures", "center") == 2
+    assert (
+        _run_cli(tmp_path, audio * 0.9, mel, "vocos.feature_extractors.MelSpectrogramFeatures", "center") == 2
+    )
     assert "looks transposed" in capsys.readouterr().err
 
 

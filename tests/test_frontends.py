@@ -64,7 +64,9 @@ def _hifigan_mel(audio: np.ndarray, sr, n_fft, hop, win, n_mels, fmin, fmax) -> 
 def test_hifigan_mel_equals_the_formula(kwargs):
     fe = HifiganMelFeatures(**kwargs)
     hop = fe.hop_length
-    params = dict(sample_rate=22050, n_fft=1024, hop_length=256, win_length=None, n_mels=80, fmin=0.0, fmax=8000.0)
+    params = dict(
+        sample_rate=22050, n_fft=1024, hop_length=256, win_length=None, n_mels=80, fmin=0.0, fmax=8000.0
+    )
     params.update(kwargs)
     sr = params["sample_rate"]
     torch.manual_seed(0)
@@ -75,8 +77,14 @@ def test_hifigan_mel_equals_the_formula(kwargs):
     assert ours.shape == (2, params["n_mels"], audio.shape[-1] // hop)
     for b in range(2):
         ref = _hifigan_mel(
-            audio[b].numpy(), sr, params["n_fft"], hop, params["win_length"] or params["n_fft"],
-            params["n_mels"], params["fmin"], params["fmax"] if params["fmax"] is not None else sr / 2,
+            audio[b].numpy(),
+            sr,
+            params["n_fft"],
+            hop,
+            params["win_length"] or params["n_fft"],
+            params["n_mels"],
+            params["fmin"],
+            params["fmax"] if params["fmax"] is not None else sr / 2,
         )
         np.testing.assert_allclose(ours[b].double().numpy(), ref, rtol=0, atol=1e-5)
 
@@ -86,10 +94,27 @@ def test_frames_are_t_over_hop_and_the_istft_head_gives_back_t():
         "_target_": "vocoder_train.models.generator.VocosGenerator",
         "feature_extractor": {
             "_target_": "vocoder_train.models.frontends.HifiganMelFeatures",
-            "sample_rate": 16000, "n_fft": 256, "hop_length": 64, "n_mels": 32, "fmin": 0.0, "fmax": 8000.0,
+            "sample_rate": 16000,
+            "n_fft": 256,
+            "hop_length": 64,
+            "n_mels": 32,
+            "fmin": 0.0,
+            "fmax": 8000.0,
         },
-        "backbone": {"_target_": "vocos.models.VocosBackbone", "input_channels": 32, "dim": 32, "intermediate_dim": 64, "num_layers": 1},
-        "head": {"_target_": "vocos.heads.ISTFTHead", "dim": 32, "n_fft": 256, "hop_length": 64, "padding": "same"},
+        "backbone": {
+            "_target_": "vocos.models.VocosBackbone",
+            "input_channels": 32,
+            "dim": 32,
+            "intermediate_dim": 64,
+            "num_layers": 1,
+        },
+        "head": {
+            "_target_": "vocos.heads.ISTFTHead",
+            "dim": 32,
+            "n_fft": 256,
+            "hop_length": 64,
+            "padding": "same",
+        },
     }
     torch.manual_seed(0)
     gen = build_generator(cfg)
@@ -108,8 +133,10 @@ def test_frames_are_t_over_hop_and_the_istft_head_gives_back_t():
 
 def test_generator_config_with_the_hifigan_front_end_trains_a_gan_step(tiny_cfg, tmp_path):
     cfg = tiny_cfg(
-        "model/generator=vocos_hifigan_frontend", "model.generator.backbone.dim=32",
-        "model.generator.backbone.intermediate_dim=64", "model.generator.backbone.num_layers=1",
+        "model/generator=vocos_hifigan_frontend",
+        "model.generator.backbone.dim=32",
+        "model.generator.backbone.intermediate_dim=64",
+        "model.generator.backbone.num_layers=1",
     )
     check_config(cfg)
     gen = build_generator(cfg.model.generator)

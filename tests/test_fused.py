@@ -69,11 +69,14 @@ def test_unsupported_generators_are_refused_by_name(monkeypatch):
     from vocos.heads import IMDCTCosHead
 
     monkeypatch.setattr(scipy.signal, "cosine", scipy.signal.windows.cosine, raising=False)
-    gen = VocosGenerator(MelSpectrogramFeatures(16000, 256, 64, 24), VocosBackbone(24, 16, 32, 1), IMDCTCosHead(16, 128))
+    gen = VocosGenerator(
+        MelSpectrogramFeatures(16000, 256, 64, 24), VocosBackbone(24, 16, 32, 1), IMDCTCosHead(16, 128)
+    )
     with pytest.raises(FusionUnsupported, match="IMDCTCosHead"):
         FusedVocos(gen)
     ada = VocosGenerator(
-        MelSpectrogramFeatures(16000, 256, 64, 24), VocosBackbone(24, 16, 32, 1, adanorm_num_embeddings=4),
+        MelSpectrogramFeatures(16000, 256, 64, 24),
+        VocosBackbone(24, 16, 32, 1, adanorm_num_embeddings=4),
         ISTFTHead(16, 256, 64),
     )
     with pytest.raises(FusionUnsupported, match="adanorm"):
@@ -85,14 +88,32 @@ def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):
     from vocoder_train.io.audio import load_audio
     from vocoder_train.models.store import load_vocoder
 
-    fused, eager = load_vocoder(tiny_checkpoint, engine="fused"), load_vocoder(tiny_checkpoint, engine="eager")
+    fused, eager = (
+        load_vocoder(tiny_checkpoint, engine="fused"),
+        load_vocoder(tiny_checkpoint, engine="eager"),
+    )
     assert fused.engine == "fused" and fused.fused is not None and eager.fused is None
-    mel = torch.from_numpy(np.random.default_rng(0).standard_normal((1, fused.n_mels, 50)).astype("float32")) - 4
+    mel = (
+        torch.from_numpy(np.random.default_rng(0).standard_normal((1, fused.n_mels, 50)).astype("float32"))
+        - 4
+    )
     torch.testing.assert_close(fused.decode(mel), eager.decode(mel), rtol=0, atol=1e-6)
     np.save(tmp_path / "m.npy", mel[0].numpy())
     outs = {}
     for engine in ("eager", "fused", "fused-bf16"):
-        assert main([str(tiny_checkpoint), str(tmp_path / "m.npy"), "-o", str(tmp_path / engine), "--engine", engine]) == 0
+        assert (
+            main(
+                [
+                    str(tiny_checkpoint),
+                    str(tmp_path / "m.npy"),
+                    "-o",
+                    str(tmp_path / engine),
+                    "--engine",
+                    engine,
+                ]
+            )
+            == 0
+        )
         assert f"(checkpoint, engine {engine})" in capsys.readouterr().out
         outs[engine] = load_audio(tmp_path / engine / "m.wav")[0]
     assert (outs["eager"] - outs["fused"]).abs().max() <= 1.01 / 32768  # at most one 16-bit step apart
@@ -115,5 +136,9 @@ def test_auto_engine_takes_bf16_only_where_native_and_close_enough(tiny_checkpoi
         strict = store.load_vocoder(tiny_checkpoint)
         assert strict.engine == "fused" and "differs by" in strict.engine_note
         mel = torch.randn(1, strict.n_mels, 40) - 4
-        torch.testing.assert_close(strict.decode(mel), store.load_vocoder(tiny_checkpoint, engine="eager").decode(mel),
-                                   rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            strict.decode(mel),
+            store.load_vocoder(tiny_checkpoint, engine="eager").decode(mel),
+            rtol=0,
+            atol=1e-6,
+        )

@@ -1,4 +1,5 @@
-"""GAN health guards: the D-collapse / G-runaway detector and the early stop that restores the best weights."""
+"""GAN health guards: the D-collapse / G-runaway detector and the early stop that restores the best
+weights."""
 
 from __future__ import annotations
 
@@ -26,11 +27,18 @@ from vocoder_train.training.run import build_module, train
 
 
 class _Module:
-    """What GANHealth reads of a VocoderGAN: the discriminators' names, the loss, the settings; records logs."""
+    """What GANHealth reads of a VocoderGAN: the discriminators' names, the loss, the settings; records
+    logs."""
 
     def __init__(self):
         self.adversary = SimpleNamespace(discriminators={"mpd": None, "mrd": None}, loss="hinge")
-        self.optim_cfg = {"lr_d": 2e-4, "lr_g": 5e-5, "disc_warmup_steps": 2000, "grad_clip_d": None, "grad_clip_g": None}
+        self.optim_cfg = {
+            "lr_d": 2e-4,
+            "lr_g": 5e-5,
+            "disc_warmup_steps": 2000,
+            "grad_clip_d": None,
+            "grad_clip_g": None,
+        }
         self.lambdas = {"g_mel": 45.0, "g_adv_mrd": 1.0}
         self.logged: list[dict] = []
 
@@ -40,8 +48,16 @@ class _Module:
 
 def _step(d_mrd: float, g_adv_mrd: float = 1.0) -> dict[str, torch.Tensor]:
     """The GAN part of training_step's returned dict: MPD healthy, MRD as given (hinge)."""
-    return {k: torch.tensor(v) for k, v in
-            {"d_mpd": 1.8, "d_mrd": d_mrd, "d_total": 1.8 + d_mrd, "g_adv_mpd": 1.0, "g_adv_mrd": g_adv_mrd}.items()}
+    return {
+        k: torch.tensor(v)
+        for k, v in {
+            "d_mpd": 1.8,
+            "d_mrd": d_mrd,
+            "d_total": 1.8 + d_mrd,
+            "g_adv_mpd": 1.0,
+            "g_adv_mrd": g_adv_mrd,
+        }.items()
+    }
 
 
 def _feed(health: GANHealth, module: _Module, steps: list[dict]) -> list[str]:
@@ -61,7 +77,9 @@ def test_detector_warns_once_per_episode_on_synthetic_losses():
     nan = _step(float("nan"), float("nan"))  # a skipped step's non-finite losses: left out of the means
     warned = _feed(health, module, [healthy] * 4 + [mel_only, nan, collapsed])
     assert not warned and module.logged[-1]["train/health_d_collapse"] == 0.0  # one failed check < patience
-    assert module.logged[-1]["train/health_d_ratio"] == pytest.approx(0.05 / 2.0)  # NaN left out; hinge: undecided D scores 2
+    assert module.logged[-1]["train/health_d_ratio"] == pytest.approx(
+        0.05 / 2.0
+    )  # NaN left out; hinge: undecided D scores 2
 
     warned = _feed(health, module, [collapsed] * 6)  # 3 more failed checks: one episode, one warning
     assert len(warned) == 1 and "D collapse: discriminator mrd" in warned[0]
@@ -72,14 +90,25 @@ def test_detector_warns_once_per_episode_on_synthetic_losses():
     assert len(_feed(health, module, [collapsed] * 4)) == 1  # a new episode warns again
 
     runaway = _feed(health, module, [_step(1.5, g_adv_mrd=5.0)] * 4)
-    assert len(runaway) == 1 and "G runaway" in runaway[0] and "model.discriminator.mrd.weights.g_adv" in runaway[0]
+    assert (
+        len(runaway) == 1
+        and "G runaway" in runaway[0]
+        and "model.discriminator.mrd.weights.g_adv" in runaway[0]
+    )
     assert module.logged[-1]["train/health_g_runaway"] == 1.0
     assert module.logged[-1]["train/health_g_adv_ratio"] == pytest.approx(5.0 / 2.0)
 
 
 def test_rules_of_the_detector_and_the_early_stop():
     streak = Streak(patience=2)
-    assert [streak.update(f) for f in (True, True, True, False, True, True)] == [False, True, False, False, False, True]
+    assert [streak.update(f) for f in (True, True, True, False, True, True)] == [
+        False,
+        True,
+        False,
+        False,
+        False,
+        True,
+    ]
     assert adversarial_loss_name(SimpleNamespace(loss="lsgan")) == "lsgan"
     with pytest.raises(ValueError, match="no reference values for the adversarial loss 'wgan'"):
         adversarial_loss_name(SimpleNamespace(loss="wgan"))
@@ -101,7 +130,10 @@ def test_early_stop_is_on_in_finetune_only_and_checked(tiny_cfg, tiny_corpus):
     assert cfg.callbacks.early_stop.patience is None and cfg.callbacks.early_stop.monitor == "val/mel_l1"
     for override, message in [
         ("callbacks.early_stop.patience=0", "callbacks.early_stop.patience=0: must be an integer >= 1"),
-        ("callbacks.gan_health.d_collapse_ratio=2", "callbacks.gan_health.d_collapse_ratio=2: must be in (0, 1)"),
+        (
+            "callbacks.gan_health.d_collapse_ratio=2",
+            "callbacks.gan_health.d_collapse_ratio=2: must be in (0, 1)",
+        ),
     ]:
         with pytest.raises(ConfigError, match=override.replace(".", r"\.")) as e:
             check_config(tiny_cfg(override))
@@ -114,9 +146,16 @@ def test_fresh_discriminators_that_win_after_warmup_are_caught(tiny_cfg):
     # a fine-tune's failure in small: 12 D-only iterations at a large lr_d, then the GAN starts against
     # discriminators that separate the generator's audio completely (d_mrd ~0.065, 1/30 of hinge's
     # undecided 2.0) and G's adversarial loss is ~8x the "D is sure" level; 2 GAN iterations, checked each
-    cfg = tiny_cfg("model.optim.lr_d=0.03", "model.optim.disc_warmup_steps=12", "trainer.max_steps=16",
-                   "trainer.val_check_interval=14", "validation.metrics=[]", "cpu_threads=1",
-                   "callbacks.gan_health.every_n_steps=1", "callbacks.gan_health.patience=2")
+    cfg = tiny_cfg(
+        "model.optim.lr_d=0.03",
+        "model.optim.disc_warmup_steps=12",
+        "trainer.max_steps=16",
+        "trainer.val_check_interval=14",
+        "validation.metrics=[]",
+        "cpu_threads=1",
+        "callbacks.gan_health.every_n_steps=1",
+        "callbacks.gan_health.patience=2",
+    )
     with pytest.warns(GANHealthWarning) as caught:
         train(cfg)
     messages = [str(w.message) for w in caught if issubclass(w.category, GANHealthWarning)]
@@ -134,9 +173,17 @@ def _generator_and_discriminators(state: dict) -> dict:
 def test_worsening_finetune_stops_and_restores_the_best_checkpoint(tiny_cfg):
     # fine-tune-like: the first validation follows the D-only warm-up (the generator as it started),
     # then a huge lr_g wrecks the generator: validation gets worse, twice, and the run stops
-    overrides = ["model.optim.disc_warmup_steps=2", "model.optim.lr_g=1.0", "trainer.max_steps=40",
-                 "validation.metrics=[]", "cpu_threads=1", "callbacks=ema", "callbacks.ema.decay=0.5", "callbacks.progress_bar=null",
-                 "callbacks.early_stop.patience=2"]
+    overrides = [
+        "model.optim.disc_warmup_steps=2",
+        "model.optim.lr_g=1.0",
+        "trainer.max_steps=40",
+        "validation.metrics=[]",
+        "cpu_threads=1",
+        "callbacks=ema",
+        "callbacks.ema.decay=0.5",
+        "callbacks.progress_bar=null",
+        "callbacks.early_stop.patience=2",
+    ]
     cfg = tiny_cfg(*overrides)
     train(cfg)
     ckpts = Path(cfg.paths.output_dir) / "checkpoints"
@@ -144,7 +191,10 @@ def test_worsening_finetune_stops_and_restores_the_best_checkpoint(tiny_cfg):
     stop = next(v for k, v in last["callbacks"].items() if k.startswith("EarlyStopRestore"))
     assert best["global_step"] == stop["best_step"] == 2 and stop["worse_in_a_row"] == 2
     assert stop["stopped_step"] == last["global_step"] < 20  # of max_steps 40
-    best_state, last_state = _generator_and_discriminators(best["state_dict"]), _generator_and_discriminators(last["state_dict"])
+    best_state, last_state = (
+        _generator_and_discriminators(best["state_dict"]),
+        _generator_and_discriminators(last["state_dict"]),
+    )
     assert best_state.keys() == last_state.keys()
     for k, v in best_state.items():
         assert torch.equal(last_state[k], v), k
@@ -156,7 +206,10 @@ def test_worsening_finetune_stops_and_restores_the_best_checkpoint(tiny_cfg):
 
     # a best state from before a resume is not in memory: it comes from ModelCheckpoint's best file
     module, best_path = build_module(cfg), next(ckpts.glob("best-step*.ckpt"))
-    trainer = SimpleNamespace(callbacks=[], checkpoint_callback=SimpleNamespace(monitor="val/mel_l1", best_model_path=str(best_path)))
+    trainer = SimpleNamespace(
+        callbacks=[],
+        checkpoint_callback=SimpleNamespace(monitor="val/mel_l1", best_model_path=str(best_path)),
+    )
     assert "from " + str(best_path) in EarlyStopRestore(patience=2)._restore(trainer, module)
     restored = _generator_and_discriminators(module.state_dict())
     assert all(torch.equal(restored[k], v) for k, v in best_state.items())

@@ -42,7 +42,9 @@ from vocoder_train.training.run import build_module
 
 pytestmark = [
     pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)"
+    ),
 ]
 SR = 16000  # the tiny experiment's rate
 
@@ -79,12 +81,21 @@ def _values_and_grad(fn, hat: torch.Tensor) -> tuple[list[torch.Tensor], torch.T
 
 
 SPECTRAL_OPS = {  # name: (complex input, kernel dispatch, torch reference), each (hat, tgt) -> terms
-    "magnitude": (False, lambda h, t: spectral_terms(h, t, False, 0.0, 1e-7, True, "numba"),
-                  lambda h, t: spectral_terms_torch(h, t, False, 0.0, 1e-7)),
-    "complex": (True, lambda h, t: spectral_terms(h, t, True, 1e-8, 0.0, True, "numba"),
-                lambda h, t: spectral_terms_torch(h, t, True, 1e-8, 0.0)),
-    "log_mel": (False, lambda h, t: (log_mel_l1(h, t, backend="numba"),),
-                lambda h, t: (spectral_terms_torch(h, t, False, 0.0, LOG_FLOOR)[1],)),
+    "magnitude": (
+        False,
+        lambda h, t: spectral_terms(h, t, False, 0.0, 1e-7, True, "numba"),
+        lambda h, t: spectral_terms_torch(h, t, False, 0.0, 1e-7),
+    ),
+    "complex": (
+        True,
+        lambda h, t: spectral_terms(h, t, True, 1e-8, 0.0, True, "numba"),
+        lambda h, t: spectral_terms_torch(h, t, True, 1e-8, 0.0),
+    ),
+    "log_mel": (
+        False,
+        lambda h, t: (log_mel_l1(h, t, backend="numba"),),
+        lambda h, t: (spectral_terms_torch(h, t, False, 0.0, LOG_FLOOR)[1],),
+    ),
 }
 
 
@@ -105,10 +116,14 @@ def test_spectral_cuda_kernels_match_torch_reference(numba_cuda, op, dtype):
     torch.testing.assert_close(grad, grad_ref, rtol=rtol, atol=rtol * grad_ref.abs().max().item())
 
 
-@pytest.mark.parametrize("make_loss", [
-    lambda backend: MultiResolutionSTFTLoss(((128, 32, 100), (64, 16, 64)), backend=backend),
-    lambda backend: MelReconstructionLoss(SR, 128, 32, 20, backend=backend),
-], ids=["mrstft", "mel"])
+@pytest.mark.parametrize(
+    "make_loss",
+    [
+        lambda backend: MultiResolutionSTFTLoss(((128, 32, 100), (64, 16, 64)), backend=backend),
+        lambda backend: MelReconstructionLoss(SR, 128, 32, 20, backend=backend),
+    ],
+    ids=["mrstft", "mel"],
+)
 def test_spectral_losses_on_cuda_match_the_torch_backend_and_the_cpu(numba_cuda, exact_fp32, make_loss):
     """torch.stft's transposed CUDA output goes into the kernels in memory order."""
     y = 0.3 * torch.randn(2, 3000, generator=torch.Generator().manual_seed(0))
@@ -152,7 +167,9 @@ def test_kernels_run_on_the_tensors_device(numba_cuda):
     g = torch.Generator().manual_seed(2)
     hat, tgt = torch.rand(2, 9, 40, generator=g) + 0.01, torch.rand(2, 9, 40, generator=g) + 0.01
     with torch.cuda.device(0):
-        ours, grad, _ = _values_and_grad(lambda h: spectral_terms(h, tgt.to("cuda:1"), backend="numba"), hat.to("cuda:1"))
+        ours, grad, _ = _values_and_grad(
+            lambda h: spectral_terms(h, tgt.to("cuda:1"), backend="numba"), hat.to("cuda:1")
+        )
     ref, grad_ref, _ = _values_and_grad(lambda h: spectral_terms_torch(h, tgt, False, 1e-8, LOG_FLOOR), hat)
     assert grad.device == torch.device("cuda:1")
     torch.testing.assert_close([v.cpu() for v in ours], ref, rtol=1e-5, atol=0)
@@ -161,9 +178,19 @@ def test_kernels_run_on_the_tensors_device(numba_cuda):
 
 def _chain(batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(params, sos, seeds) taking every branch of the augmentation chain, one item a case."""
-    sections = np.stack([rbj_biquad("peak", 900.0, SR, 4.0, 1.2), rbj_biquad("high_shelf", 4000.0, SR, 2.0),
-                         *butterworth_lowpass(3000.0, SR, 2)])
-    cases = [[0.8, 1.0, 0, 12.0, 0.5], [-1.0, 1.0, 1, 6.0, 0.0], [1.2, 1.0, 2, 20.0, 0.9], [1.0, 0.0, 0, 0.0, 0.0]]
+    sections = np.stack(
+        [
+            rbj_biquad("peak", 900.0, SR, 4.0, 1.2),
+            rbj_biquad("high_shelf", 4000.0, SR, 2.0),
+            *butterworth_lowpass(3000.0, SR, 2),
+        ]
+    )
+    cases = [
+        [0.8, 1.0, 0, 12.0, 0.5],
+        [-1.0, 1.0, 1, 6.0, 0.0],
+        [1.2, 1.0, 2, 20.0, 0.9],
+        [1.0, 0.0, 0, 0.0, 0.0],
+    ]
     params = np.array([cases[i % len(cases)] for i in range(batch)])
     seeds = np.arange(batch, dtype=np.uint64) * np.uint64(2**61 + 7)
     return params, np.stack([sections] * batch), seeds
@@ -172,18 +199,26 @@ def _chain(batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_augment_cuda_kernel_matches_torch_reference_and_cpu(numba_cuda):
     from vocoder_train.data.augment import Augmenter
 
-    x = 0.3 * torch.randn(40, 4000, generator=torch.Generator().manual_seed(4))  # more items than a block's threads
+    x = 0.3 * torch.randn(
+        40, 4000, generator=torch.Generator().manual_seed(4)
+    )  # more items than a block's threads
     x[5] = 0.0  # silence: no noise added
     params, sos, seeds = _chain(x.shape[0])
     ours = augment_batch(x.cuda(), params, sos, seeds, backend="numba")
     ref = augment_batch_torch(x.cuda(), params, sos, seeds).float()
     assert ours.device.type == "cuda" and ours.dtype == x.dtype
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(ours.cpu(), augment_batch(x, params, sos, seeds, backend="numba"), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        ours.cpu(), augment_batch(x, params, sos, seeds, backend="numba"), rtol=1e-5, atol=1e-6
+    )
     assert (ours[5] == 0).all()
     filtered = biquad_cascade(x.cuda(), sos, backend="numba")
-    torch.testing.assert_close(filtered, biquad_cascade_torch(x.cuda().double(), torch.as_tensor(sos).cuda()).float(),
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        filtered,
+        biquad_cascade_torch(x.cuda().double(), torch.as_tensor(sos).cuda()).float(),
+        rtol=1e-4,
+        atol=1e-5,
+    )
     aug = Augmenter(gain_p=1, polarity_p=0.5, noise_p=1, eq_p=1, lowpass_p=1)
     torch.testing.assert_close(aug(x.cuda(), SR, seed=3).cpu(), aug(x, SR, seed=3), rtol=1e-4, atol=1e-5)
 
@@ -208,11 +243,15 @@ def test_compiled_generator_trains_on_cuda_like_the_eager_one(tiny_cfg, tmp_path
     (The complex ISTFT of the head falls back to eager inside the graph.)"""
     torch.manual_seed(0)
     eager = build_module(tiny_cfg())
-    compiled = build_module(tiny_cfg("model.perf.compile=[backbone,head,mpd,mrd]", f"model.perf.compile_mode={mode}"))
+    compiled = build_module(
+        tiny_cfg("model.perf.compile=[backbone,head,mpd,mrd]", f"model.perf.compile_mode={mode}")
+    )
     compiled.load_state_dict(eager.state_dict())
     cfg = tiny_cfg()
-    runs = [fit(cfg, steps=2, tmp_path=tmp_path / name, module=m, accelerator="gpu", devices=1)
-            for name, m in (("eager", eager), ("compiled", compiled))]
+    runs = [
+        fit(cfg, steps=2, tmp_path=tmp_path / name, module=m, accelerator="gpu", devices=1)
+        for name, m in (("eager", eager), ("compiled", compiled))
+    ]
     g0, d0 = runs[1]._before
     assert changed(g0, compiled.generator) and changed(d0, compiled.adversary)
     first = [r._outputs[0] for r in runs]
@@ -224,9 +263,16 @@ def test_compiled_generator_trains_on_cuda_like_the_eager_one(tiny_cfg, tmp_path
 def test_ddp_over_nccl_ranks_agree(tiny_corpus, tmp_path):
     precision = "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     overrides = [
-        "experiment=tiny", f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
-        f"paths.runs_dir={tmp_path / 'runs'}", "trainer=ddp", "trainer.accelerator=gpu", "trainer.devices=2",
-        f"trainer.precision={precision}", "trainer.max_steps=5", "model.optim.pretrain_mel_steps=1",
+        "experiment=tiny",
+        f"data.train={tiny_corpus['train']}",
+        f"data.val={tiny_corpus['val']}",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        "trainer=ddp",
+        "trainer.accelerator=gpu",
+        "trainer.devices=2",
+        f"trainer.precision={precision}",
+        "trainer.max_steps=5",
+        "model.optim.pretrain_mel_steps=1",
     ]
     ranks = run_ddp(tmp_path, overrides)
     assert [d["backend"] for d in ranks] == ["nccl", "nccl"]
@@ -305,8 +351,22 @@ def test_evaluate_with_device_cuda(cuda_run, speech, tmp_path):
     from vocoder_train.cli.evaluate import main
 
     out = tmp_path / "eval"
-    args = [str(cuda_run), "--data", str(speech.parent), "-o", str(out), "--device", "cuda",
-            "--metrics", "mel_l1,periodicity", "--crepe-model", "tiny", "--plots", "0", "--no-progress"]
+    args = [
+        str(cuda_run),
+        "--data",
+        str(speech.parent),
+        "-o",
+        str(out),
+        "--device",
+        "cuda",
+        "--metrics",
+        "mel_l1,periodicity",
+        "--crepe-model",
+        "tiny",
+        "--plots",
+        "0",
+        "--no-progress",
+    ]
     assert main(args) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["device"] == "cuda"

@@ -18,7 +18,9 @@ N_FFT, HOP, DIM = 128, 32, 16
 
 def _tone(n: int = 4096, sr: int = 8000) -> torch.Tensor:
     t = torch.arange(n) / sr
-    return (0.5 * torch.sin(2 * torch.pi * 440 * t) + 0.2 * torch.sin(2 * torch.pi * 1230 * t + 1.0)).unsqueeze(0)
+    return (
+        0.5 * torch.sin(2 * torch.pi * 440 * t) + 0.2 * torch.sin(2 * torch.pi * 1230 * t + 1.0)
+    ).unsqueeze(0)
 
 
 def _spectral_convergence(est: torch.Tensor, ref: torch.Tensor) -> float:
@@ -62,7 +64,9 @@ def test_refinement_moves_the_magnitude_toward_the_heads_own():
     mag = head.analysis(x, frames).abs()
     torch.manual_seed(0)
     spec = mag * torch.exp(2j * torch.pi * torch.rand(mag.shape))
-    errs = [_spectral_convergence(head.analysis(head.refine(spec, it), frames).abs(), mag) for it in (0, 4, 32)]
+    errs = [
+        _spectral_convergence(head.analysis(head.refine(spec, it), frames).abs(), mag) for it in (0, 4, 32)
+    ]
     assert errs[0] > 0.3 and errs[1] < errs[0] and errs[2] < 0.5 * errs[0], errs
 
 
@@ -71,7 +75,9 @@ def test_a_consistent_spectrum_is_a_fixed_point():
     x = _tone()
     spec = head.analysis(x, x.shape[-1] // HOP)
     y = head.refine(spec)
-    torch.testing.assert_close(y[..., N_FFT:-N_FFT], head.istft(spec)[..., N_FFT:-N_FFT], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        y[..., N_FFT:-N_FFT], head.istft(spec)[..., N_FFT:-N_FFT], atol=1e-4, rtol=1e-4
+    )
 
 
 def test_eval_forward_refines_and_costs_no_graph():
@@ -125,8 +131,12 @@ def test_the_mel_term_matches_band_energy_where_the_bin_term_takes_the_median():
     bins = HeadMagnitudeLoss(N_FFT, HOP, sample_rate=8000, n_mels=16, bin_weight=1.0, mel_weight=0.0)
     mel = HeadMagnitudeLoss(N_FFT, HOP, sample_rate=8000, n_mels=16, bin_weight=0.0, mel_weight=1.0)
     scales = torch.linspace(0.3, 1.5, 25)
-    best_bins = scales[torch.stack([bins(torch.full_like(target, float(level * s)) + 0j, x) for s in scales]).argmin()]
-    best_mel = scales[torch.stack([mel(torch.full_like(target, float(level * s)) + 0j, x) for s in scales]).argmin()]
+    best_bins = scales[
+        torch.stack([bins(torch.full_like(target, float(level * s)) + 0j, x) for s in scales]).argmin()
+    ]
+    best_mel = scales[
+        torch.stack([mel(torch.full_like(target, float(level * s)) + 0j, x) for s in scales]).argmin()
+    ]
     assert best_bins < 0.85 and best_mel > best_bins, (best_bins, best_mel)
 
 
@@ -137,7 +147,8 @@ def test_training_with_the_head_and_its_loss(tiny_cfg):
     from vocoder_train.training.run import train
 
     cfg = tiny_cfg(
-        "trainer.max_steps=3", "model.optim.pretrain_mel_steps=3",
+        "trainer.max_steps=3",
+        "model.optim.pretrain_mel_steps=3",
         "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead",
         "+model.generator.head.refine_iters=4",
         "+model.loss.spectral.g_headmag._target_=vocoder_train.losses.spectral.HeadMagnitudeLoss",
@@ -157,7 +168,8 @@ def test_spectrum_loss_with_a_plain_head_says_what_to_use(tiny_cfg):
     from vocoder_train.training.run import train
 
     cfg = tiny_cfg(
-        "trainer.max_steps=1", "model.optim.pretrain_mel_steps=1",
+        "trainer.max_steps=1",
+        "model.optim.pretrain_mel_steps=1",
         "+model.loss.spectral.g_headmag._target_=vocoder_train.losses.spectral.HeadMagnitudeLoss",
         f"+model.loss.spectral.g_headmag.n_fft={'${audio.n_fft}'}",
         f"+model.loss.spectral.g_headmag.hop_length={'${audio.hop_length}'}",
@@ -176,7 +188,9 @@ SR_T, N_MELS_T = 8000, 16
 def _mel_features(padding: str = "center"):
     from vocos.feature_extractors import MelSpectrogramFeatures
 
-    return MelSpectrogramFeatures(sample_rate=SR_T, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS_T, padding=padding)
+    return MelSpectrogramFeatures(
+        sample_rate=SR_T, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS_T, padding=padding
+    )
 
 
 def test_mel_passes_needs_centred_mel_features():
@@ -207,11 +221,22 @@ def _consistency_config() -> dict:
         },
         "backbone": {
             "class_path": "vocos.models.VocosBackbone",
-            "init_args": {"input_channels": N_MELS_T, "dim": DIM, "intermediate_dim": 2 * DIM, "num_layers": 2},
+            "init_args": {
+                "input_channels": N_MELS_T,
+                "dim": DIM,
+                "intermediate_dim": 2 * DIM,
+                "num_layers": 2,
+            },
         },
         "head": {
             "class_path": "vocoder_train.models.heads.ConsistencyISTFTHead",
-            "init_args": {"dim": DIM, "n_fft": N_FFT, "hop_length": HOP, "padding": "same", "refine_iters": 4},
+            "init_args": {
+                "dim": DIM,
+                "n_fft": N_FFT,
+                "hop_length": HOP,
+                "padding": "same",
+                "refine_iters": 4,
+            },
         },
         "mel_passes": 2,
         "sample_rate": SR_T,
@@ -271,8 +296,9 @@ def test_graph_export_refuses_the_mel_projection():
     from vocoder_train.models.generator import VocosGenerator
     from vocoder_train.models.inference.exportable import UnsupportedForExport, check_exportable
 
-    gen = VocosGenerator(_mel_features(), VocosBackbone(N_MELS_T, DIM, 2 * DIM, 1), PlainHead(DIM, N_FFT, HOP),
-                         mel_passes=2)
+    gen = VocosGenerator(
+        _mel_features(), VocosBackbone(N_MELS_T, DIM, 2 * DIM, 1), PlainHead(DIM, N_FFT, HOP), mel_passes=2
+    )
     with pytest.raises(UnsupportedForExport, match="mel_passes=2"):
         check_exportable(gen)
     gen.mel_passes = 0

@@ -26,7 +26,8 @@ for name in names:
 after_import = state()
 from vocoder_train.config.runtime import setup
 setup()
-print(json.dumps({"before": before, "after_import": after_import, "after_setup": state(), "modules": len(names)}))
+print(json.dumps({"before": before, "after_import": after_import, "after_setup": state(), "modules":
+len(names)}))
 """
 
 

@@ -61,7 +61,9 @@ def test_spectral_terms_match_reference_fp32(complex_input, shape):
 def test_gradcheck_float64(complex_input):
     hat, tgt = _pair((2, 3, 5), torch.float64, seed=3, complex_input=complex_input)
     hat.requires_grad_()
-    assert torch.autograd.gradcheck(lambda h: spectral_terms(h, tgt, complex_input, 1e-8, 1e-7, backend="numba"), (hat,))
+    assert torch.autograd.gradcheck(
+        lambda h: spectral_terms(h, tgt, complex_input, 1e-8, 1e-7, backend="numba"), (hat,)
+    )
     if not complex_input:
         assert torch.autograd.gradcheck(lambda h: log_mel_l1(h, tgt, backend="numba"), (hat,))
 

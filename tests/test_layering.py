@@ -15,10 +15,18 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "vocoder_train"
 # Higher imports lower or equal, never higher.
 TIERS = {
-    "cli": 4, "api": 4,  # api.py: the console scripts' work as functions
+    "cli": 4,
+    "api": 4,  # api.py: the console scripts' work as functions
     "training": 3,
-    "models": 2, "losses": 2, "metrics": 2, "data": 2, "config": 2,
-    "dsp": 1, "kernels": 1, "io": 1, "hardware": 1,
+    "models": 2,
+    "losses": 2,
+    "metrics": 2,
+    "data": 2,
+    "config": 2,
+    "dsp": 1,
+    "kernels": 1,
+    "io": 1,
+    "hardware": 1,
 }
 
 
@@ -71,7 +79,9 @@ def _violations(rule) -> list[str]:
 
 def test_every_area_of_the_package_has_a_layer():
     areas = {_area(n) for n in MODULES} - {""}
-    assert areas <= set(TIERS), f"give {sorted(areas - set(TIERS))} a place in TIERS (and in README.md's Layout)"
+    assert areas <= set(TIERS), (
+        f"give {sorted(areas - set(TIERS))} a place in TIERS (and in README.md's Layout)"
+    )
 
 
 def test_no_upward_imports():
@@ -85,12 +95,24 @@ def test_no_upward_imports():
 @pytest.mark.parametrize(
     "importer, forbidden, why",
     [
-        ("vocoder_train.losses", "vocoder_train.models", "losses take the head's math from dsp/, never models/"),
+        (
+            "vocoder_train.losses",
+            "vocoder_train.models",
+            "losses take the head's math from dsp/, never models/",
+        ),
         ("vocoder_train.config", "vocoder_train.training", "config checks run before any training code"),
         ("vocoder_train.config", "vocoder_train.models.inference", "config checks need no inference engine"),
-        ("vocoder_train.data", "pytorch_lightning", "data/ is plain Python; training/ adapts it to Lightning"),
+        (
+            "vocoder_train.data",
+            "pytorch_lightning",
+            "data/ is plain Python; training/ adapts it to Lightning",
+        ),
         ("vocoder_train.data", "lightning", "data/ is plain Python; training/ adapts it to Lightning"),
-        ("vocoder_train.training.run", "vocoder_train.models.inference", "training needs no inference engine"),
+        (
+            "vocoder_train.training.run",
+            "vocoder_train.models.inference",
+            "training needs no inference engine",
+        ),
     ],
 )
 def test_forbidden_imports(importer, forbidden, why):

@@ -46,17 +46,24 @@ def test_tensorboard_and_csv_together_get_scalars_and_media(tiny_cfg):
     val_steps = [e.step for e in ea.Scalars("val/mel_l1")]
     assert val_steps == [e.step for e in ea.Audio("val/audio_0/prediction")]
     assert [e.step for e in ea.Scalars("train/g_mel")][-1] == 4 == val_steps[-1]  # 4 optimizer steps
-    assert f"best-step{val_steps[0]:08d}.ckpt" in {p.name for p in (run / "checkpoints").iterdir()} or \
-        f"best-step{val_steps[1]:08d}.ckpt" in {p.name for p in (run / "checkpoints").iterdir()}
+    assert f"best-step{val_steps[0]:08d}.ckpt" in {
+        p.name for p in (run / "checkpoints").iterdir()
+    } or f"best-step{val_steps[1]:08d}.ckpt" in {p.name for p in (run / "checkpoints").iterdir()}
     assert "step" not in tags["scalars"]
 
 
 def test_wandb_offline_gets_scalars_and_media(tiny_cfg, tmp_path, monkeypatch):
     wandb = pytest.importorskip("wandb")
-    for var, sub in (("WANDB_DIR", "wandb"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"),
-                     ("WANDB_DATA_DIR", "data")):
+    for var, sub in (
+        ("WANDB_DIR", "wandb"),
+        ("WANDB_CACHE_DIR", "cache"),
+        ("WANDB_CONFIG_DIR", "config"),
+        ("WANDB_DATA_DIR", "data"),
+    ):
         monkeypatch.setenv(var, str(tmp_path / "wandb_home" / sub))
-    monkeypatch.setenv("WANDB_MODE", "offline")  # the logger sets it too (offline: true); restored after the test
+    monkeypatch.setenv(
+        "WANDB_MODE", "offline"
+    )  # the logger sets it too (offline: true); restored after the test
     monkeypatch.setenv("WANDB_SILENT", "true")
     cfg = tiny_cfg("logger=wandb", *FAST)
     train(cfg)
@@ -83,8 +90,14 @@ def test_media_files_for_any_front_end(tiny_cfg, tmp_path):
     from vocoder_train.training.callbacks import MediaLogger
     from vocoder_train.training.run import build_module
 
-    module = build_module(tiny_cfg("model/generator=vocos_hifigan_frontend", "model.generator.backbone.dim=16",
-                                   "model.generator.backbone.intermediate_dim=32", "model.generator.backbone.num_layers=1"))
+    module = build_module(
+        tiny_cfg(
+            "model/generator=vocos_hifigan_frontend",
+            "model.generator.backbone.dim=16",
+            "model.generator.backbone.intermediate_dim=32",
+            "model.generator.backbone.num_layers=1",
+        )
+    )
     logger = CSVLogger(tmp_path, name="csv")
     trainer = SimpleNamespace(loggers=[logger], sanity_checking=False, global_step=3)
     audio = 0.1 * torch.randn(3, 4096)
@@ -94,7 +107,10 @@ def test_media_files_for_any_front_end(tiny_cfg, tmp_path):
     folder = Path(logger.log_dir) / "media" / "val"
     written = sorted(str(p.relative_to(folder)) for p in folder.rglob("step_*"))
     assert written == [
-        "audio_0/prediction/step_00000003.wav", "audio_0/target/step_00000003.wav",
-        "audio_1/prediction/step_00000003.wav", "audio_1/target/step_00000003.wav",
-        "mel_0/step_00000003.png", "mel_1/step_00000003.png",
+        "audio_0/prediction/step_00000003.wav",
+        "audio_0/target/step_00000003.wav",
+        "audio_1/prediction/step_00000003.wav",
+        "audio_1/target/step_00000003.wav",
+        "mel_0/step_00000003.png",
+        "mel_1/step_00000003.png",
     ]

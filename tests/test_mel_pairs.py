@@ -36,7 +36,13 @@ def make_pairs(root: Path, specs: dict[str, tuple[float, int]], noise: float = 0
         audio = load_audio(wav)[0][0]
         mel = _features(audio)
         mel = mel + noise * np.random.default_rng(i).standard_normal(mel.shape).astype(np.float32)
-        mel = mel[:, : mel.shape[1] + extra] if extra < 0 else np.concatenate([mel, mel[:, -extra:]], 1) if extra else mel
+        mel = (
+            mel[:, : mel.shape[1] + extra]
+            if extra < 0
+            else np.concatenate([mel, mel[:, -extra:]], 1)
+            if extra
+            else mel
+        )
         (root / "mels").mkdir(exist_ok=True, parents=True)
         np.save(root / "mels" / f"{name}.npy", mel[None] if i % 2 else mel)  # both accepted shapes
         items.append({"path": str(wav), "mel": str(root / "mels" / f"{name}.npy")})
@@ -66,8 +72,11 @@ def test_training_crops_are_frame_aligned_with_their_mel(tmp_path):
         assert item["audio"].shape == (16 * HOP,) and item["mel"].shape == (N_MELS, 16)
         assert item["mel_fixed"] == 0 and item["skipped"] == 0
         # where the crop is in the file: a multiple of the hop, and the mel is that frame range
-        pos = [s for s in range(0, full_audio.numel() - 16 * HOP + 1, HOP)
-               if torch.equal(full_audio[s : s + 16 * HOP], item["audio"])]  # fmt: skip
+        pos = [
+            s
+            for s in range(0, full_audio.numel() - 16 * HOP + 1, HOP)
+            if torch.equal(full_audio[s : s + 16 * HOP], item["audio"])
+        ]
         assert len(pos) == 1
         np.testing.assert_array_equal(item["mel"].numpy(), full_mel[:, pos[0] // HOP : pos[0] // HOP + 16])
         starts.add(pos[0])
@@ -90,7 +99,9 @@ def test_validation_item_is_the_first_segment_and_short_files_repeat(tmp_path):
 
 def test_off_by_one_frame_is_reconciled_with_one_counted_warning(tmp_path, caplog):
     items = make_pairs(tmp_path, {"fewer": (0.5, -1), "more": (0.5, 1)})
-    ds = MelPairDataset(items, SR, 8, HOP, N_MELS, n_fft=N_FFT, train=False)  # first 8 frames: no padding visible
+    ds = MelPairDataset(
+        items, SR, 8, HOP, N_MELS, n_fft=N_FFT, train=False
+    )  # first 8 frames: no padding visible
     with caplog.at_level(logging.WARNING, logger="vocoder_train.data.mel_dataset"):
         for _ in range(3):
             assert ds[0]["mel_fixed"] == 1 and ds[1]["mel_fixed"] == 1
@@ -100,7 +111,9 @@ def test_off_by_one_frame_is_reconciled_with_one_counted_warning(tmp_path, caplo
     assert "more.npy" in warnings[1] and "trimmed 1" in warnings[1]
     assert ds.fixed_files == {items[0]["path"]: -1, items[1]["path"]: 1}
     # the padded file's last frame is repeated: a crop at the very end still has a whole mel
-    long_ds = MelPairDataset(items, SR, 125, HOP, N_MELS, n_fft=N_FFT, train=True)  # 8000 samples -> 125 whole frames
+    long_ds = MelPairDataset(
+        items, SR, 125, HOP, N_MELS, n_fft=N_FFT, train=True
+    )  # 8000 samples -> 125 whole frames
     m = long_ds[(0, 0)]["mel"].numpy()
     assert m.shape == (N_MELS, 125) and np.isfinite(m).all()
 
@@ -127,8 +140,20 @@ def test_wrong_bins_and_missing_mel_are_skipped(tmp_path):
 def test_datamodule_counts_reconciled_items_and_batches_carry_mels(tmp_path):
     items = make_pairs(tmp_path, {"a": (0.5, 1), "b": (0.6, 0), "c": (0.4, 0)})
     manifest = write_jsonl(tmp_path / "pairs.jsonl", items)
-    dm = VocoderDataModule(manifest, manifest, SR, 16 * HOP, 16 * HOP, batch_size=3, val_batch_size=3,
-                           num_workers=0, mels=True, hop_length=HOP, n_fft=N_FFT, n_mels=N_MELS)  # fmt: skip
+    dm = VocoderDataModule(
+        manifest,
+        manifest,
+        SR,
+        16 * HOP,
+        16 * HOP,
+        batch_size=3,
+        val_batch_size=3,
+        num_workers=0,
+        mels=True,
+        hop_length=HOP,
+        n_fft=N_FFT,
+        n_mels=N_MELS,
+    )
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["audio"].shape == (3, 16 * HOP) and batch["mel"].shape == (3, N_MELS, 16)
@@ -142,7 +167,9 @@ def test_plain_manifest_is_refused_for_mels(tmp_path):
 
     items = make_pairs(tmp_path, {"a": (0.5, 0)})
     manifest = write_jsonl(tmp_path / "plain.jsonl", [{"path": items[0]["path"]}])
-    dm = VocoderDataModule(manifest, manifest, SR, 16 * HOP, 16 * HOP, mels=True, hop_length=HOP, n_mels=N_MELS)
+    dm = VocoderDataModule(
+        manifest, manifest, SR, 16 * HOP, 16 * HOP, mels=True, hop_length=HOP, n_mels=N_MELS
+    )
     with pytest.raises(ManifestError, match="has no 'mel' key"):
         dm.setup("fit")
 
@@ -160,8 +187,10 @@ def test_tiny_training_run_on_mel_pairs(tmp_path):
         f"data.train={write_jsonl(tmp_path / 'train.jsonl', train_items)}",
         f"data.val={write_jsonl(tmp_path / 'val.jsonl', val_items)}",
         f"paths.runs_dir={tmp_path / 'runs'}",
-        "data.mels=true", "data.gain_db=[0.0,0.0]",  # = data=mel_pairs on top of data=tiny
-        "trainer.max_steps=4", "validation.metrics=[]",
+        "data.mels=true",
+        "data.gain_db=[0.0,0.0]",  # = data=mel_pairs on top of data=tiny
+        "trainer.max_steps=4",
+        "validation.metrics=[]",
     ]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides)

@@ -62,7 +62,10 @@ def test_bad_sources_are_named():
         normalize_sources([{"weight": 1}])
     with pytest.raises(ValueError, match="used twice"):
         normalize_sources([{"manifest": "a", "name": "x"}, {"manifest": "b", "name": "x"}])
-    assert [s["name"] for s in normalize_sources([{"manifest": "a"}, {"manifest": "b"}])] == ["source0", "source1"]
+    assert [s["name"] for s in normalize_sources([{"manifest": "a"}, {"manifest": "b"}])] == [
+        "source0",
+        "source1",
+    ]
 
 
 def test_datamodule_mixes_sources_and_names_the_source_of_each_item(make_corpus, tmp_path):
@@ -72,18 +75,34 @@ def test_datamodule_mixes_sources_and_names_the_source_of_each_item(make_corpus,
     b = make_corpus([(f"b{i}.wav", 16000, 0.3, 1) for i in range(6)], "B")
     (tmp_path / "a.txt").write_text("\n".join(map(str, a)))
     (tmp_path / "b.txt").write_text("\n".join(map(str, b)))
-    sources = [{"name": "a", "manifest": str(tmp_path / "a.txt"), "weight": 3},
-               {"name": "b", "manifest": str(tmp_path / "b.txt"), "weight": 1}]  # fmt: skip
-    dm = VocoderDataModule(None, str(tmp_path / "b.txt"), 16000, 1024, 1024, batch_size=4, num_workers=0,
-                           sources=sources, epoch_size=40, seed=5)  # fmt: skip
+    sources = [
+        {"name": "a", "manifest": str(tmp_path / "a.txt"), "weight": 3},
+        {"name": "b", "manifest": str(tmp_path / "b.txt"), "weight": 1},
+    ]
+    dm = VocoderDataModule(
+        None,
+        str(tmp_path / "b.txt"),
+        16000,
+        1024,
+        1024,
+        batch_size=4,
+        num_workers=0,
+        sources=sources,
+        epoch_size=40,
+        seed=5,
+    )
     dm.setup("fit")
     loader = dm.train_dataloader()
     assert isinstance(loader.sampler, WeightedResumableSampler) and len(loader) == 10
     drawn = [name for batch in loader for name in dm.source_names(batch["index"])]
-    expected = ["a" if i < 2 else "b" for i, _ in WeightedResumableSampler([2, 6], [3, 1], seed=5, epoch_size=40)]
+    expected = [
+        "a" if i < 2 else "b" for i, _ in WeightedResumableSampler([2, 6], [3, 1], seed=5, epoch_size=40)
+    ]
     assert drawn == expected
     assert dm.source_names([0, 1, 2, 7]) == ["a", "a", "b", "b"]
-    assert len(dm.train_dataloader(skip_batches=3)) == 10 and len(list(dm.train_dataloader(skip_batches=3))) == 7
+    assert (
+        len(dm.train_dataloader(skip_batches=3)) == 10 and len(list(dm.train_dataloader(skip_batches=3))) == 7
+    )
     with pytest.raises(ValueError, match="both set"):
         VocoderDataModule(str(tmp_path / "a.txt"), "v", 16000, 1024, 1024, sources=sources)
 
@@ -102,7 +121,9 @@ def test_mix_config_composes():
     from vocoder_train.config import CONFIG_DIR
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["data=mix", "data.val=v", "data.sources=[{manifest: a, weight: 2}]"])
+        cfg = compose(
+            "train", overrides=["data=mix", "data.val=v", "data.sources=[{manifest: a, weight: 2}]"]
+        )
     assert cfg.data.train is None and cfg.data.sources[0].weight == 2 and cfg.data.epoch_size is None
 
 
@@ -113,11 +134,23 @@ def test_training_on_mixed_sources_logs_the_mix(tiny_cfg, tiny_corpus):
 
     from vocoder_train.training.run import train
 
-    sources = f"data.sources=[{{name: a, manifest: {tiny_corpus['train']}, weight: 3}}, {{name: b, manifest: {tiny_corpus['val']}, weight: 1}}]"
-    cfg = tiny_cfg("data=mix", "data.train=null", sources, "trainer.max_steps=4", "validation.metrics=[]",
-                   "callbacks.data_health.mix_every_n_steps=1")
+    a = f"{{name: a, manifest: {tiny_corpus['train']}, weight: 3}}"
+    b = f"{{name: b, manifest: {tiny_corpus['val']}, weight: 1}}"
+    sources = f"data.sources=[{a}, {b}]"
+    cfg = tiny_cfg(
+        "data=mix",
+        "data.train=null",
+        sources,
+        "trainer.max_steps=4",
+        "validation.metrics=[]",
+        "callbacks.data_health.mix_every_n_steps=1",
+    )
     train(cfg)
     ea = EventAccumulator(str(Path(cfg.paths.output_dir) / "tensorboard"))
     ea.Reload()
-    shares = {k: ea.Scalars(f"data/mix_{k}")[-1].value for k in ("a", "b") if f"data/mix_{k}" in ea.Tags()["scalars"]}
+    shares = {
+        k: ea.Scalars(f"data/mix_{k}")[-1].value
+        for k in ("a", "b")
+        if f"data/mix_{k}" in ea.Tags()["scalars"]
+    }
     assert shares and sum(shares.values()) == pytest.approx(1.0)

@@ -43,8 +43,12 @@ def test_generator_trains_with_autograd_and_bf16(tiny_cfg):
 
 
 def test_imdct_head_is_selectable_and_trains(tiny_cfg):
-    cfg = tiny_cfg("model/generator=vocos_imdct", "model.generator.backbone.dim=32",
-                   "model.generator.backbone.intermediate_dim=64", "model.generator.backbone.num_layers=1")
+    cfg = tiny_cfg(
+        "model/generator=vocos_imdct",
+        "model.generator.backbone.dim=32",
+        "model.generator.backbone.intermediate_dim=64",
+        "model.generator.backbone.num_layers=1",
+    )
     gen = build_generator(cfg.model.generator)
     assert type(gen.head).__name__ == "IMDCTCosHead"
     audio = torch.randn(2, 4096) * 0.1

@@ -99,7 +99,9 @@ def test_teacher_forced_batches_use_the_given_mel(tiny_cfg):
 
 
 def test_extra_spectral_terms_are_weighted_and_logged(tiny_cfg, tmp_path):
-    cfg = tiny_cfg("model/loss=vocos_mrstft", "model.loss.spectral.g_mrstft.resolutions=[[256,64,256],[128,32,128]]")
+    cfg = tiny_cfg(
+        "model/loss=vocos_mrstft", "model.loss.spectral.g_mrstft.resolutions=[[256,64,256],[128,32,128]]"
+    )
     module = build_module(cfg)
     assert set(module.spectral_losses) == {"g_mrstft"}
     audio = torch.randn(2, 4096) * 0.1

@@ -39,8 +39,11 @@ def test_winograd_conv_equals_conv2d_with_gradients(n, padding, r):
     grads_ref = torch.autograd.grad((ref * ref.detach()).sum(), (x, w, b))
     for a, e in zip(grads, grads_ref):
         torch.testing.assert_close(a, e, rtol=1e-9, atol=1e-9)
-    small = (x[:1, :2, : min(n, 6)].detach().clone().requires_grad_(True),
-             w[:2, :2].detach().clone().requires_grad_(True), b[:2].detach().clone().requires_grad_(True))
+    small = (
+        x[:1, :2, : min(n, 6)].detach().clone().requires_grad_(True),
+        w[:2, :2].detach().clone().requires_grad_(True),
+        b[:2].detach().clone().requires_grad_(True),
+    )
     assert torch.autograd.gradcheck(lambda *t: winograd_conv_time(*t, padding), small)
 
 
@@ -77,8 +80,9 @@ def test_winograd_steps_aside_under_autocast_and_for_narrow_or_unfit_convs():
 
 
 def test_model_perf_reaches_each_period_discriminator_through_its_constructor(tiny_cfg):
-    module = build_module(tiny_cfg("model.perf.mpd_layout=folded", "model.perf.winograd=true",
-                                   "model.perf.winograd_bf16=false"))
+    module = build_module(
+        tiny_cfg("model.perf.mpd_layout=folded", "model.perf.winograd=true", "model.perf.winograd_bf16=false")
+    )
     periods = [m for m in module.adversary.modules() if isinstance(m, PeriodDiscriminator)]
     assert len(periods) == 2  # the tiny MPD's periods 2 and 3
     assert all((p.layout, p.winograd, p.winograd_bf16) == ("folded", True, False) for p in periods)
@@ -96,17 +100,25 @@ def test_optimizer_implementations_map_to_adamw_arguments():
 def test_speed_options_keep_the_first_iteration_losses(tiny_cfg, tmp_path):
     """Each option alone, from the same weights and batch: the losses of the first GAN iteration
     equal the plain step's within float rounding, and the step trains."""
+
     def overrides(**option):  # an MPD wide enough for its last conv to run as Winograd
-        return ["model.discriminator.mpd.channels=[8,256,256]",
-                *(f"model.perf.{k}={v}".replace("'", "") for k, v in {**PLAIN, **option}.items())]
+        return [
+            "model.discriminator.mpd.channels=[8,256,256]",
+            *(f"model.perf.{k}={v}".replace("'", "") for k, v in {**PLAIN, **option}.items()),
+        ]
 
     torch.manual_seed(0)
     plain = build_module(tiny_cfg(*overrides()))
     state = {k: v.clone() for k, v in plain.state_dict().items()}
     runs = {}
-    for name, option in {"plain": {}, "winograd": {"winograd": "true"}, "folded": {"mpd_layout": "folded"},
-                         "foreach": {"optimizer": "foreach"},
-                         "fused": {"optimizer": "fused"}, "cache": {"cache_weight_norm": "true"}}.items():
+    for name, option in {
+        "plain": {},
+        "winograd": {"winograd": "true"},
+        "folded": {"mpd_layout": "folded"},
+        "foreach": {"optimizer": "foreach"},
+        "fused": {"optimizer": "fused"},
+        "cache": {"cache_weight_norm": "true"},
+    }.items():
         module = build_module(tiny_cfg(*overrides(**option)))
         module.load_state_dict(state)
         module = fit(tiny_cfg(*overrides(**option)), 4, tmp_path / name, module=module)
@@ -127,7 +139,11 @@ def test_bf16_winograd_only_when_asked_and_within_a_few_times_the_direct_bf16_er
         return float((y.double() - ref).norm() / ref.norm())
 
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        direct, off, on = conv(x), conv_time(conv, x, winograd=True), conv_time(conv, x, winograd=True, bf16=True)
+        direct, off, on = (
+            conv(x),
+            conv_time(conv, x, winograd=True),
+            conv_time(conv, x, winograd=True, bf16=True),
+        )
     assert torch.equal(off, direct) and on.dtype == direct.dtype == torch.bfloat16
     assert not torch.equal(on, direct)
     assert error(on) < 5 * error(direct), (error(on), error(direct))
@@ -142,7 +158,10 @@ def test_compiled_parts_keep_the_first_iteration_losses(tiny_cfg, tmp_path):
     compiled = build_module(tiny_cfg("model.perf.compile=[backbone,head]"))
     compiled.load_state_dict(eager.state_dict())
     assert list(compiled.state_dict()) == list(eager.state_dict())
-    runs = [fit(tiny_cfg(), 2, tmp_path / name, module=m) for name, m in (("eager", eager), ("compiled", compiled))]
+    runs = [
+        fit(tiny_cfg(), 2, tmp_path / name, module=m)
+        for name, m in (("eager", eager), ("compiled", compiled))
+    ]
     for term in ("d_total", "g_mel", "g_total"):
         assert runs[1]._outputs[0][term] == pytest.approx(runs[0]._outputs[0][term], rel=1e-5), term
 

@@ -60,7 +60,9 @@ def test_paper_model_full_on_a_short_clip():
 
 def test_voiced_tone_scores_better_than_noise_or_silence():
     x = _voiced()
-    slightly = crepe_metrics(x, x + 3e-3 * np.random.default_rng(2).standard_normal(x.shape), SR, "tiny", "cpu")
+    slightly = crepe_metrics(
+        x, x + 3e-3 * np.random.default_rng(2).standard_normal(x.shape), SR, "tiny", "cpu"
+    )
     noise = crepe_metrics(x, _noise(), SR, "tiny", "cpu")
     silence = crepe_metrics(x, np.zeros_like(x), SR, "tiny", "cpu")
     assert slightly["vuv_f1"] > 0.95 and slightly["periodicity"] < 0.1
@@ -77,7 +79,9 @@ def test_frames_thresholds_and_rate_follow_the_definition():
     assert track.f0.shape == (1 + (x.size - WINDOW) // HOP_LENGTH,)  # pad=False: whole windows only
     # unvoiced exactly where periodicity is below 0.21; silent frames have periodicity 0 and no f0
     np.testing.assert_array_equal(track.voiced, track.periodicity >= UNVOICED_THRESHOLD)
-    assert np.all(track.f0[~track.voiced] == 0) and np.all((track.f0[track.voiced] >= FMIN) & (track.f0[track.voiced] <= FMAX))
+    assert np.all(track.f0[~track.voiced] == 0) and np.all(
+        (track.f0[track.voiced] >= FMIN) & (track.f0[track.voiced] <= FMAX)
+    )
     silent = silent_frames(torch.from_numpy(x).float())
     assert silent.any() and np.all(track.periodicity[silent] == 0)
     # another rate is resampled to 16 kHz first: the same number of frames for the same duration
@@ -93,9 +97,17 @@ def _vocos_loudness(x: torch.Tensor) -> np.ndarray:
     import torchaudio
     from torchcrepe.loudness import REF_DB
 
-    spec = torchaudio.functional.spectrogram(x[None], pad=0, window=torch.hann_window(WINDOW), n_fft=WINDOW,
-                                             hop_length=HOP_LENGTH, win_length=WINDOW, power=2, normalized=False,
-                                             center=False)  # fmt: skip
+    spec = torchaudio.functional.spectrogram(
+        x[None],
+        pad=0,
+        window=torch.hann_window(WINDOW),
+        n_fft=WINDOW,
+        hop_length=HOP_LENGTH,
+        win_length=WINDOW,
+        power=2,
+        normalized=False,
+        center=False,
+    )
     freqs = librosa.fft_frequencies(sr=SR, n_fft=WINDOW)
     with np.errstate(divide="ignore"):
         return (librosa.perceptual_weighting(spec.numpy(), freqs) - REF_DB).mean(axis=1)[0]
@@ -103,7 +115,9 @@ def _vocos_loudness(x: torch.Tensor) -> np.ndarray:
 
 @pytest.mark.parametrize("gain_db", [0.0, -30.0, -45.0, -60.0])
 def test_silence_gate_is_vocos_at_minus_60_db(gain_db):
-    x = torch.from_numpy(np.concatenate([_voiced(seconds=0.3), 0.02 * _noise(0.3)]) * 10 ** (gain_db / 20)).float()
+    x = torch.from_numpy(
+        np.concatenate([_voiced(seconds=0.3), 0.02 * _noise(0.3)]) * 10 ** (gain_db / 20)
+    ).float()
     loudness = _vocos_loudness(x)
     np.testing.assert_array_equal(silent_frames(x), loudness < SILENCE_DB)
 
@@ -119,10 +133,13 @@ def test_silence_gate_threshold_is_minus_60_db():
 def test_equals_torchcrepe_predict_with_vocos_gate_and_threshold():
     import torchcrepe
 
-    x = torch.from_numpy(np.concatenate([_voiced(seconds=0.3), np.zeros(SR // 10), _voiced(220.0, 0.3)])).float()
+    x = torch.from_numpy(
+        np.concatenate([_voiced(seconds=0.3), np.zeros(SR // 10), _voiced(220.0, 0.3)])
+    ).float()
     np.random.seed(0)  # torchcrepe's f0 dither: the seed crepe_track uses
-    pitch, periodicity = torchcrepe.predict(x[None], SR, fmin=50.0, fmax=550, model="tiny", return_periodicity=True,
-                                            pad=False, device="cpu")  # fmt: skip
+    pitch, periodicity = torchcrepe.predict(
+        x[None], SR, fmin=50.0, fmax=550, model="tiny", return_periodicity=True, pad=False, device="cpu"
+    )
     periodicity[0, torch.from_numpy(_vocos_loudness(x) < -60)] = 0
     pitch = torchcrepe.threshold.At(0.21)(pitch, periodicity)[0].numpy()
     track = crepe_track(x, SR, "tiny", "cpu")
@@ -132,15 +149,23 @@ def test_equals_torchcrepe_predict_with_vocos_gate_and_threshold():
 
 
 def test_track_metrics_by_hand():
-    ref = PitchTrack(f0=np.array([100.0, 100.0, 0.0, 0.0, 200.0]), periodicity=np.array([0.9, 0.8, 0.1, 0.0, 0.7]),
-                     voiced=np.array([True, True, False, False, True]))  # fmt: skip
-    deg = PitchTrack(f0=np.array([200.0, 0.0, 150.0, 0.0, 200.0]), periodicity=np.array([0.6, 0.1, 0.5, 0.0, 0.7]),
-                     voiced=np.array([True, False, True, False, True]))  # fmt: skip
+    ref = PitchTrack(
+        f0=np.array([100.0, 100.0, 0.0, 0.0, 200.0]),
+        periodicity=np.array([0.9, 0.8, 0.1, 0.0, 0.7]),
+        voiced=np.array([True, True, False, False, True]),
+    )
+    deg = PitchTrack(
+        f0=np.array([200.0, 0.0, 150.0, 0.0, 200.0]),
+        periodicity=np.array([0.6, 0.1, 0.5, 0.0, 0.7]),
+        voiced=np.array([True, False, True, False, True]),
+    )
     m = track_metrics(ref, deg)
     # TP 2 (frames 0, 4), FP 1 (frame 2), FN 1 (frame 1): F1 = 4 / 6
     assert m["vuv_f1"] == pytest.approx(4 / 6)
     assert m["periodicity"] == pytest.approx(math.sqrt((0.3**2 + 0.7**2 + 0.4**2) / 5))
-    assert m["pitch_cents"] == pytest.approx(math.sqrt(1200**2 / 2))  # an octave on 1 of 2 frames voiced in both
+    assert m["pitch_cents"] == pytest.approx(
+        math.sqrt(1200**2 / 2)
+    )  # an octave on 1 of 2 frames voiced in both
     unvoiced = PitchTrack(np.zeros(3), np.zeros(3), np.zeros(3, dtype=bool))
     assert track_metrics(unvoiced, unvoiced)["vuv_f1"] == 1.0
 

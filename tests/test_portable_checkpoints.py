@@ -41,7 +41,12 @@ OLD_STYLE_KEYS = {
     "mel_loss.mel_spec.spectrogram.window",
     "mel_loss.mel_spec.mel_scale.fb",
 }
-RESUME = ("callbacks=ema", "callbacks.progress_bar=null", "validation.metrics=[]", "trainer.val_check_interval=1")
+RESUME = (
+    "callbacks=ema",
+    "callbacks.progress_bar=null",
+    "validation.metrics=[]",
+    "trainer.val_check_interval=1",
+)
 
 
 def _saved_buffers(module: torch.nn.Module) -> list[str]:
@@ -51,8 +56,12 @@ def _saved_buffers(module: torch.nn.Module) -> list[str]:
 
 
 def test_no_module_saves_a_derived_buffer(tiny_cfg):
-    imdct = tiny_cfg("model/generator=vocos_imdct", "model.generator.backbone.dim=16",
-                     "model.generator.backbone.intermediate_dim=32", "model.generator.backbone.num_layers=1")
+    imdct = tiny_cfg(
+        "model/generator=vocos_imdct",
+        "model.generator.backbone.dim=16",
+        "model.generator.backbone.intermediate_dim=32",
+        "model.generator.backbone.num_layers=1",
+    )
     modules = {
         "mrd": MultiResolutionDiscriminator((64, 32), channels=4),
         "msstft": MultiScaleSTFTDiscriminator(((64, 16, 64), (32, 8, 32)), channels=4),
@@ -83,9 +92,11 @@ def test_rebuilt_buffers_equal_the_ones_upstream_saves(tiny_cfg, tmp_path):
     assert ours.keys() == upstream.keys()
     for key in OLD_STYLE_KEYS:
         if key.startswith("generator."):
-            assert torch.equal(ours[key[len("generator."):]], upstream[key[len("generator."):]]), key
+            assert torch.equal(ours[key[len("generator.") :]], upstream[key[len("generator.") :]]), key
     loss = MelReconstructionLoss(16000, 256, 64, 32)
-    plain = torchaudio.transforms.MelSpectrogram(16000, n_fft=256, hop_length=64, n_mels=32, center=True, power=1)
+    plain = torchaudio.transforms.MelSpectrogram(
+        16000, n_fft=256, hop_length=64, n_mels=32, center=True, power=1
+    )
     rebuilt = dict(loss.mel_spec.named_buffers())
     assert plain.state_dict().keys() == {"spectrogram.window", "mel_scale.fb"}
     for key, value in plain.state_dict().items():
@@ -106,7 +117,7 @@ def _old_style(ckpt_path: Path, cfg, out: Path) -> Path:
     extra = {k: v for k, v in vocos_state_dict(module).items() if k not in module.state_dict()}
     ckpt["state_dict"].update(extra)
     ema = ckpt["vocoder_train"]["ema_generator"]
-    ema.update({k[len("generator."):]: v for k, v in extra.items() if k.startswith("generator.")})
+    ema.update({k[len("generator.") :]: v for k, v in extra.items() if k.startswith("generator.")})
     torch.save(ckpt, out)
     return out
 
@@ -131,7 +142,9 @@ def test_a_checkpoint_without_buffers_resumes(tiny_checkpoint, tiny_cfg):
     assert not OLD_STYLE_KEYS & set(resumed["state_dict"])
 
 
-def test_an_old_style_checkpoint_resumes_loads_exports_and_seeds_a_finetune(tiny_checkpoint, tiny_cfg, tmp_path):
+def test_an_old_style_checkpoint_resumes_loads_exports_and_seeds_a_finetune(
+    tiny_checkpoint, tiny_cfg, tmp_path
+):
     cfg = tiny_cfg(*RESUME)
     old = _old_style(tiny_checkpoint, cfg, tmp_path / "old.ckpt")
     assert OLD_STYLE_KEYS <= set(load_checkpoint(old)["state_dict"])
@@ -150,7 +163,7 @@ def test_an_old_style_checkpoint_resumes_loads_exports_and_seeds_a_finetune(tiny
     result = export(old, tmp_path / "vocos", "vocos")
     assert result.max_abs_diff <= 1e-4
     exported = load_checkpoint(tmp_path / "vocos" / "pytorch_model.bin")
-    assert {k[len("generator."):] for k in OLD_STYLE_KEYS if k.startswith("generator.")} <= set(exported)
+    assert {k[len("generator.") :] for k in OLD_STYLE_KEYS if k.startswith("generator.")} <= set(exported)
 
     module = build_module(cfg)
     apply_init(module, {"path": str(old), "weights": "all"}, cfg.model.generator)

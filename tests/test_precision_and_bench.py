@@ -33,11 +33,20 @@ def _fit(cfg, state: dict, tmp_path, precision: str = "32-true", iterations: int
     module = build_module(cfg)
     module.load_state_dict(state)
     g = torch.Generator().manual_seed(0)
-    batches = [{"audio": 0.1 * torch.randn(2, cfg.audio.segment_length, generator=g)} for _ in range(iterations)]
+    batches = [
+        {"audio": 0.1 * torch.randn(2, cfg.audio.segment_length, generator=g)} for _ in range(iterations)
+    ]
     losses = _Losses()
     trainer = pl.Trainer(
-        accelerator="cpu", max_steps=2 * iterations, precision=precision, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[losses],
+        accelerator="cpu",
+        max_steps=2 * iterations,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[losses],
         limit_val_batches=0,
     )
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
@@ -74,13 +83,37 @@ def test_bf16_mixed_trains_through_lightning_on_cpu_close_to_fp32(tiny_cfg, refe
 def test_benchmark_quick_runs(tmp_path):
     t0 = time.perf_counter()
     res = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--batch", "1", "--segment", "4096", "--reps", "1",
-         "--json", str(tmp_path / "out.json")],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--quick",
+            "--batch",
+            "1",
+            "--segment",
+            "4096",
+            "--reps",
+            "1",
+            "--json",
+            str(tmp_path / "out.json"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    for title in ("## Training step", "## Speed options", "## Data loader", "## Inference", "## Streaming",
-                  "## Loss kernels", "upstream fp32", "upstream bf16", "engine=auto"):
+    for title in (
+        "## Training step",
+        "## Speed options",
+        "## Data loader",
+        "## Inference",
+        "## Streaming",
+        "## Loss kernels",
+        "upstream fp32",
+        "upstream bf16",
+        "engine=auto",
+    ):
         assert title in res.stdout
     assert (tmp_path / "out.json").is_file()
     print(f"benchmarks.run --quick: {time.perf_counter() - t0:.0f} s")

@@ -32,8 +32,14 @@ def _checkpoint_step(run_dir) -> int:
 @pytest.mark.slow
 def test_sigterm_to_rank_1_only_stops_both_ranks_at_one_step(tiny_corpus, tmp_path):
     ref_log, log = tmp_path / "reference.jsonl", tmp_path / "stopped.jsonl"
-    run(recording_command(tmp_path, ref_log, resumable_overrides(tiny_corpus, tmp_path, tmp_path / "ref", *DDP)))
-    command = recording_command(tmp_path, log, resumable_overrides(tiny_corpus, tmp_path, tmp_path / "run", *DDP))
+    run(
+        recording_command(
+            tmp_path, ref_log, resumable_overrides(tiny_corpus, tmp_path, tmp_path / "ref", *DDP)
+        )
+    )
+    command = recording_command(
+        tmp_path, log, resumable_overrides(tiny_corpus, tmp_path, tmp_path / "run", *DDP)
+    )
     code, _, stderr = run_and_signal(command, log, step=10, sig=signal.SIGTERM, rank=1)
     assert code == 143, stderr[-2000:]
     rank1 = int((tmp_path / "stopped.jsonl.rank1.pid").read_text())
@@ -71,7 +77,9 @@ def test_sigusr2_hands_over_to_the_launchers_handler_after_the_checkpoint(tiny_c
     marker, ckpt = tmp_path / "requeued", tmp_path / "run" / "tiny" / "checkpoints" / "last.ckpt"
     os.environ.update(REQUEUED=str(marker), CKPT=str(ckpt))
     try:
-        code, _, stderr = run_and_signal([sys.executable, str(wrapper), *command[1:]], log, step=4, sig=signal.SIGUSR2)
+        code, _, stderr = run_and_signal(
+            [sys.executable, str(wrapper), *command[1:]], log, step=4, sig=signal.SIGUSR2
+        )
     finally:
         del os.environ["REQUEUED"], os.environ["CKPT"]
     assert code == 255, stderr[-2000:]  # the launcher's own exit
@@ -80,7 +88,10 @@ def test_sigusr2_hands_over_to_the_launchers_handler_after_the_checkpoint(tiny_c
 
 
 def test_data_workers_ignore_stop_signals():
-    code = ("import os, signal; from vocoder_train.io.signals import ignore_stop_signals; ignore_stop_signals(0); "
-            "[os.kill(os.getpid(), s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)]; print('alive')")
+    code = (
+        "import os, signal; from vocoder_train.io.signals import ignore_stop_signals; "
+        "ignore_stop_signals(0); "
+        "[os.kill(os.getpid(), s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)]; print('alive')"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "alive", r.stderr

@@ -54,8 +54,17 @@ def write_float_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     """A mono IEEE-float WAV (format tag 3): the one common format that stores NaN samples."""
     data = np.asarray(audio, dtype="<f4").tobytes()
     fmt = struct.pack("<HHIIHH", 3, 1, sample_rate, sample_rate * 4, 4, 32)
-    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE"
-                     + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data)  # fmt: skip
+    path.write_bytes(
+        b"RIFF"
+        + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data))
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
 
 
 def make_good(root: Path, name: str, sample_rate: int, seconds: float, channels: int, seed: int = 0) -> Path:
@@ -236,8 +245,11 @@ def test_split_is_deterministic_parallel_and_stable(corpus, first_run, tmp_path)
     assert cli.main([str(grown), "--output", str(tmp_path / "s2"), *args]) == 0
 
     def assignment(out: Path, root: Path) -> dict[str, str]:
-        return {os.path.relpath(x["path"], root): split for split in ("train", "val")
-                for x in read_manifest(out / f"{split}.jsonl")}  # fmt: skip
+        return {
+            os.path.relpath(x["path"], root): split
+            for split in ("train", "val")
+            for x in read_manifest(out / f"{split}.jsonl")
+        }
 
     a1, a2 = assignment(tmp_path / "s1", corpus["root"]), assignment(tmp_path / "s2", grown)
     assert 0 < list(a1.values()).count("val") < len(a1)
@@ -247,8 +259,19 @@ def test_split_is_deterministic_parallel_and_stable(corpus, first_run, tmp_path)
 
 def test_at_least_one_val_file(make_corpus, tmp_path):
     paths = make_corpus([("x.wav", 16000, 0.6, 1), ("y.wav", 16000, 0.6, 1)], "two")
-    assert cli.main([str(paths[0].parent), "--output", str(tmp_path / "o"), "--val-fraction", "0.001",
-                      "--no-progress"]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                str(paths[0].parent),
+                "--output",
+                str(tmp_path / "o"),
+                "--val-fraction",
+                "0.001",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert len(read_manifest(tmp_path / "o" / "val.jsonl")) == 1
     assert len(read_manifest(tmp_path / "o" / "train.jsonl")) == 1
 
@@ -286,8 +309,18 @@ def test_max_duration_none():
 def test_help(capsys):
     assert cli.main(["--help"]) == 0
     text = capsys.readouterr().out
-    for flag in ("--output", "--val-fraction", "--val-list", "--min-duration", "--max-duration", "--seed",
-                 "--sample-rate", "--workers", "examples:", "non_finite"):  # fmt: skip
+    for flag in (
+        "--output",
+        "--val-fraction",
+        "--val-list",
+        "--min-duration",
+        "--max-duration",
+        "--seed",
+        "--sample-rate",
+        "--workers",
+        "examples:",
+        "non_finite",
+    ):
         assert flag in text
 
 
@@ -334,8 +367,9 @@ def test_prepare_pairs_mels_and_rejects_those_that_do_not_fit(tmp_path):
     (mels / "junk.npy").write_text("not numpy")
     np.save(mels / "bins.npy", np.zeros((n_mels + 4, frames), np.float32))
     np.save(mels / "off10.npy", np.zeros((n_mels, frames + 10), np.float32))
-    opts = prep.PrepareOptions(val_fraction=0.3, sample_rate=16000, mels=str(mels), hop_length=hop, n_mels=n_mels,
-                               progress=False)  # fmt: skip
+    opts = prep.PrepareOptions(
+        val_fraction=0.3, sample_rate=16000, mels=str(mels), hop_length=hop, n_mels=n_mels, progress=False
+    )
     res = prep.prepare([root], tmp_path / "out", opts)
     items = read_manifest(tmp_path / "out" / "train.jsonl") + read_manifest(tmp_path / "out" / "val.jsonl")
     paired = {Path(x["path"]).stem: x for x in items}
@@ -346,19 +380,46 @@ def test_prepare_pairs_mels_and_rejects_those_that_do_not_fit(tmp_path):
     assert {k: v["reason"] for k, v in why.items()} == dict(
         gone="mel_missing", junk="mel_unreadable", bins="mel_bins", off10="mel_frames"
     )
-    assert f"{frames + 10} mel frames" in why["off10"]["message"] and f"gives {frames} frames" in why["off10"]["message"]
+    assert (
+        f"{frames + 10} mel frames" in why["off10"]["message"]
+        and f"gives {frames} frames" in why["off10"]["message"]
+    )
     assert res.report["rejected"]["by_reason"]["mel_frames"] == 1
     assert res.report["settings"]["hop_length"] == hop
 
 
 def test_prepare_mels_cli_options(tmp_path):
     make_good(tmp_path / "c", "a.wav", 16000, 0.6, 1)
-    assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "nope"),
-                      "--no-progress"]) == 2  # fmt: skip
+    assert (
+        cli.main(
+            [
+                str(tmp_path / "c"),
+                "-o",
+                str(tmp_path / "o"),
+                "--mels",
+                str(tmp_path / "nope"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     (tmp_path / "m").mkdir()
     np.save(tmp_path / "m" / "a.npy", np.zeros((100, 9600 // 256 + 1), np.float32))
-    assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(tmp_path / "m"),
-                      "--sample-rate", "16000", "--no-progress"]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                str(tmp_path / "c"),
+                "-o",
+                str(tmp_path / "o"),
+                "--mels",
+                str(tmp_path / "m"),
+                "--sample-rate",
+                "16000",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "mel" in read_manifest(tmp_path / "o" / "train.jsonl")[0]
 
 
@@ -371,21 +432,50 @@ def test_prepare_mels_on_the_causal_frame_grid(tmp_path, capsys):
     hop, n_fft, samples = 64, 256, 9600
     causal, center = (expected_frames(samples, hop, n_fft, p) for p in ("causal", "center"))
     assert causal == center + 2
-    for frames, padding, kept in ((causal, "causal", True), (center, "causal", False), (center, "center", True)):
+    for frames, padding, kept in (
+        (causal, "causal", True),
+        (center, "causal", False),
+        (center, "center", True),
+    ):
         mels = tmp_path / f"m{frames}{padding}"
         mels.mkdir()
         np.save(mels / "a.npy", np.zeros((16, frames), np.float32))
         out = tmp_path / f"o{frames}{padding}"
-        opts = prep.PrepareOptions(val_fraction=0.3, sample_rate=16000, mels=str(mels), hop_length=hop, n_fft=n_fft,
-                                   n_mels=16, mel_padding=padding, max_frame_mismatch=0, progress=False)  # fmt: skip
+        opts = prep.PrepareOptions(
+            val_fraction=0.3,
+            sample_rate=16000,
+            mels=str(mels),
+            hop_length=hop,
+            n_fft=n_fft,
+            n_mels=16,
+            mel_padding=padding,
+            max_frame_mismatch=0,
+            progress=False,
+        )
         if kept:
             assert not prep.prepare([tmp_path / "c"], out, opts).rejected
         else:  # the only file rejected: the error names it, its mel, both counts and what to check
-            with pytest.raises(prep.PrepareError, match=rf"a\.wav with .*a\.npy: {center} mel frames, but .* gives "
-                               rf"{causal} frames .*--mel-padding"):  # fmt: skip
+            with pytest.raises(
+                prep.PrepareError,
+                match=rf"a\.wav with .*a\.npy: {center} mel frames, but .* gives "
+                rf"{causal} frames .*--mel-padding",
+            ):
                 prep.prepare([tmp_path / "c"], out, opts)
-    assert cli.main([str(tmp_path / "c"), "-o", str(tmp_path / "o"), "--mels", str(mels), "--mel-padding", "diagonal",
-                     "--no-progress"]) == 2  # fmt: skip
+    assert (
+        cli.main(
+            [
+                str(tmp_path / "c"),
+                "-o",
+                str(tmp_path / "o"),
+                "--mels",
+                str(mels),
+                "--mel-padding",
+                "diagonal",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "--mel-padding diagonal: must be one of same, center, causal" in capsys.readouterr().err
 
 
@@ -411,17 +501,30 @@ def test_byte_identical_copy_under_another_name_is_a_duplicate(tmp_path, workers
     assert manifest_paths(out, "train") | manifest_paths(out, "val") == originals
     rejected = read_manifest(out / "rejected.jsonl")
     assert {x["path"]: x["reason"] for x in rejected} == {
-        str(root / "b/renamed copy.wav"): "duplicate", str(root / "b/zero1.wav"): "empty",
+        str(root / "b/renamed copy.wav"): "duplicate",
+        str(root / "b/zero1.wav"): "empty",
         str(root / "b/zero2.wav"): "empty",
-    }  # fmt: skip
+    }
     dup = next(x for x in rejected if x["reason"] == "duplicate")
     assert str(root / "a/f1.wav") in dup["message"] and dup["duplicate_of"] == str(root / "a/f1.wav")
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["rejected"]["by_reason"]["duplicate"] == 1
     # the first occurrence in input order wins, whatever its name
     out2 = tmp_path / "o2"
-    assert cli.main([str(root / "b/renamed copy.wav"), str(root / "a"), "-o", str(out2), "--no-progress",
-                     "--workers", workers]) == 0  # fmt: skip
+    assert (
+        cli.main(
+            [
+                str(root / "b/renamed copy.wav"),
+                str(root / "a"),
+                "-o",
+                str(out2),
+                "--no-progress",
+                "--workers",
+                workers,
+            ]
+        )
+        == 0
+    )
     dup = [x for x in read_manifest(out2 / "rejected.jsonl") if x["reason"] == "duplicate"]
     expected_dup = (str(root / "a/f1.wav"), str(root / "b/renamed copy.wav"))
     assert [(x["path"], x["duplicate_of"]) for x in dup] == [expected_dup]
@@ -438,8 +541,12 @@ def test_content_digest_streams_the_file(tmp_path, monkeypatch):
 def split_corpus(tmp_path_factory) -> dict:
     """A corpus that ships its own split: train/ (8 files), val/ (4), test/ (2), and loose.wav."""
     root = tmp_path_factory.mktemp("own") / "corpus"
-    files = {"train": [f"train/t{i}.wav" for i in range(8)], "val": [f"val/spk/v{i}.wav" for i in range(4)],
-             "test": ["test/h0.wav", "test/h1.wav"], "loose": ["loose.wav"]}  # fmt: skip
+    files = {
+        "train": [f"train/t{i}.wav" for i in range(8)],
+        "val": [f"val/spk/v{i}.wav" for i in range(4)],
+        "test": ["test/h0.wav", "test/h1.wav"],
+        "loose": ["loose.wav"],
+    }
     for i, name in enumerate(n for names in files.values() for n in names):
         make_good(root, name, 16000, 0.6, 1, seed=100 + i)
     return dict(root=root, **{k: {str(root / n) for n in v} for k, v in files.items()})
@@ -467,7 +574,9 @@ def test_corpus_split_accepts_dev_and_validation_names(tmp_path):
 
 def test_explicit_val_fraction_or_val_list_overrides_the_corpus_split(split_corpus, tmp_path, capsys):
     c = split_corpus
-    assert cli.main([str(c["root"]), "-o", str(tmp_path / "h"), "--no-progress", "--val-fraction", "0.3"]) == 0  # fmt: skip
+    assert (
+        cli.main([str(c["root"]), "-o", str(tmp_path / "h"), "--no-progress", "--val-fraction", "0.3"]) == 0
+    )
     val, train = manifest_paths(tmp_path / "h", "val"), manifest_paths(tmp_path / "h", "train")
     kept = c["train"] | c["val"] | c["loose"]
     assert val | train == kept  # test/ stays held out

@@ -30,11 +30,20 @@ DISCRIMINATORS = ["mpd_mrd", "mpd_mrd_small", "msstft", "mpd_msd", "mpd_cqtd"]
 # x2 at 44.1 and 48 kHz.
 MSSTFT_24K = [[2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256], [128, 32, 128]]
 DISC_SIZES = {
-    "16k": ([1536, 768, 384], [[1536, 384, 1536], [768, 192, 768], [384, 96, 384], [192, 48, 192], [96, 24, 96]]),
+    "16k": (
+        [1536, 768, 384],
+        [[1536, 384, 1536], [768, 192, 768], [384, 96, 384], [192, 48, 192], [96, 24, 96]],
+    ),
     "22k": ([2048, 1024, 512], MSSTFT_24K),
     "24k": ([2048, 1024, 512], MSSTFT_24K),
-    "32k": ([2560, 1280, 640], [[2560, 640, 2560], [1280, 320, 1280], [640, 160, 640], [320, 80, 320], [160, 40, 160]]),
-    "44k": ([4096, 2048, 1024], [[4096, 1024, 4096], [2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256]]),
+    "32k": (
+        [2560, 1280, 640],
+        [[2560, 640, 2560], [1280, 320, 1280], [640, 160, 640], [320, 80, 320], [160, 40, 160]],
+    ),
+    "44k": (
+        [4096, 2048, 1024],
+        [[4096, 1024, 4096], [2048, 512, 2048], [1024, 256, 1024], [512, 128, 512], [256, 64, 256]],
+    ),
 }
 DISC_SIZES["48k"] = DISC_SIZES["44k"]
 
@@ -51,9 +60,13 @@ def test_presets_exist():
 @pytest.mark.parametrize("experiment", PRESET_EXPERIMENTS)
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_composes_with_every_experiment(preset, experiment, tiny_corpus):
-    cfg = _compose(*([f"experiment={experiment}"] if experiment else []), f"preset={preset}",
-                   f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}",
-                   "init.required=false")  # the fine-tune experiments refuse to start without weights
+    cfg = _compose(
+        *([f"experiment={experiment}"] if experiment else []),
+        f"preset={preset}",
+        f"data.train={tiny_corpus['train']}",
+        f"data.val={tiny_corpus['val']}",
+        "init.required=false",
+    )  # the fine-tune experiments refuse to start without weights
     check_config(cfg)
     OmegaConf.resolve(cfg)
     a = cfg.audio
@@ -70,8 +83,12 @@ def test_every_preset_composes_with_every_experiment(preset, experiment, tiny_co
 @pytest.mark.parametrize("disc", DISCRIMINATORS)
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_fits_every_discriminator_config(preset, disc, tiny_corpus):
-    cfg = _compose(f"preset={preset}", f"model/discriminator={disc}",
-                   f"data.train={tiny_corpus['train']}", f"data.val={tiny_corpus['val']}")
+    cfg = _compose(
+        f"preset={preset}",
+        f"model/discriminator={disc}",
+        f"data.train={tiny_corpus['train']}",
+        f"data.val={tiny_corpus['val']}",
+    )
     check_config(cfg)
     mrd = OmegaConf.select(cfg, "model.discriminator.mrd.fft_sizes")
     if mrd is not None:
@@ -102,12 +119,26 @@ def test_preset_values():
         "24k": (24000, 1024, 256, 100, 16384, 48128),
         "32k": (32000, 1280, 320, 100, 20480, 64000),
         "44k": (44100, 2048, 512, 128, 32768, 88064),
-        "48k": (48000, 2048, 512, 128, 32768, 96768),  # the vocos maintainer's 48 kHz settings (vocos issue 3)
+        "48k": (
+            48000,
+            2048,
+            512,
+            128,
+            32768,
+            96768,
+        ),  # the vocos maintainer's 48 kHz settings (vocos issue 3)
     }
     for preset, values in want.items():
         cfg = _compose(f"preset={preset}")
         a = cfg.audio
-        assert (a.sample_rate, a.n_fft, a.hop_length, a.n_mels, a.segment_length, cfg.data.val_segment_length) == values
+        assert (
+            a.sample_rate,
+            a.n_fft,
+            a.hop_length,
+            a.n_mels,
+            a.segment_length,
+            cfg.data.val_segment_length,
+        ) == values
         assert a.segment_length // a.hop_length == 64  # the Vocos recipe's crop, in frames
     # no preset: train.yaml's defaults are the 24 kHz preset
     assert dict(_compose().audio) == dict(_compose("preset=24k").audio)
@@ -117,8 +148,13 @@ def test_preset_values():
 @pytest.mark.parametrize("generator", ["vocos_base", "vocos_imdct", "vocos_hifigan_frontend"])
 def test_generator_output_length_is_the_segment_length(preset, generator):
     """USERS.md row 4 ("348 vs 347 frames"): at every rate the frames and samples line up exactly."""
-    cfg = _compose(f"preset={preset}", f"model/generator={generator}", "model.generator.backbone.dim=16",
-                   "model.generator.backbone.intermediate_dim=32", "model.generator.backbone.num_layers=1")
+    cfg = _compose(
+        f"preset={preset}",
+        f"model/generator={generator}",
+        "model.generator.backbone.dim=16",
+        "model.generator.backbone.intermediate_dim=32",
+        "model.generator.backbone.num_layers=1",
+    )
     OmegaConf.resolve(cfg)
     gen = build_generator(cfg.model.generator).eval()
     seg, hop = cfg.audio.segment_length, cfg.audio.hop_length
@@ -160,13 +196,25 @@ def test_preset_trains_on_audio_at_its_rate(preset, make_corpus, tmp_path):
     for split, n in (("train", 2), ("val", 1)):
         paths = make_corpus([(f"{split}{i}.wav", rate, 1.0 + 0.3 * i, 1) for i in range(n)], split)
         (tmp_path / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
-    cfg = _compose(f"preset={preset}", "data=tiny", "model/generator=tiny", "model/discriminator=mpd_mrd_small",
-                   "trainer=tiny", "model.discriminator.mpd.periods=[2,3]", "model.discriminator.mpd.channels=[8,16,16]",
-                   "model.discriminator.mrd.channels=8", "data.batch_size=1", "data.val_batch_size=1",
-                   "trainer.max_steps=4", "model.optim.pretrain_mel_steps=2",
-                   "validation.metrics=[]", "callbacks.progress_bar=null",
-                   f"data.train={tmp_path / 'train.txt'}", f"data.val={tmp_path / 'val.txt'}",
-                   f"paths.runs_dir={tmp_path / 'runs'}")
+    cfg = _compose(
+        f"preset={preset}",
+        "data=tiny",
+        "model/generator=tiny",
+        "model/discriminator=mpd_mrd_small",
+        "trainer=tiny",
+        "model.discriminator.mpd.periods=[2,3]",
+        "model.discriminator.mpd.channels=[8,16,16]",
+        "model.discriminator.mrd.channels=8",
+        "data.batch_size=1",
+        "data.val_batch_size=1",
+        "trainer.max_steps=4",
+        "model.optim.pretrain_mel_steps=2",
+        "validation.metrics=[]",
+        "callbacks.progress_bar=null",
+        f"data.train={tmp_path / 'train.txt'}",
+        f"data.val={tmp_path / 'val.txt'}",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+    )
     metrics = train(cfg)
     assert metrics["val/mel_l1"] > 0 and "train/d_mrd" in metrics and "train/g_fm_mrd" in metrics
     ckpt = load_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
@@ -174,7 +222,9 @@ def test_preset_trains_on_audio_at_its_rate(preset, make_corpus, tmp_path):
     assert ckpt["vocoder_train"]["config"]["audio"]["sample_rate"] == rate
     gen, sr = load_generator(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     with torch.no_grad():
-        assert sr == rate and gen(torch.zeros(1, 3 * cfg.audio.hop_length)).shape[-1] == 3 * cfg.audio.hop_length
+        assert (
+            sr == rate and gen(torch.zeros(1, 3 * cfg.audio.hop_length)).shape[-1] == 3 * cfg.audio.hop_length
+        )
 
 
 @pytest.mark.parametrize("overrides", [["experiment=vctk_44k"], ["experiment=vctk_44k", "preset=48k"]])
@@ -185,7 +235,11 @@ def test_high_rate_recipe_follows_the_vocos_maintainers_advice(overrides):
     a = cfg.audio
     assert (a.n_fft, a.hop_length, a.segment_length) == (2048, 512, 32768)
     assert dict(cfg.model.discriminator.mrd.weights) == {"d": 1.0, "g_adv": 1.0, "g_fm": 1.0}
-    assert dict(_compose(*overrides[1:]).model.discriminator.mrd.weights) == {"d": 0.1, "g_adv": 0.1, "g_fm": 0.1}
+    assert dict(_compose(*overrides[1:]).model.discriminator.mrd.weights) == {
+        "d": 0.1,
+        "g_adv": 0.1,
+        "g_fm": 0.1,
+    }
 
 
 def test_exported_vocos_config_keeps_the_preset_rate(tmp_path):
@@ -202,34 +256,70 @@ def test_exported_vocos_config_keeps_the_preset_rate(tmp_path):
     "overrides, message",
     [
         # 48 kHz with a 10 ms hop and the 24 kHz n_fft: odd n_fft - hop, crop not a multiple of the hop
-        (["audio.sample_rate=48000", "audio.hop_length=441", "audio.n_fft=2048"],
-         "model.generator.head: n_fft=2048 - hop_length=441 is odd"),
-        (["audio.hop_length=441", "audio.n_fft=2048"], "audio.segment_length=4096 is not a multiple of audio.hop_length=441"),
-        (["audio.hop_length=200", "audio.n_fft=300", "audio.segment_length=4000"], "audio.n_fft=300 < 2 * audio.hop_length=200"),
+        (
+            ["audio.sample_rate=48000", "audio.hop_length=441", "audio.n_fft=2048"],
+            "model.generator.head: n_fft=2048 - hop_length=441 is odd",
+        ),
+        (
+            ["audio.hop_length=441", "audio.n_fft=2048"],
+            "audio.segment_length=4096 is not a multiple of audio.hop_length=441",
+        ),
+        (
+            ["audio.hop_length=200", "audio.n_fft=300", "audio.segment_length=4000"],
+            "audio.n_fft=300 < 2 * audio.hop_length=200",
+        ),
         (["audio.segment_length=256"], "audio.segment_length=256 is only 4 frames of audio.hop_length=64"),
-        (["data.val_segment_length=4000"], "data.val_segment_length=4000 is not a multiple of audio.hop_length=64"),
+        (
+            ["data.val_segment_length=4000"],
+            "data.val_segment_length=4000 is not a multiple of audio.hop_length=64",
+        ),
         (["data.val_segment_length=128"], "data.val_segment_length=128 is only 2 frames"),
         (["+model.loss.mel.f_max=9000"], "model.loss.mel.f_max=9000 > audio.sample_rate / 2 = 8000"),
-        (["model/generator=vocos_hifigan_frontend", "model.generator.backbone.dim=32",
-          "model.generator.feature_extractor.fmax=11025"],
-         "model.generator.feature_extractor.fmax=11025 > audio.sample_rate / 2 = 8000"),
-        (["model.generator.feature_extractor.sample_rate=24000"],
-         "model.generator.feature_extractor.sample_rate=24000 != audio.sample_rate=16000"),
+        (
+            [
+                "model/generator=vocos_hifigan_frontend",
+                "model.generator.backbone.dim=32",
+                "model.generator.feature_extractor.fmax=11025",
+            ],
+            "model.generator.feature_extractor.fmax=11025 > audio.sample_rate / 2 = 8000",
+        ),
+        (
+            ["model.generator.feature_extractor.sample_rate=24000"],
+            "model.generator.feature_extractor.sample_rate=24000 != audio.sample_rate=16000",
+        ),
         (["model.loss.mel.sample_rate=22050"], "model.loss.mel.sample_rate=22050 != audio.sample_rate=16000"),
         (["audio.n_mels=200"], "audio.n_mels=200 > n_fft // 2 + 1 = 129"),
-        (["model.discriminator.mrd.fft_sizes=[8192,128]"],
-         "model.discriminator.mrd.fft_sizes has n_fft 8192 > audio.segment_length=4096"),
-        (["model.discriminator.mpd.periods=[2,5000]"], "model.discriminator.mpd.periods has 5000 >= audio.segment_length=4096"),
-        (["model/discriminator=msstft", "model.discriminator.msstft.resolutions=[[8192,2048,8192]]"],
-         "model.discriminator.msstft.resolutions has n_fft 8192 > audio.segment_length=4096"),
-        (["model/discriminator=cqtd", "model.discriminator.cqtd.hop_lengths=[100]"],
-         "model.discriminator.cqtd.hop_lengths has 100, not divisible by 2^(n_octaves - 1) = 256"),
-        (["+model.discriminator.mrd2.fft_sizes=[512]"], "model.discriminator.mrd2={'fft_sizes': [512]}: has no _target_"),
+        (
+            ["model.discriminator.mrd.fft_sizes=[8192,128]"],
+            "model.discriminator.mrd.fft_sizes has n_fft 8192 > audio.segment_length=4096",
+        ),
+        (
+            ["model.discriminator.mpd.periods=[2,5000]"],
+            "model.discriminator.mpd.periods has 5000 >= audio.segment_length=4096",
+        ),
+        (
+            ["model/discriminator=msstft", "model.discriminator.msstft.resolutions=[[8192,2048,8192]]"],
+            "model.discriminator.msstft.resolutions has n_fft 8192 > audio.segment_length=4096",
+        ),
+        (
+            ["model/discriminator=cqtd", "model.discriminator.cqtd.hop_lengths=[100]"],
+            "model.discriminator.cqtd.hop_lengths has 100, not divisible by 2^(n_octaves - 1) = 256",
+        ),
+        (
+            ["+model.discriminator.mrd2.fft_sizes=[512]"],
+            "model.discriminator.mrd2={'fft_sizes': [512]}: has no _target_",
+        ),
         (["model.generator.head.hop_length=128"], "head hop 128 != feature_extractor.hop_length=64"),
-        (["init.path=/nonexistent/vocos-mel-24khz"], "init.path=/nonexistent/vocos-mel-24khz: no such vocos folder or checkpoint"),
+        (
+            ["init.path=/nonexistent/vocos-mel-24khz"],
+            "init.path=/nonexistent/vocos-mel-24khz: no such vocos folder or checkpoint",
+        ),
         (["model.optim.disc_warmup_steps=8"], "no GAN iteration would run"),
-        (["model.optim.pretrain_mel_steps=4", "model.optim.disc_warmup_steps=4"],
-         "model.optim.pretrain_mel_steps=4 + model.optim.disc_warmup_steps=4 >= trainer.max_steps=8: no GAN iteration would run"),
+        (
+            ["model.optim.pretrain_mel_steps=4", "model.optim.disc_warmup_steps=4"],
+            "model.optim.pretrain_mel_steps=4 + model.optim.disc_warmup_steps=4 >= trainer.max_steps=8: no "
+            "GAN iteration would run",
+        ),
     ],
 )
 def test_rate_rule_fires_with_its_message(tiny_cfg, overrides, message):
@@ -242,16 +332,27 @@ def test_rate_rule_fires_with_its_message(tiny_cfg, overrides, message):
 
 def test_all_problems_are_reported_together(tiny_cfg):
     with pytest.raises(ConfigError) as e:
-        check_config(tiny_cfg("audio.hop_length=441", "audio.n_fft=2048", "model.discriminator.mpd.periods=[2,5000]",
-                              "model.optim.disc_warmup_steps=9"))
+        check_config(
+            tiny_cfg(
+                "audio.hop_length=441",
+                "audio.n_fft=2048",
+                "model.discriminator.mpd.periods=[2,5000]",
+                "model.optim.disc_warmup_steps=9",
+            )
+        )
     lines = str(e.value).splitlines()[1:]
     assert len(lines) >= 4, lines
 
 
 def test_forty_eight_khz_with_24khz_settings_cannot_crash(tiny_corpus):
     """A 48 kHz run that keeps n_fft 1024 / hop 256 is consistent (the check passes) and lines up."""
-    cfg = _compose("preset=24k", "audio.sample_rate=48000", f"data.train={tiny_corpus['train']}",
-                   f"data.val={tiny_corpus['val']}", "model/generator=tiny")
+    cfg = _compose(
+        "preset=24k",
+        "audio.sample_rate=48000",
+        f"data.train={tiny_corpus['train']}",
+        f"data.val={tiny_corpus['val']}",
+        "model/generator=tiny",
+    )
     check_config(cfg)
     OmegaConf.resolve(cfg)
     gen = build_generator(cfg.model.generator)
@@ -286,7 +387,9 @@ def test_init_path_folder_must_hold_both_files_and_match_the_rate(tiny_cfg, tmp_
     vc["feature_extractor"]["init_args"]["sample_rate"] = 24000
     (folder / "config.yaml").write_text(yaml.safe_dump(vc))
     (folder / "pytorch_model.bin").write_bytes(b"")
-    with pytest.raises(ConfigError, match=r"audio.sample_rate=16000 but init.path=.* was trained with sample_rate=24000"):
+    with pytest.raises(
+        ConfigError, match=r"audio.sample_rate=16000 but init.path=.* was trained with sample_rate=24000"
+    ):
         check_config(tiny_cfg(f"init.path={folder}"))
 
 
@@ -298,4 +401,10 @@ def test_a_mel_only_run_warns_instead_of_failing(tiny_cfg):
 
 
 def test_time_budget_runs_skip_the_phase_check(tiny_cfg):
-    check_config(tiny_cfg("model.optim.disc_warmup_steps=100", "model.optim.time_budget=true", "trainer.max_time=00:00:01:00"))
+    check_config(
+        tiny_cfg(
+            "model.optim.disc_warmup_steps=100",
+            "model.optim.time_budget=true",
+            "trainer.max_time=00:00:01:00",
+        )
+    )

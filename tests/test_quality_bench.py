@@ -22,14 +22,31 @@ def test_quality_benchmark_two_budgets(tmp_path, capsys):
     # the tiny recipe with cpu_budget's inference-time steps (phase refinement, mel projection)
     consistency = [
         "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead",
-        "+model.generator.head.refine_iters=4", "+model.generator.mel_passes=2",
+        "+model.generator.head.refine_iters=4",
+        "+model.generator.mel_passes=2",
         "+model.loss.spectral.g_headmag._target_=vocoder_train.losses.spectral.HeadMagnitudeLoss",
-        "+model.loss.spectral.g_headmag.n_fft=${audio.n_fft}", "+model.loss.spectral.g_headmag.hop_length=${audio.hop_length}",
-        "+model.loss.spectral.g_headmag.sample_rate=${audio.sample_rate}", "+model.loss.spectral.g_headmag.n_mels=${audio.n_mels}",
-        "+model.loss.spectral.g_headmag.mel_weight=1.0", "+model.loss.lambdas.g_headmag=45",
+        "+model.loss.spectral.g_headmag.n_fft=${audio.n_fft}",
+        "+model.loss.spectral.g_headmag.hop_length=${audio.hop_length}",
+        "+model.loss.spectral.g_headmag.sample_rate=${audio.sample_rate}",
+        "+model.loss.spectral.g_headmag.n_mels=${audio.n_mels}",
+        "+model.loss.spectral.g_headmag.mel_weight=1.0",
+        "+model.loss.lambdas.g_headmag=45",
     ]
-    rc = quality.main(["--budget", "4", "8", "--experiment", "tiny", "--corpus", str(corpus), "--output", str(out),
-                       "callbacks.progress_bar=null", *consistency])
+    rc = quality.main(
+        [
+            "--budget",
+            "4",
+            "8",
+            "--experiment",
+            "tiny",
+            "--corpus",
+            str(corpus),
+            "--output",
+            str(out),
+            "callbacks.progress_bar=null",
+            *consistency,
+        ]
+    )
     assert rc == 0
     table = json.loads((out / "quality.json").read_text())
     assert [r["budget_s"] for r in table["runs"]] == [4, 8]

@@ -29,20 +29,40 @@ import torch
 from tests.helpers.audio import tone
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-SCRIPTS = ("vocoder-prepare", "vocoder-train", "vocoder-export", "vocoder-synthesize", "vocoder-evaluate",
-           "vocoder-frontend-check")  # fmt: skip
+SCRIPTS = (
+    "vocoder-prepare",
+    "vocoder-train",
+    "vocoder-export",
+    "vocoder-synthesize",
+    "vocoder-evaluate",
+    "vocoder-frontend-check",
+)
 RATE = 24000  # the README's examples are 24 kHz, 100-mel, hop-256 models
 # The README's absolute placeholder paths -> folders under the scratch directory.
 PLACEHOLDERS = {"/data/my_speaker": "my_speaker_audio", "/models/vocos-mel-24khz": "vocos-mel-24khz"}
 # Appended to every vocoder-train line: the tiny model, CPU, 1 discriminator-only + 1 GAN iteration.
 TINY_TRAIN = [
-    "model/generator=tiny", "model/discriminator=tiny", "trainer.accelerator=cpu", "trainer.devices=1",
-    "trainer.precision=32-true", "trainer.max_steps=3", "trainer.val_check_interval=2", "trainer.limit_val_batches=1",
-    "trainer.max_time=null", "trainer.enable_progress_bar=false",
-    "callbacks.progress_bar=null", "model.optim.pretrain_mel_steps=0", "model.optim.disc_warmup_steps=1",
-    "validation.metrics=[]", "data.batch_size=2", "data.val_batch_size=2", "data.num_workers=0",
-    "data.persistent_workers=false", "audio.segment_length=4096", "data.val_segment_length=${audio.segment_length}",
-]  # fmt: skip
+    "model/generator=tiny",
+    "model/discriminator=tiny",
+    "trainer.accelerator=cpu",
+    "trainer.devices=1",
+    "trainer.precision=32-true",
+    "trainer.max_steps=3",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=1",
+    "trainer.max_time=null",
+    "trainer.enable_progress_bar=false",
+    "callbacks.progress_bar=null",
+    "model.optim.pretrain_mel_steps=0",
+    "model.optim.disc_warmup_steps=1",
+    "validation.metrics=[]",
+    "data.batch_size=2",
+    "data.val_batch_size=2",
+    "data.num_workers=0",
+    "data.persistent_workers=false",
+    "audio.segment_length=4096",
+    "data.val_segment_length=${audio.segment_length}",
+]
 
 pytestmark = pytest.mark.slow  # trains three tiny runs and exports twice: ~30-60 s on 2 cores
 
@@ -162,8 +182,9 @@ def test_readme_names_every_tool():
 def test_readme_tool_lines_run(readme_run):
     failed = [
         f"$ {shlex.join(argv)}\n  exit {code}: " + "\n  ".join(output.strip().splitlines()[-6:])
-        for argv, code, output in readme_run["results"] if code != 0
-    ]  # fmt: skip
+        for argv, code, output in readme_run["results"]
+        if code != 0
+    ]
     assert not failed, "README lines that fail:\n" + "\n".join(failed)
     root = readme_run["root"]
     assert (root / "runs/my_speaker/checkpoints/last.ckpt").is_file()

@@ -18,7 +18,11 @@ def _run(recipe: str, runs: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("CORPUS", "PRETRAINED", "VAL_LIST")}
     return subprocess.run(
         ["bash", str(ROOT / "recipes" / recipe / "run.sh"), "--tiny", "--runs", str(runs), *args],
-        cwd=runs.parent, env=env, capture_output=True, text=True, timeout=600,
+        cwd=runs.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -53,14 +57,31 @@ def test_recipe_without_corpus_says_where_to_get_it(recipe, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("CORPUS", "PRETRAINED")}
     if recipe == "finetune_custom":
         env["PRETRAINED"] = str(tmp_path)
-    r = subprocess.run(["bash", str(ROOT / "recipes" / recipe / "run.sh"), "--runs", str(tmp_path / "runs"),
-                        "--stop-stage", "1"], env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "recipes" / recipe / "run.sh"),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--stop-stage",
+            "1",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "corpus not found" in r.stderr and f"recipes/{recipe}/README.md" in r.stderr
 
 
 def test_finetune_recipe_needs_the_pretrained_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("CORPUS", "PRETRAINED")}
-    r = subprocess.run(["bash", str(ROOT / "recipes" / "finetune_custom" / "run.sh"), "--runs", str(tmp_path)],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["bash", str(ROOT / "recipes" / "finetune_custom" / "run.sh"), "--runs", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2 and "PRETRAINED" in r.stderr

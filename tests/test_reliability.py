@@ -73,15 +73,21 @@ class _Logged:
 
 
 def _batch(skipped=(0, 0), paths=("", ""), **more) -> dict:
-    return {"audio": torch.zeros(len(skipped), 8), "skipped": torch.tensor(skipped),
-            "skipped_path": list(paths), **more}
+    return {
+        "audio": torch.zeros(len(skipped), 8),
+        "skipped": torch.tensor(skipped),
+        "skipped_path": list(paths),
+        **more,
+    }
 
 
 def test_data_health_counts_skips_and_fixed_mel_frames_and_keeps_them_in_checkpoints():
     health, module = DataHealth(max_skipped_files=3, mix_every_n_steps=1), _Logged()
     trainer = _Logged()
     health.on_train_batch_end(trainer, module, {}, _batch((1, 0), ("a.wav", "")), 0)
-    health.on_train_batch_end(trainer, module, {}, _batch((0, 2), ("", "b.wav"), mel_fixed=torch.tensor([1, 1])), 1)
+    health.on_train_batch_end(
+        trainer, module, {}, _batch((0, 2), ("", "b.wav"), mel_fixed=torch.tensor([1, 1])), 1
+    )
     assert module.values["data/skipped"] == [1.0, 2.0] and module.values["data/mel_frames_fixed"] == [2.0]
     resumed = DataHealth(max_skipped_files=3, mix_every_n_steps=1)
     resumed.load_state_dict(health.state_dict())
@@ -96,8 +102,17 @@ def test_data_health_logs_the_mix_of_sources():
         def source_names(self, index):
             return ["a" if int(i) < 2 else "b" for i in index]
 
-    health, module, trainer = DataHealth(max_skipped_files=10, mix_every_n_steps=2), _Logged(), _Logged(Data())
+    health, module, trainer = (
+        DataHealth(max_skipped_files=10, mix_every_n_steps=2),
+        _Logged(),
+        _Logged(Data()),
+    )
     for step, index in enumerate(([0, 1, 2, 3], [0, 0, 0, 3], [1, 1, 1, 1])):
-        health.on_train_batch_end(trainer, module, {}, _batch((0,) * 4, ("",) * 4, index=torch.tensor(index)), step)
+        health.on_train_batch_end(
+            trainer, module, {}, _batch((0,) * 4, ("",) * 4, index=torch.tensor(index)), step
+        )
     assert health.mix_counts == {"a": 9, "b": 3}
-    assert module.values["data/mix_a"] == [0.5, 0.75] and module.values["data/mix_b"] == [0.5, 0.25]  # steps 0, 2
+    assert module.values["data/mix_a"] == [0.5, 0.75] and module.values["data/mix_b"] == [
+        0.5,
+        0.25,
+    ]  # steps 0, 2

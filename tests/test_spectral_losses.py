@@ -88,7 +88,11 @@ def test_mel_loss_silence_and_clipping_finite():
     loss = MelReconstructionLoss(16000, 128, 32, 20)
     t = torch.arange(2000.0)
     square = torch.sign(torch.sin(2 * torch.pi * t / 40))[None]
-    for y_hat, y in ((torch.zeros(1, 2000), square), (square, square), (torch.zeros(1, 2000), torch.zeros(1, 2000))):
+    for y_hat, y in (
+        (torch.zeros(1, 2000), square),
+        (square, square),
+        (torch.zeros(1, 2000), torch.zeros(1, 2000)),
+    ):
         v, g = _value_and_grad(loss, y_hat, y)
         assert torch.isfinite(v) and torch.isfinite(g).all()
 

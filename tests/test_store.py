@@ -48,7 +48,9 @@ def test_every_kind_loads_to_the_same_vocoder(exports):
     for kind in KINDS:
         v = load_vocoder(exports[kind])
         assert (v.kind, v.sample_rate, v.hop_length, v.n_mels) == (kind, 16000, 64, 32)
-        torch.testing.assert_close(v.features(audio), want_mel, atol=1e-5, rtol=0)  # graph kinds build the front end
+        torch.testing.assert_close(
+            v.features(audio), want_mel, atol=1e-5, rtol=0
+        )  # graph kinds build the front end
         assert (v.decode(_mel()) - want_audio).abs().max() < 1e-4, kind
         assert v.copy_synthesis(audio).shape == audio.shape
 
@@ -96,32 +98,57 @@ def _with_generator_target(ckpt_path: Path, tmp_path: Path, part: str, target: s
 
 
 def test_moved_modules_are_read_through_the_alias_map(exports, tmp_path, monkeypatch):
-    stored = {"callbacks": {"ema": {"_target_": "vocoder_train.lit.callbacks.GeneratorEMA"}},
-              "model": {"discriminator": {"cqtd": {"_target_": "vocoder_train.models.disc_cqt.MultiScaleSubBandCQTDiscriminator"}},
-                        "generator": {"head": {"class_path": "vocoder_train.models.fused.FusedVocos", "n_fft": 256}}}}  # fmt: skip
+    stored = {
+        "callbacks": {"ema": {"_target_": "vocoder_train.lit.callbacks.GeneratorEMA"}},
+        "model": {
+            "discriminator": {
+                "cqtd": {"_target_": "vocoder_train.models.disc_cqt.MultiScaleSubBandCQTDiscriminator"}
+            },
+            "generator": {"head": {"class_path": "vocoder_train.models.fused.FusedVocos", "n_fft": 256}},
+        },
+    }
     up = upgrade_config(stored)
     assert up["callbacks"]["ema"]["_target_"] == "vocoder_train.training.callbacks.GeneratorEMA"
     assert up["model"]["discriminator"]["cqtd"]["_target_"] == (
-        "vocoder_train.models.discriminators.MultiScaleSubBandCQTDiscriminator")
-    assert up["model"]["generator"]["head"] == {"class_path": "vocoder_train.models.inference.fused.FusedVocos", "n_fft": 256}
+        "vocoder_train.models.discriminators.MultiScaleSubBandCQTDiscriminator"
+    )
+    assert up["model"]["generator"]["head"] == {
+        "class_path": "vocoder_train.models.inference.fused.FusedVocos",
+        "n_fft": 256,
+    }
     # a checkpoint naming a head by a module that moved loads the class from its new module
-    old = _with_generator_target(exports["checkpoint"], tmp_path, "head", "vocoder_train.models.old_heads.ISTFTHead")
-    with pytest.raises(ModelError, match=r"model\.generator\.head\._target_=vocoder_train\.models\.old_heads\.ISTFTHead "
-                       r"cannot be imported.*MOVED_MODULES"):  # fmt: skip
+    old = _with_generator_target(
+        exports["checkpoint"], tmp_path, "head", "vocoder_train.models.old_heads.ISTFTHead"
+    )
+    with pytest.raises(
+        ModelError,
+        match=r"model\.generator\.head\._target_=vocoder_train\.models\.old_heads\.ISTFTHead "
+        r"cannot be imported.*MOVED_MODULES",
+    ):
         load_vocoder(old)
     monkeypatch.setitem(MOVED_MODULES, "vocoder_train.models.old_heads", "vocos.heads")
-    assert (load_vocoder(old).decode(_mel()) - load_vocoder(exports["checkpoint"]).decode(_mel())).abs().max() == 0
+    assert (
+        load_vocoder(old).decode(_mel()) - load_vocoder(exports["checkpoint"]).decode(_mel())
+    ).abs().max() == 0
 
 
 def test_a_stored_config_cannot_call_arbitrary_functions(exports, tmp_path):
     evil = _with_generator_target(exports["checkpoint"], tmp_path, "head", "os.system")
-    with pytest.raises(ModelError, match=r"model\.generator\.head\._target_='os\.system' is not a class of vocos"):
+    with pytest.raises(
+        ModelError, match=r"model\.generator\.head\._target_='os\.system' is not a class of vocos"
+    ):
         load_vocoder(evil)
     folder = tmp_path / "evil_vocos"
     shutil.copytree(exports["vocos"], folder)
-    text = (folder / "config.yaml").read_text().replace("vocos.heads.ISTFTHead", "vocoder_train.io.audio.save_audio")
+    text = (
+        (folder / "config.yaml")
+        .read_text()
+        .replace("vocos.heads.ISTFTHead", "vocoder_train.io.audio.save_audio")
+    )
     (folder / "config.yaml").write_text(text)
-    with pytest.raises(ModelError, match=r"head\.class_path=vocoder_train\.io\.audio\.save_audio is not a torch\.nn\.Module"):
+    with pytest.raises(
+        ModelError, match=r"head\.class_path=vocoder_train\.io\.audio\.save_audio is not a torch\.nn\.Module"
+    ):
         load_vocoder(folder)
 
 

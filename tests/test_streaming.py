@@ -29,12 +29,25 @@ def _config(causal: bool) -> dict:
     signal = {"sample_rate": SR, "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS}
     return {
         "_target_": "vocoder_train.models.generator.VocosGenerator",
-        "feature_extractor": {"_target_": f"{pkg}MelSpectrogramFeatures" if causal else
-                              "vocos.feature_extractors.MelSpectrogramFeatures", **signal},  # fmt: skip
-        "backbone": {"_target_": f"{pkg}VocosBackbone" if causal else "vocos.models.VocosBackbone",
-                     "input_channels": N_MELS, "dim": 32, "intermediate_dim": 64, "num_layers": 2},  # fmt: skip
-        "head": {"_target_": f"{pkg}ISTFTHead" if causal else "vocos.heads.ISTFTHead", "dim": 32,
-                 "n_fft": N_FFT, "hop_length": HOP},  # fmt: skip
+        "feature_extractor": {
+            "_target_": f"{pkg}MelSpectrogramFeatures"
+            if causal
+            else "vocos.feature_extractors.MelSpectrogramFeatures",
+            **signal,
+        },
+        "backbone": {
+            "_target_": f"{pkg}VocosBackbone" if causal else "vocos.models.VocosBackbone",
+            "input_channels": N_MELS,
+            "dim": 32,
+            "intermediate_dim": 64,
+            "num_layers": 2,
+        },
+        "head": {
+            "_target_": f"{pkg}ISTFTHead" if causal else "vocos.heads.ISTFTHead",
+            "dim": 32,
+            "n_fft": N_FFT,
+            "hop_length": HOP,
+        },
     }
 
 
@@ -98,7 +111,9 @@ def test_causal_parts_keep_vocos_keys_and_only_look_back():
     for n in (0, 1, 63, 64, 3000):
         frames = causal.features(torch.zeros(1, n)).shape[-1] if n else 0
         assert frames == expected_frames(n, HOP, N_FFT, "causal")
-        assert frames * HOP >= n + causal_latency(N_FFT, HOP) or n == 0  # every returned sample fully overlap-added
+        assert (
+            frames * HOP >= n + causal_latency(N_FFT, HOP) or n == 0
+        )  # every returned sample fully overlap-added
 
 
 def test_pytorch_stream_equals_offline_for_every_chunk_schedule(models):
@@ -144,30 +159,57 @@ def test_streams_that_cannot_be_exact_are_refused_with_what_to_do(models, tmp_pa
     with pytest.raises(ModelError, match="no look-ahead"):
         load_vocoder(models["causal"]).stream(lookahead=2)
     np.save(tmp_path / "m.npy", _mel(20)[0].numpy())
-    assert synthesize_main([str(models["plain"]), str(tmp_path / "m.npy"), "-o", str(tmp_path / "out"), "--stream"]) == 1
+    assert (
+        synthesize_main(
+            [str(models["plain"]), str(tmp_path / "m.npy"), "-o", str(tmp_path / "out"), "--stream"]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert str(models["plain"]) in err and "cannot stream exactly" in err and "--lookahead" in err
-    assert synthesize_main([str(models["plain"]), str(tmp_path / "m.npy"), "-o", str(tmp_path / "out"), "--stream",
-                            "--lookahead", "3"]) == 0  # fmt: skip
+    assert (
+        synthesize_main(
+            [
+                str(models["plain"]),
+                str(tmp_path / "m.npy"),
+                "-o",
+                str(tmp_path / "out"),
+                "--stream",
+                "--lookahead",
+                "3",
+            ]
+        )
+        == 0
+    )
 
 
 def test_fused_engine_refuses_causal_parts(models):
     causal = build_generator(_config(True))
     with pytest.raises(FusionUnsupported):
         FusedVocos(causal)
-    half = build_generator({**_config(False), "backbone": _config(True)["backbone"]})  # causal backbone, plain head
+    half = build_generator(
+        {**_config(False), "backbone": _config(True)["backbone"]}
+    )  # causal backbone, plain head
     with pytest.raises(FusionUnsupported, match="dwconv"):
         FusedVocos(half)
     assert load_vocoder(models["causal"], engine="fused").engine == "eager"
 
 
-@pytest.mark.parametrize("loss, discriminator", [("vocos", "tiny"), ("hifigan", "mpd"), ("bigvgan", "cqtd"),
-                                                 ("vocos_mrstft", "msstft")])  # fmt: skip
+@pytest.mark.parametrize(
+    "loss, discriminator",
+    [("vocos", "tiny"), ("hifigan", "mpd"), ("bigvgan", "cqtd"), ("vocos_mrstft", "msstft")],
+)
 def test_causal_generator_trains_with_each_objective(tiny_cfg, tmp_path, loss, discriminator):
-    cfg = tiny_cfg("model/generator=vocos_causal_small", "model.generator.backbone.dim=16",
-                   "model.generator.backbone.intermediate_dim=32", "model.generator.backbone.num_layers=1",
-                   f"model/loss={loss}", f"model/discriminator={discriminator}", "model.optim.pretrain_mel_steps=1",
-                   "audio.segment_length=2048")  # fmt: skip
+    cfg = tiny_cfg(
+        "model/generator=vocos_causal_small",
+        "model.generator.backbone.dim=16",
+        "model.generator.backbone.intermediate_dim=32",
+        "model.generator.backbone.num_layers=1",
+        f"model/loss={loss}",
+        f"model/discriminator={discriminator}",
+        "model.optim.pretrain_mel_steps=1",
+        "audio.segment_length=2048",
+    )
     module = fit(cfg, 3, tmp_path)  # 1 mel-only + 1 GAN iteration
     assert changed(module._before[0], module.generator) and changed(module._before[1], module.adversary)
 
@@ -183,10 +225,16 @@ def test_demo_experiment_composes_with_the_causal_generator(tiny_cfg):
 def test_trained_causal_model_streams_from_checkpoint_vocos_folder_and_onnx(tiny_cfg, tmp_path, capsys):
     from vocoder_train.training.run import train
 
-    cfg = tiny_cfg("model/generator=vocos_causal_small", "model.generator.backbone.dim=32",
-                   "model.generator.backbone.intermediate_dim=64", "model.generator.backbone.num_layers=2",
-                   "trainer.max_steps=4", "model.optim.pretrain_mel_steps=2", "validation.metrics=[]",
-                   "cpu_threads=1")  # fmt: skip
+    cfg = tiny_cfg(
+        "model/generator=vocos_causal_small",
+        "model.generator.backbone.dim=32",
+        "model.generator.backbone.intermediate_dim=64",
+        "model.generator.backbone.num_layers=2",
+        "trainer.max_steps=4",
+        "model.optim.pretrain_mel_steps=2",
+        "validation.metrics=[]",
+        "cpu_threads=1",
+    )
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     export(ckpt, tmp_path / "vocos", "vocos")
@@ -200,7 +248,12 @@ def test_trained_causal_model_streams_from_checkpoint_vocos_folder_and_onnx(tiny
         assert synthesize_main(argv) == 0
         printed = capsys.readouterr().out
         assert "carried state (exact)" in printed
-        for figure in ("algorithmic latency 12.0 ms", "first-chunk wall latency", "per-chunk compute median", "RTF"):
+        for figure in (
+            "algorithmic latency 12.0 ms",
+            "first-chunk wall latency",
+            "per-chunk compute median",
+            "RTF",
+        ):
             assert figure in printed, (model, figure)
         got, _ = load_audio(out / "m.wav")
         assert got.shape == ref.shape and (got - ref.clamp(-1, 1)).abs().max() < 2e-4  # 16-bit PCM
@@ -236,6 +289,10 @@ def test_frontend_check_reads_a_causal_models_front_end(models, tmp_path, capsys
     read = load_audio(tmp_path / "a.wav", SR)[0]  # the 16-bit file, as the check reads it
     np.save(tmp_path / "a.npy", CausalMelSpectrogramFeatures(SR, N_FFT, HOP, N_MELS)(read)[0].numpy())
     for model in (models["causal"], models["onnx"]):
-        assert frontend_check(["--audio", str(tmp_path / "a.wav"), "--mel", str(tmp_path / "a.npy"),
-                               "--model", str(model)]) == 0
+        assert (
+            frontend_check(
+                ["--audio", str(tmp_path / "a.wav"), "--mel", str(tmp_path / "a.npy"), "--model", str(model)]
+            )
+            == 0
+        )
         assert capsys.readouterr().out.startswith("no difference")

@@ -1,4 +1,5 @@
-"""vocoder-synthesize: wav and .npy inputs, every model kind, chunked == one-shot, errors that name the file."""
+"""vocoder-synthesize: wav and .npy inputs, every model kind, chunked == one-shot, errors that name the
+file."""
 
 from __future__ import annotations
 
@@ -46,7 +47,10 @@ def test_wav_and_npy_inputs_give_wavs_of_the_right_length_and_rate(ckpt, tmp_pat
     np.save(tmp_path / "in" / "tts.npy", _mel(50)[0].numpy())  # (n_mels, L)
     np.save(tmp_path / "batch1.npy", _mel(21).numpy())  # (1, n_mels, L)
     out = tmp_path / "out"
-    assert main([str(ckpt), str(tmp_path / "in"), str(tmp_path / "batch1.npy"), "-o", str(out), "--no-progress"]) == 0
+    assert (
+        main([str(ckpt), str(tmp_path / "in"), str(tmp_path / "batch1.npy"), "-o", str(out), "--no-progress"])
+        == 0
+    )
     printed, errors = capsys.readouterr()
     assert "synthesize:" not in errors and "file/s" not in errors  # no progress bar
     assert (

@@ -28,9 +28,23 @@ def test_train_tiny_writes_a_complete_run_folder(tiny_cfg):
     assert metrics["val/mel_l1"] > 0 and "train/d_mpd" in metrics and "train/g_fm_mrd" in metrics
 
     tags = _events(run).Tags()
-    for name in ("train/g_mel", "train/d_mrd", "train/g_adv_mpd", "train/lr_g", "train/lr_d",
-                 "train/grad_norm_g", "train/grad_norm_d", "val/mel_l1", "perf/samples_per_s", "data/skipped",
-                 "val/mrstft", "val/pesq", "val/stoi", "val/periodicity", "val/vuv_f1"):
+    for name in (
+        "train/g_mel",
+        "train/d_mrd",
+        "train/g_adv_mpd",
+        "train/lr_g",
+        "train/lr_d",
+        "train/grad_norm_g",
+        "train/grad_norm_d",
+        "val/mel_l1",
+        "perf/samples_per_s",
+        "data/skipped",
+        "val/mrstft",
+        "val/pesq",
+        "val/stoi",
+        "val/periodicity",
+        "val/vuv_f1",
+    ):
         assert name in tags["scalars"], name
     assert "val/audio_0/target" in tags["audio"] and "val/audio_0/prediction" in tags["audio"]
     assert "val/mel_0" in tags["images"]
@@ -84,7 +98,7 @@ def test_ema_is_validated_checkpointed_and_loadable(tiny_cfg):
     path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     ckpt = load_checkpoint(path)
     ema = ckpt["vocoder_train"]["ema_generator"]
-    raw = {k[len("generator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
+    raw = {k[len("generator.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("generator.")}
     assert ema.keys() == raw.keys()
     assert any(not torch.equal(ema[k], raw[k]) for k in raw)  # averaged, not a copy
     gen, _ = load_generator(path, ema=True)
@@ -101,16 +115,28 @@ def test_progress_bar_shows_eta_and_phase(tiny_cfg):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             seen.update(bar.get_metrics(trainer, module))
 
-    train(tiny_cfg("model.optim.pretrain_mel_steps=2", "callbacks.progress_bar=null",
-                   "trainer.enable_progress_bar=true"), callbacks=[bar, Spy()])
+    train(
+        tiny_cfg(
+            "model.optim.pretrain_mel_steps=2",
+            "callbacks.progress_bar=null",
+            "trainer.enable_progress_bar=true",
+        ),
+        callbacks=[bar, Spy()],
+    )
     assert seen["phase"] == "gan" and seen["eta"].endswith("s")
     assert format_duration(3725) == "1h02m" and format_duration(65) == "1m05s"
 
 
 def test_time_budget_switches_phase_by_time_and_decays_lr(tiny_cfg):
-    cfg = tiny_cfg("model.optim.time_budget=true", "model.optim.pretrain_mel_fraction=0.4",
-                   "model.optim.min_lr_ratio=0.0", "trainer.max_steps=-1", "trainer.max_time=00:00:00:12",
-                   "trainer.val_check_interval=20", "validation.metrics=[]")
+    cfg = tiny_cfg(
+        "model.optim.time_budget=true",
+        "model.optim.pretrain_mel_fraction=0.4",
+        "model.optim.min_lr_ratio=0.0",
+        "trainer.max_steps=-1",
+        "trainer.max_time=00:00:00:12",
+        "trainer.val_check_interval=20",
+        "validation.metrics=[]",
+    )
     phases, lrs = [], []
 
     class Spy(pl.Callback):
@@ -128,9 +154,15 @@ def test_time_budget_switches_phase_by_time_and_decays_lr(tiny_cfg):
 
 
 def test_time_budget_too_short_for_gan_stays_mel_only(tiny_cfg):
-    cfg = tiny_cfg("model.optim.time_budget=true", "model.optim.pretrain_mel_fraction=0.3",
-                   "model.optim.min_gan_seconds=3600", "trainer.max_steps=-1", "trainer.max_time=00:00:00:06",
-                   "trainer.val_check_interval=20", "validation.metrics=[]")
+    cfg = tiny_cfg(
+        "model.optim.time_budget=true",
+        "model.optim.pretrain_mel_fraction=0.3",
+        "model.optim.min_gan_seconds=3600",
+        "trainer.max_steps=-1",
+        "trainer.max_time=00:00:00:06",
+        "trainer.val_check_interval=20",
+        "validation.metrics=[]",
+    )
     phases = []
 
     class Spy(pl.Callback):
@@ -150,8 +182,14 @@ def test_val_utmos_from_local_weights(tiny_cfg, tmp_path):
 
     path = tmp_path / "utmos.pt"
     torch.jit.script(FakeMOS()).save(str(path))
-    metrics = train(tiny_cfg(f"validation.utmos={path}", "trainer.max_steps=4",
-                             "callbacks.model_checkpoint.monitor=val/utmos", "callbacks.model_checkpoint.mode=max"))
+    metrics = train(
+        tiny_cfg(
+            f"validation.utmos={path}",
+            "trainer.max_steps=4",
+            "callbacks.model_checkpoint.monitor=val/utmos",
+            "callbacks.model_checkpoint.mode=max",
+        )
+    )
     assert 1.0 < metrics["val/utmos"] < 5.0
 
 
@@ -171,5 +209,7 @@ def test_precision_auto_follows_native_bf16(tiny_cfg, monkeypatch):
         def on_train_start(self, trainer, module):
             seen.append(trainer.precision)
 
-    train(tiny_cfg("trainer.precision=auto", "trainer.max_steps=2", "validation.metrics=[]"), callbacks=[Spy()])
+    train(
+        tiny_cfg("trainer.precision=auto", "trainer.max_steps=2", "validation.metrics=[]"), callbacks=[Spy()]
+    )
     assert seen == ["bf16-mixed"]

@@ -15,8 +15,13 @@ from tests.helpers.files import write_onnx, write_samples
 from vocoder_train.io.checkpoint import CheckpointError, atomic_torch_save, load_checkpoint
 from vocoder_train.io.filekind import WrongFileKind, sniff
 
-UNSAFE_ADVICE = ("weights_only=False", "`weights_only` set to `False`", "will likely succeed", "safe_globals",
-                 "allow_pickle")  # fmt: skip
+UNSAFE_ADVICE = (
+    "weights_only=False",
+    "`weights_only` set to `False`",
+    "will likely succeed",
+    "safe_globals",
+    "allow_pickle",
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +71,16 @@ def test_a_torch_checkpoint_is_found_whatever_its_name(tmp_path):
 # -- vocoder-export ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, looks", [("notes.txt", "a text file"), ("speech.wav", "a WAV audio file"),
-                                         ("config.yaml", "a YAML file"), ("mel.npy", "a numpy array (a mel?)"),
-                                         ("noise.bin", "binary data of unknown kind")])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, looks",
+    [
+        ("notes.txt", "a text file"),
+        ("speech.wav", "a WAV audio file"),
+        ("config.yaml", "a YAML file"),
+        ("mel.npy", "a numpy array (a mel?)"),
+        ("noise.bin", "binary data of unknown kind"),
+    ],
+)
 def test_export_refuses_a_non_checkpoint_in_one_line(samples, tmp_path, capsys, name, looks):
     from vocoder_train.cli.export import main
 
@@ -91,17 +103,27 @@ def test_export_refuses_a_graph_export_and_says_to_use_its_source(samples, tmp_p
 # -- vocoder-synthesize ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model, looks", [("mel.npy", "a numpy array (a mel?)"), ("speech.wav", "a WAV audio file"),
-                                          ("speech", "a folder of audio or mel files")])  # fmt: skip
-def test_synthesize_with_swapped_arguments_says_the_model_comes_first(samples, tmp_path, capsys, model, looks):
+@pytest.mark.parametrize(
+    "model, looks",
+    [
+        ("mel.npy", "a numpy array (a mel?)"),
+        ("speech.wav", "a WAV audio file"),
+        ("speech", "a folder of audio or mel files"),
+    ],
+)
+def test_synthesize_with_swapped_arguments_says_the_model_comes_first(
+    samples, tmp_path, capsys, model, looks
+):
     from vocoder_train.cli.synthesize import main
 
     folder = samples[0]
     assert main([str(folder / model), str(folder / "exported"), "-o", str(tmp_path / "x")]) == 2
     err = _one_line_error(capsys)
-    assert err == (f"vocoder-synthesize: error: {folder / model} is {looks}, not a model (a training checkpoint .ckpt, "
-                   "a vocos folder, or a vocoder-export folder or file): the model comes first: "
-                   "vocoder-synthesize MODEL INPUT... -o OUT")  # fmt: skip
+    assert err == (
+        f"vocoder-synthesize: error: {folder / model} is {looks}, not a model (a training checkpoint .ckpt, "
+        "a vocos folder, or a vocoder-export folder or file): the model comes first: "
+        "vocoder-synthesize MODEL INPUT... -o OUT"
+    )
 
 
 @pytest.mark.parametrize("model", ["notes.txt", "config.yaml", "empty.ckpt"])
@@ -123,12 +145,20 @@ def test_text_posing_as_a_mel_is_named_without_numpy_advice(samples, tiny_checkp
     assert not any(a in err for a in UNSAFE_ADVICE)
 
 
-@pytest.mark.parametrize("name, looks", [("text_posing_as.npy", "a text file"), ("mels.npz", "a numpy .npz archive"),
-                                         ("speech.wav", "a WAV audio file")])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, looks",
+    [
+        ("text_posing_as.npy", "a text file"),
+        ("mels.npz", "a numpy .npz archive"),
+        ("speech.wav", "a WAV audio file"),
+    ],
+)
 def test_load_mel_names_what_a_non_npy_file_is(samples, name, looks):
     from vocoder_train.data.mel_dataset import MelMismatchError, load_mel
 
-    with pytest.raises(MelMismatchError, match=f"{name} is {looks}, not a numpy .npy array: save each mel") as e:
+    with pytest.raises(
+        MelMismatchError, match=f"{name} is {looks}, not a numpy .npy array: save each mel"
+    ) as e:
         load_mel(samples[0] / name, 32)
     assert not any(a in str(e.value) for a in UNSAFE_ADVICE)
 
@@ -145,8 +175,18 @@ def test_a_npy_of_python_objects_gets_no_allow_pickle_advice(tmp_path):
 # -- the loaders under the tools ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["notes.txt", "speech.wav", "config.yaml", "mel.npy", "generator.onnx",
-                                  "generator.torchscript.pt", "mels.npz"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name",
+    [
+        "notes.txt",
+        "speech.wav",
+        "config.yaml",
+        "mel.npy",
+        "generator.onnx",
+        "generator.torchscript.pt",
+        "mels.npz",
+    ],
+)
 def test_load_checkpoint_refuses_other_kinds_unread(samples, name):
     with pytest.raises(WrongFileKind, match=f"{name} is .*, not a checkpoint"):
         load_checkpoint(samples[0] / name)
@@ -154,7 +194,8 @@ def test_load_checkpoint_refuses_other_kinds_unread(samples, name):
 
 @pytest.mark.parametrize("name", ["empty.ckpt", "noise.bin", "truncated.ckpt"])
 def test_damaged_checkpoints_stay_unreadable_not_refused(samples, name):
-    """A checkpoint a crash left empty or cut short is reported so a resume can fall back to an earlier one."""
+    """A checkpoint a crash left empty or cut short is reported so a resume can fall back to an earlier
+    one."""
     with pytest.raises(CheckpointError, match="unreadable or truncated checkpoint") as e:
         load_checkpoint(samples[0] / name)
     assert not any(a in str(e.value) for a in UNSAFE_ADVICE)
@@ -191,7 +232,8 @@ def test_export_follows_the_umask(tiny_checkpoint, tmp_path, umask, mask, folder
     out = export(tiny_checkpoint, tmp_path / "exports" / "speaker", "safetensors").output
     assert _mode(out) == folder_mode
     assert {p.name: _mode(p) for p in out.iterdir()} == dict.fromkeys(
-        ("config.yaml", "generator.safetensors", "README.md"), file_mode)  # fmt: skip
+        ("config.yaml", "generator.safetensors", "README.md"), file_mode
+    )
 
 
 @pytest.mark.parametrize("mask, file_mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])

@@ -2,9 +2,12 @@
 
     import vocoder_train as vt
 
-    vocoder = vt.load_vocoder("runs/demo/checkpoints/last.ckpt")  # or a vocos folder, safetensors, TorchScript, ONNX
-    audio = vocoder.decode(mel)                                    # mel (B, n_mels, L) -> audio (B, T), CPU tensors
-    streamer = vocoder.stream()                                    # causal models; others: stream(lookahead=K)
+    vocoder = vt.load_vocoder("runs/demo/checkpoints/last.ckpt")  # or a vocos folder, safetensors,
+    TorchScript, ONNX
+    audio = vocoder.decode(mel)                                    # mel (B, n_mels, L) -> audio (B, T), CPU
+    tensors
+    streamer = vocoder.stream()                                    # causal models; others:
+    stream(lookahead=K)
     audio = torch.cat([streamer.push(mel[..., :4]), streamer.push(mel[..., 4:]), streamer.flush()], dim=-1)
     vt.copy_synthesize(vocoder, "speech.wav", "resynth.wav")      # audio -> mel -> audio, at the model's rate
     vt.evaluate("exported/onnx", "data/val.jsonl", "eval/")        # metrics.json, metrics.csv, report.md
@@ -37,8 +40,21 @@ from vocoder_train.models.store import load_vocoder as _load_vocoder
 
 MEL_EXTENSION = ".npy"
 LIST_EXTENSIONS = (".jsonl", ".txt", ".lst")
-__all__ = ["Comparison", "EvalResult", "ExportResult", "InputError", "Vocoder", "collect_inputs", "copy_synthesize",
-           "evaluate", "export", "load_vocoder", "synthesize_file", "synthesize_files", "train"]  # fmt: skip
+__all__ = [
+    "Comparison",
+    "EvalResult",
+    "ExportResult",
+    "InputError",
+    "Vocoder",
+    "collect_inputs",
+    "copy_synthesize",
+    "evaluate",
+    "export",
+    "load_vocoder",
+    "synthesize_file",
+    "synthesize_files",
+    "train",
+]
 
 
 class InputError(ValueError):
@@ -48,7 +64,8 @@ class InputError(ValueError):
 def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "auto") -> Vocoder:
     """Any model vocoder_train reads or writes (see :mod:`vocoder_train.models.store`) as a
     :class:`~vocoder_train.models.store.Vocoder`: ``decode(mel)``, ``features(audio)``, ``sample_rate``,
-    ``hop_length``, ``n_mels``. ``ema``: a checkpoint's EMA weights; ``engine``: auto (default), fused, fused-bf16 or eager."""
+    ``hop_length``, ``n_mels``. ``ema``: a checkpoint's EMA weights; ``engine``: auto (default), fused,
+    fused-bf16 or eager."""
     setup()
     return _load_vocoder(path, device=device, ema=ema, engine=engine)
 
@@ -69,7 +86,9 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
     files: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and (is_audio_file(p) or p.suffix == MEL_EXTENSION))
+            found = sorted(
+                p for p in item.rglob("*") if p.is_file() and (is_audio_file(p) or p.suffix == MEL_EXTENSION)
+            )
             if not found:
                 raise InputError(f"{item}: no audio or {MEL_EXTENSION} files in this folder")
             files.extend(found)
@@ -109,15 +128,24 @@ def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
     try:
         audio, _ = load_audio(path, sample_rate=vocoder.sample_rate)
         if audio.shape[-1] < vocoder.hop_length:
-            raise InputError(f"{path}: {audio.shape[-1]} samples; shorter than one frame ({vocoder.hop_length})")
+            raise InputError(
+                f"{path}: {audio.shape[-1]} samples; shorter than one frame ({vocoder.hop_length})"
+            )
         return vocoder.features(audio), audio.shape[-1]
     except (AudioReadError, ModelError) as e:
         raise InputError(str(e)) from e
 
 
-def synthesize_file(vocoder: Vocoder, src: str | Path, dst: str | Path | None = None, chunk_seconds: float = 10.0,
-                    context_frames: int | None = None, *, stream_frames: int = 0,
-                    lookahead: int | None = None) -> tuple[torch.Tensor, dict]:  # fmt: skip
+def synthesize_file(
+    vocoder: Vocoder,
+    src: str | Path,
+    dst: str | Path | None = None,
+    chunk_seconds: float = 10.0,
+    context_frames: int | None = None,
+    *,
+    stream_frames: int = 0,
+    lookahead: int | None = None,
+) -> tuple[torch.Tensor, dict]:
     """Audio file (copy synthesis) or mel .npy -> (audio (1, T), timing row); written to ``dst``
     (WAV at the model's rate) when given. Raises :class:`InputError` for an unusable input.
 
@@ -130,7 +158,9 @@ def synthesize_file(vocoder: Vocoder, src: str | Path, dst: str | Path | None = 
     t0 = time.perf_counter()
     mel, length = read_input(Path(src), vocoder)
     feat_s = time.perf_counter() - t0
-    frames = stream_frames or (chunk_frames(vocoder, chunk_seconds) if causal_context(vocoder.config) is not None else 0)
+    frames = stream_frames or (
+        chunk_frames(vocoder, chunk_seconds) if causal_context(vocoder.config) is not None else 0
+    )
     if frames:
         streamer = vocoder.stream(lookahead)
         audio, stream_timing = stream_mel(streamer, mel, frames)
@@ -141,11 +171,23 @@ def synthesize_file(vocoder: Vocoder, src: str | Path, dst: str | Path | None = 
         audio = match_length(audio, length)
     if dst is not None:
         save_audio(dst, audio[0], vocoder.sample_rate)
-    row = dict(path=str(src), output=str(dst), audio_s=audio.shape[-1] / vocoder.sample_rate,
-               wall_s=feat_s + timing.total_s, chunks=timing.chunks, first_chunk_s=timing.first_chunk_s)  # fmt: skip
+    row = dict(
+        path=str(src),
+        output=str(dst),
+        audio_s=audio.shape[-1] / vocoder.sample_rate,
+        wall_s=feat_s + timing.total_s,
+        chunks=timing.chunks,
+        first_chunk_s=timing.first_chunk_s,
+    )
     if stream_frames:
-        row.update(stream_figures(streamer, stream_timing, mel.shape[-1] * vocoder.hop_length / vocoder.sample_rate,
-                                  stream_frames))  # fmt: skip
+        row.update(
+            stream_figures(
+                streamer,
+                stream_timing,
+                mel.shape[-1] * vocoder.hop_length / vocoder.sample_rate,
+                stream_frames,
+            )
+        )
     return audio, row
 
 
@@ -155,22 +197,39 @@ def output_paths(files: Sequence[Path], output: Path) -> dict[Path, Path]:
     for f in files:
         dst = Path(output) / f"{Path(f).stem}.wav"
         if dst in targets:
-            raise InputError(f"{targets[dst]} and {f} would both be written to {dst}; rename one or run them separately")
+            raise InputError(
+                f"{targets[dst]} and {f} would both be written to {dst}; rename one or run them separately"
+            )
         targets[dst] = Path(f)
     return targets
 
 
-def synthesize_files(vocoder: Vocoder, files: Sequence[Path], output: str | Path, chunk_seconds: float = 10.0,
-                     context_frames: int | None = None, on_file: Callable[[dict], None] | None = None, *,
-                     stream_frames: int = 0, lookahead: int | None = None) -> dict:  # fmt: skip
+def synthesize_files(
+    vocoder: Vocoder,
+    files: Sequence[Path],
+    output: str | Path,
+    chunk_seconds: float = 10.0,
+    context_frames: int | None = None,
+    on_file: Callable[[dict], None] | None = None,
+    *,
+    stream_frames: int = 0,
+    lookahead: int | None = None,
+) -> dict:
     """Writes ``output/<stem>.wav`` per file. Returns per-file rows, failures (path, error) and totals;
     ``on_file`` is called with each row or failure as it is done. ``stream_frames``, ``lookahead``:
     as :func:`synthesize_file`."""
     rows, failed = [], []
     for dst, src in output_paths(files, Path(output)).items():
         try:
-            result = synthesize_file(vocoder, src, dst, chunk_seconds, context_frames, stream_frames=stream_frames,
-                                     lookahead=lookahead)[1]  # fmt: skip
+            result = synthesize_file(
+                vocoder,
+                src,
+                dst,
+                chunk_seconds,
+                context_frames,
+                stream_frames=stream_frames,
+                lookahead=lookahead,
+            )[1]
             rows.append(result)
         except InputError as e:
             result = {"path": str(src), "error": str(e)}
@@ -181,8 +240,12 @@ def synthesize_files(vocoder: Vocoder, files: Sequence[Path], output: str | Path
     return {"files": rows, "failed": failed, "audio_s": audio_s, "wall_s": wall_s}
 
 
-def copy_synthesize(model: Vocoder | str | Path, audio_path: str | Path, out_path: str | Path | None = None,
-                    device: str = "cpu") -> torch.Tensor:  # fmt: skip
+def copy_synthesize(
+    model: Vocoder | str | Path,
+    audio_path: str | Path,
+    out_path: str | Path | None = None,
+    device: str = "cpu",
+) -> torch.Tensor:
     """Audio file -> features -> audio ``(1, T)`` at the model's rate, trimmed to the input's
     length; also written to ``out_path`` (WAV) when given. ``model``: a Vocoder or a model path."""
     return synthesize_file(_vocoder(model, device), audio_path, out_path)[0]
@@ -191,10 +254,21 @@ def copy_synthesize(model: Vocoder | str | Path, audio_path: str | Path, out_pat
 # -- evaluation and training ----------------------------------------------------------------------
 
 
-def evaluate(model: Vocoder | str | Path | Sequence[Vocoder | str | Path], data: str | Path, output: str | Path,
-             metrics: Sequence[str] = EVALUATE_METRICS, max_files: int | None = None, device: str = "cpu",
-             plots: int = 3, save_audio: bool = False, ema: bool = False, progress: bool = True,
-             engine: str = "auto", crepe_model: str = "full", griffin_lim: bool = True) -> EvalResult | Comparison:  # fmt: skip
+def evaluate(
+    model: Vocoder | str | Path | Sequence[Vocoder | str | Path],
+    data: str | Path,
+    output: str | Path,
+    metrics: Sequence[str] = EVALUATE_METRICS,
+    max_files: int | None = None,
+    device: str = "cpu",
+    plots: int = 3,
+    save_audio: bool = False,
+    ema: bool = False,
+    progress: bool = True,
+    engine: str = "auto",
+    crepe_model: str = "full",
+    griffin_lim: bool = True,
+) -> EvalResult | Comparison:
     """Copy-synthesis evaluation on ``data`` (manifest, filelist or folder), written into ``output``.
 
     One model: metrics.json, metrics.csv, report.md and plots (:mod:`vocoder_train.metrics.report`),
@@ -212,17 +286,27 @@ def evaluate(model: Vocoder | str | Path | Sequence[Vocoder | str | Path], data:
     models = list(model) if isinstance(model, list | tuple) else [model]
     if not models:
         raise ValueError("evaluate: no model given")
-    vocoders = [m if isinstance(m, Vocoder) else load_vocoder(m, device, ema=ema, engine=engine) for m in models]
+    vocoders = [
+        m if isinstance(m, Vocoder) else load_vocoder(m, device, ema=ema, engine=engine) for m in models
+    ]
     paths = [item["path"] for item in read_manifest(data)][: max_files or None]
     names = [str(m.source if isinstance(m, Vocoder) else m) for m in models]
     labels = {"model": names[0], "data": str(data), "device": vocoders[0].device}
     settings = EvalSettings(metrics, plots, save_audio, progress, labels, options)
     if len(vocoders) == 1:
         return evaluate_files(vocoders[0], paths, output, settings)
-    systems = [System(chr(ord("A") + i) if i < 26 else f"M{i}", name, v) for i, (name, v) in enumerate(zip(names, vocoders))]
+    systems = [
+        System(chr(ord("A") + i) if i < 26 else f"M{i}", name, v)
+        for i, (name, v) in enumerate(zip(names, vocoders))
+    ]
     if griffin_lim:
-        systems.append(System("griffin_lim", f"Griffin-Lim ({GRIFFIN_LIM_ITERS} iterations) on {systems[0].label}'s mel",
-                              GriffinLimBaseline(vocoders[0])))  # fmt: skip
+        systems.append(
+            System(
+                "griffin_lim",
+                f"Griffin-Lim ({GRIFFIN_LIM_ITERS} iterations) on {systems[0].label}'s mel",
+                GriffinLimBaseline(vocoders[0]),
+            )
+        )
     return compare_files(systems, paths, output, settings)
 
 

@@ -7,7 +7,9 @@ import math
 import torch
 
 
-def tone(sample_rate: int, seconds: float, f0: float = 220.0, channels: int = 1, seed: int = 0) -> torch.Tensor:
+def tone(
+    sample_rate: int, seconds: float, f0: float = 220.0, channels: int = 1, seed: int = 0
+) -> torch.Tensor:
     """A harmonic tone with a little vibrato and noise: (channels, T) in [-1, 1]."""
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(int(sample_rate * seconds)) / sample_rate
@@ -37,7 +39,9 @@ def write_tiny_corpus(folder) -> dict:
     from pathlib import Path
 
     folder = Path(folder)
-    train = write_corpus(folder, [("a.wav", 16000, 1.2, 1), ("b.flac", 22050, 0.9, 2), ("c.wav", 44100, 1.5, 1)], "train")
+    train = write_corpus(
+        folder, [("a.wav", 16000, 1.2, 1), ("b.flac", 22050, 0.9, 2), ("c.wav", 44100, 1.5, 1)], "train"
+    )
     val = write_corpus(folder, [("v1.wav", 16000, 0.8, 1), ("v2.flac", 16000, 0.5, 1)], "val")
     (folder / "train.txt").write_text("\n".join(map(str, train)) + "\n")
     (folder / "val.txt").write_text("\n".join(map(str, val)) + "\n")

@@ -19,7 +19,8 @@ class Dump(pl.Callback):
     def on_train_end(self, trainer, module):
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
         torch.save({"state": state, "world": trainer.world_size, "step": trainer.global_step,
-                    "backend": torch.distributed.get_backend()}, f"{sys.argv[1]}/rank{trainer.global_rank}.pt")
+                    "backend": torch.distributed.get_backend()},
+                    f"{sys.argv[1]}/rank{trainer.global_rank}.pt")
 
 with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
     cfg = compose("train", overrides=sys.argv[2:])
@@ -33,8 +34,14 @@ def run_ddp(tmp_path: Path, overrides: list[str], ranks: int = 2, timeout: int =
     script = tmp_path / "run_ddp.py"
     script.write_text(_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, str(script), str(tmp_path), *overrides], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=timeout, env=env)
+    r = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return [torch.load(tmp_path / f"rank{i}.pt") for i in range(ranks)]
 
@@ -64,7 +71,8 @@ with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
     cfg = compose("train", overrides=sys.argv[2:])
 pl.seed_everything(0)
 module = build_module(cfg)
-trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False, limit_val_batches=None)
+trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
+limit_val_batches=None)
 trainer.validate(module, datamodule=LightningData(instantiate(cfg.data, _convert_="all")), verbose=False)
 with open(f"{sys.argv[1]}/metrics{trainer.global_rank}.json", "w") as f:
     json.dump({"world": trainer.world_size, **{k: float(v) for k, v in trainer.callback_metrics.items()}}, f)
@@ -77,8 +85,14 @@ def validate(tmp_path: Path, overrides: list[str], ranks: int) -> list[dict]:
     script = tmp_path / "validate.py"
     script.write_text(_VALIDATE)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run([sys.executable, str(script), str(tmp_path), *overrides], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=600, env=env)
+    r = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     import json
 

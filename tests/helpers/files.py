@@ -18,7 +18,10 @@ def write_onnx(path: Path) -> Path:
     from onnx import TensorProto, helper
 
     x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in ("x", "y"))
-    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])), path)
+    onnx.save(
+        helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])),
+        path,
+    )
     return path
 
 
@@ -53,7 +56,10 @@ def write_samples(folder: Path) -> dict[str, str]:
 
     writers = {
         "last.ckpt": ("torch", lambda p: torch.save({"w": torch.zeros(2)}, p)),
-        "legacy.pt": ("pickle", lambda p: torch.save({"w": torch.zeros(2)}, p, _use_new_zipfile_serialization=False)),
+        "legacy.pt": (
+            "pickle",
+            lambda p: torch.save({"w": torch.zeros(2)}, p, _use_new_zipfile_serialization=False),
+        ),
         "plain.pkl": ("pickle", lambda p: p.write_bytes(pickle.dumps({"a": 1}, protocol=4))),
         "truncated.ckpt": ("damaged-zip", _truncated_checkpoint),
         "generator.safetensors": ("safetensors", lambda p: save_file({"w": torch.zeros(2)}, str(p))),

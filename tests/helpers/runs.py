@@ -60,12 +60,24 @@ def env(**extra: str) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", **extra}
 
 
-def run_and_signal(command: list[str], log: Path, step: int, sig: int, rank: int = 0,
-                   step_sleep: float = 0.4, timeout: float = 300) -> tuple[int, float, str]:
+def run_and_signal(
+    command: list[str],
+    log: Path,
+    step: int,
+    sig: int,
+    rank: int = 0,
+    step_sleep: float = 0.4,
+    timeout: float = 300,
+) -> tuple[int, float, str]:
     """Starts ``command``; once rank 0 has logged optimizer step ``step``, sends ``sig`` to rank
     ``rank``'s process only. Returns the exit status, the seconds from the signal to the exit and stderr."""
-    proc = subprocess.Popen(command, env=env(STEP_SLEEP=str(step_sleep)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        env=env(STEP_SLEEP=str(step_sleep)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pid_file = Path(f"{log}.rank{rank}.pid" if rank else f"{log}.pid")
     deadline = time.time() + timeout
     while max(rows(log), default=0) < step or not pid_file.exists():
@@ -96,9 +108,19 @@ def resumable_overrides(tiny_corpus: dict, tmp_path: Path, runs: Path, *extra: s
     files = Path(tiny_corpus["train"]).read_text().split()
     train_list = tmp_path / "train12.txt"
     train_list.write_text("\n".join(files * 4) + "\n")
-    return ["experiment=tiny", f"data.train={train_list}", f"data.val={tiny_corpus['val']}",
-            f"paths.runs_dir={runs}", "trainer.max_steps=17", "trainer.val_check_interval=3",
-            "model.optim.pretrain_mel_steps=3", "model.optim.warmup_steps=2", "callbacks=ema", "onednn=false", *extra]
+    return [
+        "experiment=tiny",
+        f"data.train={train_list}",
+        f"data.val={tiny_corpus['val']}",
+        f"paths.runs_dir={runs}",
+        "trainer.max_steps=17",
+        "trainer.val_check_interval=3",
+        "model.optim.pretrain_mel_steps=3",
+        "model.optim.warmup_steps=2",
+        "callbacks=ema",
+        "onednn=false",
+        *extra,
+    ]
 
 
 def assert_same_run(ref_log: Path, log: Path, last_step: int = 17) -> None:

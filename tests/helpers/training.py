@@ -44,8 +44,14 @@ def fit(cfg, steps: int, tmp_path, module: VocoderGAN | None = None, **trainer_k
     loader = torch.utils.data.DataLoader([batch] * 8, batch_size=None)
     outputs = StepOutputs()
     options = dict(
-        accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path, callbacks=[outputs],
+        accelerator="cpu",
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=[outputs],
     )
     trainer = pl.Trainer(**{**options, **trainer_kwargs})
     module._before = (snapshot(module.generator), snapshot(module.adversary))
@@ -55,11 +61,14 @@ def fit(cfg, steps: int, tmp_path, module: VocoderGAN | None = None, **trainer_k
 
 
 def assert_trained(module: VocoderGAN, scaled: bool) -> None:
-    """After :func:`fit` of GAN iterations: finite losses at every iteration and finite gradients at the last, both the
+    """After :func:`fit` of GAN iterations: finite losses at every iteration and finite gradients at the
+    last, both the
     generator and the discriminators changed, fp32 parameters; ``scaled`` (16-mixed): a GradScaler,
     whose skipped steps (inf/NaN gradients) are the ones counted in ``nonfinite_skips``."""
     steps = module._outputs  # an iteration whose D step was skipped has no G terms
-    assert steps and all(math.isfinite(v) for s in steps for k, v in s.items() if not k.startswith("grad_norm")), steps
+    assert steps and all(
+        math.isfinite(v) for s in steps for k, v in s.items() if not k.startswith("grad_norm")
+    ), steps
     assert math.isfinite(steps[-1]["grad_norm_d"]) and math.isfinite(steps[-1]["grad_norm_g"]), steps[-1]
     g0, d0 = module._before
     assert changed(g0, module.generator) and changed(d0, module.adversary)
@@ -89,8 +98,11 @@ def train_tiny(folder: Path, *overrides: str) -> Path:
         (folder / f"{split}.txt").write_text("\n".join(map(str, paths)) + "\n")
         lists[split] = folder / f"{split}.txt"
     base = [
-        "experiment=tiny", f"data.train={lists['train']}", f"data.val={lists['val']}",
-        f"paths.runs_dir={folder / 'runs'}", "callbacks.progress_bar=null",
+        "experiment=tiny",
+        f"data.train={lists['train']}",
+        f"data.val={lists['val']}",
+        f"paths.runs_dir={folder / 'runs'}",
+        "callbacks.progress_bar=null",
     ]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=base + list(overrides))

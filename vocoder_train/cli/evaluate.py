@@ -37,7 +37,10 @@ def print_summary(res: EvalResult, out_dir: Path) -> None:
     for name in res.metrics:
         d, ref = agg[name], agg.get(REFERENCE_PREFIX + name)
         beside = f", reference {fmt_value(ref['mean'])}" if ref else ""
-        print(f"  {name:<{width}}  {fmt_value(d['mean']):>9} +- {fmt_value(d['std']):<9} ({better(name)} is better{beside})")
+        print(
+            f"  {name:<{width}}  {fmt_value(d['mean']):>9} +- {fmt_value(d['std']):<9} ({better(name)} is "
+            f"better{beside})"
+        )
     print(f"  real-time factor {fmt_value(res.rtf)} ({res.audio_s:.1f} s of audio in {res.synth_s:.2f} s)")
     print(f"results in {out_dir}: {', '.join(RESULT_FILES)}")
 
@@ -53,7 +56,10 @@ def print_comparison(res: Comparison, out_dir: Path) -> None:
         ref = agg["reference"].get(REFERENCE_PREFIX + n)
         cells = "".join(f"{fmt_value(agg[lab][n]['mean']):>12}" for lab in res.labels)
         print(f"  {n:<{width}}  {cells}{fmt_value(ref['mean']) if ref else '-':>12}  ({better(n)} is better)")
-    print(f"  {'real-time factor':<{width}}  " + "".join(f"{fmt_value(speed[lab]['rtf']):>12}" for lab in res.labels))
+    print(
+        f"  {'real-time factor':<{width}}  "
+        + "".join(f"{fmt_value(speed[lab]['rtf']):>12}" for lab in res.labels)
+    )
     print(f"results in {out_dir}: {', '.join(RESULT_FILES)} (deltas against {res.labels[0]} per file)")
 
 
@@ -75,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Two or more models: one A/B report on the same files (means side by side, per-file deltas\n"
         "against the first model, and a Griffin-Lim baseline from the first model's mel).\n\n"
         "periodicity, vuv_f1 and pitch_cents use CREPE as the Vocos paper does (model full: on a CPU\n"
-        "~30 s per 3 s of audio on 2 cores; --crepe-model tiny ~15x less; on the GPU when there is one); the\n"
+        "~30 s per 3 s of audio on 2 cores; --crepe-model tiny ~15x less; on the GPU when there is one); "
+        "the\n"
         "*_yin variants take milliseconds. DNSMOS needs no reference: the reference's own DNSMOS is\n"
         "reported beside the generated audio's.",
         epilog="examples:\n  vocoder-evaluate runs/demo/checkpoints/last.ckpt --data val.jsonl -o eval/demo\n"
@@ -83,24 +90,55 @@ def build_parser() -> argparse.ArgumentParser:
         "  vocoder-evaluate runs/a/checkpoints/last.ckpt exports/b --data val.jsonl -o eval/ab   # A/B",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="+", help="training checkpoint (.ckpt), vocos folder (config.yaml + pytorch_model.bin), "
-                   "or vocoder-export folder/file (safetensors, TorchScript, ONNX); two or more for an A/B report")  # fmt: skip
-    p.add_argument("--data", required=True, help="JSONL manifest, filelist (one path per line) or folder of audio")
-    p.add_argument("-o", "--output", required=True, help="folder for metrics.json, metrics.csv, report.md and plots")
-    p.add_argument("--metrics", nargs="+", type=_metric_list, default=None, metavar="NAME",
-                   help=f"metrics to compute, space- or comma-separated (default: {' '.join(EVALUATE_METRICS)}). "
-                   + metric_help)  # fmt: skip
+    p.add_argument(
+        "model",
+        nargs="+",
+        help="training checkpoint (.ckpt), vocos folder (config.yaml + pytorch_model.bin), "
+        "or vocoder-export folder/file (safetensors, TorchScript, ONNX); two or more for an A/B report",
+    )
+    p.add_argument(
+        "--data", required=True, help="JSONL manifest, filelist (one path per line) or folder of audio"
+    )
+    p.add_argument(
+        "-o", "--output", required=True, help="folder for metrics.json, metrics.csv, report.md and plots"
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        type=_metric_list,
+        default=None,
+        metavar="NAME",
+        help=f"metrics to compute, space- or comma-separated (default: {' '.join(EVALUATE_METRICS)}). "
+        + metric_help,
+    )
     p.add_argument("--max-files", type=int, default=None, metavar="N", help="evaluate only the first N files")
-    p.add_argument("--device", default="cpu", help="torch device for synthesis, e.g. cpu, cuda, cuda:1 (default cpu); CREPE runs there when it is a GPU, "
-                   "else on the GPU when there is one")
-    p.add_argument("--plots", type=int, default=3, metavar="N", help="spectrogram plots for the first N files")
-    p.add_argument("--save-audio", action="store_true", help="also write the generated audio to OUTPUT/audio/")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device for synthesis, e.g. cpu, cuda, cuda:1 (default cpu); CREPE runs there when it is "
+        "a GPU, "
+        "else on the GPU when there is one",
+    )
+    p.add_argument(
+        "--plots", type=int, default=3, metavar="N", help="spectrogram plots for the first N files"
+    )
+    p.add_argument(
+        "--save-audio", action="store_true", help="also write the generated audio to OUTPUT/audio/"
+    )
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
-    p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="PyTorch weights only, as in vocoder-synthesize: auto (default), fused, fused-bf16 or eager")  # fmt: skip
-    p.add_argument("--crepe-model", choices=CREPE_MODELS, default="full",
-                   help="CREPE capacity for periodicity, vuv_f1 and pitch_cents: full (default, the Vocos paper's) "
-                   "or tiny (~15x faster on a CPU, not comparable with published figures)")
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="PyTorch weights only, as in vocoder-synthesize: auto (default), fused, fused-bf16 or eager",
+    )
+    p.add_argument(
+        "--crepe-model",
+        choices=CREPE_MODELS,
+        default="full",
+        help="CREPE capacity for periodicity, vuv_f1 and pitch_cents: full (default, the Vocos paper's) "
+        "or tiny (~15x faster on a CPU, not comparable with published figures)",
+    )
     p.add_argument("--no-griffin-lim", action="store_true", help="A/B: leave out the Griffin-Lim baseline")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -118,11 +156,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", UserWarning)  # one line per skipped file, not just the first
             res = evaluate(
-                args.model if len(args.model) > 1 else args.model[0], args.data, args.output, metrics=names,
-                max_files=args.max_files, device=args.device, plots=args.plots, save_audio=args.save_audio,
-                ema=args.ema, engine=args.engine, progress=not args.no_progress, crepe_model=args.crepe_model,
+                args.model if len(args.model) > 1 else args.model[0],
+                args.data,
+                args.output,
+                metrics=names,
+                max_files=args.max_files,
+                device=args.device,
+                plots=args.plots,
+                save_audio=args.save_audio,
+                ema=args.ema,
+                engine=args.engine,
+                progress=not args.no_progress,
+                crepe_model=args.crepe_model,
                 griffin_lim=not args.no_griffin_lim,
-            )  # fmt: skip
+            )
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-evaluate: error: {e}", file=sys.stderr)
         return 1

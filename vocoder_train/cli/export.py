@@ -22,7 +22,8 @@ USAGE = "vocoder-export CKPT_OR_FOLDER -o OUT -f FORMAT"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vocoder-export",
-        description="Export a vocoder_train checkpoint (or a vocos folder / safetensors export) to files other tools load, "
+        description="Export a vocoder_train checkpoint (or a vocos folder / safetensors export) to files "
+        "other tools load, "
         "after checking them against the training model.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""formats:
@@ -47,8 +48,11 @@ causal generator (model/generator=vocos_causal).
 exit status: 0 on success, 2 on bad arguments or when CKPT_OR_FOLDER holds another kind of file
 (audio, a mel, a config, an ONNX or TorchScript graph), 1 on other errors.""",
     )
-    p.add_argument("source", metavar="CKPT_OR_FOLDER",
-                   help="training checkpoint (.ckpt), vocos folder, or safetensors export (file or folder)")  # fmt: skip
+    p.add_argument(
+        "source",
+        metavar="CKPT_OR_FOLDER",
+        help="training checkpoint (.ckpt), vocos folder, or safetensors export (file or folder)",
+    )
     p.add_argument(
         "-o", "--output", required=True, help="folder to write (must be absent or empty unless --force)"
     )
@@ -68,7 +72,10 @@ def _size(n: int) -> str:
 
 def _fix(e: WrongFileKind) -> str:
     if e.found.name in ("onnx", "torchscript"):
-        return f"it is a traced graph; export from the checkpoint, vocos folder or safetensors export it was made from: {USAGE}"
+        return (
+            "it is a traced graph; export from the checkpoint, vocos folder or safetensors export it was "
+            f"made from: {USAGE}"
+        )
     return f"give one of those: {USAGE}"
 
 

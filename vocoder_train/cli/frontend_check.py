@@ -29,7 +29,9 @@ def ours_from_args(config: str | None, model: str | None) -> dict:
         cfg = OmegaConf.load(config)
         node = OmegaConf.select(cfg, "model.generator.feature_extractor")
         if node is None:
-            raise ValueError(f"{config}: no model.generator.feature_extractor (give a run's .hydra/config.yaml)")
+            raise ValueError(
+                f"{config}: no model.generator.feature_extractor (give a run's .hydra/config.yaml)"
+            )
         return OmegaConf.to_container(node, resolve=True)
     if model:
         from vocoder_train.models.store import read_config
@@ -44,18 +46,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare a TTS model's mel of an utterance with our vocoder's mel of the same audio and "
         "say which front-end settings differ (mel scale, filter norm, f_min/f_max, log base and floor, "
         "magnitude/power, padding, normalization).",
-        epilog="example: vocoder-frontend-check --audio a.wav --mel a.npy --config runs/x/.hydra/config.yaml\n"
+        epilog="example: vocoder-frontend-check --audio a.wav --mel a.npy --config "
+        "runs/x/.hydra/config.yaml\n"
         "The mel must be computed from the audio (the TTS recipe's ground-truth mel), not predicted.\n\n"
-        "exit status: 0 when the mel matches ours, 1 when a setting differs or no candidate fits, 2 on bad input.",
+        "exit status: 0 when the mel matches ours, 1 when a setting differs or no candidate fits, 2 on bad "
+        "input.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--audio", required=True, help="the utterance (any format FFmpeg decodes)")
     p.add_argument("--mel", required=True, help=".npy of shape (n_mels, frames) or (1, n_mels, frames)")
     ours = p.add_mutually_exclusive_group()
     ours.add_argument("--config", help="our run's .hydra/config.yaml")
-    ours.add_argument("--model", help="our model: .ckpt, vocos folder (config.yaml + pytorch_model.bin) or export")
-    p.add_argument("--sample-rate", type=int, default=None,
-                   help="rate the mel was computed at; the audio is resampled to it (default: ours)")  # fmt: skip
+    ours.add_argument(
+        "--model", help="our model: .ckpt, vocos folder (config.yaml + pytorch_model.bin) or export"
+    )
+    p.add_argument(
+        "--sample-rate",
+        type=int,
+        default=None,
+        help="rate the mel was computed at; the audio is resampled to it (default: ours)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
@@ -76,7 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         audio, _ = load_audio(args.audio, sr)
         mel = np.load(args.mel, allow_pickle=False)
         report = compare_frontends(mel, audio[0], sr, ours)
-    except (AudioReadError, OSError, ValueError, KeyError, RuntimeError) as e:  # RuntimeError: CheckpointError
+    except (
+        AudioReadError,
+        OSError,
+        ValueError,
+        KeyError,
+        RuntimeError,
+    ) as e:  # RuntimeError: CheckpointError
         print(f"vocoder-frontend-check: error: {e}", file=sys.stderr)
         return 2
     if args.json:

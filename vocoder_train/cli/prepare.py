@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  vocoder-prepare corpus/ --output data/x --val-list val_files.txt --workers 8\n"
         "  vocoder-prepare corpus/train --val-list corpus/val --output data/x\n"
         "the split: --val-list if given, else a hash of each path if --val-fraction is given, else the\n"
-        "corpus's own split where an INPUT folder has top-level train/ and val/, valid/, validation/ or dev/\n"
+        "corpus's own split where an INPUT folder has top-level train/ and val/, valid/, validation/ or "
+        "dev/\n"
         "folders (any case; its other files by hash), else a hash with fraction 0.05. A top-level test/\n"
         "folder next to train/ is held out of both manifests; name it as an INPUT to use it.\n"
         "duplicates: files with the same bytes (found by a blake2b digest) as one earlier in the INPUT\n"
@@ -45,47 +46,103 @@ def build_parser() -> argparse.ArgumentParser:
         "exit status: 0 on success, 2 on bad arguments, a missing input, or no usable file.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="folder (searched recursively), filelist (one path per line; relative paths are "
-                   "relative to the list), JSONL manifest, or audio file")  # fmt: skip
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="folder (searched recursively), filelist (one path per line; relative paths are "
+        "relative to the list), JSONL manifest, or audio file",
+    )
     p.add_argument(
         "-o", "--output", required=True, metavar="DIR", help="folder for the manifests and the report"
     )
     val = p.add_mutually_exclusive_group()
-    val.add_argument("--val-fraction", type=float, default=None, metavar="F",
-                     help="share of files for validation, chosen by a hash of each path, so adding files "
-                     "never moves the others (default 0.05; at least 1 file); giving it replaces a corpus's "
-                     "own train/ and val/ folders")  # fmt: skip
-    val.add_argument("--val-list", metavar="FILE|DIR",
-                     help="validation files instead: a folder (its audio files are validation files and are "
-                     "checked as inputs too), or a list with one path (absolute, or relative to FILE or to the "
-                     "corpus root) or bare file name per line; a previous val.jsonl works")  # fmt: skip
-    p.add_argument("--min-duration", type=float, default=0.5, metavar="S",
-                   help="reject files shorter than S seconds (default 0.5; training crops are ~0.7 s at 24 kHz)")  # fmt: skip
-    p.add_argument("--max-duration", type=_duration_or_none, default=None, metavar="S",
-                   help="reject files longer than S seconds (default none)")  # fmt: skip
-    p.add_argument("--silence-db", type=float, default=-60.0, metavar="DB",
-                   help="reject files whose peak is below DB dBFS (default -60)")  # fmt: skip
-    p.add_argument("--sample-rate", type=int, default=24000, metavar="HZ",
-                   help="the training rate: files below it are reported as warnings, not rejected (default 24000)")  # fmt: skip
+    val.add_argument(
+        "--val-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of files for validation, chosen by a hash of each path, so adding files "
+        "never moves the others (default 0.05; at least 1 file); giving it replaces a corpus's "
+        "own train/ and val/ folders",
+    )
+    val.add_argument(
+        "--val-list",
+        metavar="FILE|DIR",
+        help="validation files instead: a folder (its audio files are validation files and are "
+        "checked as inputs too), or a list with one path (absolute, or relative to FILE or to the "
+        "corpus root) or bare file name per line; a previous val.jsonl works",
+    )
+    p.add_argument(
+        "--min-duration",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="reject files shorter than S seconds (default 0.5; training crops are ~0.7 s at 24 kHz)",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=_duration_or_none,
+        default=None,
+        metavar="S",
+        help="reject files longer than S seconds (default none)",
+    )
+    p.add_argument(
+        "--silence-db",
+        type=float,
+        default=-60.0,
+        metavar="DB",
+        help="reject files whose peak is below DB dBFS (default -60)",
+    )
+    p.add_argument(
+        "--sample-rate",
+        type=int,
+        default=24000,
+        metavar="HZ",
+        help="the training rate: files below it are reported as warnings, not rejected (default 24000)",
+    )
     p.add_argument("--seed", type=int, default=0, help="changes which files the hash split picks (default 0)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="processes decoding files in parallel; output is identical for any N (default 1)")  # fmt: skip
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes decoding files in parallel; output is identical for any N (default 1)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     m = p.add_argument_group("teacher-forced mel pairs")
-    m.add_argument("--mels", metavar="DIR",
-                   help="pair each good file with DIR/<relative path>.npy or DIR/<stem>.npy, a (n_mels, frames) "
-                   "mel from the TTS model; reject files without a fitting one (mel_missing, mel_unreadable, "
-                   "mel_bins, mel_frames) and write 'mel' into the manifests (train with data=mel_pairs)")  # fmt: skip
+    m.add_argument(
+        "--mels",
+        metavar="DIR",
+        help="pair each good file with DIR/<relative path>.npy or DIR/<stem>.npy, a (n_mels, frames) "
+        "mel from the TTS model; reject files without a fitting one (mel_missing, mel_unreadable, "
+        "mel_bins, mel_frames) and write 'mel' into the manifests (train with data=mel_pairs)",
+    )
     m.add_argument("--hop-length", type=int, default=256, metavar="N", help="the vocoder's hop (default 256)")
-    m.add_argument("--n-fft", type=int, default=1024, metavar="N",
-                   help="the vocoder's n_fft, used with --mel-padding same and causal (default 1024)")  # fmt: skip
-    m.add_argument("--n-mels", type=int, default=100, metavar="N", help="the vocoder's mel bins (default 100)")
-    m.add_argument("--mel-padding", default="center", metavar="{center,same,causal}",
-                   help="the vocoder's feature-extractor padding: center gives T // hop + 1 frames, same T // hop, "
-                   "causal (model/generator=vocos_causal) ceil((T + n_fft - hop) / hop) (default center)")  # fmt: skip
-    m.add_argument("--max-frame-mismatch", type=int, default=3, metavar="N",
-                   help="frame-count differences up to N are fixed at training time, more are rejected (default 3)")  # fmt: skip
+    m.add_argument(
+        "--n-fft",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="the vocoder's n_fft, used with --mel-padding same and causal (default 1024)",
+    )
+    m.add_argument(
+        "--n-mels", type=int, default=100, metavar="N", help="the vocoder's mel bins (default 100)"
+    )
+    m.add_argument(
+        "--mel-padding",
+        default="center",
+        metavar="{center,same,causal}",
+        help="the vocoder's feature-extractor padding: center gives T // hop + 1 frames, same T // hop, "
+        "causal (model/generator=vocos_causal) ceil((T + n_fft - hop) / hop) (default center)",
+    )
+    m.add_argument(
+        "--max-frame-mismatch",
+        type=int,
+        default=3,
+        metavar="N",
+        help="frame-count differences up to N are fixed at training time, more are rejected (default 3)",
+    )
     return p
 
 
@@ -93,10 +150,12 @@ def print_summary(res: PrepareResult) -> None:
     t, sp, rep = res.report["totals"], res.report["splits"], res.report
     by = ", ".join(f"{r} {n}" for r, n in rep["rejected"]["by_reason"].items() if n)
     held = f"; {t['held_out']} held out" if t["held_out"] else ""
-    print(f"vocoder-prepare: {t['good']} good files, {t['hours']:.3f} h "
-          f"(train {sp['train']['files']} / {sp['train']['hours']:.3f} h, val {sp['val']['files']} / "
-          f"{sp['val']['hours']:.3f} h); {t['rejected']} rejected{f' ({by})' if by else ''}; "
-          f"{t['ignored']} ignored{held}")  # fmt: skip
+    print(
+        f"vocoder-prepare: {t['good']} good files, {t['hours']:.3f} h "
+        f"(train {sp['train']['files']} / {sp['train']['hours']:.3f} h, val {sp['val']['files']} / "
+        f"{sp['val']['hours']:.3f} h); {t['rejected']} rejected{f' ({by})' if by else ''}; "
+        f"{t['ignored']} ignored{held}"
+    )
     for note in rep["split"]["notes"]:
         print(f"  split: {note}")
     for w in rep["warnings"]:
@@ -115,12 +174,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) and usage errors (2) as a return value, so tests can call main
         return int(e.code or 0)
     opts = PrepareOptions(
-        val_fraction=args.val_fraction, val_list=args.val_list, min_duration=args.min_duration,
-        max_duration=args.max_duration, seed=args.seed, sample_rate=args.sample_rate,
-        silence_db=args.silence_db, workers=args.workers, progress=not args.no_progress,
-        mels=args.mels, hop_length=args.hop_length, n_fft=args.n_fft, n_mels=args.n_mels,
-        mel_padding=args.mel_padding, max_frame_mismatch=args.max_frame_mismatch,
-    )  # fmt: skip
+        val_fraction=args.val_fraction,
+        val_list=args.val_list,
+        min_duration=args.min_duration,
+        max_duration=args.max_duration,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+        silence_db=args.silence_db,
+        workers=args.workers,
+        progress=not args.no_progress,
+        mels=args.mels,
+        hop_length=args.hop_length,
+        n_fft=args.n_fft,
+        n_mels=args.n_mels,
+        mel_padding=args.mel_padding,
+        max_frame_mismatch=args.max_frame_mismatch,
+    )
     try:
         res = prepare(args.inputs, args.output, opts)
     except PrepareError as e:

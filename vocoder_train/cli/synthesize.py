@@ -34,7 +34,8 @@ USAGE = "vocoder-synthesize MODEL INPUT... -o OUT"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vocoder-synthesize",
-        description="Synthesize waveforms with a trained vocoder, from audio files (copy synthesis) or mel .npy files.",
+        description="Synthesize waveforms with a trained vocoder, from audio files (copy synthesis) or mel "
+        ".npy files.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
   vocoder-synthesize runs/demo/checkpoints/last.ckpt corpus/val/ --output out/
@@ -59,42 +60,81 @@ exit status: 0 when every input was written, 2 on bad arguments or when MODEL ho
 of file (a mel, audio, a config: the model comes first), 1 on other errors or failed inputs.""",
     )
     p.add_argument("model", help="checkpoint, vocos folder, or vocoder-export folder/file")
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="audio (wav/flac/mp3/...) or mel .npy files, folders of them, manifests or filelists")  # fmt: skip
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="audio (wav/flac/mp3/...) or mel .npy files, folders of them, manifests or filelists",
+    )
     p.add_argument("-o", "--output", required=True, help="folder for <stem>.wav outputs (created if missing)")
-    p.add_argument("--chunk-seconds", type=float, default=10.0,
-                   help="decode long inputs in chunks of this many seconds of frames (0: one shot; default 10)")  # fmt: skip
-    p.add_argument("--context-frames", type=int, default=None,
-                   help="frames of context decoded and dropped on each side of a chunk (default: the model's receptive field)")  # fmt: skip
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=10.0,
+        help="decode long inputs in chunks of this many seconds of frames (0: one shot; default 10)",
+    )
+    p.add_argument(
+        "--context-frames",
+        type=int,
+        default=None,
+        help="frames of context decoded and dropped on each side of a chunk (default: the model's receptive "
+        "field)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
-    p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="PyTorch weights only: auto (default: fused-bf16 where bf16 is native and the model's "
-                   "output on a probe stays within 1e-4 of fp32, else fused), fused (same output as vocos, fewer "
-                   "memory passes), fused-bf16 (bf16 pointwise products, ~1.9x where bf16 is native), or eager")  # fmt: skip
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="PyTorch weights only: auto (default: fused-bf16 where bf16 is native and the model's "
+        "output on a probe stays within 1e-4 of fp32, else fused), fused (same output as vocos, fewer "
+        "memory passes), fused-bf16 (bf16 pointwise products, ~1.9x where bf16 is native), or eager",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the per-file lines stay)")
     s = p.add_argument_group("streaming")
-    s.add_argument("--stream", action="store_true",
-                   help="decode through the model's streamer, chunk by chunk, and print its latency figures")  # fmt: skip
-    s.add_argument("--chunk-frames", type=int, default=None, metavar="N",
-                   help="with --stream: mel frames pushed per call (default 4)")  # fmt: skip
-    s.add_argument("--lookahead", type=int, default=None, metavar="K",
-                   help="with --stream: frames held back, to stream a non-causal model (causal models need none)")  # fmt: skip
+    s.add_argument(
+        "--stream",
+        action="store_true",
+        help="decode through the model's streamer, chunk by chunk, and print its latency figures",
+    )
+    s.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --stream: mel frames pushed per call (default 4)",
+    )
+    s.add_argument(
+        "--lookahead",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --stream: frames held back, to stream a non-causal model (causal models need none)",
+    )
     return p
 
 
 def _stream_line(row: dict) -> str:
     latency = "n/a (unknown front end)" if row["latency_ms"] is None else f"{row['latency_ms']:.1f} ms"
-    return (f"  stream: {row['stream']}; chunks of {row['chunk_frames']} frames ({row['chunk_ms']:.1f} ms): algorithmic "
-            f"latency {latency}, first-chunk wall latency {row['first_audio_ms']:.1f} ms, per-chunk compute median "
-            f"{row['chunk_ms_median']:.2f} ms / p95 {row['chunk_ms_p95']:.2f} ms, RTF {row['rtf']:.4f} (compute / audio)")  # fmt: skip
+    return (
+        f"  stream: {row['stream']}; chunks of {row['chunk_frames']} frames ({row['chunk_ms']:.1f} ms): "
+        "algorithmic "
+        f"latency {latency}, first-chunk wall latency {row['first_audio_ms']:.1f} ms, per-chunk compute "
+        "median "
+        f"{row['chunk_ms_median']:.2f} ms / p95 {row['chunk_ms_p95']:.2f} ms, RTF {row['rtf']:.4f} "
+        "(compute / "
+        "audio)"
+    )
 
 
 def _file_line(row: dict) -> str:
     audio_s, wall_s = row["audio_s"], row["wall_s"]
-    return (f"{Path(row['output']).name}: {audio_s:.2f} s of audio in {wall_s:.3f} s wall "
-            f"(read + features + decode) = {audio_s / wall_s:.1f}x real time (audio s / wall s; RTF wall/audio "
-            f"{wall_s / audio_s:.4f}), {row['chunks']} chunk(s), first-chunk latency {1e3 * row['first_chunk_s']:.1f} ms")  # fmt: skip
+    return (
+        f"{Path(row['output']).name}: {audio_s:.2f} s of audio in {wall_s:.3f} s wall "
+        f"(read + features + decode) = {audio_s / wall_s:.1f}x real time (audio s / wall s; RTF wall/audio "
+        f"{wall_s / audio_s:.4f}), {row['chunks']} chunk(s), "
+        f"first-chunk latency {1e3 * row['first_chunk_s']:.1f} ms"
+    )
 
 
 def _warm_up(vocoder) -> None:
@@ -116,8 +156,11 @@ def _run(args: argparse.Namespace) -> dict:
     vocoder = load_vocoder(args.model, device=args.device, ema=args.ema, engine=args.engine)
     engine = f", engine {vocoder.engine}" if hasattr(vocoder, "engine") else ""
     engine += f": {vocoder.engine_note}" if getattr(vocoder, "engine_note", "") else ""
-    print(f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop {vocoder.hop_length}, "
-          f"{vocoder.n_mels} mels, loaded in {time.perf_counter() - t0:.2f} s")  # fmt: skip
+    print(
+        f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop "
+        f"{vocoder.hop_length}, "
+        f"{vocoder.n_mels} mels, loaded in {time.perf_counter() - t0:.2f} s"
+    )
     files = collect_inputs(args.inputs)
     _warm_up(vocoder)
     if args.stream:  # refuses a model that cannot stream as asked, before any file
@@ -125,7 +168,9 @@ def _run(args: argparse.Namespace) -> dict:
         streamer.push(torch.zeros(1, vocoder.n_mels, args.chunk_frames))
         streamer.flush()
         print(f"streaming: {streamer.description}")
-    with tqdm(total=len(files), desc="synthesize", unit="file", disable=args.no_progress or len(files) < 2) as bar:
+    with tqdm(
+        total=len(files), desc="synthesize", unit="file", disable=args.no_progress or len(files) < 2
+    ) as bar:
 
         def show(result: dict) -> None:
             if "error" in result:
@@ -134,8 +179,16 @@ def _run(args: argparse.Namespace) -> dict:
                 bar.write(_file_line(result) + ("\n" + _stream_line(result) if "stream" in result else ""))
             bar.update()
 
-        return synthesize_files(vocoder, files, args.output, args.chunk_seconds, args.context_frames, on_file=show,
-                                stream_frames=args.chunk_frames if args.stream else 0, lookahead=args.lookahead)  # fmt: skip
+        return synthesize_files(
+            vocoder,
+            files,
+            args.output,
+            args.chunk_seconds,
+            args.context_frames,
+            on_file=show,
+            stream_frames=args.chunk_frames if args.stream else 0,
+            lookahead=args.lookahead,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,11 +213,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     n_ok, audio_s, wall_s = len(result["files"]), result["audio_s"], result["wall_s"]
     if n_ok:
-        print(f"total: {n_ok} file(s), {audio_s:.2f} s of audio in {wall_s:.3f} s wall = {audio_s / wall_s:.1f}x "
-              f"real time (audio s / wall s; RTF wall/audio {wall_s / audio_s:.4f}) -> {args.output}")  # fmt: skip
+        print(
+            f"total: {n_ok} file(s), {audio_s:.2f} s of audio in {wall_s:.3f} s wall "
+            f"= {audio_s / wall_s:.1f}x "
+            f"real time (audio s / wall s; RTF wall/audio {wall_s / audio_s:.4f}) -> {args.output}"
+        )
     if result["failed"]:
-        print(f"vocoder-synthesize: {len(result['failed'])} input(s) failed:\n"
-              + "\n".join(f"  {f['error']}" for f in result["failed"]), file=sys.stderr)  # fmt: skip
+        print(
+            f"vocoder-synthesize: {len(result['failed'])} input(s) failed:\n"
+            + "\n".join(f"  {f['error']}" for f in result["failed"]),
+            file=sys.stderr,
+        )
         return 1
     return 0
 

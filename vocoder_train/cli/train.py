@@ -1,9 +1,9 @@
 """``vocoder-train``: the Hydra wrapper around :func:`vocoder_train.training.run.train`.
 
-    vocoder-train experiment=demo
-    vocoder-train experiment=vocos_mel_24khz data.train=... data.val=... trainer=gpu
-    vocoder-train --help          # config groups and options
-    vocoder-train --cfg job       # print the composed config
+vocoder-train experiment=demo
+vocoder-train experiment=vocos_mel_24khz data.train=... data.val=... trainer=gpu
+vocoder-train --help          # config groups and options
+vocoder-train --cfg job       # print the composed config
 """
 
 from __future__ import annotations

@@ -18,13 +18,17 @@ def _mul(first, *factors):
         return ListConfig([_mul(x, *factors) for x in first])
     product = math.prod(factors, start=first)
     if product != int(product):
-        raise ValueError(f"${{mul:...}}: {' x '.join(map(str, (first, *factors)))} = {product} is not a whole number of samples")
+        raise ValueError(
+            f"${{mul:...}}: {' x '.join(map(str, (first, *factors)))} = {product} is not a whole number of "
+            "samples"
+        )
     return int(product)
 
 
 def register_resolvers() -> None:
     """Config arithmetic, so derived sizes interpolate the one source of truth:
-    ``mdct_frame_len: ${mul:2,${audio.hop_length}}``, ``fft_sizes: ${mul:[2048,1024],${audio.disc_fft_scale}}``."""
+    ``mdct_frame_len: ${mul:2,${audio.hop_length}}``, ``fft_sizes:
+    ${mul:[2048,1024],${audio.disc_fft_scale}}``."""
     if not OmegaConf.has_resolver("mul"):
         OmegaConf.register_new_resolver("mul", _mul)
 

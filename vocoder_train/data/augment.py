@@ -93,7 +93,11 @@ class Augmenter:
         self.eq_q = _range("eq_q", eq_q)
         self.lowpass_p, self.lowpass_hz = _prob("lowpass_p", lowpass_p), _range("lowpass_hz", lowpass_hz)
         self.lowpass_sections = int(lowpass_sections)
-        if min(self.eq_freq_hz[0], self.lowpass_hz[0], self.eq_q[0]) <= 0 or self.eq_sections < 0 or self.lowpass_sections < 0:
+        if (
+            min(self.eq_freq_hz[0], self.lowpass_hz[0], self.eq_q[0]) <= 0
+            or self.eq_sections < 0
+            or self.lowpass_sections < 0
+        ):
             raise ValueError("Augmenter: frequencies, Q and section counts must be positive")
         self.peak_limit = None if peak_limit is None else float(peak_limit)
 
@@ -119,7 +123,9 @@ class Augmenter:
         sos = np.tile(IDENTITY, (self.n_sections, 1))
         if on[2]:
             for s in range(self.eq_sections):
-                sos[s] = rbj_biquad(self.eq_types[eq_kind[s]], min(eq_f[s], f_max), sample_rate, eq_g[s], eq_q[s])
+                sos[s] = rbj_biquad(
+                    self.eq_types[eq_kind[s]], min(eq_f[s], f_max), sample_rate, eq_g[s], eq_q[s]
+                )
         if on[3] and cutoff < f_max:  # a cutoff above the band would do nothing
             sos[self.eq_sections :] = butterworth_lowpass(cutoff, sample_rate, self.lowpass_sections)
         params = np.zeros(N_PARAMS)

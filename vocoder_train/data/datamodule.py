@@ -84,7 +84,9 @@ class VocoderDataModule:
         cache_audio: bool = False,
     ):
         if sources and train:
-            raise ValueError("data.sources and data.train are both set: give one (set data.train=null to mix sources)")
+            raise ValueError(
+                "data.sources and data.train are both set: give one (set data.train=null to mix sources)"
+            )
         if not sources and not train:
             raise ValueError("data.train is not set: point it at a manifest, or give data.sources")
         self.train_source, self.val_source = train, val
@@ -106,11 +108,16 @@ class VocoderDataModule:
         self.mel_padding, self.max_frame_mismatch = mel_padding, int(max_frame_mismatch)
         self.cache_audio = bool(cache_audio)
         if self.mels:
-            for key, n in (("segment_length", self.segment_length), ("val_segment_length", self.val_segment_length)):
+            for key, n in (
+                ("segment_length", self.segment_length),
+                ("val_segment_length", self.val_segment_length),
+            ):
                 if n % self.hop_length:
                     raise ValueError(f"data.{key}={n} is not a multiple of data.hop_length={self.hop_length}")
             if augment is not None:
-                log.warning("data.augment is ignored with data.mels=true: the target audio must match its mel")
+                log.warning(
+                    "data.augment is ignored with data.mels=true: the target audio must match its mel"
+                )
         self.train_set: AudioDataset | None = None
         self.val_set: AudioDataset | None = None
         self._source_sizes: list[int] = []
@@ -124,16 +131,39 @@ class VocoderDataModule:
         seg = self.segment_length if train else self.val_segment_length
         if self.mels:
             return MelPairDataset(
-                items, self.sample_rate, seg // self.hop_length, self.hop_length, self.n_mels, n_fft=self.n_fft,
-                padding=self.mel_padding, train=train, max_frame_mismatch=self.max_frame_mismatch,
-                resample_quality=self.resample_quality, cache_audio=self.cache_audio and train,
+                items,
+                self.sample_rate,
+                seg // self.hop_length,
+                self.hop_length,
+                self.n_mels,
+                n_fft=self.n_fft,
+                padding=self.mel_padding,
+                train=train,
+                max_frame_mismatch=self.max_frame_mismatch,
+                resample_quality=self.resample_quality,
+                cache_audio=self.cache_audio and train,
             )
         if train:
-            return AudioDataset(items, self.sample_rate, seg, train=True, gain_db=self.gain_db, augment=self.augment,
-                                resample_quality=self.resample_quality, partial_reads=self.partial_reads,
-                                cache_audio=self.cache_audio)  # fmt: skip
-        return AudioDataset(items, self.sample_rate, seg, train=False, val_gain_db=self.val_gain_db,
-                            resample_quality=self.resample_quality, partial_reads=self.partial_reads)  # fmt: skip
+            return AudioDataset(
+                items,
+                self.sample_rate,
+                seg,
+                train=True,
+                gain_db=self.gain_db,
+                augment=self.augment,
+                resample_quality=self.resample_quality,
+                partial_reads=self.partial_reads,
+                cache_audio=self.cache_audio,
+            )
+        return AudioDataset(
+            items,
+            self.sample_rate,
+            seg,
+            train=False,
+            val_gain_db=self.val_gain_db,
+            resample_quality=self.resample_quality,
+            partial_reads=self.partial_reads,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
@@ -145,7 +175,9 @@ class VocoderDataModule:
                 items = self._read(self.train_source)
             self.train_set = self._dataset(items, train=True)
         if self.val_set is None:
-            self.val_set = self._dataset(self._read(self.val_source)[: self.max_val_files or None], train=False)
+            self.val_set = self._dataset(
+                self._read(self.val_source)[: self.max_val_files or None], train=False
+            )
 
     # -- loaders ---------------------------------------------------------------------------
 
@@ -154,12 +186,12 @@ class VocoderDataModule:
             return EvalSampler(len(dataset))
         if self.sources:
             weights = [s["weight"] for s in self.sources]
-            return WeightedResumableSampler(self._source_sizes, weights, seed=self.seed, epoch_size=self.epoch_size)
+            return WeightedResumableSampler(
+                self._source_sizes, weights, seed=self.seed, epoch_size=self.epoch_size
+            )
         return ResumableSampler(len(dataset), seed=self.seed, shuffle=True)
 
-    def _loader(
-        self, dataset: AudioDataset, batch_size: int, train: bool, skip_batches: int
-    ) -> DataLoader:
+    def _loader(self, dataset: AudioDataset, batch_size: int, train: bool, skip_batches: int) -> DataLoader:
         pin = torch.cuda.is_available() if self.pin_memory is None else self.pin_memory
         sampler = self._sampler(dataset, train)
         drop_last = train and len(sampler) >= batch_size  # never drop this rank's only batch

@@ -113,7 +113,13 @@ class AudioDataset(Dataset):
                 f"{MAX_RETRIES + 1} files in a row could not be read (first: {skipped_path}); "
                 "re-run vocoder-prepare on the corpus"
             )
-        return {"audio": audio, "index": idx, "skipped": skipped, "skipped_path": skipped_path, "weight": float(weight)}
+        return {
+            "audio": audio,
+            "index": idx,
+            "skipped": skipped,
+            "skipped_path": skipped_path,
+            "weight": float(weight),
+        }
 
     def _replacement(self, rng: random.Random) -> int:
         """A random index not yet known to be bad (known bad files are never decoded twice)."""
@@ -171,7 +177,10 @@ class AudioDataset(Dataset):
             return load_audio(item["path"], self.sample_rate, quality=self.resample_quality)[0][0]
         start = rng.uniform(0.0, file_s - seg_s - 2 * _READ_MARGIN_S)
         audio, _ = load_audio(
-            item["path"], self.sample_rate, offset=start, duration=seg_s + 2 * _READ_MARGIN_S,
+            item["path"],
+            self.sample_rate,
+            offset=start,
+            duration=seg_s + 2 * _READ_MARGIN_S,
             quality=self.resample_quality,
         )
         audio = audio[0]

@@ -33,9 +33,13 @@ def read_manifest(source: str | os.PathLike) -> list[dict]:
     """
     src = Path(source).expanduser()
     if src.is_dir():
-        items = [{"path": str(p.resolve())} for p in sorted(src.rglob("*")) if p.is_file() and is_audio_file(p)]
+        items = [
+            {"path": str(p.resolve())} for p in sorted(src.rglob("*")) if p.is_file() and is_audio_file(p)
+        ]
         if not items:
-            raise ManifestError(f"{src}: folder holds no audio files (looked for {', '.join(AUDIO_EXTENSIONS)})")
+            raise ManifestError(
+                f"{src}: folder holds no audio files (looked for {', '.join(AUDIO_EXTENSIONS)})"
+            )
         return items
     if not src.is_file():
         raise ManifestError(f"{src}: no such manifest, filelist or folder")
@@ -83,4 +87,3 @@ def write_manifest(path: str | os.PathLike, items: Iterable[dict]) -> Path:
         os.fsync(f.fileno())
     os.replace(tmp, dst)
     return dst
-

@@ -52,7 +52,9 @@ class MelMismatchError(ValueError):
 
     def __init__(self, message: str, reason: str):
         super().__init__(message)
-        self.reason = reason  # mel_missing | mel_unreadable | mel_bins | mel_frames (vocoder-prepare's reasons)
+        self.reason = (
+            reason  # mel_missing | mel_unreadable | mel_bins | mel_frames (vocoder-prepare's reasons)
+        )
 
 
 def resampled_length(num_samples: int, orig: int, new: int) -> int:
@@ -75,17 +77,27 @@ def load_mel(path: str | os.PathLike, n_mels: int | None = None, mmap: bool = Fa
         if not isinstance(mel, np.ndarray):  # np.load opens an .npz archive too
             mel.close()
             raise ValueError("an archive")
-    except (OSError, ValueError) as e:  # numpy's allow_pickle advice is not passed on: unsafe for a file from elsewhere
+    except (
+        OSError,
+        ValueError,
+    ) as e:  # numpy's allow_pickle advice is not passed on: unsafe for a file from elsewhere
         found, why = sniff(p), "it holds Python objects, not numbers" if "allow_pickle" in str(e) else str(e)
-        what = f"is {found.description}, not a numpy .npy array" if found.name != "npy" else f"cannot be read ({why})"
-        raise MelMismatchError(f"{p} {what}: save each mel with numpy.save(path, mel) as float32 (n_mels, frames)",
-                               "mel_unreadable") from e  # fmt: skip
+        what = (
+            f"is {found.description}, not a numpy .npy array"
+            if found.name != "npy"
+            else f"cannot be read ({why})"
+        )
+        raise MelMismatchError(
+            f"{p} {what}: save each mel with numpy.save(path, mel) as float32 (n_mels, frames)",
+            "mel_unreadable",
+        ) from e
     if mel.ndim == 3 and mel.shape[0] == 1:
         mel = mel[0]
     if mel.ndim != 2 or not np.issubdtype(mel.dtype, np.floating):
         raise MelMismatchError(
             f"{p}: mel of shape {tuple(mel.shape)} and dtype {mel.dtype}; expected float (n_mels, frames) "
-            "or (1, n_mels, frames)", "mel_unreadable",
+            "or (1, n_mels, frames)",
+            "mel_unreadable",
         )
     if n_mels is not None and mel.shape[0] != n_mels:
         hint = " (is it (frames, n_mels)? save it transposed)" if mel.shape[1] == n_mels else ""
@@ -102,7 +114,8 @@ def check_frames(mel_frames: int, expected: int, max_mismatch: int, mel_path: st
         raise MelMismatchError(
             f"{mel_path}: {mel_frames} mel frames, but {audio_path} gives {expected} frames at our hop "
             f"(difference {diff:+d} > max_frame_mismatch={max_mismatch}); the mel is of another utterance "
-            "or another hop length / sample rate", "mel_frames",
+            "or another hop length / sample rate",
+            "mel_frames",
         )
     return diff
 
@@ -168,10 +181,19 @@ class MelPairDataset(AudioDataset):
             items = read_pair_manifest(items)
         missing = [it["path"] for it in items if "mel" not in it]
         if missing:
-            raise ManifestError(f"MelPairDataset: {len(missing)} entries have no 'mel' key, e.g. {missing[0]}")
+            raise ManifestError(
+                f"MelPairDataset: {len(missing)} entries have no 'mel' key, e.g. {missing[0]}"
+            )
         expected_frames(0, hop_length, n_fft, padding)  # validates padding
-        super().__init__(items, sample_rate, segment_frames * hop_length, train=train,
-                         resample_quality=resample_quality, partial_reads=False, cache_audio=cache_audio)  # fmt: skip
+        super().__init__(
+            items,
+            sample_rate,
+            segment_frames * hop_length,
+            train=train,
+            resample_quality=resample_quality,
+            partial_reads=False,
+            cache_audio=cache_audio,
+        )
         self.segment_frames, self.hop_length, self.n_fft = int(segment_frames), int(hop_length), int(n_fft)
         self.n_mels, self.padding, self.max_frame_mismatch = int(n_mels), padding, int(max_frame_mismatch)
         self._warned: set[int] = set()  # files whose frame mismatch was logged (in this process)
@@ -220,5 +242,11 @@ class MelPairDataset(AudioDataset):
         if key not in self._warned:
             self._warned.add(key)
             what = f"trimmed {diff}" if diff > 0 else f"padded {-diff} (last frame repeated)"
-            log.warning("%s: %d mel frames for %d expected from %s; %s frame(s)",
-                        item["mel"], expected + diff, expected, item["path"], what)  # fmt: skip
+            log.warning(
+                "%s: %d mel frames for %d expected from %s; %s frame(s)",
+                item["mel"],
+                expected + diff,
+                expected,
+                item["path"],
+                what,
+            )

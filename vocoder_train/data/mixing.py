@@ -1,6 +1,7 @@
 """Data mixing: several training corpora in one run, each drawn with its weight.
 
-    data.sources=[{name: libritts, manifest: a/train.jsonl, weight: 3}, {name: mine, manifest: b/train.jsonl, weight: 1}]
+    data.sources=[{name: libritts, manifest: a/train.jsonl, weight: 3}, {name: mine, manifest: b/train.jsonl,
+    weight: 1}]
 
 Each item of corpus ``s`` is drawn with probability ``weight_s / len(s)`` (normalized over all
 items), so corpus ``s`` as a whole gets ``weight_s / sum(weights)`` of the draws whatever its size.
@@ -36,11 +37,17 @@ class WeightedResumableSampler(EpochSampler):
         epoch_size (int | None): draws per epoch over all ranks; None: ``sum(sizes)``.
     """
 
-    def __init__(self, sizes: Sequence[int], weights: Sequence[float], seed: int = 0, epoch_size: int | None = None):
+    def __init__(
+        self, sizes: Sequence[int], weights: Sequence[float], seed: int = 0, epoch_size: int | None = None
+    ):
         if len(sizes) != len(weights) or not sizes:
-            raise ValueError(f"WeightedResumableSampler: {len(sizes)} corpus sizes but {len(weights)} weights")
+            raise ValueError(
+                f"WeightedResumableSampler: {len(sizes)} corpus sizes but {len(weights)} weights"
+            )
         if any(int(n) <= 0 for n in sizes):
-            raise ValueError(f"WeightedResumableSampler: every corpus needs at least one item, got sizes {list(sizes)}")
+            raise ValueError(
+                f"WeightedResumableSampler: every corpus needs at least one item, got sizes {list(sizes)}"
+            )
         if any(not float(w) > 0 for w in weights):
             raise ValueError(f"WeightedResumableSampler: weights must be > 0, got {list(weights)}")
         self.sizes = [int(n) for n in sizes]
@@ -56,7 +63,9 @@ class WeightedResumableSampler(EpochSampler):
 
     def draws(self) -> np.ndarray:
         """This epoch's indices over all ranks: a pure function of ``(seed, epoch)``."""
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, self.epoch, _MIX_STREAM])))
+        rng = np.random.Generator(
+            np.random.PCG64(np.random.SeedSequence([self.seed, self.epoch, _MIX_STREAM]))
+        )
         source = rng.choice(len(self.sizes), size=self.epoch_size, p=self.probs)
         out = np.empty(self.epoch_size, dtype=np.int64)
         for s, size in enumerate(self.sizes):
@@ -87,7 +96,9 @@ def normalize_sources(sources: Sequence[dict]) -> list[dict]:
     for i, src in enumerate(sources):
         src = dict(src)
         if not src.get("manifest"):
-            raise ValueError(f"data.sources[{i}]: needs a 'manifest' (a vocoder-prepare train.jsonl, filelist or folder)")
+            raise ValueError(
+                f"data.sources[{i}]: needs a 'manifest' (a vocoder-prepare train.jsonl, filelist or folder)"
+            )
         weight = float(src.get("weight", 1.0))
         if not weight > 0:
             raise ValueError(f"data.sources[{i}].weight={src.get('weight')!r}: must be > 0")
@@ -99,4 +110,3 @@ def normalize_sources(sources: Sequence[dict]) -> list[dict]:
     if not out:
         raise ValueError("data.sources is empty: give at least one {manifest: ..., weight: ...}")
     return out
-

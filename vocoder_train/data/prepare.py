@@ -1,4 +1,5 @@
-"""Corpus preparation (``vocoder-prepare``): scan a corpus, check every file, split it, write manifests and a report.
+"""Corpus preparation (``vocoder-prepare``): scan a corpus, check every file, split it, write manifests and a
+report.
 
 Inputs are folders (searched recursively for audio extensions; other files and hidden files are
 ignored), filelists (one path per line, ``path|text`` allowed, relative paths resolved against the
@@ -176,8 +177,13 @@ class FileStats:
     mel_frames: int | None = None
 
     def manifest_item(self) -> dict:
-        item = dict(path=self.path, sample_rate=self.sample_rate, num_channels=self.num_channels,
-                    num_frames=self.num_frames, duration=self.duration)  # fmt: skip
+        item = dict(
+            path=self.path,
+            sample_rate=self.sample_rate,
+            num_channels=self.num_channels,
+            num_frames=self.num_frames,
+            duration=self.duration,
+        )
         if self.mel is not None:
             item.update(mel=self.mel, mel_frames=self.mel_frames)
         return item
@@ -278,7 +284,9 @@ def _layout_note(layout: Layout, seen: dict[str, Entry], opts: PrepareOptions) -
         parts = ["no validation folder (val/, valid/, validation/ or dev/): val is chosen by hash"]
     held = sum(os.path.realpath(p) not in seen for p in layout.held_out)
     if held:
-        parts.append(f"{names('test')} held out ({held} files in neither manifest; name it as an INPUT to use it)")  # fmt: skip
+        parts.append(
+            f"{names('test')} held out ({held} files in neither manifest; name it as an INPUT to use it)"
+        )
     elif layout.held_out:
         parts.append(f"{names('test')} named as an input too: checked and split like the rest")
     return f"{layout.folder}: " + "; ".join(parts)
@@ -295,8 +303,10 @@ def _add_val_folder(scan: Scan, seen: dict[str, Entry], folder: Path, input_dirs
 
     files, ignored = _scan_folder(folder)
     if not files:
-        raise PrepareError(f"{folder}: --val-list folder holds no audio files (looked for "
-                           f"{' '.join(AUDIO_EXTENSIONS)}) - give the folder of validation audio")  # fmt: skip
+        raise PrepareError(
+            f"{folder}: --val-list folder holds no audio files (looked for "
+            f"{' '.join(AUDIO_EXTENSIONS)}) - give the folder of validation audio"
+        )
     real = os.path.realpath(folder)
     if not any(real == d or real.startswith(d.rstrip(os.sep) + os.sep) for d in input_dirs):
         scan.ignored += ignored  # not counted already by an input folder that holds it
@@ -344,14 +354,27 @@ def collect(inputs: Sequence[str | os.PathLike], opts: PrepareOptions = PrepareO
 def _add(scan: Scan, seen: dict[str, Entry], entry: Entry) -> None:
     if not os.path.isfile(entry.path):
         what = "no such file" if not os.path.exists(entry.path) else "not a regular file"
-        scan.rejected.append(dict(path=entry.path, reason="unreadable", message=f"{what} (listed in {entry.source})",
-                                  index=entry.index))  # fmt: skip
+        scan.rejected.append(
+            dict(
+                path=entry.path,
+                reason="unreadable",
+                message=f"{what} (listed in {entry.source})",
+                index=entry.index,
+            )
+        )
         return
     key = os.path.realpath(entry.path)
     if key in seen:
         first = seen[key]
-        scan.rejected.append(dict(path=entry.path, reason="duplicate", index=entry.index, duplicate_of=first.path,
-                                  message=f"same file as {first.path} (from {first.source}), listed again in {entry.source}"))  # fmt: skip
+        scan.rejected.append(
+            dict(
+                path=entry.path,
+                reason="duplicate",
+                index=entry.index,
+                duplicate_of=first.path,
+                message=f"same file as {first.path} (from {first.source}), listed again in {entry.source}",
+            )
+        )
         return
     seen[key] = entry
     scan.entries.append(entry)
@@ -376,7 +399,8 @@ def content_digest(path: str) -> str:
 
 
 def measure(path: str) -> FileStats:
-    """Decodes ``path`` in full, measures it and digests its bytes. Never raises for a bad file: sets ``error``."""
+    """Decodes ``path`` in full, measures it and digests its bytes. Never raises for a bad file: sets
+    ``error``."""
     from vocoder_train.io.audio import AudioReadError, probe
 
     stats = FileStats(path=path)
@@ -581,9 +605,11 @@ def split_by_hash(
     if free and all(is_val):
         is_val[max(free, key=keys.__getitem__)] = False
     if all(is_val):  # nothing hashed to move: every good file is in a val folder
-        raise PrepareError(f"{root}: every good file is in a validation folder (val/, valid/, validation/, dev/), "
-                           "none is left for training - check train/ in rejected.jsonl, or split by hash "
-                           "with --val-fraction")  # fmt: skip
+        raise PrepareError(
+            f"{root}: every good file is in a validation folder (val/, valid/, validation/, dev/), "
+            "none is left for training - check train/ in rejected.jsonl, or split by hash "
+            "with --val-fraction"
+        )
     if not any(is_val):
         return is_val, ["no good file in the corpus's validation folders: val.jsonl is empty"]
     return is_val, []
@@ -600,11 +626,15 @@ def split_by_folder(good: list[FileStats], val_paths: set[str], folder: str) -> 
     """is_val for each file whose resolved path is one of a --val-list folder's ``val_paths``."""
     is_val = [os.path.realpath(s.path) in val_paths for s in good]
     if all(is_val):
-        raise PrepareError(f"{folder}: every good file is under --val-list, none is left for training - "
-                           "give the training files as INPUT")  # fmt: skip
+        raise PrepareError(
+            f"{folder}: every good file is under --val-list, none is left for training - "
+            "give the training files as INPUT"
+        )
     if any(is_val):
         return is_val, []
-    return is_val, [f"--val-list {folder}: none of its {len(val_paths)} audio files is good, val.jsonl is empty"]  # fmt: skip
+    return is_val, [
+        f"--val-list {folder}: none of its {len(val_paths)} audio files is good, val.jsonl is empty"
+    ]
 
 
 def choose_split(
@@ -655,19 +685,24 @@ def _check_options(opts: PrepareOptions) -> None:
     if opts.val_fraction is not None and not 0.0 < opts.val_fraction < 1.0:
         raise PrepareError(f"--val-fraction {opts.val_fraction}: must be between 0 and 1 (exclusive)")
     if opts.min_duration < 0 or (opts.max_duration is not None and opts.max_duration < opts.min_duration):
-        raise PrepareError(f"--min-duration {opts.min_duration} / --max-duration {opts.max_duration}: "
-                           "need 0 <= min <= max")  # fmt: skip
+        raise PrepareError(
+            f"--min-duration {opts.min_duration} / --max-duration {opts.max_duration}: need 0 <= min <= max"
+        )
     if opts.val_list is not None and not Path(opts.val_list).expanduser().exists():
-        raise PrepareError(f"{opts.val_list}: --val-list not found (give a folder of validation audio, "
-                           "a filelist or a JSONL manifest)")  # fmt: skip
+        raise PrepareError(
+            f"{opts.val_list}: --val-list not found (give a folder of validation audio, "
+            "a filelist or a JSONL manifest)"
+        )
     if opts.sample_rate <= 0 or opts.workers < 1:
         raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
     if opts.mels is not None:
         if not Path(opts.mels).expanduser().is_dir():
             raise PrepareError(f"{opts.mels}: --mels folder not found")
         if min(opts.hop_length, opts.n_fft, opts.n_mels) <= 0 or opts.max_frame_mismatch < 0:
-            raise PrepareError(f"--hop-length {opts.hop_length} / --n-fft {opts.n_fft} / --n-mels {opts.n_mels} "
-                               f"/ --max-frame-mismatch {opts.max_frame_mismatch}: must be positive")  # fmt: skip
+            raise PrepareError(
+                f"--hop-length {opts.hop_length} / --n-fft {opts.n_fft} / --n-mels {opts.n_mels} "
+                f"/ --max-frame-mismatch {opts.max_frame_mismatch}: must be positive"
+            )
         from vocoder_train.dsp import MEL_PADDINGS
 
         if opts.mel_padding not in MEL_PADDINGS:
@@ -691,8 +726,10 @@ def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
         from vocoder_train.io.audio import AUDIO_EXTENSIONS
 
         held = f"; {len(scan.held_out)} held out in test folders" if scan.held_out else ""
-        return PrepareError(f"{where}: no audio files found (looked for {' '.join(AUDIO_EXTENSIONS)}; "
-                            f"{scan.ignored} other files ignored{held}) - check the path and the file extensions")  # fmt: skip
+        return PrepareError(
+            f"{where}: no audio files found (looked for {' '.join(AUDIO_EXTENSIONS)}; "
+            f"{scan.ignored} other files ignored{held}) - check the path and the file extensions"
+        )
     reasons = ", ".join(f"{r}: {n}" for r, n in Counter(x["reason"] for x in rejected).items())
     first = rejected[0]
     if first["reason"] in MEL_REASONS:
@@ -700,8 +737,10 @@ def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
         advice = "check the mels and --hop-length/--n-fft/--n-mels/--mel-padding/--sample-rate"
     else:
         example, advice = first["path"], "check the files and --min-duration/--silence-db"
-    return PrepareError(f"{where}: none of the {len(rejected)} files is usable ({reasons}); "
-                        f"e.g. {example}: {first['message']} - {advice}")  # fmt: skip
+    return PrepareError(
+        f"{where}: none of the {len(rejected)} files is usable ({reasons}); "
+        f"e.g. {example}: {first['message']} - {advice}"
+    )
 
 
 def check_files(scan: Scan, opts: PrepareOptions) -> tuple[list[FileStats], list[dict]]:
@@ -727,8 +766,9 @@ def check_files(scan: Scan, opts: PrepareOptions) -> tuple[list[FileStats], list
     return good, [{k: v for k, v in x.items() if k != "index"} for x in rejected]
 
 
-def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
-            opts: PrepareOptions = PrepareOptions()) -> PrepareResult:  # fmt: skip
+def prepare(
+    inputs: Sequence[str | os.PathLike], output: str | os.PathLike, opts: PrepareOptions = PrepareOptions()
+) -> PrepareResult:
     """Checks every file the inputs name, splits the good ones, writes manifests and the report.
 
     Raises :class:`PrepareError` (nothing written) for missing inputs, bad options, or no good file.
@@ -750,7 +790,18 @@ def prepare(inputs: Sequence[str | os.PathLike], output: str | os.PathLike,
     is_val, warnings, method = choose_split(good, root, scan, opts)
     train = [s for s, v in zip(good, is_val) if not v]
     val = [s for s, v in zip(good, is_val) if v]
-    report = build_report(inputs, output, root, train, val, rejected, scan.ignored, opts, warnings,
-                          held_out=len(scan.held_out), split=dict(method=method, notes=scan.notes))  # fmt: skip
+    report = build_report(
+        inputs,
+        output,
+        root,
+        train,
+        val,
+        rejected,
+        scan.ignored,
+        opts,
+        warnings,
+        held_out=len(scan.held_out),
+        split=dict(method=method, notes=scan.notes),
+    )
     files = write_outputs(Path(output), train, val, rejected, report, opts)
     return PrepareResult(Path(output), train, val, rejected, scan.ignored, report, files)

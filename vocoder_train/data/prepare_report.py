@@ -44,8 +44,14 @@ def _stats(vals: Sequence[float]) -> dict:
     v = sorted(vals)
     if not v:
         return {}
-    return dict(min=v[0], p05=_percentile(v, 0.05), median=_percentile(v, 0.5), mean=sum(v) / len(v),
-                p95=_percentile(v, 0.95), max=v[-1])  # fmt: skip
+    return dict(
+        min=v[0],
+        p05=_percentile(v, 0.05),
+        median=_percentile(v, 0.5),
+        mean=sum(v) / len(v),
+        p95=_percentile(v, 0.95),
+        max=v[-1],
+    )
 
 
 def _histogram(durations: Sequence[float]) -> list[dict]:
@@ -64,8 +70,10 @@ def _sample_rate_warnings(good: list[FileStats], opts: PrepareOptions) -> tuple[
     if low:
         rates = sorted({s.sample_rate for s in good if s.sample_rate < opts.sample_rate})
         warnings.append(
-            f"{len(low)} files ({_hours([s for s in good if s.sample_rate < opts.sample_rate]):.3f} h) are below the "
-            f"training rate {opts.sample_rate} Hz (at {', '.join(map(str, rates))} Hz): they will be upsampled "
+            f"{len(low)} files ({_hours([s for s in good if s.sample_rate < opts.sample_rate]):.3f} h) are "
+            "below the "
+            f"training rate {opts.sample_rate} Hz (at {', '.join(map(str, rates))} Hz): they will be "
+            "upsampled "
             "and have no content above their own Nyquist frequency"
         )
     if any(s.num_channels > 1 for s in good):
@@ -74,8 +82,20 @@ def _sample_rate_warnings(good: list[FileStats], opts: PrepareOptions) -> tuple[
     return warnings, low
 
 
-def build_report(inputs, output, root, train, val, rejected, ignored, opts, warnings, *, held_out: int = 0,
-                 split: dict | None = None) -> dict:  # fmt: skip
+def build_report(
+    inputs,
+    output,
+    root,
+    train,
+    val,
+    rejected,
+    ignored,
+    opts,
+    warnings,
+    *,
+    held_out: int = 0,
+    split: dict | None = None,
+) -> dict:
     """Everything report.json holds: settings, counts and hours per split, rates, durations, rejections.
 
     ``split``: how train and val were chosen, ``{"method": "hash" | "corpus" | "val_list", "notes": [...]}``.
@@ -84,7 +104,8 @@ def build_report(inputs, output, root, train, val, rejected, ignored, opts, warn
     rate_warnings, low = _sample_rate_warnings(good, opts)
     mel_keys = ("hop_length", "n_fft", "n_mels", "mel_padding", "max_frame_mismatch")
     settings = {
-        k: v for k, v in asdict(opts).items()
+        k: v
+        for k, v in asdict(opts).items()
         if k not in ("workers", "progress") and (opts.mels or k not in mel_keys)
     }  # no effect on output
     settings["val_fraction"] = opts.fraction  # the share the hash split used, given or default
@@ -102,15 +123,15 @@ def build_report(inputs, output, root, train, val, rejected, ignored, opts, warn
             ignored=ignored,
             held_out=held_out,
             hours=_hours(good),
-        ),  # fmt: skip
+        ),
         splits={
             name: dict(files=len(items), hours=_hours(items), seconds=sum(s.duration for s in items))
             for name, items in (("train", train), ("val", val))
-        },  # fmt: skip
+        },
         sample_rates={
             str(sr): dict(files=n, hours=_hours([s for s in good if s.sample_rate == sr]))
             for sr, n in sorted(Counter(s.sample_rate for s in good).items())
-        },  # fmt: skip
+        },
         channels={str(k): n for k, n in sorted(Counter(s.num_channels for s in good).items())},
         codecs=dict(sorted(Counter(s.codec for s in good).items())),
         duration_s=_stats([s.duration for s in good]),
@@ -118,7 +139,8 @@ def build_report(inputs, output, root, train, val, rejected, ignored, opts, warn
         rms_dbfs=_stats([s.rms_db for s in good if s.rms_db is not None]),
         peak_dbfs=_stats([s.peak_db for s in good if s.peak_db is not None]),
         rejected=dict(
-            files=len(rejected), by_reason={r: sum(x["reason"] == r for x in rejected) for r in opts.reasons()}
+            files=len(rejected),
+            by_reason={r: sum(x["reason"] == r for x in rejected) for r in opts.reasons()},
         ),
         below_sample_rate=low,
         warnings=warnings + rate_warnings,
@@ -138,23 +160,42 @@ def render_markdown(report: dict, rejected: list[dict]) -> str:
     """report.md: the same numbers as report.json, for people."""
     t, sp = report["totals"], report["splits"]
     lines = [
-        "# Corpus report (vocoder-prepare)", "",
-        f"Inputs: {', '.join(f'`{p}`' for p in report['inputs'])}  ", f"Common root: `{report['common_root']}`  ",
-        f"Split: {SPLIT_METHODS[report['split']['method']]}", "", *(f"- {n}" for n in report["split"]["notes"]),
+        "# Corpus report (vocoder-prepare)",
+        "",
+        f"Inputs: {', '.join(f'`{p}`' for p in report['inputs'])}  ",
+        f"Common root: `{report['common_root']}`  ",
+        f"Split: {SPLIT_METHODS[report['split']['method']]}",
+        "",
+        *(f"- {n}" for n in report["split"]["notes"]),
         *([""] if report["split"]["notes"] else []),
-        "| | files | hours | h:mm:ss |", "|---|---:|---:|---:|",
-        *(f"| {n} | {sp[n]['files']} | {sp[n]['hours']:.3f} | {_hms(sp[n]['seconds'])} |" for n in ("train", "val")),
+        "| | files | hours | h:mm:ss |",
+        "|---|---:|---:|---:|",
+        *(
+            f"| {n} | {sp[n]['files']} | {sp[n]['hours']:.3f} | {_hms(sp[n]['seconds'])} |"
+            for n in ("train", "val")
+        ),
         f"| **good** | {t['good']} | {t['hours']:.3f} | {_hms(3600 * t['hours'])} |",
-        f"| rejected | {t['rejected']} | | |", f"| ignored (not audio, hidden) | {t['ignored']} | | |",
-        *([f"| held out (test folders) | {t['held_out']} | | |"] if t["held_out"] else []), "",
-        "## Sample rates", "", "| sample rate | files | hours | h:mm:ss |", "|---:|---:|---:|---:|",
-        *(f"| {sr} Hz | {v['files']} | {v['hours']:.3f} | {_hms(3600 * v['hours'])} |"
-          for sr, v in report["sample_rates"].items()), "",
+        f"| rejected | {t['rejected']} | | |",
+        f"| ignored (not audio, hidden) | {t['ignored']} | | |",
+        *([f"| held out (test folders) | {t['held_out']} | | |"] if t["held_out"] else []),
+        "",
+        "## Sample rates",
+        "",
+        "| sample rate | files | hours | h:mm:ss |",
+        "|---:|---:|---:|---:|",
+        *(
+            f"| {sr} Hz | {v['files']} | {v['hours']:.3f} | {_hms(3600 * v['hours'])} |"
+            for sr, v in report["sample_rates"].items()
+        ),
+        "",
         f"Training rate: {report['settings']['sample_rate']} Hz. "
         f"Channels: {', '.join(f'{n} x {c}-ch' for c, n in report['channels'].items()) or '-'}. "
-        f"Codecs: {', '.join(f'{c} ({n})' for c, n in report['codecs'].items()) or '-'}.", "",
-        *_duration_lines(report), *_warning_lines(report), *_rejected_lines(report, rejected),
-    ]  # fmt: skip
+        f"Codecs: {', '.join(f'{c} ({n})' for c, n in report['codecs'].items()) or '-'}.",
+        "",
+        *_duration_lines(report),
+        *_warning_lines(report),
+        *_rejected_lines(report, rejected),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -163,11 +204,16 @@ def _duration_lines(report: dict) -> list[str]:
     most = max((r["files"] for r in hist), default=0) or 1
     lines = ["## Durations", ""]
     if d:
-        lines += [f"min {d['min']:.2f} s, median {d['median']:.2f} s, mean {d['mean']:.2f} s, "
-                  f"p95 {d['p95']:.2f} s, max {d['max']:.2f} s", ""]  # fmt: skip
+        lines += [
+            f"min {d['min']:.2f} s, median {d['median']:.2f} s, mean {d['mean']:.2f} s, "
+            f"p95 {d['p95']:.2f} s, max {d['max']:.2f} s",
+            "",
+        ]
     lines += ["| duration | files | hours | |", "|---|---:|---:|---|"]
-    lines += [f"| {_fmt_range(r)} | {r['files']} | {r['hours']:.3f} | {'#' * math.ceil(30 * r['files'] / most)} |"
-              for r in hist]  # fmt: skip
+    lines += [
+        f"| {_fmt_range(r)} | {r['files']} | {r['hours']:.3f} | {'#' * math.ceil(30 * r['files'] / most)} |"
+        for r in hist
+    ]
     return lines + [""]
 
 

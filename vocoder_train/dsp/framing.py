@@ -57,7 +57,9 @@ def trim_ends(x: torch.Tensor, trim: int) -> torch.Tensor:
     return x[..., trim:-trim] if trim else x
 
 
-def head_stft(audio: torch.Tensor, window: torch.Tensor, n_fft: int, hop: int, padding: str, frames: int) -> torch.Tensor:
+def head_stft(
+    audio: torch.Tensor, window: torch.Tensor, n_fft: int, hop: int, padding: str, frames: int
+) -> torch.Tensor:
     """audio (B, T) -> complex STFT (B, n_fft // 2 + 1, frames) on a vocos ISTFT's frame grid:
     frame ``l`` starts at ``l * hop - istft_trim(n_fft, hop, padding)``; zeros outside the signal."""
     pad = istft_trim(n_fft, hop, padding)
@@ -101,8 +103,14 @@ def window_envelope(window: torch.Tensor, hop: int, frames: int) -> torch.Tensor
     return overlap_add_basis(window.new_ones(1, 1, frames), window.square()[None], hop)[0]
 
 
-def istft(spec: torch.Tensor, window: torch.Tensor, hop: int, padding: str, freq_dim: int = -2,
-          envelope: torch.Tensor | None = None) -> torch.Tensor:
+def istft(
+    spec: torch.Tensor,
+    window: torch.Tensor,
+    hop: int,
+    padding: str,
+    freq_dim: int = -2,
+    envelope: torch.Tensor | None = None,
+) -> torch.Tensor:
     """vocos' ISTFT (``win_length = n_fft = window.numel()``): complex (B, K, L) with the
     K = n_fft // 2 + 1 bins along ``freq_dim`` (-2; -1 for frame-major (B, L, K)) -> audio (B, T),
     T = L * hop ("same") or (L - 1) * hop ("center").
@@ -116,7 +124,9 @@ def istft(spec: torch.Tensor, window: torch.Tensor, hop: int, padding: str, freq
     return trim_ends(synthesis_overlap_add(spec, window, hop, freq_dim), trim) / envelope
 
 
-def synthesis_overlap_add(spec: torch.Tensor, window: torch.Tensor, hop: int, freq_dim: int = -2) -> torch.Tensor:
+def synthesis_overlap_add(
+    spec: torch.Tensor, window: torch.Tensor, hop: int, freq_dim: int = -2
+) -> torch.Tensor:
     """Complex (B, K, L) (bins along ``freq_dim``) -> (B, (L - 1) * hop + n_fft): each frame's inverse
     real DFT times the window, overlap-added; not yet divided by the envelope nor trimmed."""
     frames = torch.fft.irfft(spec, n=window.shape[-1], dim=freq_dim, norm="backward").movedim(freq_dim, -1)
@@ -133,8 +143,10 @@ def causal_latency(n_fft: int, hop: int) -> int:
     lies under ``n_fft / hop`` windows, and the envelope repeats every hop).
     """
     if not 0 < hop < n_fft or n_fft % hop:
-        raise ValueError(f"n_fft={n_fft}, hop_length={hop}: the causal grid needs 0 < hop_length < n_fft with "
-                         f"hop_length dividing n_fft (e.g. n_fft = 4 x hop_length, as every preset has)")
+        raise ValueError(
+            f"n_fft={n_fft}, hop_length={hop}: the causal grid needs 0 < hop_length < n_fft with "
+            f"hop_length dividing n_fft (e.g. n_fft = 4 x hop_length, as every preset has)"
+        )
     return n_fft - hop
 
 
@@ -169,10 +181,14 @@ def causal_istft(spec: torch.Tensor, window: torch.Tensor, hop: int, freq_dim: i
     frame ``l`` covers output samples ``[(l + 1) * hop - n_fft, (l + 1) * hop)``; the
     ``n_fft - hop`` samples before 0 are dropped, all others divided by :func:`causal_envelope`."""
     latency = causal_latency(window.shape[-1], hop)
-    return causal_normalize(synthesis_overlap_add(spec, window, hop, freq_dim)[..., latency:], causal_envelope(window, hop))
+    return causal_normalize(
+        synthesis_overlap_add(spec, window, hop, freq_dim)[..., latency:], causal_envelope(window, hop)
+    )
 
 
-def carry_overlap_add(ola: torch.Tensor, tail: torch.Tensor, envelope: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def carry_overlap_add(
+    ola: torch.Tensor, tail: torch.Tensor, envelope: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One streaming step of :func:`causal_istft`.
 
     ``ola`` (B, c * hop + D): the overlap-add of the c new frames (unnormalized, starting at the

@@ -61,11 +61,22 @@ class FrontendSettings:
         return float(self.f_max) if self.f_max else self.sample_rate / 2
 
 
-def vocos_settings(sample_rate: int = 24000, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 100,
-                   padding: str = "center") -> FrontendSettings:  # fmt: skip
-    """vocos' ``MelSpectrogramFeatures``: torchaudio defaults (htk, no norm, 0 to sr/2), magnitude, ln, floor LOG_FLOOR."""
-    return FrontendSettings(sample_rate=int(sample_rate), n_fft=int(n_fft), hop_length=int(hop_length),
-                            n_mels=int(n_mels), padding=padding)  # fmt: skip
+def vocos_settings(
+    sample_rate: int = 24000,
+    n_fft: int = 1024,
+    hop_length: int = 256,
+    n_mels: int = 100,
+    padding: str = "center",
+) -> FrontendSettings:
+    """vocos' ``MelSpectrogramFeatures``: torchaudio defaults (htk, no norm, 0 to sr/2), magnitude, ln, floor
+    LOG_FLOOR."""
+    return FrontendSettings(
+        sample_rate=int(sample_rate),
+        n_fft=int(n_fft),
+        hop_length=int(hop_length),
+        n_mels=int(n_mels),
+        padding=padding,
+    )
 
 
 def settings_from_config(cfg: Mapping) -> FrontendSettings:
@@ -75,7 +86,10 @@ def settings_from_config(cfg: Mapping) -> FrontendSettings:
     target = cfg.pop("_target_", None) or cfg.pop("class_path", None)
     args = dict(cfg.pop("init_args", {}) or {}, **cfg)
     if target is not None and not str(target).endswith("MelSpectrogramFeatures"):
-        raise ValueError(f"feature extractor {target}: only vocos' MelSpectrogramFeatures (a mel front-end) can be compared")
+        raise ValueError(
+            f"feature extractor {target}: only vocos' MelSpectrogramFeatures (a mel front-end) can be "
+            "compared"
+        )
     if target is not None:
         keys = ("sample_rate", "n_fft", "hop_length", "n_mels", "padding")
         return vocos_settings(**{k: args[k] for k in keys if k in args})
@@ -98,14 +112,24 @@ def _stft(audio: torch.Tensor, s: FrontendSettings) -> torch.Tensor:
         x = torch.nn.functional.pad(x.unsqueeze(0), (pad, pad), mode="reflect")[0]
     elif s.padding == "causal":  # zeros, as the causal front end pads
         x = torch.nn.functional.pad(x, causal_padding(x.shape[-1], s.hop_length, s.n_fft))
-    spec = torch.stft(x, s.n_fft, s.hop_length, win, torch.hann_window(win, dtype=torch.float64),
-                      center=s.padding == "center", pad_mode="reflect", return_complex=True)  # fmt: skip
+    spec = torch.stft(
+        x,
+        s.n_fft,
+        s.hop_length,
+        win,
+        torch.hann_window(win, dtype=torch.float64),
+        center=s.padding == "center",
+        pad_mode="reflect",
+        return_complex=True,
+    )
     return spec[0].abs()
 
 
 def _filterbank(s: FrontendSettings) -> np.ndarray:
     """(n_mels, freqs) float64: torchaudio's filters (what vocos' MelSpectrogramFeatures uses)."""
-    return _cached_filterbank(s.n_fft // 2 + 1, float(s.f_min), s.fmax, s.n_mels, s.sample_rate, s.mel_norm, s.mel_scale)
+    return _cached_filterbank(
+        s.n_fft // 2 + 1, float(s.f_min), s.fmax, s.n_mels, s.sample_rate, s.mel_norm, s.mel_scale
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -167,10 +191,16 @@ def _grid(base: FrontendSettings, ours: FrontendSettings) -> dict[str, list]:
     nyquist = base.sample_rate / 2
     fmaxes = sorted({f for f in (nyquist, 8000.0, 7600.0, ours.fmax) if f <= nyquist})
     return dict(
-        padding=["center", "same", "causal"], mel_scale=["htk", "slaney"], mel_norm=[None, "slaney"],
-        f_min=sorted({0.0, 80.0, float(ours.f_min)}), f_max=fmaxes, power=[1, 2], log=["ln", "log10"],
-        log_floor=sorted({*FLOORS, ours.log_floor}), normalize=["none", "utterance"],
-    )  # fmt: skip
+        padding=["center", "same", "causal"],
+        mel_scale=["htk", "slaney"],
+        mel_norm=[None, "slaney"],
+        f_min=sorted({0.0, 80.0, float(ours.f_min)}),
+        f_max=fmaxes,
+        power=[1, 2],
+        log=["ln", "log10"],
+        log_floor=sorted({*FLOORS, ours.log_floor}),
+        normalize=["none", "utterance"],
+    )
 
 
 def _norm_fmax(s: FrontendSettings) -> FrontendSettings:
@@ -189,11 +219,17 @@ class Candidate:
     differences: list[str] = field(default_factory=list)
 
 
-def search(sample: np.ndarray, audio: torch.Tensor, base: FrontendSettings, ours: FrontendSettings) -> list[Candidate]:
+def search(
+    sample: np.ndarray, audio: torch.Tensor, base: FrontendSettings, ours: FrontendSettings
+) -> list[Candidate]:
     """Every candidate of the grid around ``base`` with its aligned error, best first."""
     grid = _grid(base, ours)
-    banks = [replace(base, mel_scale=sc, mel_norm=nm, f_min=lo, f_max=hi)
-             for sc, nm, lo, hi in itertools.product(grid["mel_scale"], grid["mel_norm"], grid["f_min"], grid["f_max"])]  # fmt: skip
+    banks = [
+        replace(base, mel_scale=sc, mel_norm=nm, f_min=lo, f_max=hi)
+        for sc, nm, lo, hi in itertools.product(
+            grid["mel_scale"], grid["mel_norm"], grid["f_min"], grid["f_max"]
+        )
+    ]
     stacked = np.concatenate([_filterbank(b) for b in banks])  # one matmul for all filterbanks
     out: list[Candidate] = []
     for padding in grid["padding"]:
@@ -202,13 +238,19 @@ def search(sample: np.ndarray, audio: torch.Tensor, base: FrontendSettings, ours
         for power in grid["power"]:
             lins = np.split(stacked @ mag**power, len(banks))
             for bank, lin in zip(banks, lins):
-                for log, floor, norm_mode in itertools.product(grid["log"], grid["log_floor"], grid["normalize"]):
-                    s = replace(bank, padding=padding, power=power, log=log, log_floor=floor, normalize=norm_mode)
+                for log, floor, norm_mode in itertools.product(
+                    grid["log"], grid["log_floor"], grid["normalize"]
+                ):
+                    s = replace(
+                        bank, padding=padding, power=power, log=log, log_floor=floor, normalize=norm_mode
+                    )
                     out.append(Candidate(s, aligned_error(sample, _finish(lin, s), k), k))
     return sorted(out, key=lambda c: c.error)
 
 
-def pick(candidates: list[Candidate], ours: FrontendSettings, rel_tol: float = 0.02, abs_tol: float = 1e-4) -> Candidate:
+def pick(
+    candidates: list[Candidate], ours: FrontendSettings, rel_tol: float = 0.02, abs_tol: float = 1e-4
+) -> Candidate:
     """The best candidate; among those as good (within the tolerance), the one closest to ours:
     a setting the example cannot reveal is assumed not to differ."""
     best = candidates[0].error
@@ -220,17 +262,43 @@ def pick(candidates: list[Candidate], ours: FrontendSettings, rel_tol: float = 0
 
 # -- the report ------------------------------------------------------------------------------------
 
-COMPARED = ("sample_rate", "hop_length", "n_mels", "padding", "mel_scale", "mel_norm", "f_min", "f_max",
-            "power", "log", "log_floor", "normalize")  # fmt: skip
-LABELS = dict(sample_rate="sample rate", hop_length="hop length", n_mels="mel bins", padding="padding",
-              mel_scale="mel scale", mel_norm="mel filter norm", f_min="f_min", f_max="f_max",
-              power="magnitude/power", log="log base", log_floor="log floor", normalize="normalization")  # fmt: skip
+COMPARED = (
+    "sample_rate",
+    "hop_length",
+    "n_mels",
+    "padding",
+    "mel_scale",
+    "mel_norm",
+    "f_min",
+    "f_max",
+    "power",
+    "log",
+    "log_floor",
+    "normalize",
+)
+LABELS = dict(
+    sample_rate="sample rate",
+    hop_length="hop length",
+    n_mels="mel bins",
+    padding="padding",
+    mel_scale="mel scale",
+    mel_norm="mel filter norm",
+    f_min="f_min",
+    f_max="f_max",
+    power="magnitude/power",
+    log="log base",
+    log_floor="log floor",
+    normalize="normalization",
+)
 
 
 def _describe(key: str, value) -> str:
     if key == "padding":
-        return {"center": "center (T // hop + 1 frames)", "same": "same (reflect-pad (n_fft - hop) / 2, HiFi-GAN style)",
-                "causal": "causal (n_fft - hop zeros on the left; streaming models)"}[value]
+        return {
+            "center": "center (T // hop + 1 frames)",
+            "same": "same (reflect-pad (n_fft - hop) / 2, HiFi-GAN style)",
+            "causal": "causal (n_fft - hop zeros on the left; streaming models)",
+        }[value]
     if key == "power":
         return {1: "magnitude", 2: "power (x2 in the log domain)"}[value]
     if key == "log":
@@ -279,16 +347,23 @@ class FrontendReport:
 
     def lines(self) -> list[str]:
         if not self.fits:
-            out = ["no candidate fits well: the front-ends may also differ in n_fft, window, pre-emphasis "
-                   "or a model-specific scaling; or the mel is predicted, not computed from this audio"]  # fmt: skip
-            out += [f"closest candidate, {LABELS[k]}: yours {y}, ours {o}" for k, (y, o) in self.differences.items()]
+            out = [
+                "no candidate fits well: the front-ends may also differ in n_fft, window, pre-emphasis "
+                "or a model-specific scaling; or the mel is predicted, not computed from this audio"
+            ]
+            out += [
+                f"closest candidate, {LABELS[k]}: yours {y}, ours {o}"
+                for k, (y, o) in self.differences.items()
+            ]
         elif self.differences:
             out = [f"{LABELS[k]}: yours {y}, ours {o}" for k, (y, o) in self.differences.items()]
         else:
             out = ["no difference: the supplied mel matches our front-end"]
         out.append(f"frames: yours {self.frames[0]}, ours {self.frames[1]} (offset {self.frame_offset:+d})")
-        out.append(f"residual error {self.error:.4g} (ours as configured: {self.error_ours:.4g}; "
-                   f"mel spread {self.mel_std:.3g}; {self.candidates} candidates searched)")  # fmt: skip
+        out.append(
+            f"residual error {self.error:.4g} (ours as configured: {self.error_ours:.4g}; "
+            f"mel spread {self.mel_std:.3g}; {self.candidates} candidates searched)"
+        )
         return out
 
     def to_dict(self) -> dict:
@@ -297,8 +372,9 @@ class FrontendReport:
         return d
 
 
-def compare_frontends(sample_mel: np.ndarray, audio: torch.Tensor, sample_rate: int,
-                      ours: Mapping | FrontendSettings) -> FrontendReport:  # fmt: skip
+def compare_frontends(
+    sample_mel: np.ndarray, audio: torch.Tensor, sample_rate: int, ours: Mapping | FrontendSettings
+) -> FrontendReport:
     """Compares a supplied mel of ``audio`` with our front-end and names the settings that differ.
 
     Args:
@@ -311,13 +387,17 @@ def compare_frontends(sample_mel: np.ndarray, audio: torch.Tensor, sample_rate: 
     mel = np.asarray(sample_mel, dtype=np.float64)
     mel = mel[0] if mel.ndim == 3 and mel.shape[0] == 1 else mel
     if mel.ndim != 2 or not np.isfinite(mel).all():
-        raise ValueError(f"sample mel: expected finite (n_mels, frames), got shape {tuple(np.shape(sample_mel))}")
+        raise ValueError(
+            f"sample mel: expected finite (n_mels, frames), got shape {tuple(np.shape(sample_mel))}"
+        )
     audio = audio.reshape(-1).double()
     base = replace(ours, sample_rate=int(sample_rate), n_mels=int(mel.shape[0]))
     expected = _frames(audio.numel(), base)
     if abs(mel.shape[0] - expected) <= MAX_LAG < abs(mel.shape[1] - expected):
-        raise ValueError(f"sample mel: shape {tuple(mel.shape)} looks transposed: its first axis has the audio's "
-                         f"{expected} frames; save it as (n_mels, frames), e.g. numpy.save(path, mel.T)")
+        raise ValueError(
+            f"sample mel: shape {tuple(mel.shape)} looks transposed: its first axis has the audio's "
+            f"{expected} frames; save it as (n_mels, frames), e.g. numpy.save(path, mel.T)"
+        )
     if abs(mel.shape[1] - expected) > MAX_LAG:  # a different hop: estimate it from the frame count
         base = replace(base, hop_length=max(1, round(audio.numel() / max(1, mel.shape[1] - 1))))
     cands = search(mel, audio, base, ours)
@@ -328,8 +408,17 @@ def compare_frontends(sample_mel: np.ndarray, audio: torch.Tensor, sample_rate: 
     err_ours = aligned_error(mel, ours_mel, k_ours) if ours.n_mels == mel.shape[0] else math.inf
     y, o = _norm_fmax(best.settings), _norm_fmax(ours)
     diffs = {k: (_describe(k, getattr(y, k)), _describe(k, getattr(o, k))) for k in best.differences}
-    return FrontendReport(best.settings, ours, diffs, best.error, err_ours, best.offset,
-                          (int(mel.shape[1]), _frames(audio.numel(), ours_at_rate)), float(mel.std()), len(cands))  # fmt: skip
+    return FrontendReport(
+        best.settings,
+        ours,
+        diffs,
+        best.error,
+        err_ours,
+        best.offset,
+        (int(mel.shape[1]), _frames(audio.numel(), ours_at_rate)),
+        float(mel.std()),
+        len(cands),
+    )
 
 
 def _frames(num_samples: int, s: FrontendSettings) -> int:

@@ -13,8 +13,9 @@ from vocoder_train.dsp.mel import LOG_FLOOR
 
 
 @torch.no_grad()
-def griffin_lim(spec: torch.Tensor, window: torch.Tensor, hop: int, padding: str, iters: int,
-                momentum: float = 0.99) -> torch.Tensor:
+def griffin_lim(
+    spec: torch.Tensor, window: torch.Tensor, hop: int, padding: str, iters: int, momentum: float = 0.99
+) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) -> audio (B, T) whose STFT magnitude approaches ``|spec|``.
 
     ``spec``: complex (B, n_fft // 2 + 1, L) on the grid of :func:`~vocoder_train.dsp.framing.istft`
@@ -35,8 +36,14 @@ def griffin_lim(spec: torch.Tensor, window: torch.Tensor, hop: int, padding: str
     return istft(spec, window, hop, padding)
 
 
-def mel_projection(audio: torch.Tensor, log_mel: torch.Tensor, mel_spec: torch.nn.Module, passes: int,
-                   floor: float = LOG_FLOOR, max_gain: float = 10.0) -> torch.Tensor:
+def mel_projection(
+    audio: torch.Tensor,
+    log_mel: torch.Tensor,
+    mel_spec: torch.nn.Module,
+    passes: int,
+    floor: float = LOG_FLOOR,
+    max_gain: float = 10.0,
+) -> torch.Tensor:
     """Makes the mel spectrogram of ``audio`` (B, T) agree with ``log_mel`` (B, n_mels, L), the
     vocoder's own input: ``passes`` times, take the STFT of ``audio`` on ``mel_spec``'s frames,
     scale each bin by its mel bands' ratio target / current (weighted by the filterbank, capped
@@ -58,8 +65,9 @@ def mel_projection(audio: torch.Tensor, log_mel: torch.Tensor, mel_spec: torch.n
     cover = fb.sum(1, keepdim=True)  # (n_freqs, 1): bins no band covers keep their gain of 1
     covered = cover > 0
     for _ in range(int(passes)):
-        spec = torch.stft(audio, n_fft, hop, window=window, center=True, pad_mode=stft_tf.pad_mode,
-                          return_complex=True)
+        spec = torch.stft(
+            audio, n_fft, hop, window=window, center=True, pad_mode=stft_tf.pad_mode, return_complex=True
+        )
         frames = min(spec.shape[-1], log_mel.shape[-1])
         current = fb.T @ spec[..., :frames].abs()
         ratio = torch.exp(log_mel[..., :frames]) / current.clamp(min=floor)

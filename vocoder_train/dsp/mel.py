@@ -26,8 +26,15 @@ def log_l1(x_hat: torch.Tensor, x: torch.Tensor, floor: float = LOG_FLOOR) -> to
     return F.l1_loss(safe_log(x_hat, floor), safe_log(x, floor))
 
 
-def mel_filterbank(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int,
-                   norm: str | None = None, mel_scale: str = "htk") -> torch.Tensor:
+def mel_filterbank(
+    n_freqs: int,
+    f_min: float,
+    f_max: float,
+    n_mels: int,
+    sample_rate: int,
+    norm: str | None = None,
+    mel_scale: str = "htk",
+) -> torch.Tensor:
     """Triangular mel filters (n_mels, n_freqs), float32: ``torchaudio.functional.melscale_fbanks``
     (what ``torchaudio.transforms.MelSpectrogram`` and vocos' mel features use), transposed.
 
@@ -38,7 +45,17 @@ def mel_filterbank(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample
         mel_scale: "htk" or "slaney" (linear below 1 kHz).
     """
     if mel_scale not in MEL_SCALES or norm not in MEL_NORMS:
-        raise ValueError(f"mel_scale={mel_scale!r}, norm={norm!r}: mel_scale is one of {MEL_SCALES}, norm one of {MEL_NORMS}")
-    fb = torchaudio.functional.melscale_fbanks(int(n_freqs), float(f_min), float(f_max), int(n_mels), int(sample_rate),
-                                               norm=norm, mel_scale=mel_scale)  # fmt: skip
+        raise ValueError(
+            f"mel_scale={mel_scale!r}, norm={norm!r}: mel_scale is one of {MEL_SCALES}, norm one of "
+            f"{MEL_NORMS}"
+        )
+    fb = torchaudio.functional.melscale_fbanks(
+        int(n_freqs),
+        float(f_min),
+        float(f_max),
+        int(n_mels),
+        int(sample_rate),
+        norm=norm,
+        mel_scale=mel_scale,
+    )
     return fb.T.contiguous()

@@ -30,7 +30,9 @@ class StftFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, n_fft: int, hop: int, win_length: int, window):
         with torch.no_grad():
-            s = torch.stft(x, n_fft, hop, win_length, window, center=True, pad_mode="reflect", return_complex=True)
+            s = torch.stft(
+                x, n_fft, hop, win_length, window, center=True, pad_mode="reflect", return_complex=True
+            )
         ctx.save_for_backward(window)
         ctx.meta = (n_fft, hop, win_length, x.shape[-1])
         return s
@@ -51,7 +53,9 @@ class StftFunction(torch.autograd.Function):
         w = torch.zeros(n_fft, dtype=fr.dtype, device=fr.device)
         w[left : left + win_length] = window
         ola = overlap_add(fr * w, hop)
-        gpad = F.pad(ola, (0, length + 2 * pad - ola.shape[-1]))  # the frames may stop short of the padded end
+        gpad = F.pad(
+            ola, (0, length + 2 * pad - ola.shape[-1])
+        )  # the frames may stop short of the padded end
         gx = gpad[:, pad : pad + length].clone()
         gx[:, 1 : pad + 1] += gpad[:, :pad].flip(-1)
         gx[:, length - 1 - pad : length - 1] += gpad[:, pad + length :].flip(-1)

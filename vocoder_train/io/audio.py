@@ -134,13 +134,18 @@ def load_audio(
             dec = _decoder(path)
             sr = int(dec.metadata.sample_rate)
             stop = None if duration is None else offset + duration
-            audio = (dec.get_all_samples() if whole else
-                     dec.get_samples_played_in_range(start_seconds=max(offset, 0.0), stop_seconds=stop)).data
+            audio = (
+                dec.get_all_samples()
+                if whole
+                else dec.get_samples_played_in_range(start_seconds=max(offset, 0.0), stop_seconds=stop)
+            ).data
     except AudioReadError:
         raise
     except Exception as e:
         if not Path(path).is_file():
-            raise AudioReadError(f"{path}: no such file (was it moved or deleted after vocoder-prepare?)") from e
+            raise AudioReadError(
+                f"{path}: no such file (was it moved or deleted after vocoder-prepare?)"
+            ) from e
         raise AudioReadError(f"{path}: cannot be decoded ({e})") from e
     audio = audio.float()
     if mono and audio.shape[0] > 1:

@@ -69,7 +69,9 @@ def derived_keys(module: nn.Module) -> set[str]:
     return {name for name, _ in module.named_buffers()} - set(module.state_dict())
 
 
-def drop_derived(state: Mapping[str, torch.Tensor], module: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+def drop_derived(
+    state: Mapping[str, torch.Tensor], module: nn.Module, prefix: str = ""
+) -> dict[str, torch.Tensor]:
     """``state`` without the keys that name a derived buffer of ``module`` (its keys start with
     ``prefix``), so a checkpoint that saved them loads strictly. Warns, naming the keys, when a saved
     value differs from the rebuilt one (another torchaudio, or weights trained on another front end)."""
@@ -77,15 +79,17 @@ def drop_derived(state: Mapping[str, torch.Tensor], module: nn.Module, prefix: s
     buffers = dict(module.named_buffers())
     kept, differ = {}, []
     for key, value in state.items():
-        name = key[len(prefix):] if key.startswith(prefix) else None
+        name = key[len(prefix) :] if key.startswith(prefix) else None
         if name not in derived:
             kept[key] = value
         elif not _same(value, buffers[name]):
             differ.append(key)
     if differ:
         warnings.warn(
-            f"the checkpoint's saved {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''} differ from the "
-            "ones rebuilt from the config (another torchaudio/vocos, or another front end); the rebuilt ones are "
+            f"the checkpoint's saved {', '.join(differ[:4])}{' ...' if len(differ) > 4 else ''} differ "
+            "from the "
+            "ones rebuilt from the config (another torchaudio/vocos, or another front end); the rebuilt "
+            "ones are "
             "used. Check the config's audio.* settings if the output sounds wrong",
             stacklevel=2,
         )
@@ -95,7 +99,9 @@ def drop_derived(state: Mapping[str, torch.Tensor], module: nn.Module, prefix: s
 def _same(saved: torch.Tensor, rebuilt: torch.Tensor) -> bool:
     if saved.shape != rebuilt.shape:
         return False
-    return bool(torch.allclose(saved.detach().cpu().to(rebuilt.dtype), rebuilt.detach().cpu(), rtol=1e-5, atol=1e-7))
+    return bool(
+        torch.allclose(saved.detach().cpu().to(rebuilt.dtype), rebuilt.detach().cpu(), rtol=1e-5, atol=1e-7)
+    )
 
 
 def vocos_state_dict(generator: nn.Module) -> dict[str, torch.Tensor]:

@@ -49,8 +49,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if found.name == "safetensors":
         return _load_safetensors(p, map_location)
     if found.name not in TORCH_LOADABLE:
-        raise WrongFileKind(p, found, CHECKPOINT_EXPECTED,
-                            "give a run's checkpoints/last.ckpt or a model file that vocoder-export wrote")  # fmt: skip
+        raise WrongFileKind(
+            p,
+            found,
+            CHECKPOINT_EXPECTED,
+            "give a run's checkpoints/last.ckpt or a model file that vocoder-export wrote",
+        )
     try:
         return torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # torch.load reports damage as RuntimeError, EOFError, KeyError, IndexError, ...
@@ -64,8 +68,10 @@ def _load_error(p: Path, found: FileKind, e: Exception) -> CheckpointError:
             "Nothing from it was executed. Load only checkpoints that hold plain weights; re-export it with "
             "vocoder-export from a checkpoint you made"
         )
-    return CheckpointError(f"{p}: unreadable or truncated checkpoint ({_detail(e)}); use an earlier checkpoint "
-                           "from the same folder")  # fmt: skip
+    return CheckpointError(
+        f"{p}: unreadable or truncated checkpoint ({_detail(e)}); use an earlier checkpoint "
+        "from the same folder"
+    )
 
 
 def _load_safetensors(p: Path, map_location: str | torch.device) -> dict[str, torch.Tensor]:
@@ -78,7 +84,8 @@ def _load_safetensors(p: Path, map_location: str | torch.device) -> dict[str, to
 
 
 def _detail(e: BaseException) -> str:
-    """The first line of an error that is not torch's advice to load the file unsafely (or the error's type)."""
+    """The first line of an error that is not torch's advice to load the file unsafely (or the error's
+    type)."""
     for line in str(e).splitlines():
         reason = line.split(" Please ")[0].removeprefix("WeightsUnpickler error: ").strip().rstrip(".")
         if reason and not any(advice in reason for advice in _UNSAFE_ADVICE):
@@ -105,10 +112,14 @@ def safetensors_json(path: str | os.PathLike, key: str) -> Any:
     try:
         return json.loads(meta[key])
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: metadata '{key}' is not valid JSON ({e.msg}); re-export the file") from e
+        raise CheckpointError(
+            f"{path}: metadata '{key}' is not valid JSON ({e.msg}); re-export the file"
+        ) from e
 
 
-def load_torchscript(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> torch.jit.ScriptModule:
+def load_torchscript(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> torch.jit.ScriptModule:
     """A TorchScript archive in eval mode. It holds TorchScript code and weights, not pickled Python
     objects, but that code runs when called: load only files you made or trust."""
     p = Path(path)
@@ -123,7 +134,8 @@ def load_torchscript(path: str | os.PathLike, map_location: str | torch.device =
 
 
 def process_umask() -> int:
-    """The process umask, read from /proc where it can be (changing it to read it races with other threads)."""
+    """The process umask, read from /proc where it can be (changing it to read it races with other
+    threads)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):

@@ -21,12 +21,21 @@ from pathlib import Path
 
 HEAD_BYTES = 4096
 FOLDER_ENTRIES = 1000  # a folder is judged by its first entries: a corpus folder may hold millions
-LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # pickled magic number of torch.save before 1.6
-_AUDIO_MAGIC = {b"RIFF": "a WAV audio file", b"RF64": "a WAV audio file", b"fLaC": "a FLAC audio file",
-                b"OggS": "an Ogg audio file", b"ID3": "an MP3 audio file", b"FORM": "an AIFF audio file"}  # fmt: skip
+LEGACY_TORCH_MAGIC = (
+    b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"  # pickled magic number of torch.save before 1.6
+)
+_AUDIO_MAGIC = {
+    b"RIFF": "a WAV audio file",
+    b"RF64": "a WAV audio file",
+    b"fLaC": "a FLAC audio file",
+    b"OggS": "an Ogg audio file",
+    b"ID3": "an MP3 audio file",
+    b"FORM": "an AIFF audio file",
+}
 # ONNX ModelProto starts with ir_version (field 1, varint) and then one of these fields' tags
 _ONNX_NEXT_TAGS = {0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x52, 0x5A, 0x62, 0x72}
-# kinds that are inputs to a model (audio, mels), not models: a tool given one as its model had its arguments swapped
+# kinds that are inputs to a model (audio, mels), not models: a tool given one as its model had its arguments
+# swapped
 INPUT_KINDS = ("npy", "npz", "audio", "audio-folder")
 
 
@@ -69,7 +78,11 @@ def sniff(path: str | os.PathLike) -> FileKind:
         return FileKind("empty", "an empty file")
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_kind(p)
-    return _binary_kind(head) or _text_kind(head, p.suffix.lower()) or FileKind("binary", "binary data of unknown kind")
+    return (
+        _binary_kind(head)
+        or _text_kind(head, p.suffix.lower())
+        or FileKind("binary", "binary data of unknown kind")
+    )
 
 
 def _binary_kind(head: bytes) -> FileKind | None:
@@ -105,7 +118,9 @@ def _text_kind(head: bytes, suffix: str) -> FileKind | None:
     if b"\x00" in head:
         return None
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut multi-byte character is fine
+        codecs.getincrementaldecoder("utf-8")().decode(
+            head, final=False
+        )  # a cut multi-byte character is fine
     except UnicodeDecodeError:
         return None
     if suffix in (".yaml", ".yml"):

@@ -66,8 +66,10 @@ def cuda_problem() -> str | None:
         from numba.cuda.cudadrv import nvvm
 
         if not nvvm.is_available():
-            return ("numba.cuda finds no libNVVM: install the CUDA toolkit's compiler (e.g. conda install -c "
-                    "conda-forge cuda-nvcc, or set CUDA_HOME to a toolkit) or pip install numba-cuda")
+            return (
+                "numba.cuda finds no libNVVM: install the CUDA toolkit's compiler (e.g. conda install -c "
+                "conda-forge cuda-nvcc, or set CUDA_HOME to a toolkit) or pip install numba-cuda"
+            )
     except Exception as e:  # pragma: no cover - broken driver / toolkit
         return f"numba.cuda failed to initialise ({type(e).__name__}: {e})"
     return None
@@ -99,8 +101,10 @@ def resolve_backend(backend: str, tensor: torch.Tensor) -> str:
             "use backend='auto' or 'torch'"
         )
     if tensor.device.type == "cuda":  # once per call site: the torch reference is correct, only slower
-        warnings.warn(f"numba CUDA kernels unavailable ({reason}); running the torch reference on {tensor.device}",
-                      stacklevel=3)
+        warnings.warn(
+            f"numba CUDA kernels unavailable ({reason}); running the torch reference on {tensor.device}",
+            stacklevel=3,
+        )
     return "torch"
 
 

@@ -39,7 +39,9 @@ def lsgan_g(fake: torch.Tensor) -> torch.Tensor:
 LOSSES = {"hinge": (hinge_d, hinge_g), "lsgan": (lsgan_d, lsgan_g)}
 
 
-def feature_matching(fmaps_real: list[list[torch.Tensor]], fmaps_fake: list[list[torch.Tensor]]) -> torch.Tensor:
+def feature_matching(
+    fmaps_real: list[list[torch.Tensor]], fmaps_fake: list[list[torch.Tensor]]
+) -> torch.Tensor:
     """Sum over layers of mean |real - fake|, averaged over sub-discriminators (real is a constant)."""
     total = sum(
         sum(F.l1_loss(f, r.detach()) for r, f in zip(rs, fs)) for rs, fs in zip(fmaps_real, fmaps_fake)
@@ -76,7 +78,12 @@ class Adversary(nn.Module):
             exposed as :attr:`weights` for the step.
     """
 
-    def __init__(self, discriminators: Mapping[str, nn.Module], loss: str = "hinge", weights: Mapping[str, float] | None = None):
+    def __init__(
+        self,
+        discriminators: Mapping[str, nn.Module],
+        loss: str = "hinge",
+        weights: Mapping[str, float] | None = None,
+    ):
         super().__init__()
         if not discriminators:
             raise ValueError("model.discriminator: at least one discriminator is needed for GAN training")
@@ -89,10 +96,13 @@ class Adversary(nn.Module):
 
     @classmethod
     def from_config(cls, entries: Mapping[str, Mapping], loss: str = "hinge") -> Adversary:
-        """``model.discriminator`` -> Adversary: each entry's ``weights`` are read off, the rest instantiated."""
+        """``model.discriminator`` -> Adversary: each entry's ``weights`` are read off, the rest
+        instantiated."""
         discriminators, weights = {}, {}
         for name, entry in entries.items():
-            node = OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig) else dict(entry)
+            node = (
+                OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig) else dict(entry)
+            )
             weights.update(entry_weights(name, node))
             del node["weights"]
             discriminators[name] = instantiate(node)
@@ -117,4 +127,3 @@ class Adversary(nn.Module):
             out[f"g_adv_{name}"] = sum(self.g_fn(lg) for lg in logits_fake) / len(logits_fake)
             out[f"g_fm_{name}"] = feature_matching(fmaps_real, fmaps_fake)
         return out
-

@@ -21,7 +21,9 @@ from vocoder_train.io.buffers import make_transient
 from vocoder_train.kernels import log_mel_l1, resolve_backend, stft_complex_loss
 
 
-def _complex_stft(x: torch.Tensor, n_fft: int, hop: int, win: int, window: torch.Tensor, backend: str) -> torch.Tensor:
+def _complex_stft(
+    x: torch.Tensor, n_fft: int, hop: int, win: int, window: torch.Tensor, backend: str
+) -> torch.Tensor:
     """Centred, reflect-padded one-sided STFT; outside the "torch" backend its gradient comes from
     :class:`~vocoder_train.dsp.stft.StftFunction` (same values, cheaper backward)."""
     window = window.to(x.dtype)
@@ -95,7 +97,11 @@ class MelReconstructionLoss(nn.Module):
             return torch.matmul(s.abs().transpose(-1, -2), self.mel_spec.mel_scale.fb).transpose(-1, -2)
 
 
-DEFAULT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))  # (n_fft, hop, win): Parallel WaveGAN's
+DEFAULT_RESOLUTIONS = (
+    (1024, 120, 600),
+    (2048, 240, 1200),
+    (512, 50, 240),
+)  # (n_fft, hop, win): Parallel WaveGAN's
 
 
 class MultiResolutionSTFTLoss(nn.Module):
@@ -134,7 +140,9 @@ class MultiResolutionSTFTLoss(nn.Module):
         self.resolutions = [tuple(int(v) for v in r) for r in resolutions]
         for i, (n_fft, hop, win) in enumerate(self.resolutions):
             if not (0 < win <= n_fft and hop > 0):
-                raise ValueError(f"resolutions[{i}] = {(n_fft, hop, win)}: need 0 < win_length <= n_fft, hop > 0")
+                raise ValueError(
+                    f"resolutions[{i}] = {(n_fft, hop, win)}: need 0 < win_length <= n_fft, hop > 0"
+                )
             self.register_buffer(f"window_{i}", window_fn(win), persistent=False)
         self.sc_weight, self.mag_weight, self.eps, self.backend = sc_weight, mag_weight, eps, backend
 
@@ -203,7 +211,8 @@ class MultiScaleMelLoss(nn.Module):
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction={reduction!r}: expected 'mean' or 'sum'")
         self.losses = nn.ModuleList(
-            MelReconstructionLoss(sample_rate, int(n), int(h), int(m), f_min, f_max, backend) for n, h, m in scales
+            MelReconstructionLoss(sample_rate, int(n), int(h), int(m), f_min, f_max, backend)
+            for n, h, m in scales
         )
         self.reduction = reduction
 
@@ -238,11 +247,22 @@ class HeadMagnitudeLoss(nn.Module):
 
     takes_spectrum = True
 
-    def __init__(self, n_fft: int = 1024, hop_length: int = 256, padding: str = "same", floor: float = LOG_FLOOR,
-                 sample_rate: int = 24000, n_mels: int = 100, bin_weight: float = 1.0, mel_weight: float = 0.0):
+    def __init__(
+        self,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        padding: str = "same",
+        floor: float = LOG_FLOOR,
+        sample_rate: int = 24000,
+        n_mels: int = 100,
+        bin_weight: float = 1.0,
+        mel_weight: float = 0.0,
+    ):
         super().__init__()
         if padding not in PADDINGS:
-            raise ValueError(f"HeadMagnitudeLoss: padding={padding!r}; the head's ISTFT padding is one of {PADDINGS}")
+            raise ValueError(
+                f"HeadMagnitudeLoss: padding={padding!r}; the head's ISTFT padding is one of {PADDINGS}"
+            )
         if bin_weight < 0 or mel_weight < 0 or bin_weight + mel_weight == 0:
             raise ValueError(f"bin_weight={bin_weight}, mel_weight={mel_weight}: both >= 0 and not both 0")
         self.n_fft, self.hop, self.padding, self.floor = int(n_fft), int(hop_length), padding, float(floor)
@@ -258,9 +278,13 @@ class HeadMagnitudeLoss(nn.Module):
                 f"HeadMagnitudeLoss: expected the head's complex spectrum (B, {self.n_fft // 2 + 1}, L), got "
                 f"{tuple(spectrum.shape)} {spectrum.dtype}; its n_fft must be the head's"
             )
-        with torch.autocast(device_type=audio.device.type, enabled=False):  # the filterbank product in fp32, as the other losses
+        with torch.autocast(
+            device_type=audio.device.type, enabled=False
+        ):  # the filterbank product in fp32, as the other losses
             with torch.no_grad():
-                target = head_stft(audio.float(), self.window, self.n_fft, self.hop, self.padding, spectrum.shape[-1]).abs()
+                target = head_stft(
+                    audio.float(), self.window, self.n_fft, self.hop, self.padding, spectrum.shape[-1]
+                ).abs()
             mag = spectrum.abs()
             loss = mag.new_zeros(())
             if self.bin_weight:

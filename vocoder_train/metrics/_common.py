@@ -49,7 +49,8 @@ def paired_tensors(ref: AudioLike, deg: AudioLike) -> tuple[torch.Tensor, torch.
 
 
 def resample_np(audio: np.ndarray, orig: int, new: int) -> np.ndarray:
-    """Resamples a float numpy ``(T,)`` with the project's cached kernel (:func:`vocoder_train.io.audio.resample`)."""
+    """Resamples a float numpy ``(T,)`` with the project's cached kernel
+    (:func:`vocoder_train.io.audio.resample`)."""
     if int(orig) == int(new):
         return audio
     from vocoder_train.io.audio import resample

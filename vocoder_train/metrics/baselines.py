@@ -52,7 +52,11 @@ def mel_front_end(module: torch.nn.Module) -> MelFrontEnd | None:
     """
     import torchaudio
 
-    spec = module if isinstance(module, torchaudio.transforms.MelSpectrogram) else getattr(module, "mel_spec", None)
+    spec = (
+        module
+        if isinstance(module, torchaudio.transforms.MelSpectrogram)
+        else getattr(module, "mel_spec", None)
+    )
     if isinstance(spec, torchaudio.transforms.MelSpectrogram) and spec.power == 1:
         padding = getattr(module, "padding", "center" if spec.spectrogram.center else None)
         if padding not in ("center", "same"):
@@ -67,8 +71,12 @@ def mel_front_end(module: torch.nn.Module) -> MelFrontEnd | None:
 
 
 @torch.no_grad()
-def griffin_lim_from_mel(mel: torch.Tensor, front: MelFrontEnd, iters: int = GRIFFIN_LIM_ITERS,
-                         generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+def griffin_lim_from_mel(
+    mel: torch.Tensor,
+    front: MelFrontEnd,
+    iters: int = GRIFFIN_LIM_ITERS,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Mel magnitudes (B, n_mels, L) -> audio (B, T): pseudo-inverse of ``front.filterbank``, a random
     phase from ``generator``, then ``iters`` fast Griffin-Lim iterations on ``front``'s frame grid.
     The output has as many samples as the vocos ISTFT on that grid gives for L frames."""
@@ -92,9 +100,11 @@ class GriffinLimBaseline:
         self.sample_rate = int(vocoder.sample_rate)
         self.front = mel_front_end(vocoder.feature_extractor)
         if self.front is None:
-            raise ValueError(f"{getattr(vocoder, 'source', vocoder)}: its feature extractor "
-                             f"{type(vocoder.feature_extractor).__name__} is not a mel front end, so there is no "
-                             "Griffin-Lim baseline for it; leave the baseline out")  # fmt: skip
+            raise ValueError(
+                f"{getattr(vocoder, 'source', vocoder)}: its feature extractor "
+                f"{type(vocoder.feature_extractor).__name__} is not a mel front end, so there is no "
+                "Griffin-Lim baseline for it; leave the baseline out"
+            )
 
     def copy_synthesis(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (B, T) -> log-mel of the vocoder -> Griffin-Lim -> audio (B, T) (trimmed or zero-padded)."""

@@ -100,9 +100,13 @@ class Comparison:
                 d = self.values(lab, n) - self.values(first, n)
                 ok = d[np.isfinite(d)]
                 sign = 1.0 if higher_is_better(n) else -1.0
-                out[lab][n] = {"mean": float(ok.mean()) if ok.size else math.nan,
-                               "std": float(ok.std()) if ok.size else math.nan, "n": int(ok.size),
-                               "better": int(np.sum(sign * ok > 0)), "worse": int(np.sum(sign * ok < 0))}  # fmt: skip
+                out[lab][n] = {
+                    "mean": float(ok.mean()) if ok.size else math.nan,
+                    "std": float(ok.std()) if ok.size else math.nan,
+                    "n": int(ok.size),
+                    "better": int(np.sum(sign * ok > 0)),
+                    "worse": int(np.sum(sign * ok < 0)),
+                }
         return out
 
     def speed(self) -> dict[str, dict[str, float]]:
@@ -111,15 +115,20 @@ class Comparison:
         out = {}
         for lab in self.labels:
             synth_s = float(sum(r["systems"][lab]["synth_s"] for r in self.rows))
-            out[lab] = {"audio_s": audio_s, "synth_s": synth_s, "rtf": synth_s / audio_s if audio_s else math.nan}
+            out[lab] = {
+                "audio_s": audio_s,
+                "synth_s": synth_s,
+                "rtf": synth_s / audio_s if audio_s else math.nan,
+            }
         return out
 
 
 # -- the loop ----------------------------------------------------------------------------------------
 
 
-def score_file_all(systems: Sequence[System], path: str, names: Sequence[str],
-                   options: MetricOptions | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:  # fmt: skip
+def score_file_all(
+    systems: Sequence[System], path: str, names: Sequence[str], options: MetricOptions | None = None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict]:
     """(reference (T,) at the first system's rate, generated (T,) per label, row) for one file.
 
     Raises AudioReadError/ValueError/RuntimeError (naming the system) when any system cannot handle it."""
@@ -155,18 +164,29 @@ def compare_files(
     the report names them; ``options``: the CREPE model and device."""
     s = settings or EvalSettings()
     metrics, plots, save_audio, progress, labels, options = (
-        s.metrics, s.plots, s.save_audio, s.progress, s.labels, s.options)
+        s.metrics,
+        s.plots,
+        s.save_audio,
+        s.progress,
+        s.labels,
+        s.options,
+    )
 
     from vocoder_train.io.audio import save_audio as write_audio
 
     if len(systems) < 2 or len({s.label for s in systems}) != len(systems):
-        raise ValueError(f"compare_files: needs two or more systems with distinct labels, got {[s.label for s in systems]}")
+        raise ValueError(
+            f"compare_files: needs two or more systems with distinct labels, got {[s.label for s in systems]}"
+        )
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = {"data": "", "device": "cpu", **(labels or {})}
     for s in systems:  # warm-up, so the real-time factors exclude first-call setup
         s.resynthesizer.copy_synthesis(torch.zeros(1, s.sample_rate // 2))
-    res = Comparison(labels["data"], labels["device"], tuple(metrics), list(systems), reference_columns(metrics))
+    res = Comparison(
+        labels["data"], labels["device"], tuple(metrics), list(systems), reference_columns(metrics)
+    )
+
     def score_one(path: str):
         return score_file_all(res.systems, path, res.metrics, options)
 
@@ -175,11 +195,17 @@ def compare_files(
         index = len(res.rows) - 1
         if save_audio:
             for s in res.systems:
-                write_audio(out_dir / "audio" / s.label / f"{index:04d}_{Path(path).stem}.wav", gens[s.label], s.sample_rate)
+                write_audio(
+                    out_dir / "audio" / s.label / f"{index:04d}_{Path(path).stem}.wav",
+                    gens[s.label],
+                    s.sample_rate,
+                )
         if index < plots:
             res.plots.append(plot_comparison(ref, gens, res.systems, out_dir, index, Path(path).name))
     if not res.rows:
-        raise RuntimeError(f"vocoder-evaluate: none of the {len(paths)} files in {res.data} could be evaluated")
+        raise RuntimeError(
+            f"vocoder-evaluate: none of the {len(paths)} files in {res.data} could be evaluated"
+        )
     write_comparison(res, out_dir)
     return res
 
@@ -187,10 +213,18 @@ def compare_files(
 # -- plots and outputs ---------------------------------------------------------------------------------
 
 
-def plot_comparison(ref: torch.Tensor, gens: dict[str, torch.Tensor], systems: Sequence[System], out_dir: Path,
-                    index: int, title: str) -> str:  # fmt: skip
+def plot_comparison(
+    ref: torch.Tensor,
+    gens: dict[str, torch.Tensor],
+    systems: Sequence[System],
+    out_dir: Path,
+    index: int,
+    title: str,
+) -> str:
     """The reference's spectrogram above each system's (each at its own rate); returns the PNG's file name."""
-    audio = [("reference", ref, systems[0].sample_rate)] + [(s.label, gens[s.label], s.sample_rate) for s in systems]
+    audio = [("reference", ref, systems[0].sample_rate)] + [
+        (s.label, gens[s.label], s.sample_rate) for s in systems
+    ]
     panels, top = [], None
     for name, x, sr in audio:
         n_fft = plot_window(sr)
@@ -212,14 +246,24 @@ def write_comparison(res: Comparison, out_dir: Path) -> None:
         return finite_or_none(tree)
 
     doc = {
-        "data": res.data, "device": res.device, "metrics": list(res.metrics),
-        "reference_columns": list(res.reference), "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
-        "systems": [{"label": s.label, "model": s.model, "sample_rate": s.sample_rate, **speed[s.label]}
-                    for s in res.systems],
-        "baseline": res.labels[0], "aggregate": clean(agg), "deltas": clean(deltas),
-        "num_files": len(res.rows), "num_skipped": len(res.skipped), "files": clean(res.rows),
-        "skipped": res.skipped, "plots": res.plots,
-    }  # fmt: skip
+        "data": res.data,
+        "device": res.device,
+        "metrics": list(res.metrics),
+        "reference_columns": list(res.reference),
+        "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
+        "systems": [
+            {"label": s.label, "model": s.model, "sample_rate": s.sample_rate, **speed[s.label]}
+            for s in res.systems
+        ],
+        "baseline": res.labels[0],
+        "aggregate": clean(agg),
+        "deltas": clean(deltas),
+        "num_files": len(res.rows),
+        "num_skipped": len(res.skipped),
+        "files": clean(res.rows),
+        "skipped": res.skipped,
+        "plots": res.plots,
+    }
     (out_dir / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     write_comparison_csv(res, out_dir / "metrics.csv")
     (out_dir / "report.md").write_text(render_comparison(res, agg, deltas, speed), encoding="utf-8")
@@ -230,14 +274,28 @@ def write_comparison_csv(res: Comparison, path: Path) -> None:
     first = res.labels[0]
     delta_cols = [f"delta_{n}" for n in res.metrics]
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "system", "duration_s", "synth_s", *res.metrics, *res.reference, *delta_cols])
+        w = csv.DictWriter(
+            f,
+            fieldnames=["path", "system", "duration_s", "synth_s", *res.metrics, *res.reference, *delta_cols],
+        )
         w.writeheader()
         for r in res.rows:
             for lab in res.labels:
                 vals = r["systems"][lab]
-                deltas = {f"delta_{n}": "" if lab == first else vals[n] - r["systems"][first][n] for n in res.metrics}
-                w.writerow({"path": r["path"], "system": lab, "duration_s": r["duration_s"], **vals,
-                            **{c: r[c] for c in res.reference}, **deltas})  # fmt: skip
+                deltas = {
+                    f"delta_{n}": "" if lab == first else vals[n] - r["systems"][first][n]
+                    for n in res.metrics
+                }
+                w.writerow(
+                    {
+                        "path": r["path"],
+                        "system": lab,
+                        "duration_s": r["duration_s"],
+                        **vals,
+                        **{c: r[c] for c in res.reference},
+                        **deltas,
+                    }
+                )
 
 
 def _delta_cell(d: dict[str, float]) -> str:
@@ -248,29 +306,61 @@ def _delta_cell(d: dict[str, float]) -> str:
 def render_comparison(res: Comparison, agg: dict, deltas: dict, speed: dict) -> str:
     """report.md of a comparison: systems, means side by side, deltas, plots, per-file deltas."""
     first, others = res.labels[0], res.labels[1:]
-    lines = ["# vocoder-evaluate A/B report", "", f"- data: `{res.data}`, device: {res.device}",
-             f"- files evaluated: {len(res.rows)} (every system on each), skipped: {len(res.skipped)}", "",
-             "| system | model | sample rate | real-time factor |", "|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {s.label} | `{s.model}` | {s.sample_rate} | {fmt_value(speed[s.label]['rtf'])} |" for s in res.systems]
-    lines += ["", "## Means", "", "| metric | better | " + " | ".join(res.labels) + " | reference |",
-              "|---" * (3 + len(res.labels)) + "|"]  # fmt: skip
+    lines = [
+        "# vocoder-evaluate A/B report",
+        "",
+        f"- data: `{res.data}`, device: {res.device}",
+        f"- files evaluated: {len(res.rows)} (every system on each), skipped: {len(res.skipped)}",
+        "",
+        "| system | model | sample rate | real-time factor |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s.label} | `{s.model}` | {s.sample_rate} | {fmt_value(speed[s.label]['rtf'])} |"
+        for s in res.systems
+    ]
+    lines += [
+        "",
+        "## Means",
+        "",
+        "| metric | better | " + " | ".join(res.labels) + " | reference |",
+        "|---" * (3 + len(res.labels)) + "|",
+    ]
     for n in res.metrics:
         ref = agg["reference"].get(REFERENCE_PREFIX + n)
         cells = " | ".join(fmt_value(agg[lab][n]["mean"]) for lab in res.labels)
         lines.append(f"| {n} | {better(n)} | {cells} | {fmt_value(ref['mean']) if ref else '-'} |")
-    lines += ["", "The reference column is the recordings' own score, for metrics that need no reference (DNSMOS).",
-              "", f"## Deltas against {first}", "",
-              f"Per file, system - {first}: mean ± std over files (files better / worse).", "",
-              "| metric | better | " + " | ".join(others) + " |", "|---" * (2 + len(others)) + "|"]  # fmt: skip
+    lines += [
+        "",
+        "The reference column is the recordings' own score, for metrics that need no reference (DNSMOS).",
+        "",
+        f"## Deltas against {first}",
+        "",
+        f"Per file, system - {first}: mean ± std over files (files better / worse).",
+        "",
+        "| metric | better | " + " | ".join(others) + " |",
+        "|---" * (2 + len(others)) + "|",
+    ]
     for n in res.metrics:
-        lines.append(f"| {n} | {better(n)} | " + " | ".join(_delta_cell(deltas[lab][n]) for lab in others) + " |")
+        lines.append(
+            f"| {n} | {better(n)} | " + " | ".join(_delta_cell(deltas[lab][n]) for lab in others) + " |"
+        )
     lines += ["", "## Plots", "", *[f"![{p}]({p})" for p in res.plots]]
     for lab in others:
-        lines += ["", f"## Per file: {lab} - {first}", "", "| file | " + " | ".join(res.metrics) + " |",
-                  "|---" * (1 + len(res.metrics)) + "|"]  # fmt: skip
+        lines += [
+            "",
+            f"## Per file: {lab} - {first}",
+            "",
+            "| file | " + " | ".join(res.metrics) + " |",
+            "|---" * (1 + len(res.metrics)) + "|",
+        ]
         for r in res.rows:
             a, b = r["systems"][first], r["systems"][lab]
-            lines.append(f"| `{Path(r['path']).name}` | " + " | ".join(fmt_value(b[n] - a[n]) for n in res.metrics) + " |")
+            lines.append(
+                f"| `{Path(r['path']).name}` | "
+                + " | ".join(fmt_value(b[n] - a[n]) for n in res.metrics)
+                + " |"
+            )
     if res.skipped:
         lines += ["", f"## Skipped files ({len(res.skipped)})", ""]
         lines += [f"- `{s['path']}`: {s['reason']}" for s in res.skipped]

@@ -48,7 +48,8 @@ from vocoder_train.metrics.pitch import PitchTrack, track_metrics
 CREPE_RATE = 16000  # torchcrepe.SAMPLE_RATE
 HOP_LENGTH = 160  # torchcrepe's default hop at 16 kHz (10 ms); vocos' silence gate uses it too
 WINDOW = 1024  # torchcrepe.WINDOW_SIZE
-# vocos' metrics/periodicity.py: torchcrepe.predict(fmin=50.0, fmax=550), SILENCE_THRESHOLD, UNVOICED_THRESHOLD
+# vocos' metrics/periodicity.py: torchcrepe.predict(fmin=50.0, fmax=550), SILENCE_THRESHOLD,
+# UNVOICED_THRESHOLD
 FMIN, FMAX = 50.0, 550.0
 SILENCE_DB = -60.0
 UNVOICED_THRESHOLD = 0.21
@@ -62,14 +63,20 @@ _reference_tracks: OrderedDict[tuple, PitchTrack] = OrderedDict()
 def check_model(model: str) -> str:
     """``model`` if it is a CREPE capacity torchcrepe ships, else ValueError naming the choices."""
     if model not in MODELS:
-        raise ValueError(f"crepe model {model!r} (validation.crepe_model, --crepe-model): choose one of "
-                         f"{', '.join(MODELS)}; full is the Vocos paper's")
+        raise ValueError(
+            f"crepe model {model!r} (validation.crepe_model, --crepe-model): choose one of "
+            f"{', '.join(MODELS)}; full is the Vocos paper's"
+        )
     return model
 
 
 def default_device() -> torch.device:
     """The current CUDA device when there is one (each rank's own under DDP), else the CPU."""
-    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    return (
+        torch.device("cuda", torch.cuda.current_device())
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
 
 
 def silent_frames(audio16k: torch.Tensor) -> np.ndarray:
@@ -135,17 +142,26 @@ def crepe_track(
     dev = torch.device(device) if device is not None else default_device()
     probs = _probabilities(x, model, dev)
     with _same_dither():
-        pitch, periodicity = torchcrepe.postprocess(probs, FMIN, FMAX, torchcrepe.decode.viterbi, return_periodicity=True)
+        pitch, periodicity = torchcrepe.postprocess(
+            probs, FMIN, FMAX, torchcrepe.decode.viterbi, return_periodicity=True
+        )
     periodicity[0, torch.from_numpy(silent_frames(x))] = 0.0
     pitch = torchcrepe.threshold.At(UNVOICED_THRESHOLD)(pitch, periodicity)[0].double().numpy()
     voiced = ~np.isnan(pitch)
-    return PitchTrack(f0=np.where(voiced, pitch, 0.0), periodicity=periodicity[0].double().numpy(), voiced=voiced)
+    return PitchTrack(
+        f0=np.where(voiced, pitch, 0.0), periodicity=periodicity[0].double().numpy(), voiced=voiced
+    )
 
 
 def _reference_track(ref: torch.Tensor, sample_rate: int, model: str, device) -> PitchTrack:
     """:func:`crepe_track` of a reference, remembered by content: validation scores the same
     segments every time and an A/B evaluation the same file once per model."""
-    key = (hashlib.blake2b(ref.numpy().tobytes(), digest_size=16).digest(), ref.shape[-1], int(sample_rate), model)
+    key = (
+        hashlib.blake2b(ref.numpy().tobytes(), digest_size=16).digest(),
+        ref.shape[-1],
+        int(sample_rate),
+        model,
+    )
     track = _reference_tracks.get(key)
     if track is None:
         track = crepe_track(ref, sample_rate, model, device)
@@ -158,7 +174,11 @@ def _reference_track(ref: torch.Tensor, sample_rate: int, model: str, device) ->
 
 
 def crepe_metrics(
-    ref: AudioLike, deg: AudioLike, sample_rate: int, model: str = "full", device: str | torch.device | None = None
+    ref: AudioLike,
+    deg: AudioLike,
+    sample_rate: int,
+    model: str = "full",
+    device: str | torch.device | None = None,
 ) -> dict[str, float]:
     """``periodicity``, ``vuv_f1`` and ``pitch_cents`` of ``deg`` against ``ref`` from CREPE tracks.
 
@@ -168,4 +188,6 @@ def crepe_metrics(
     and for ``pitch_cents`` when no frame is voiced in both.
     """
     r, d = paired_tensors(ref, deg)
-    return track_metrics(_reference_track(r, sample_rate, model, device), crepe_track(d, sample_rate, model, device))
+    return track_metrics(
+        _reference_track(r, sample_rate, model, device), crepe_track(d, sample_rate, model, device)
+    )

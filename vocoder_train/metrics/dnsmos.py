@@ -19,7 +19,12 @@ from vocoder_train.metrics._common import AudioLike, resample_np, to_numpy
 
 DNSMOS_RATE = 16000  # the rate the DNSMOS models were trained at
 # metric name -> key of speechmos' result
-KEYS = {"dnsmos_sig": "sig_mos", "dnsmos_bak": "bak_mos", "dnsmos_ovrl": "ovrl_mos", "dnsmos_p808": "p808_mos"}
+KEYS = {
+    "dnsmos_sig": "sig_mos",
+    "dnsmos_bak": "bak_mos",
+    "dnsmos_ovrl": "ovrl_mos",
+    "dnsmos_p808": "p808_mos",
+}
 
 
 def dnsmos(audio: AudioLike, sample_rate: int) -> dict[str, float]:

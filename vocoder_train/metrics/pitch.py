@@ -230,8 +230,13 @@ def pitch_rmse_cents(tr: PitchTrack, td: PitchTrack) -> float:
 
 
 def track_metrics(tr: PitchTrack, td: PitchTrack) -> dict[str, float]:
-    """``periodicity``, ``vuv_f1`` and ``pitch_cents`` of a degraded track ``td`` against a reference ``tr``."""
-    return {"periodicity": periodicity_rmse(tr, td), "vuv_f1": vuv_f1_score(tr, td), "pitch_cents": pitch_rmse_cents(tr, td)}
+    """``periodicity``, ``vuv_f1`` and ``pitch_cents`` of a degraded track ``td`` against a reference
+    ``tr``."""
+    return {
+        "periodicity": periodicity_rmse(tr, td),
+        "vuv_f1": vuv_f1_score(tr, td),
+        "pitch_cents": pitch_rmse_cents(tr, td),
+    }
 
 
 def yin_metrics(ref: AudioLike, deg: AudioLike, sample_rate: int, **yin_kwargs) -> dict[str, float]:

@@ -65,7 +65,11 @@ def _dnsmos_group(r: np.ndarray | None, d: np.ndarray, sr: int, opts: MetricOpti
     return dnsmos(d, sr)
 
 
-GROUPS: dict[str, Callable[..., dict[str, float]]] = {"crepe": _crepe_group, "yin": _yin_group, "dnsmos": _dnsmos_group}
+GROUPS: dict[str, Callable[..., dict[str, float]]] = {
+    "crepe": _crepe_group,
+    "yin": _yin_group,
+    "dnsmos": _dnsmos_group,
+}
 
 METRICS: dict[str, MetricSpec] = {
     s.name: s
@@ -76,11 +80,15 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("stoi", True, stoi, "short-time objective intelligibility"),
         MetricSpec("si_sdr", True, lambda r, d, sr: si_sdr(r, d), "scale-invariant SDR, dB"),
         MetricSpec("periodicity", False, None, "RMSE of CREPE periodicity (the Vocos paper's)", "crepe"),
-        MetricSpec("vuv_f1", True, None, "F1 of CREPE voiced/unvoiced decisions (the Vocos paper's)", "crepe"),
+        MetricSpec(
+            "vuv_f1", True, None, "F1 of CREPE voiced/unvoiced decisions (the Vocos paper's)", "crepe"
+        ),
         MetricSpec("pitch_cents", False, None, "CREPE f0 RMSE in cents on frames voiced in both", "crepe"),
         MetricSpec("periodicity_yin", False, None, "RMSE of YIN periodicity curves (fast)", "yin"),
         MetricSpec("vuv_f1_yin", True, None, "F1 of YIN voiced/unvoiced decisions (fast)", "yin"),
-        MetricSpec("pitch_cents_yin", False, None, "YIN f0 RMSE in cents on frames voiced in both (fast)", "yin"),
+        MetricSpec(
+            "pitch_cents_yin", False, None, "YIN f0 RMSE in cents on frames voiced in both (fast)", "yin"
+        ),
         MetricSpec("dnsmos_sig", True, None, "DNSMOS P.835 speech signal quality", "dnsmos", False),
         MetricSpec("dnsmos_bak", True, None, "DNSMOS P.835 background noise quality", "dnsmos", False),
         MetricSpec("dnsmos_ovrl", True, None, "DNSMOS P.835 overall quality", "dnsmos", False),
@@ -94,9 +102,18 @@ DNSMOS_METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
 EVALUATE_METRICS = DEFAULT_METRICS + DNSMOS_METRICS
 # computed only every validation.slow_every validations in training: each costs CPU seconds per item
 SLOW_METRICS = frozenset(
-    {"pesq", "stoi", "periodicity", "vuv_f1", "pitch_cents", "periodicity_yin", "vuv_f1_yin", "pitch_cents_yin",
-     *DNSMOS_METRICS}
-)  # fmt: skip
+    {
+        "pesq",
+        "stoi",
+        "periodicity",
+        "vuv_f1",
+        "pitch_cents",
+        "periodicity_yin",
+        "vuv_f1_yin",
+        "pitch_cents_yin",
+        *DNSMOS_METRICS,
+    }
+)
 HIGHER_IS_BETTER: dict[str, bool] = {k: s.higher_is_better for k, s in METRICS.items()}
 
 
@@ -133,9 +150,12 @@ def reference_columns(names: Iterable[str]) -> tuple[str, ...]:
 
 
 def compute_metrics(
-    ref: AudioLike, deg: AudioLike, sample_rate: int, names: Iterable[str] = DEFAULT_METRICS,
+    ref: AudioLike,
+    deg: AudioLike,
+    sample_rate: int,
+    names: Iterable[str] = DEFAULT_METRICS,
     options: MetricOptions | None = None,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Runs the named metrics on one pair; returns ``{name: value}`` in the order asked.
 
     ``ref``/``deg``: mono ``(T,)`` arrays or tensors at ``sample_rate``, trimmed to the shorter.
@@ -148,7 +168,9 @@ def compute_metrics(
     grouped: dict[str, float] = {}
     for group in dict.fromkeys(METRICS[n].group for n in names if METRICS[n].group):
         grouped.update(GROUPS[group](r, d, sample_rate, opts))
-    return {n: float(grouped[n]) if METRICS[n].group else float(METRICS[n].fn(r, d, sample_rate)) for n in names}
+    return {
+        n: float(grouped[n]) if METRICS[n].group else float(METRICS[n].fn(r, d, sample_rate)) for n in names
+    }
 
 
 def reference_scores(

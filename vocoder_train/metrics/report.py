@@ -89,7 +89,11 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
     vals = np.array(values, dtype=np.float64)
     ok = vals[np.isfinite(vals)]
     stats = (ok.mean(), ok.std(), ok.min(), ok.max()) if ok.size else (math.nan,) * 4
-    return {**dict(zip(("mean", "std", "min", "max"), map(float, stats))), "n": int(ok.size), "n_nan": int(vals.size - ok.size)}
+    return {
+        **dict(zip(("mean", "std", "min", "max"), map(float, stats))),
+        "n": int(ok.size),
+        "n_nan": int(vals.size - ok.size),
+    }
 
 
 # -- the loop ----------------------------------------------------------------------------------------
@@ -114,24 +118,31 @@ def resynthesize(model: Resynthesizer, audio: torch.Tensor) -> tuple[torch.Tenso
     return gen[0].float().cpu(), time.perf_counter() - t0
 
 
-def score(ref: torch.Tensor, gen: torch.Tensor, sample_rate: int, names: Sequence[str],
-          options: MetricOptions | None = None) -> dict[str, float]:  # fmt: skip
+def score(
+    ref: torch.Tensor,
+    gen: torch.Tensor,
+    sample_rate: int,
+    names: Sequence[str],
+    options: MetricOptions | None = None,
+) -> dict[str, float]:
     """``compute_metrics`` with per-metric warnings silenced: a NaN is reported per file instead."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return compute_metrics(ref, gen, sample_rate, tuple(names), options)
 
 
-def score_reference(ref: torch.Tensor, sample_rate: int, names: Sequence[str],
-                    options: MetricOptions | None = None) -> dict[str, float]:  # fmt: skip
+def score_reference(
+    ref: torch.Tensor, sample_rate: int, names: Sequence[str], options: MetricOptions | None = None
+) -> dict[str, float]:
     """The reference's own scores of the metrics among ``names`` that need no reference (``ref_<name>``)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return reference_scores(ref, sample_rate, tuple(names), options)
 
 
-def score_file(model: Resynthesizer, path: str, names: Sequence[str],
-               options: MetricOptions | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:  # fmt: skip
+def score_file(
+    model: Resynthesizer, path: str, names: Sequence[str], options: MetricOptions | None = None
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(reference (T,), generated (T,), row) for one file; raises AudioReadError/ValueError if unusable."""
     sr = model.sample_rate
     audio = load_reference(path, sr)
@@ -187,7 +198,13 @@ def evaluate_files(
     ``settings``: metrics, plots, labels and metric options (:class:`EvalSettings`)."""
     s = settings or EvalSettings()
     metrics, plots, save_audio, progress, labels, options = (
-        s.metrics, s.plots, s.save_audio, s.progress, s.labels, s.options)
+        s.metrics,
+        s.plots,
+        s.save_audio,
+        s.progress,
+        s.labels,
+        s.options,
+    )
 
     from vocoder_train.io.audio import save_audio as write_audio
 
@@ -196,8 +213,15 @@ def evaluate_files(
     labels = {"model": "", "data": "", "device": "cpu", **(labels or {})}
     sr = model.sample_rate
     model.copy_synthesis(torch.zeros(1, sr // 2))  # warm-up, so the RTF excludes first-call setup
-    res = EvalResult(labels["model"], labels["data"], sr, labels["device"], tuple(metrics),
-                     reference=reference_columns(metrics))  # fmt: skip
+    res = EvalResult(
+        labels["model"],
+        labels["data"],
+        sr,
+        labels["device"],
+        tuple(metrics),
+        reference=reference_columns(metrics),
+    )
+
     def score_one(path: str):
         return score_file(model, path, res.metrics, options)
 
@@ -209,7 +233,9 @@ def evaluate_files(
         if index < plots:
             res.plots.append(plot_spectrograms(ref, gen, sr, out_dir, index, Path(path).name))
     if not res.rows:
-        raise RuntimeError(f"vocoder-evaluate: none of the {len(paths)} files in {res.data} could be evaluated")
+        raise RuntimeError(
+            f"vocoder-evaluate: none of the {len(paths)} files in {res.data} could be evaluated"
+        )
     res.plots.insert(0, plot_histograms(res, out_dir))
     write_outputs(res, out_dir)
     return res
@@ -219,7 +245,9 @@ def evaluate_files(
 
 
 def db_spectrogram(x: torch.Tensor, n_fft: int, hop: int) -> np.ndarray:
-    spec = torch.stft(x, n_fft, hop_length=hop, window=torch.hann_window(n_fft), center=True, return_complex=True)
+    spec = torch.stft(
+        x, n_fft, hop_length=hop, window=torch.hann_window(n_fft), center=True, return_complex=True
+    )
     return (20 * torch.log10(spec.abs().clamp(min=1e-5))).numpy()
 
 
@@ -228,8 +256,9 @@ def plot_window(sr: int) -> int:
     return 1 << max(8, int(round(math.log2(sr * 0.046))))
 
 
-def save_panels(panels: Sequence[tuple[str, np.ndarray, str, tuple[float, float], tuple]], title: str,
-                path: Path) -> None:
+def save_panels(
+    panels: Sequence[tuple[str, np.ndarray, str, tuple[float, float], tuple]], title: str, path: Path
+) -> None:
     """Spectrogram images ``(name, dB image, colormap, (vmin, vmax), extent)`` one above the other, as a PNG
     (extent: seconds and kHz, ``(0, duration, 0, sr / 2000)``)."""
     from matplotlib.figure import Figure  # no pyplot: no global backend state
@@ -247,13 +276,18 @@ def save_panels(panels: Sequence[tuple[str, np.ndarray, str, tuple[float, float]
     fig.savefig(path, dpi=80)
 
 
-def plot_spectrograms(ref: torch.Tensor, gen: torch.Tensor, sr: int, out_dir: Path, index: int, title: str) -> str:
+def plot_spectrograms(
+    ref: torch.Tensor, gen: torch.Tensor, sr: int, out_dir: Path, index: int, title: str
+) -> str:
     """Reference, generated and their dB difference, one above the other; returns the PNG's file name."""
     n_fft = plot_window(sr)
     r, g = db_spectrogram(ref, n_fft, n_fft // 4), db_spectrogram(gen, n_fft, n_fft // 4)
     extent = (0.0, ref.shape[-1] / sr, 0.0, sr / 2000)
-    panels = [("reference", r, "magma", (-100, r.max()), extent), ("generated", g, "magma", (-100, r.max()), extent),
-              ("generated - reference (dB)", g - r, "coolwarm", (-30, 30), extent)]
+    panels = [
+        ("reference", r, "magma", (-100, r.max()), extent),
+        ("generated", g, "magma", (-100, r.max()), extent),
+        ("generated - reference (dB)", g - r, "coolwarm", (-30, 30), extent),
+    ]
     name = f"spectrogram_{index:03d}.png"
     save_panels(panels, title, out_dir / name)
     return name
@@ -301,16 +335,21 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
     """metrics.json, metrics.csv and report.md."""
     agg = res.aggregate()
     doc = {
-        "model": res.model, "data": res.data, "sample_rate": res.sample_rate, "device": res.device,
+        "model": res.model,
+        "data": res.data,
+        "sample_rate": res.sample_rate,
+        "device": res.device,
         "metrics": list(res.metrics),
         "reference_columns": list(res.reference),
         "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
         "aggregate": {k: {s: finite_or_none(v) for s, v in d.items()} for k, d in agg.items()},
         "speed": {"audio_s": res.audio_s, "synth_s": res.synth_s, "rtf": res.rtf},
-        "num_files": len(res.rows), "num_skipped": len(res.skipped),
+        "num_files": len(res.rows),
+        "num_skipped": len(res.skipped),
         "files": [{k: finite_or_none(v) for k, v in r.items()} for r in res.rows],
-        "skipped": res.skipped, "plots": res.plots,
-    }  # fmt: skip
+        "skipped": res.skipped,
+        "plots": res.plots,
+    }
     (out_dir / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     with open(out_dir / "metrics.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["path", "duration_s", "synth_s", *res.columns])
@@ -322,30 +361,50 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
 def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
     """report.md: settings, the aggregate table, speed, plots, per-file rows and skipped files."""
     lines = [
-        "# vocoder-evaluate report", "",
-        f"- model: `{res.model}`", f"- data: `{res.data}`",
+        "# vocoder-evaluate report",
+        "",
+        f"- model: `{res.model}`",
+        f"- data: `{res.data}`",
         f"- sample rate: {res.sample_rate} Hz, device: {res.device}",
-        f"- files evaluated: {len(res.rows)}, skipped: {len(res.skipped)}", "",
-        "## Aggregate", "",
-        "| metric | better | mean | std | min | max | n | NaN | reference mean |", "|---" * 9 + "|",
-    ]  # fmt: skip
+        f"- files evaluated: {len(res.rows)}, skipped: {len(res.skipped)}",
+        "",
+        "## Aggregate",
+        "",
+        "| metric | better | mean | std | min | max | n | NaN | reference mean |",
+        "|---" * 9 + "|",
+    ]
     for name in res.metrics:
         d = agg[name]
         stats = " | ".join(fmt_value(d[s]) for s in ("mean", "std", "min", "max"))
         ref = agg.get(REFERENCE_PREFIX + name)
-        lines.append(f"| {name} | {better(name)} | {stats} | {d['n']} | {d['n_nan']} | "
-                     f"{fmt_value(ref['mean']) if ref else '-'} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {better(name)} | {stats} | {d['n']} | {d['n_nan']} | "
+            f"{fmt_value(ref['mean']) if ref else '-'} |"
+        )
     if res.reference:
-        lines += ["", "The reference mean is the recordings' own score, for metrics that need no reference (DNSMOS)."]
+        lines += [
+            "",
+            "The reference mean is the recordings' own score, for metrics that need no reference (DNSMOS).",
+        ]
     lines += [
-        "", "## Speed", "",
-        f"{res.audio_s:.2f} s of audio synthesized in {res.synth_s:.3f} s: real-time factor {fmt_value(res.rtf)} "
-        f"({fmt_value(1 / res.rtf if res.rtf > 0 else math.nan)}x faster than real time; copy synthesis, batch 1, "
-        f"{res.device}, after one warm-up call; metrics not included).", "",
-        "## Plots", "", *[f"![{p}]({p})" for p in res.plots], "",
-        "## Per file", "",
-        "| file | seconds | " + " | ".join(res.columns) + " |", "|---" * (2 + len(res.columns)) + "|",
-    ]  # fmt: skip
+        "",
+        "## Speed",
+        "",
+        f"{res.audio_s:.2f} s of audio synthesized in {res.synth_s:.3f} s: real-time factor "
+        f"{fmt_value(res.rtf)} "
+        f"({fmt_value(1 / res.rtf if res.rtf > 0 else math.nan)}x faster than real time; copy synthesis, "
+        "batch 1, "
+        f"{res.device}, after one warm-up call; metrics not included).",
+        "",
+        "## Plots",
+        "",
+        *[f"![{p}]({p})" for p in res.plots],
+        "",
+        "## Per file",
+        "",
+        "| file | seconds | " + " | ".join(res.columns) + " |",
+        "|---" * (2 + len(res.columns)) + "|",
+    ]
     for r in res.rows:
         vals = " | ".join(fmt_value(r[m]) for m in res.columns)
         lines.append(f"| `{Path(r['path']).name}` | {r['duration_s']:.2f} | {vals} |")

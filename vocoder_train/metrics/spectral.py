@@ -26,8 +26,14 @@ def _mrstft_loss(resolutions: tuple[tuple[int, int, int], ...]) -> MultiResoluti
 
 
 @torch.no_grad()
-def mel_l1_distance(ref: AudioLike, deg: AudioLike, sample_rate: int, n_fft: int = 1024, hop_length: int = 256,
-                    n_mels: int = 100) -> float:
+def mel_l1_distance(
+    ref: AudioLike,
+    deg: AudioLike,
+    sample_rate: int,
+    n_fft: int = 1024,
+    hop_length: int = 256,
+    n_mels: int = 100,
+) -> float:
     """Mean ``|log mel(ref) - log mel(deg)|`` (lower is better; 0 for identical signals).
 
     Vocos' definition (:class:`~vocoder_train.losses.spectral.MelReconstructionLoss`): torchaudio

@@ -53,7 +53,9 @@ class CausalConv1d(nn.Conv1d):
         in_channels, out_channels, kernel_size, dilation, groups: as ``nn.Conv1d``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, groups: int = 1):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, groups: int = 1
+    ):
         super().__init__(in_channels, out_channels, kernel_size, padding=0, dilation=dilation, groups=groups)
         self.left = dilation * (kernel_size - 1)
         self.context: torch.Tensor | None = None
@@ -82,11 +84,20 @@ class CausalVocosBackbone(VocosBackbone):
     features) must stay None: the streamers decode mel features without a bandwidth id.
     """
 
-    def __init__(self, input_channels: int, dim: int, intermediate_dim: int, num_layers: int,
-                 layer_scale_init_value: float | None = None, adanorm_num_embeddings: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        input_channels: int,
+        dim: int,
+        intermediate_dim: int,
+        num_layers: int,
+        layer_scale_init_value: float | None = None,
+        adanorm_num_embeddings: int | None = None,
+    ):
         if adanorm_num_embeddings is not None:
-            raise ValueError(f"CausalVocosBackbone: adanorm_num_embeddings={adanorm_num_embeddings}; the causal "
-                             "backbone decodes mel features without a bandwidth id: set it to null")
+            raise ValueError(
+                f"CausalVocosBackbone: adanorm_num_embeddings={adanorm_num_embeddings}; the causal "
+                "backbone decodes mel features without a bandwidth id: set it to null"
+            )
         super().__init__(input_channels, dim, intermediate_dim, num_layers, layer_scale_init_value)
         self.embed = CausalConv1d.like(self.embed)
         for block in self.convnext:
@@ -106,7 +117,9 @@ class CausalVocosBackbone(VocosBackbone):
         ref = self.embed.weight if like is None else like
         return [ref.new_zeros(batch, conv.in_channels, conv.left) for conv in self.causal_convs()]
 
-    def step(self, features: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def step(
+        self, features: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """features (B, C, c) of the next c frames + the state after the frames before them ->
         (hidden (B, c, dim), the state after these frames). vocos' own forward runs, with each
         causal convolution padded by its carried frames instead of zeros."""
@@ -164,12 +177,22 @@ class CausalMelSpectrogramFeatures(MelSpectrogramFeatures):
         padding (str): "causal" (the only value; the key names the grid for configs that read it).
     """
 
-    def __init__(self, sample_rate: int = 24000, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 100,
-                 padding: str = "causal"):  # fmt: skip
+    def __init__(
+        self,
+        sample_rate: int = 24000,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        n_mels: int = 100,
+        padding: str = "causal",
+    ):
         if padding != "causal":
-            raise ValueError(f"CausalMelSpectrogramFeatures: padding={padding!r}; it frames causally only "
-                             "(padding: causal), or use vocos.feature_extractors.MelSpectrogramFeatures")
-        super().__init__(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, padding="same")
+            raise ValueError(
+                f"CausalMelSpectrogramFeatures: padding={padding!r}; it frames causally only "
+                "(padding: causal), or use vocos.feature_extractors.MelSpectrogramFeatures"
+            )
+        super().__init__(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, padding="same"
+        )
         self.latency = causal_latency(n_fft, hop_length)
         self.padding = "causal"
 
@@ -193,7 +216,9 @@ def causal_context(vocos_config: dict) -> int | None:
     """Feature frames back that a causal generator's output depends on, from its vocos config
     (``class_path`` / ``init_args`` per part); None when the config is not causal."""
     backbone, head = vocos_config.get("backbone") or {}, vocos_config.get("head") or {}
-    if backbone.get("class_path") != _path(CausalVocosBackbone) or head.get("class_path") != _path(CausalISTFTHead):
+    if backbone.get("class_path") != _path(CausalVocosBackbone) or head.get("class_path") != _path(
+        CausalISTFTHead
+    ):
         return None
     return (KERNEL - 1) * (int((backbone.get("init_args") or {})["num_layers"]) + 1)
 

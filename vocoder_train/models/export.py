@@ -3,7 +3,8 @@
 Formats (each folder also holds config.yaml, in vocos' format plus ``sample_rate``, and a README.md):
 
 * ``vocos``: ``pytorch_model.bin``, the generator's state_dict with the windows and filterbanks
-  that vocos keeps in it (:func:`~vocoder_train.io.buffers.vocos_state_dict`), for ``vocos.Vocos.from_hparams``
+  that vocos keeps in it (:func:`~vocoder_train.io.buffers.vocos_state_dict`), for
+  ``vocos.Vocos.from_hparams``
   + ``load_state_dict`` (and ``Vocos.from_pretrained`` once the folder is on a hub).
 * ``safetensors``: ``generator.safetensors`` (state_dict; the config as JSON in its metadata).
 * ``torchscript``: ``generator.torchscript.pt``, a traced mel -> waveform graph.
@@ -178,8 +179,13 @@ def write_onnx_stream(generator, config, folder: Path, mels, opset: int) -> list
             dynamo=False,
             input_names=["mel", *names],
             output_names=["audio", "tail_audio", *(f"next_{n}" for n in names)],
-            dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}, "tail_audio": batch,
-                          **{n: batch for n in names}, **{f"next_{n}": batch for n in names}},  # fmt: skip
+            dynamic_axes={
+                "mel": {0: "batch", 2: "frames"},
+                "audio": {0: "batch", 1: "samples"},
+                "tail_audio": batch,
+                **{n: batch for n in names},
+                **{f"next_{n}": batch for n in names},
+            },
             opset_version=opset,
         )
     import onnx
@@ -204,15 +210,18 @@ def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
         "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames) -> (B, frames * hop)\n"
         '# once uploaded to the Hugging Face hub: Vocos.from_pretrained("<user>/<repo>")',
         "safetensors": "from safetensors.torch import load_file\nfrom vocos import Vocos\n\n"
-        'vocos = Vocos.from_hparams("config.yaml")\nvocos.load_state_dict(load_file("generator.safetensors"))\n'
+        "vocos = "
+        'Vocos.from_hparams("config.yaml")\nvocos.load_state_dict(load_file("generator.safetensors"))\n'
         "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames)",
         "torchscript": 'import torch\n\nmodel = torch.jit.load("generator.torchscript.pt").eval()\n'
         "audio = model(mel)  # mel: float32 (B, n_mels, frames) -> (B, samples)",
         "onnx": 'import onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
         '(audio,) = sess.run(None, {"mel": mel})  # float32 (B, n_mels, frames) -> (B, samples)',
-        "onnx-stream": "import vocoder_train as vt\n\nstreamer = vt.load_vocoder(\".\").stream()  # carries the state\n"
+        "onnx-stream": 'import vocoder_train as vt\n\nstreamer = vt.load_vocoder(".").stream()  # carries '
+        "the state\n"
         "for chunk in mel_chunks:  # float32 (B, n_mels, c), any c per call\n    play(streamer.push(chunk))\n"
-        "play(streamer.flush())\n\n# onnxruntime alone: feed mel + state_0.. (zeros to start), keep next_state_* for\n"
+        "play(streamer.flush())\n\n# onnxruntime alone: feed mel + state_0.. (zeros to start), keep "
+        "next_state_* for\n"
         "# the next call; drop the first n_fft - hop samples of an utterance (before time 0); after\n"
         "# its last chunk, the last call's tail_audio is the end.",
     }[fmt]
@@ -256,7 +265,8 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
             out = run(mel).float()
         if out.shape != ref.shape:
             raise ExportError(
-                f"{fmt} export gives shape {tuple(out.shape)} for {tuple(mel.shape)}; expected {tuple(ref.shape)}"
+                f"{fmt} export gives shape {tuple(out.shape)} for {tuple(mel.shape)}; expected "
+                f"{tuple(ref.shape)}"
             )
         worst = max(worst, (out - ref).abs().max().item())
     return worst
@@ -326,7 +336,8 @@ def export(
         diff = verify(tmp, fmt, generator, mels)
         if not diff <= tolerance:  # also catches NaN
             raise ExportError(
-                f"{fmt} export differs from the training model: max abs diff {diff:.3e} > tolerance {tolerance:.1e}; "
+                f"{fmt} export differs from the training model: max abs diff {diff:.3e} > tolerance "
+                f"{tolerance:.1e}; "
                 f"nothing was written to {output}"
             )
         hint = f"Checked against the training model: max abs diff {diff:.2e} (fp32)."
@@ -358,11 +369,16 @@ def _notes(fmt: str, generator: torch.nn.Module) -> list[str]:
             f"upstream Vocos.from_hparams/decode skips the generator's mel projection (mel_passes={passes}, "
             "config.yaml keeps it): vocoder-synthesize and load_vocoder apply it"
         )
-    ours = [f"{part} is {type(m).__module__}.{type(m).__name__}" for part in ("feature_extractor", "backbone", "head")
-            if type(m := getattr(generator, part, None)).__module__.startswith("vocoder_train")]  # fmt: skip
+    ours = [
+        f"{part} is {type(m).__module__}.{type(m).__name__}"
+        for part in ("feature_extractor", "backbone", "head")
+        if type(m := getattr(generator, part, None)).__module__.startswith("vocoder_train")
+    ]
     if ours and fmt not in GRAPH_FORMATS:  # a graph runs without the classes its config.yaml names
         notes.append(f"the {', the '.join(ours)}: loading needs vocoder_train installed")
     if fmt == "onnx-stream":
-        notes.append("a streaming step: load it with vocoder_train (load_vocoder(...).stream()) or see README.md "
-                     "for the state inputs")
+        notes.append(
+            "a streaming step: load it with vocoder_train (load_vocoder(...).stream()) or see README.md "
+            "for the state inputs"
+        )
     return notes

@@ -57,7 +57,8 @@ class HifiganMelFeatures(FeatureExtractor):
         win_length = win_length or n_fft
         if (n_fft - hop_length) % 2:
             raise ValueError(
-                f"HifiganMelFeatures: n_fft - hop_length = {n_fft - hop_length} is odd; HiFi-GAN pads half of it "
+                f"HifiganMelFeatures: n_fft - hop_length = {n_fft - hop_length} is odd; HiFi-GAN pads half "
+                "of it "
                 "on each side, so frames would not be T // hop_length"
             )
         fmax = sample_rate / 2 if fmax is None else float(fmax)
@@ -74,7 +75,13 @@ class HifiganMelFeatures(FeatureExtractor):
         pad = istft_trim(self.n_fft, self.hop_length, "same")
         x = F.pad(audio.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
         spec = torch.stft(
-            x, self.n_fft, self.hop_length, self.win_length, window=self.window, center=False, return_complex=True
+            x,
+            self.n_fft,
+            self.hop_length,
+            self.win_length,
+            window=self.window,
+            center=False,
+            return_complex=True,
         )
         mag = torch.sqrt(spec.real.square() + spec.imag.square() + self.mag_eps)
         mel = torch.matmul(self.mel_basis, mag)

@@ -43,9 +43,11 @@ class VocosGenerator(Vocos):
             isinstance(feature_extractor, MelSpectrogramFeatures) and feature_extractor.padding == "center"
         ):
             raise ValueError(
-                f"model.generator.mel_passes={mel_passes} needs vocos.feature_extractors.MelSpectrogramFeatures "
+                f"model.generator.mel_passes={mel_passes} needs "
+                "vocos.feature_extractors.MelSpectrogramFeatures "
                 f"with padding: center (got {type(feature_extractor).__name__}"
-                f"{', padding ' + feature_extractor.padding if hasattr(feature_extractor, 'padding') else ''}); "
+                + (f", padding {feature_extractor.padding}" if hasattr(feature_extractor, "padding") else "")
+                + "); "
                 "set mel_passes: 0"
             )
         make_transient(self)  # checkpoints hold weights only: windows and filterbanks come from the config
@@ -61,7 +63,9 @@ class VocosGenerator(Vocos):
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             audio = self.head(hidden.float())
             if self.mel_passes and not self.training:
-                audio = mel_projection(audio, features.float(), self.feature_extractor.mel_spec, self.mel_passes)
+                audio = mel_projection(
+                    audio, features.float(), self.feature_extractor.mel_spec, self.mel_passes
+                )
             return audio
 
     def synthesize_with_spectrum(self, features: torch.Tensor) -> Synthesis:
@@ -101,9 +105,12 @@ def match_length(audio: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def to_vocos_config(generator_cfg: DictConfig | dict, sample_rate: int | None = None) -> dict:
-    """Hydra generator config (``_target_`` style) -> vocos ``config.yaml`` dict (``class_path``/``init_args``)."""
-    cfg = OmegaConf.to_container(generator_cfg, resolve=True) if isinstance(generator_cfg, DictConfig) else dict(
-        generator_cfg
+    """Hydra generator config (``_target_`` style) -> vocos ``config.yaml`` dict
+    (``class_path``/``init_args``)."""
+    cfg = (
+        OmegaConf.to_container(generator_cfg, resolve=True)
+        if isinstance(generator_cfg, DictConfig)
+        else dict(generator_cfg)
     )
     out: dict = {}
     for part in ("feature_extractor", "backbone", "head"):

@@ -38,13 +38,22 @@ class ConsistencyISTFTHead(ISTFTHead):
             torchaudio's ``GriffinLim``).
     """
 
-    def __init__(self, dim: int, n_fft: int, hop_length: int, padding: str = "same", refine_iters: int = 32,
-                 momentum: float = 0.99):
+    def __init__(
+        self,
+        dim: int,
+        n_fft: int,
+        hop_length: int,
+        padding: str = "same",
+        refine_iters: int = 32,
+        momentum: float = 0.99,
+    ):
         super().__init__(dim=dim, n_fft=n_fft, hop_length=hop_length, padding=padding)
         if int(refine_iters) < 0:
             raise ValueError(f"refine_iters={refine_iters}: must be >= 0 (0 turns the refinement off)")
         if not 0.0 <= float(momentum) < 1.0:
-            raise ValueError(f"momentum={momentum}: must be in [0, 1) (0.99 is fast Griffin-Lim's usual value)")
+            raise ValueError(
+                f"momentum={momentum}: must be in [0, 1) (0.99 is fast Griffin-Lim's usual value)"
+            )
         self.refine_iters = int(refine_iters)
         self.momentum = float(momentum)
 
@@ -62,9 +71,14 @@ class ConsistencyISTFTHead(ISTFTHead):
     def analysis(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
         """audio (B, T) -> complex STFT (B, n_fft // 2 + 1, frames) on the head's own frame grid
         (the inverse of ``self.istft`` on consistent spectra; zeros outside the signal)."""
-        return head_stft(audio, self.istft.window, self.istft.n_fft, self.istft.hop_length, self.istft.padding, frames)
+        return head_stft(
+            audio, self.istft.window, self.istft.n_fft, self.istft.hop_length, self.istft.padding, frames
+        )
 
     def refine(self, spec: torch.Tensor, iters: int | None = None) -> torch.Tensor:
-        """Fast Griffin-Lim from ``spec``'s phase (B, n_fft // 2 + 1, L) against its magnitude -> audio (B, T)."""
+        """Fast Griffin-Lim from ``spec``'s phase (B, n_fft // 2 + 1, L) against its magnitude -> audio (B,
+        T)."""
         iters = self.refine_iters if iters is None else int(iters)
-        return griffin_lim(spec, self.istft.window, self.istft.hop_length, self.istft.padding, iters, self.momentum)
+        return griffin_lim(
+            spec, self.istft.window, self.istft.hop_length, self.istft.padding, iters, self.momentum
+        )

@@ -46,7 +46,8 @@ from vocoder_train.models.generator import (
     to_vocos_config,
 )
 
-# File names inside an export folder, by kind, in the order a folder is looked into (vocoder-export writes these).
+# File names inside an export folder, by kind, in the order a folder is looked into (vocoder-export writes
+# these).
 MODEL_FILES = {
     "vocos": "pytorch_model.bin",
     "safetensors": "generator.safetensors",
@@ -56,8 +57,14 @@ MODEL_FILES = {
 }
 WEIGHT_KINDS = ("checkpoint", "vocos", "safetensors")
 # sniffed content (io.filekind) -> model kind; a damaged zip is a checkpoint cut short, reported when loaded
-CONTENT_KINDS = {"torch": "checkpoint", "pickle": "checkpoint", "damaged-zip": "checkpoint",
-                 "safetensors": "safetensors", "torchscript": "torchscript", "onnx": "onnx"}  # fmt: skip
+CONTENT_KINDS = {
+    "torch": "checkpoint",
+    "pickle": "checkpoint",
+    "damaged-zip": "checkpoint",
+    "safetensors": "safetensors",
+    "torchscript": "torchscript",
+    "onnx": "onnx",
+}
 MODEL_EXPECTED = "a model (a training checkpoint .ckpt, a vocos folder, or a vocoder-export folder or file)"
 MODEL_FIX = "give a run's checkpoints/last.ckpt, a vocos folder, or a folder vocoder-export wrote"
 WEIGHTS_EXPECTED = "PyTorch weights (a training checkpoint .ckpt, a vocos folder or a safetensors export)"
@@ -94,7 +101,10 @@ class WrongModelFile(ModelError, WrongFileKind):
 def upgrade_config(node: Any) -> Any:
     """A copy of a stored config with every ``_target_`` / ``class_path`` in a moved module renamed."""
     if isinstance(node, dict):
-        return {k: _renamed(v) if k in _TARGET_KEYS and isinstance(v, str) else upgrade_config(v) for k, v in node.items()}
+        return {
+            k: _renamed(v) if k in _TARGET_KEYS and isinstance(v, str) else upgrade_config(v)
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [upgrade_config(v) for v in node]
     return node
@@ -124,8 +134,10 @@ def check_classes(node: Any, where: str, source: Path) -> None:
 
 def _check_class(target: Any, key: str, source: Path) -> None:
     if not isinstance(target, str) or target.split(".")[0] not in TRUSTED_PACKAGES:
-        raise ModelError(f"{source}: {key}={target!r} is not a class of {' or '.join(TRUSTED_PACKAGES)}; "
-                         "refusing to build it (only load models you trust, as vocoder_train or vocos wrote them)")
+        raise ModelError(
+            f"{source}: {key}={target!r} is not a class of {' or '.join(TRUSTED_PACKAGES)}; "
+            "refusing to build it (only load models you trust, as vocoder_train or vocos wrote them)"
+        )
     module, _, name = target.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
@@ -144,8 +156,12 @@ def _read_yaml(path: Path) -> dict:
         raise FileNotFoundError(f"{path}: missing; a model folder holds config.yaml next to the model file")
     with open(path, encoding="utf-8") as f:
         cfg = yaml.safe_load(f)
-    if not isinstance(cfg, dict) or not all(isinstance(cfg.get(p), dict) for p in ("feature_extractor", "backbone", "head")):
-        raise ModelError(f"{path}: not a vocos config (needs feature_extractor, backbone and head, each with class_path)")
+    if not isinstance(cfg, dict) or not all(
+        isinstance(cfg.get(p), dict) for p in ("feature_extractor", "backbone", "head")
+    ):
+        raise ModelError(
+            f"{path}: not a vocos config (needs feature_extractor, backbone and head, each with class_path)"
+        )
     return cfg
 
 
@@ -170,13 +186,17 @@ def _checkpoint_config(ckpt: Any, path: Path) -> dict:
         cfg = upgrade_config(ckpt["vocoder_train"]["config"])
         generator, sample_rate = cfg["model"]["generator"], int(cfg["audio"]["sample_rate"])
     except (KeyError, TypeError, ValueError) as e:
-        raise ModelError(f"{path}: not a vocoder_train checkpoint (no vocoder_train.config with model.generator "
-                         "and audio.sample_rate); give a run's last.ckpt, a vocos folder or an export") from e
+        raise ModelError(
+            f"{path}: not a vocoder_train checkpoint (no vocoder_train.config with model.generator "
+            "and audio.sample_rate); give a run's last.ckpt, a vocos folder or an export"
+        ) from e
     check_classes(generator, "model.generator", path)
     try:
         return to_vocos_config(generator, sample_rate)
     except (KeyError, TypeError) as e:
-        raise ModelError(f"{path}: model.generator has no {e} entry with a _target_; not a generator config") from e
+        raise ModelError(
+            f"{path}: model.generator has no {e} entry with a _target_; not a generator config"
+        ) from e
 
 
 # -- finding and reading -------------------------------------------------------------------------------
@@ -194,7 +214,9 @@ def model_kind(path: str | Path) -> tuple[str, Path]:
         found = sniff(path)
         if found.name in INPUT_KINDS:
             raise WrongModelFile(path, found, MODEL_EXPECTED, MODEL_FIX)
-        raise FileNotFoundError(f"{path}: no model in this folder (looked for {', '.join(MODEL_FILES.values())})")
+        raise FileNotFoundError(
+            f"{path}: no model in this folder (looked for {', '.join(MODEL_FILES.values())})"
+        )
     found = sniff(path)
     if found.name == "missing":
         raise FileNotFoundError(f"{path}: no such model file or folder")
@@ -217,8 +239,10 @@ def read_config(path: str | Path) -> dict:
     if kind == "safetensors" and not beside.is_file():
         stored = safetensors_json(file, "config")
         if stored is None:
-            raise FileNotFoundError(f"{file}: no config.yaml beside it and none in its metadata; put the "
-                                    "config.yaml it was exported with next to it")
+            raise FileNotFoundError(
+                f"{file}: no config.yaml beside it and none in its metadata; put the "
+                "config.yaml it was exported with next to it"
+            )
         return _with_sample_rate(stored, file, "metadata config")
     return _with_sample_rate(_read_yaml(beside), beside)
 
@@ -252,21 +276,29 @@ class Weights:
         if not ema:
             return self.generator
         if self.kind != "checkpoint":
-            raise ModelError(f"{self.source}: EMA weights come from a training checkpoint (.ckpt); a {self.kind} "
-                             "export holds one set of weights")
+            raise ModelError(
+                f"{self.source}: EMA weights come from a training checkpoint (.ckpt); a {self.kind} "
+                "export holds one set of weights"
+            )
         if self.ema_generator is None:
-            raise ModelError(f"{self.source}: has no EMA weights (its run trained without callbacks=ema); "
-                             "only its raw weights can be used")
+            raise ModelError(
+                f"{self.source}: has no EMA weights (its run trained without callbacks=ema); "
+                "only its raw weights can be used"
+            )
         return self.ema_generator
 
     def build(self, device: str = "cpu", ema: bool = False) -> VocosGenerator:
         """The generator in eval mode on ``device``, with these weights."""
         generator = build_generator(from_vocos_config(self.config))
-        state = drop_derived(self.state(ema), generator)  # vocos folders and older checkpoints hold windows/filterbanks
+        state = drop_derived(
+            self.state(ema), generator
+        )  # vocos folders and older checkpoints hold windows/filterbanks
         missing, unexpected = generator.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ModelError(f"{self.source}: the weights do not match its config (missing {missing[:5]}, "
-                             f"unexpected {unexpected[:5]}); keep each weights file with the config it was saved with")
+            raise ModelError(
+                f"{self.source}: the weights do not match its config (missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}); keep each weights file with the config it was saved with"
+            )
         return generator.to(device).eval()
 
 
@@ -281,8 +313,13 @@ def read_weights(path: str | Path, device: str = "cpu") -> Weights:
     except WrongModelFile as e:
         raise WrongModelFile(e.path, e.found, WEIGHTS_EXPECTED, MODEL_FIX) from None
     if kind not in WEIGHT_KINDS:
-        raise WrongModelFile(file, sniff(file), WEIGHTS_EXPECTED, "it is a traced graph without PyTorch weights; "
-                             "use the checkpoint, vocos folder or safetensors export it was made from")
+        raise WrongModelFile(
+            file,
+            sniff(file),
+            WEIGHTS_EXPECTED,
+            "it is a traced graph without PyTorch weights; "
+            "use the checkpoint, vocos folder or safetensors export it was made from",
+        )
     if kind != "checkpoint":
         source = file.parent if kind == "vocos" else file
         return Weights(source, kind, read_config(file), load_checkpoint(file, map_location=device))
@@ -290,8 +327,14 @@ def read_weights(path: str | Path, device: str = "cpu") -> Weights:
     config = _checkpoint_config(ckpt, file)
     state = ckpt.get("state_dict") or {}
     extra = ckpt.get("vocoder_train") or {}
-    return Weights(file, kind, config, _prefixed(state, "generator."), extra.get("ema_generator"),
-                   _prefixed(state, "adversary.") or None)
+    return Weights(
+        file,
+        kind,
+        config,
+        _prefixed(state, "generator."),
+        extra.get("ema_generator"),
+        _prefixed(state, "adversary.") or None,
+    )
 
 
 def load_generator(path: str | Path, device: str = "cpu", ema: bool = False) -> tuple[VocosGenerator, int]:
@@ -318,15 +361,20 @@ class Vocoder:
         self.source, self.kind, self.config = Path(source), kind, vocos_config
         self.sample_rate, self.device = int(sample_rate), device
         fe, head = _init_args(vocos_config, "feature_extractor"), _init_args(vocos_config, "head")
-        self.hop_length = int(head.get("hop_length") or head.get("mdct_frame_len", 0) // 2 or fe.get("hop_length"))
+        self.hop_length = int(
+            head.get("hop_length") or head.get("mdct_frame_len", 0) // 2 or fe.get("hop_length")
+        )
         self.n_fft = int(head.get("n_fft") or head.get("mdct_frame_len") or 4 * self.hop_length)
         self.padding = head.get("padding", "same")
         self.n_mels = int(fe.get("n_mels") or _init_args(vocos_config, "backbone").get("input_channels"))
         self._feature_extractor: torch.nn.Module | None = None
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({str(self.source)!r}, kind={self.kind!r}, sample_rate={self.sample_rate}, "
-                f"hop_length={self.hop_length}, n_mels={self.n_mels}, device={self.device!r})")
+        return (
+            f"{type(self).__name__}({str(self.source)!r}, kind={self.kind!r}, "
+            f"sample_rate={self.sample_rate}, "
+            f"hop_length={self.hop_length}, n_mels={self.n_mels}, device={self.device!r})"
+        )
 
     @property
     def feature_extractor(self) -> torch.nn.Module:
@@ -345,10 +393,14 @@ class Vocoder:
 
         node = self.config["feature_extractor"]
         try:
-            return instantiate({"_target_": node["class_path"], **node.get("init_args", {})}, _convert_="all").eval()
+            return instantiate(
+                {"_target_": node["class_path"], **node.get("init_args", {})}, _convert_="all"
+            ).eval()
         except Exception as e:
-            raise ModelError(f"{self.source}: cannot build its feature extractor {node.get('class_path')} ({e}); "
-                             "give it precomputed features as .npy files instead of audio") from e
+            raise ModelError(
+                f"{self.source}: cannot build its feature extractor {node.get('class_path')} ({e}); "
+                "give it precomputed features as .npy files instead of audio"
+            ) from e
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         """features (B, C, L) -> audio (B, T), on the CPU."""
@@ -388,8 +440,16 @@ class TorchVocoder(Vocoder):
     :attr:`engine_note` why "auto" chose it.
     """
 
-    def __init__(self, generator: torch.nn.Module, source: Path, kind: str, vocos_config: dict,
-                 sample_rate: int, device: str = "cpu", engine: str = "auto"):  # fmt: skip
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        source: Path,
+        kind: str,
+        vocos_config: dict,
+        sample_rate: int,
+        device: str = "cpu",
+        engine: str = "auto",
+    ):
         super().__init__(source, kind, vocos_config, sample_rate, device)
         if engine not in ENGINES:
             raise ValueError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}")
@@ -429,15 +489,25 @@ class TorchVocoder(Vocoder):
 
         bf16 = engine == "fused-bf16"
         if bf16 and not bf16_matmul_is_fast(self.device):
-            warnings.warn(f"engine fused-bf16: {self.device} has no native bf16 matrix products; it will be slower", stacklevel=3)
+            warnings.warn(
+                f"engine fused-bf16: {self.device} has no native bf16 matrix products; it will be slower",
+                stacklevel=3,
+            )
         try:
             if getattr(self.generator, "mel_passes", 0):  # FusedVocos is backbone + head only
-                raise FusionUnsupported(f"the generator's mel projection (mel_passes={self.generator.mel_passes})")
-            self.fused = FusedVocos(self.generator, torch.bfloat16 if bf16 else torch.float32).to(self.device).eval()
+                raise FusionUnsupported(
+                    f"the generator's mel projection (mel_passes={self.generator.mel_passes})"
+                )
+            self.fused = (
+                FusedVocos(self.generator, torch.bfloat16 if bf16 else torch.float32).to(self.device).eval()
+            )
             self.engine = engine
         except FusionUnsupported as e:
             if bf16:
-                warnings.warn(f"engine fused-bf16 is not available for {self.source} ({e}); decoding eagerly", stacklevel=3)
+                warnings.warn(
+                    f"engine fused-bf16 is not available for {self.source} ({e}); decoding eagerly",
+                    stacklevel=3,
+                )
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -445,7 +515,9 @@ class TorchVocoder(Vocoder):
 
     def round_trips(self) -> int:
         # from the modules themselves: a config may leave refine_iters at the head's default
-        return int(getattr(self.generator.head, "refine_iters", 0)) + int(getattr(self.generator, "mel_passes", 0))
+        return int(getattr(self.generator.head, "refine_iters", 0)) + int(
+            getattr(self.generator, "mel_passes", 0)
+        )
 
     def stream(self, lookahead: int | None = None):
         """A causal generator streams exactly with carried state (``lookahead`` must be None);
@@ -456,11 +528,14 @@ class TorchVocoder(Vocoder):
         if not is_causal(self.generator):
             return super().stream(lookahead)
         if lookahead is not None:
-            raise ModelError(f"{self.source}: a causal generator streams exactly with no look-ahead "
-                             f"(lookahead={lookahead} given)")
+            raise ModelError(
+                f"{self.source}: a causal generator streams exactly with no look-ahead "
+                f"(lookahead={lookahead} given)"
+            )
         step = StreamingVocos(self.generator).eval()
-        return CarriedStateStreamer(torch_step(step, self.device), step.initial_state, self.hop_length,
-                                    self.sample_rate, step.latency)  # fmt: skip
+        return CarriedStateStreamer(
+            torch_step(step, self.device), step.initial_state, self.hop_length, self.sample_rate, step.latency
+        )
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -539,10 +614,17 @@ class StreamingOnnxVocoder(Vocoder):
         )
 
         if lookahead is not None:
-            raise ModelError(f"{self.source}: a streaming export streams exactly with no look-ahead "
-                             f"(lookahead={lookahead} given)")
-        return CarriedStateStreamer(onnx_step(self.session), onnx_initial_state(self.session), self.hop_length,
-                                    self.sample_rate, causal_latency(self.n_fft, self.hop_length))  # fmt: skip
+            raise ModelError(
+                f"{self.source}: a streaming export streams exactly with no look-ahead "
+                f"(lookahead={lookahead} given)"
+            )
+        return CarriedStateStreamer(
+            onnx_step(self.session),
+            onnx_initial_state(self.session),
+            self.hop_length,
+            self.sample_rate,
+            causal_latency(self.n_fft, self.hop_length),
+        )
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         streamer = self.stream()
@@ -556,10 +638,14 @@ def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engin
     if kind in WEIGHT_KINDS:
         weights = read_weights(file, device)
         generator = weights.build(device, ema)
-        return TorchVocoder(generator, weights.source, kind, weights.config, weights.sample_rate, device, engine)
+        return TorchVocoder(
+            generator, weights.source, kind, weights.config, weights.sample_rate, device, engine
+        )
     if ema:
-        raise ModelError(f"{path}: EMA weights come from a training checkpoint (.ckpt); a {kind} export holds one "
-                         "set of weights")
+        raise ModelError(
+            f"{path}: EMA weights come from a training checkpoint (.ckpt); a {kind} export holds one "
+            "set of weights"
+        )
     config = read_config(file)
     cls = {"torchscript": TorchScriptVocoder, "onnx-stream": StreamingOnnxVocoder}.get(kind, OnnxVocoder)
     return cls(file, config, config["sample_rate"], device)

@@ -103,9 +103,14 @@ def mel_figure(mels: list[np.ndarray], titles: list[str], sample_rate: int, hop_
         seconds = mel.shape[1] * hop_length / sample_rate
         diff = title.startswith("difference")
         im = ax.imshow(
-            mel, origin="lower", aspect="auto", interpolation="none", extent=(0, seconds, 0, mel.shape[0]),
+            mel,
+            origin="lower",
+            aspect="auto",
+            interpolation="none",
+            extent=(0, seconds, 0, mel.shape[0]),
             cmap="coolwarm" if diff else "magma",
-            vmin=-np.abs(mel).max() if diff else vmin, vmax=np.abs(mel).max() if diff else vmax,
+            vmin=-np.abs(mel).max() if diff else vmin,
+            vmax=np.abs(mel).max() if diff else vmax,
         )
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("mel bin")
@@ -135,7 +140,9 @@ class MediaLogger(pl.Callback):
         self._validations += 1
 
     @rank_zero_only
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if batch_idx != 0 or trainer.sanity_checking or (self._validations - 1) % self.every:
             return
         writers = media_writers(trainer.loggers)
@@ -167,7 +174,8 @@ class MediaLogger(pl.Callback):
             media.figures[f"val/mel_{i}"] = mel_figure(
                 [mel_t[i], mel_p[i], mel_p[i] - mel_t[i]],
                 ["target log-mel", f"prediction log-mel (step {step})", "difference (prediction - target)"],
-                sr, hop,
+                sr,
+                hop,
             )
         return media
 
@@ -244,8 +252,11 @@ class DataHealth(pl.Callback):
             )
 
     def state_dict(self) -> dict:
-        return {"skipped_files": list(self.skipped_files), "mel_frames_fixed": self.mel_frames_fixed,
-                "mix_counts": dict(self.mix_counts)}
+        return {
+            "skipped_files": list(self.skipped_files),
+            "mel_frames_fixed": self.mel_frames_fixed,
+            "mix_counts": dict(self.mix_counts),
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.skipped_files = list(state_dict.get("skipped_files", []))
@@ -302,7 +313,9 @@ class GeneratorEMA(pl.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         self._init(pl_module)
-        checkpoint.setdefault("vocoder_train", {})["ema_generator"] = {k: v.cpu() for k, v in self.ema.items()}
+        checkpoint.setdefault("vocoder_train", {})["ema_generator"] = {
+            k: v.cpu() for k, v in self.ema.items()
+        }
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         state = checkpoint.get("vocoder_train", {}).get("ema_generator")
@@ -331,7 +344,9 @@ class ProgressBar(TQDMProgressBar):
         now, step = time.perf_counter(), trainer.global_step
         if self._last is not None and step > self._last[1]:
             rate = (step - self._last[1]) / max(now - self._last[0], 1e-9)
-            self._rate = rate if self._rate is None else self.smoothing * self._rate + (1 - self.smoothing) * rate
+            self._rate = (
+                rate if self._rate is None else self.smoothing * self._rate + (1 - self.smoothing) * rate
+            )
         self._last = (now, step)
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 

@@ -17,8 +17,12 @@ from vocoder_train.io.checkpoint import atomic_torch_save, load_checkpoint
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint I/O that writes atomically and loads with ``weights_only=True``."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options=None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options=None
+    ) -> None:
         atomic_torch_save(checkpoint, path)
 
-    def load_checkpoint(self, path: str | os.PathLike, map_location=None, weights_only=None) -> dict[str, Any]:
+    def load_checkpoint(
+        self, path: str | os.PathLike, map_location=None, weights_only=None
+    ) -> dict[str, Any]:
         return load_checkpoint(path, map_location=map_location or "cpu")

@@ -38,7 +38,9 @@ def _frontend_differences(ours: dict, theirs: dict) -> list[str]:
         a, b = ours.get(part, {}), theirs.get(part, {})
         for key in sorted(set(a) | set(b)):
             if key != "dim" and a.get(key) != b.get(key):
-                diffs.append(f"model.generator.{part}.{key}: pretrained {b.get(key)!r}, configured {a.get(key)!r}")
+                diffs.append(
+                    f"model.generator.{part}.{key}: pretrained {b.get(key)!r}, configured {a.get(key)!r}"
+                )
     return diffs
 
 
@@ -56,13 +58,22 @@ def _load_into(module: nn.Module, state: dict, what: str, path: Path) -> None:
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-              if k in state and state[k].shape != v.shape]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or shapes:
-        detail = "; ".join(filter(None, [
-            f"missing {missing[:4]}" if missing else "", f"unexpected {unexpected[:4]}" if unexpected else "",
-            f"shape (pretrained vs configured) {shapes[:4]}" if shapes else "",
-        ]))
+        detail = "; ".join(
+            filter(
+                None,
+                [
+                    f"missing {missing[:4]}" if missing else "",
+                    f"unexpected {unexpected[:4]}" if unexpected else "",
+                    f"shape (pretrained vs configured) {shapes[:4]}" if shapes else "",
+                ],
+            )
+        )
         raise InitError(f"init.path={path}: the pretrained {what} does not fit the configured one: {detail}")
     module.load_state_dict(state)
 
@@ -82,14 +93,22 @@ def apply_init(module: nn.Module, init: DictConfig | dict | None, generator_cfg:
     ours: Any = OmegaConf.to_container(generator_cfg, resolve=True)
     diffs = _frontend_differences(ours, pre_cfg)
     if diffs:
-        raise InitError(f"init.path={path}: front end or head differs from the config:\n  " + "\n  ".join(diffs))
-    sizes = backbone_problems(OmegaConf.create({"model": {"generator": ours}}), pre_cfg.get("backbone", {}),
-                              f"init.path={path}")
+        raise InitError(
+            f"init.path={path}: front end or head differs from the config:\n  " + "\n  ".join(diffs)
+        )
+    sizes = backbone_problems(
+        OmegaConf.create({"model": {"generator": ours}}), pre_cfg.get("backbone", {}), f"init.path={path}"
+    )
     if sizes:
         raise InitError(sizes[0])
     _load_into(module.generator, gen_state, "generator", path)
     if weights == "all":
         if not disc_state:
-            raise InitError(f"init.path={path}: has no discriminator weights (a vocos folder never does); use init.weights=generator")
+            raise InitError(
+                f"init.path={path}: has no discriminator weights (a vocos folder never does); use "
+                "init.weights=generator"
+            )
         _load_into(module.adversary, disc_state, "discriminators", path)
-    log.info("initialized %s from %s", "generator + discriminators" if weights == "all" else "generator", path)
+    log.info(
+        "initialized %s from %s", "generator + discriminators" if weights == "all" else "generator", path
+    )

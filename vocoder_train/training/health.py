@@ -46,16 +46,22 @@ class Reference:
     g_sure_fake: float
 
 
-# hinge: D outputs anywhere in [-1, 1] for both -> relu(1 - c) + relu(1 + c) = 2; fake at -1 -> relu(1 + 1) = 2.
+# hinge: D outputs anywhere in [-1, 1] for both -> relu(1 - c) + relu(1 + c) = 2; fake at -1 -> relu(1 + 1) =
+# 2.
 # lsgan: D outputs 0.5 for both -> 0.25 + 0.25 = 0.5; fake at 0 -> (1 - 0)^2 = 1.
-REFERENCES = {"hinge": Reference(d_undecided=2.0, g_sure_fake=2.0), "lsgan": Reference(d_undecided=0.5, g_sure_fake=1.0)}
+REFERENCES = {
+    "hinge": Reference(d_undecided=2.0, g_sure_fake=2.0),
+    "lsgan": Reference(d_undecided=0.5, g_sure_fake=1.0),
+}
 
 
 def adversarial_loss_name(adversary: Any) -> str:
     """The adversarial loss ``adversary`` trains with (its ``loss``), when :data:`REFERENCES` knows it."""
     if adversary.loss not in REFERENCES:
-        raise ValueError(f"callbacks.gan_health: no reference values for the adversarial loss {adversary.loss!r}; "
-                         f"add it to REFERENCES in {__name__} or set callbacks.gan_health=null")
+        raise ValueError(
+            f"callbacks.gan_health: no reference values for the adversarial loss {adversary.loss!r}; "
+            f"add it to REFERENCES in {__name__} or set callbacks.gan_health=null"
+        )
     return adversary.loss
 
 
@@ -105,7 +111,9 @@ class LossWindow:
         return {k: s / c if c else math.nan for k, s, c in zip(self.keys, sums, counts)}
 
 
-def health_ratios(means: Mapping[str, float], names: Sequence[str], ref: Reference) -> tuple[str, float, str, float]:
+def health_ratios(
+    means: Mapping[str, float], names: Sequence[str], ref: Reference
+) -> tuple[str, float, str, float]:
     """(discriminator with the lowest D loss, that loss / ``ref.d_undecided``,
     discriminator with the highest G adversarial loss, that loss / ``ref.g_sure_fake``).
     0 on the first ratio: a discriminator separates real from fake completely; 1 or more on the
@@ -146,8 +154,13 @@ class GANHealth(pl.Callback):
         g_runaway_ratio (float): G runaway above this share of the "sure it is fake" G loss.
     """
 
-    def __init__(self, every_n_steps: int = 50, patience: int = 2, d_collapse_ratio: float = 0.1,
-                 g_runaway_ratio: float = 1.0):
+    def __init__(
+        self,
+        every_n_steps: int = 50,
+        patience: int = 2,
+        d_collapse_ratio: float = 0.1,
+        g_runaway_ratio: float = 1.0,
+    ):
         self.every_n_steps, self.patience = int(every_n_steps), int(patience)
         self.d_collapse_ratio, self.g_runaway_ratio = float(d_collapse_ratio), float(g_runaway_ratio)
         self.collapse, self.runaway = Streak(self.patience), Streak(self.patience)
@@ -168,36 +181,48 @@ class GANHealth(pl.Callback):
         if self._window.steps >= self.every_n_steps:
             self._check(pl_module)
         if self.ratios is not None:
-            pl_module.log_dict({
-                "train/health_d_collapse": float(self.collapse.active),
-                "train/health_g_runaway": float(self.runaway.active),
-                "train/health_d_ratio": self.ratios[0],
-                "train/health_g_adv_ratio": self.ratios[1],
-            }, batch_size=batch["audio"].shape[0])
+            pl_module.log_dict(
+                {
+                    "train/health_d_collapse": float(self.collapse.active),
+                    "train/health_g_runaway": float(self.runaway.active),
+                    "train/health_d_ratio": self.ratios[0],
+                    "train/health_g_adv_ratio": self.ratios[1],
+                },
+                batch_size=batch["audio"].shape[0],
+            )
 
     def _check(self, pl_module) -> None:
         means = self._window.pop()
         d_name, d_ratio, g_name, g_ratio = health_ratios(means, self._names, self._ref)
         self.ratios = (d_ratio, g_ratio)
         if self.collapse.update(d_ratio < self.d_collapse_ratio):
-            rank_zero_warn(self._collapse_advice(pl_module, d_name, means[f"d_{d_name}"]), category=GANHealthWarning)
+            rank_zero_warn(
+                self._collapse_advice(pl_module, d_name, means[f"d_{d_name}"]), category=GANHealthWarning
+            )
         if self.runaway.update(g_ratio > self.g_runaway_ratio):
-            rank_zero_warn(self._runaway_advice(pl_module, g_name, means[f"g_adv_{g_name}"]), category=GANHealthWarning)
+            rank_zero_warn(
+                self._runaway_advice(pl_module, g_name, means[f"g_adv_{g_name}"]), category=GANHealthWarning
+            )
 
     def _span(self) -> str:
-        return (f"the last {self.every_n_steps} GAN iterations, the {self.patience}th such check in a row "
-                "(callbacks.gan_health.every_n_steps, patience)")
+        return (
+            f"the last {self.every_n_steps} GAN iterations, the {self.patience}th such check in a row "
+            "(callbacks.gan_health.every_n_steps, patience)"
+        )
 
     def _collapse_advice(self, pl_module, name: str, value: float) -> str:
         o, lam = getattr(pl_module, "optim_cfg", {}), getattr(pl_module, "lambdas", {})
         return (
-            f"GAN health: D collapse: discriminator {name} tells real from generated audio apart almost completely "
+            f"GAN health: D collapse: discriminator {name} tells real from generated audio apart almost "
+            "completely "
             f"(train/d_{name} averaged {value:.3g} over {self._span()}; an undecided one scores "
-            f"{self._ref.d_undecided:g}, the alarm is below d_collapse_ratio={self.d_collapse_ratio:g} of that). "
+            f"{self._ref.d_undecided:g}, the alarm is below d_collapse_ratio={self.d_collapse_ratio:g} of "
+            "that). "
             "A generator trained against it often turns to noise or silence within a few hundred steps. "
             f"Try a lower model.optim.lr_d (now {o.get('lr_d')}), "
             f"model.optim.grad_clip_d (now {o.get('grad_clip_d')}; train/grad_norm_d shows the usual size), "
-            f"a higher model.loss.lambdas.g_mel (now {lam.get('g_mel')}) to hold the generator to the target, "
+            f"a higher model.loss.lambdas.g_mel (now {lam.get('g_mel')}) to hold the generator to the "
+            "target, "
             "or, when it starts right after a fine-tune's discriminator warm-up, a shorter "
             f"model.optim.disc_warmup_steps (now {o.get('disc_warmup_steps')}): less of a head start"
         )
@@ -206,10 +231,14 @@ class GANHealth(pl.Callback):
         o, lam = getattr(pl_module, "optim_cfg", {}), getattr(pl_module, "lambdas", {})
         return (
             f"GAN health: G runaway: the generator's adversarial loss against {name} keeps above the level "
-            f"where the discriminator is sure its audio is generated (train/g_adv_{name} averaged {value:.3g} over "
-            f"{self._span()}; the alarm is above g_runaway_ratio={self.g_runaway_ratio:g} x {self._ref.g_sure_fake:g}). "
+            f"where the discriminator is sure its audio is generated (train/g_adv_{name} averaged "
+            f"{value:.3g} "
+            "over "
+            f"{self._span()}; the alarm is above g_runaway_ratio={self.g_runaway_ratio:g} x "
+            f"{self._ref.g_sure_fake:g}). "
             f"Try a higher model.loss.lambdas.g_mel (now {lam.get('g_mel')}), a lower "
-            f"model.discriminator.{name}.weights.g_adv (now {lam.get(f'g_adv_{name}')}), a lower model.optim.lr_d "
+            f"model.discriminator.{name}.weights.g_adv (now {lam.get(f'g_adv_{name}')}), a lower "
+            "model.optim.lr_d "
             f"(now {o.get('lr_d')}) or model.optim.lr_g (now {o.get('lr_g')}), "
             f"or model.optim.grad_clip_g / grad_clip_d (now {o.get('grad_clip_g')} / {o.get('grad_clip_d')}; "
             "train/grad_norm_g and grad_norm_d show the usual sizes)"
@@ -256,8 +285,13 @@ class EarlyStopRestore(pl.Callback):
             within it of the best breaks the row.
     """
 
-    def __init__(self, monitor: str = "val/mel_l1", mode: str = "min", patience: int | None = None,
-                 min_delta: float = 0.0):
+    def __init__(
+        self,
+        monitor: str = "val/mel_l1",
+        mode: str = "min",
+        patience: int | None = None,
+        min_delta: float = 0.0,
+    ):
         if mode not in ("min", "max"):
             raise ValueError(f"callbacks.early_stop.mode={mode!r}: use min or max")
         self.monitor, self.mode, self.min_delta = monitor, mode, float(min_delta)
@@ -272,16 +306,21 @@ class EarlyStopRestore(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.patience and self.stopped_step is not None:
             trainer.should_stop = True
-            _announce(f"callbacks.early_stop: this run stopped early at step {self.stopped_step} and holds its best "
-                      "state; to train on, set callbacks.early_stop.patience=null (or a larger patience)")
+            _announce(
+                f"callbacks.early_stop: this run stopped early at step {self.stopped_step} and holds its "
+                "best "
+                "state; to train on, set callbacks.early_stop.patience=null (or a larger patience)"
+            )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.patience or trainer.sanity_checking:
             return
         value = trainer.callback_metrics.get(self.monitor)
         if value is None:
-            raise RuntimeError(f"callbacks.early_stop.monitor={self.monitor} was not logged; logged: "
-                               f"{', '.join(sorted(trainer.callback_metrics))}")
+            raise RuntimeError(
+                f"callbacks.early_stop.monitor={self.monitor} was not logged; logged: "
+                f"{', '.join(sorted(trainer.callback_metrics))}"
+            )
         verdict = judge(float(value), self.best, self.mode, self.min_delta)
         if verdict == "best":
             self.best, self.best_step, self.worse_in_a_row = float(value), trainer.global_step, 0
@@ -293,10 +332,13 @@ class EarlyStopRestore(pl.Callback):
             source = self._restore(trainer, pl_module)
             self.stopped_step = trainer.global_step
             trainer.should_stop = True
-            _announce(f"callbacks.early_stop: {self.monitor} was worse than its best {self.best:.4g} (step {self.best_step}) "
-                      f"for {self.worse_in_a_row} validations in a row (last {float(value):.4g}): stopped at step "
-                      f"{trainer.global_step} and {source}. To train on, raise callbacks.early_stop.patience or "
-                      "min_delta, or set callbacks.early_stop.patience=null")
+            _announce(
+                f"callbacks.early_stop: {self.monitor} was worse than its best {self.best:.4g} (step "
+                f"{self.best_step}) "
+                f"for {self.worse_in_a_row} validations in a row (last {float(value):.4g}): stopped at step "
+                f"{trainer.global_step} and {source}. To train on, raise callbacks.early_stop.patience or "
+                "min_delta, or set callbacks.early_stop.patience=null"
+            )
 
     def _snapshot(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._best_state = _to_cpu(pl_module.state_dict())
@@ -309,14 +351,19 @@ class EarlyStopRestore(pl.Callback):
         if state is None:
             state, ema_state, source = self._best_from_checkpoint(trainer, pl_module)
         if state is None:
-            return "kept the current weights: the best state predates a resume and no best checkpoint by this metric exists"
+            return (
+                "kept the current weights: the best state predates a resume and no best checkpoint by "
+                "this metric exists"
+            )
         pl_module.load_state_dict(state)
         ema = _find_ema(trainer)
         if ema is not None and ema_state is not None:
             ema.ema = {k: v.to(pl_module.device, copy=True) for k, v in ema_state.items()}
         return f"restored the weights of step {self.best_step} (from {source}); last.ckpt holds them"
 
-    def _best_from_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> tuple[dict | None, dict | None, str]:
+    def _best_from_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> tuple[dict | None, dict | None, str]:
         ckpt = trainer.checkpoint_callback
         path = getattr(ckpt, "best_model_path", "") if getattr(ckpt, "monitor", None) == self.monitor else ""
         if not path or not Path(path).is_file():
@@ -330,8 +377,12 @@ class EarlyStopRestore(pl.Callback):
         return state, {k: v for k, v in ema.items() if k in ema_keys} if ema else None, path
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_step": self.best_step, "worse_in_a_row": self.worse_in_a_row,
-                "stopped_step": self.stopped_step}
+        return {
+            "best": self.best,
+            "best_step": self.best_step,
+            "worse_in_a_row": self.worse_in_a_row,
+            "stopped_step": self.stopped_step,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best = state_dict.get("best")

@@ -84,7 +84,9 @@ class VocoderGAN(pl.LightningModule):
         self.generator, self.adversary, self.mel_loss = generator, adversary, mel_loss
         self.spectral_losses = nn.ModuleDict(dict(spectral_losses))
         make_transient(self)  # any configured module's windows/filterbanks: rebuilt, never checkpointed
-        self._spectrum_losses = {k for k, v in self.spectral_losses.items() if getattr(v, "takes_spectrum", False)}
+        self._spectrum_losses = {
+            k for k, v in self.spectral_losses.items() if getattr(v, "takes_spectrum", False)
+        }
         self.lambdas = dict(lambdas)
         self.optim_cfg = dict(optim)
         self.sample_rate = int(sample_rate)
@@ -105,7 +107,10 @@ class VocoderGAN(pl.LightningModule):
         for name in names:
             sub = getattr(self.generator, name, None)
             if not isinstance(sub, nn.Module):
-                raise ValueError(f"model.optim.freeze: generator has no submodule {name!r} (feature_extractor, backbone, head)")
+                raise ValueError(
+                    f"model.optim.freeze: generator has no submodule {name!r} (feature_extractor, backbone, "
+                    "head)"
+                )
             sub.requires_grad_(False)
 
     # -- optimizers ------------------------------------------------------------------------
@@ -118,7 +123,9 @@ class VocoderGAN(pl.LightningModule):
             raise ValueError(f"model.optim.freeze={o['freeze']} leaves no generator parameter to train")
         impl = optimizer_kwargs(self.perf) if self.perf else {}
         opt_g = torch.optim.AdamW(trainable, lr=float(o["lr_g"]), betas=betas, weight_decay=wd, **impl)
-        opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=float(o["lr_d"]), betas=betas, weight_decay=wd, **impl)
+        opt_d = torch.optim.AdamW(
+            self.adversary.parameters(), lr=float(o["lr_d"]), betas=betas, weight_decay=wd, **impl
+        )
         schedule = lr_multiplier(o, self.trainer, self.phases)
         sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
         sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
@@ -131,7 +138,7 @@ class VocoderGAN(pl.LightningModule):
         return int(scheds[0].last_epoch) if scheds else 0
 
     def phase(self, iteration: int | None = None) -> str:
-        """"mel", "disc_warmup" or "gan" for an iteration (default: the current one)."""
+        """ "mel", "disc_warmup" or "gan" for an iteration (default: the current one)."""
         return self.phases.phase(self.iteration if iteration is None else iteration)
 
     # -- training --------------------------------------------------------------------------
@@ -178,8 +185,12 @@ class VocoderGAN(pl.LightningModule):
 
         if phase != "disc_warmup":
             g_terms = {"g_mel": self.mel_loss(audio_hat, audio)}
-            g_terms.update({name: loss(spectrum if name in self._spectrum_losses else audio_hat, audio)
-                            for name, loss in self.spectral_losses.items()})
+            g_terms.update(
+                {
+                    name: loss(spectrum if name in self._spectrum_losses else audio_hat, audio)
+                    for name, loss in self.spectral_losses.items()
+                }
+            )
             if phase == "gan":
                 self.adversary.requires_grad_(False)  # no D gradients in the G step
                 with weight_norm_cache(self.perf):
@@ -247,7 +258,9 @@ class VocoderGAN(pl.LightningModule):
         self.log("train/lr_d", opt_d.param_groups[0]["lr"], batch_size=bs)
         self.log("train/nonfinite_skips", float(self.nonfinite_skips), batch_size=bs)
         self.log("train/phase", float(PHASES.index(self.phase())), batch_size=bs)
-        self.log("step", float(self.global_step), batch_size=bs)  # scalars' x-axis: optimizer steps, as media and checkpoints
+        self.log(
+            "step", float(self.global_step), batch_size=bs
+        )  # scalars' x-axis: optimizer steps, as media and checkpoints
 
     # -- validation ------------------------------------------------------------------------
 
@@ -274,7 +287,9 @@ class VocoderGAN(pl.LightningModule):
         # the metrics' own networks (CREPE, UTMOS) in fp32 whatever the training precision: comparable
         # numbers, and CREPE's probabilities go through numpy, which has no bfloat16
         with torch.autocast(device_type=audio.device.type, enabled=False):
-            if self.utmos is not None and not self.trainer.sanity_checking and len(hat_kept):  # local weights only
+            if (
+                self.utmos is not None and not self.trainer.sanity_checking and len(hat_kept)
+            ):  # local weights only
                 for v in self.utmos.score(hat_kept, self.sample_rate).tolist():
                     self._val_acc.update({"utmos": v})
             if names:

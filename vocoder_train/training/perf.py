@@ -16,8 +16,15 @@ from torch.nn.utils import parametrize
 from vocoder_train.config.checks import GENERATOR_PARTS
 
 # The step without any option: what each option is measured against.
-PLAIN = {"winograd": False, "winograd_bf16": False, "mpd_layout": "grid", "optimizer": "for_loop",
-         "cache_weight_norm": False, "compile": [], "compile_mode": "default"}
+PLAIN = {
+    "winograd": False,
+    "winograd_bf16": False,
+    "mpd_layout": "grid",
+    "optimizer": "for_loop",
+    "cache_weight_norm": False,
+    "compile": [],
+    "compile_mode": "default",
+}
 
 
 def optimizer_kwargs(perf: Mapping) -> dict[str, bool]:

@@ -74,7 +74,9 @@ class StopOnSignal(pl.Callback):
     def _notice(self, signum: int, frame: FrameType | None) -> None:
         if not self.received:
             self.received, self.received_at = int(signum), time.monotonic()
-            log.warning("%s received: stopping after this iteration with a checkpoint", signal.Signals(signum).name)
+            log.warning(
+                "%s received: stopping after this iteration with a checkpoint", signal.Signals(signum).name
+            )
 
     # -- the stop ---------------------------------------------------------------------------
 
@@ -86,7 +88,9 @@ class StopOnSignal(pl.Callback):
             return int(flag.item())
         return self.received
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx
+    ) -> None:
         signum = self.agreed_signal(trainer)
         if not signum:
             return
@@ -97,8 +101,15 @@ class StopOnSignal(pl.Callback):
         took = f"{time.monotonic() - start:.1f} s to save"
         if self.received_at is not None:
             took += f", {time.monotonic() - self.received_at:.1f} s since the signal"
-        log.warning("stopped by %s at iteration %d (optimizer step %d): %s written (%s); run the same command "
-                    "to resume", signal.Signals(signum).name, iteration, trainer.global_step, path, took)
+        log.warning(
+            "stopped by %s at iteration %d (optimizer step %d): %s written (%s); run the same command "
+            "to resume",
+            signal.Signals(signum).name,
+            iteration,
+            trainer.global_step,
+            path,
+            took,
+        )
         outer = self._outer.get(signum)
         if callable(outer):  # submitit's handler: requeues on rank 0 and exits itself
             outer(signum, None)

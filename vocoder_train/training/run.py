@@ -81,13 +81,17 @@ def _check_loadable(path: Path) -> None:
     try:
         load_checkpoint(path)
     except (CheckpointError, WrongFileKind) as e:
-        others = sorted((p for p in path.parent.glob("*.ckpt") if p != path), key=lambda p: -p.stat().st_mtime)
+        others = sorted(
+            (p for p in path.parent.glob("*.ckpt") if p != path), key=lambda p: -p.stat().st_mtime
+        )
         for other in others:
             try:
                 load_checkpoint(other)
             except (CheckpointError, WrongFileKind):
                 continue
-            raise CheckpointError(f"{e}\n  the newest loadable checkpoint is {other}: resume with ckpt_path={other}") from e
+            raise CheckpointError(
+                f"{e}\n  the newest loadable checkpoint is {other}: resume with ckpt_path={other}"
+            ) from e
         raise
 
 
@@ -105,8 +109,12 @@ def _set_cpu_threads(cfg: DictConfig) -> None:
     if want == "auto":
         want = max(1, (os.cpu_count() or 1) - int(cfg.data.num_workers or 0))
     torch.set_num_threads(int(want))
-    log.info("CPU training: %d torch thread(s) (cpu_threads=%s, data.num_workers=%s)", int(want),
-             cfg.cpu_threads, cfg.data.num_workers)
+    log.info(
+        "CPU training: %d torch thread(s) (cpu_threads=%s, data.num_workers=%s)",
+        int(want),
+        cfg.cpu_threads,
+        cfg.data.num_workers,
+    )
 
 
 def resolve_precision(cfg: DictConfig) -> str | None:
@@ -128,11 +136,17 @@ def _trains_on_gpu(cfg: DictConfig) -> bool:
 def precision_advice(cfg: DictConfig, precision: str) -> str | None:
     """A warning when ``precision`` does not suit the GPU that will train (bf16 on one without bf16
     units), else None."""
-    if precision == "bf16-mixed" and _trains_on_gpu(cfg) and torch.cuda.is_available() \
-            and not hardware.bf16_matmul_is_fast("cuda"):
-        return ("trainer.precision=bf16-mixed: this GPU has no native bf16 (compute capability < 8.0, e.g. T4, "
-                "V100), so bf16 runs emulated and slow; use trainer.precision=16-mixed (fp16 with gradient "
-                "scaling) or 32-true")
+    if (
+        precision == "bf16-mixed"
+        and _trains_on_gpu(cfg)
+        and torch.cuda.is_available()
+        and not hardware.bf16_matmul_is_fast("cuda")
+    ):
+        return (
+            "trainer.precision=bf16-mixed: this GPU has no native bf16 (compute capability < 8.0, e.g. T4, "
+            "V100), so bf16 runs emulated and slow; use trainer.precision=16-mixed (fp16 with gradient "
+            "scaling) or 32-true"
+        )
     return None
 
 
@@ -157,7 +171,11 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     ckpt_path = resolve_ckpt_path(cfg)
     if ckpt_path is None:  # a resume restores everything; init only seeds a fresh run
         apply_init(module, cfg.init, cfg.model.generator)
-    callbacks = _instantiate_dict(cfg.get("callbacks")) + [FinalCheckpoint(out / "checkpoints")] + list(callbacks or [])
+    callbacks = (
+        _instantiate_dict(cfg.get("callbacks"))
+        + [FinalCheckpoint(out / "checkpoints")]
+        + list(callbacks or [])
+    )
     callbacks.append(StopOnSignal(out / "checkpoints"))  # last: it checkpoints the state the others left
     if cfg.trainer.enable_progress_bar is False:  # trainer.enable_progress_bar=false wins over the callback
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBarBase)]
@@ -167,7 +185,10 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
     if advice:
         log.warning(advice)
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, plugins=[AtomicCheckpointIO()],
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
         **({"precision": precision} if precision else {}),
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -36,14 +36,16 @@ def cosine(progress: float, min_ratio: float) -> float:
 
 
 def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at ``total``."""
+    """LR multiplier: linear warm-up over ``warmup`` steps, then cosine decay to ``min_ratio`` at
+    ``total``."""
     if step < warmup:
         return (step + 1) / warmup
     return cosine((step - warmup) / max(1, total - warmup), min_ratio)
 
 
 def time_budget_multiplier(step: int, warmup: int, progress: float, min_ratio: float) -> float:
-    """The same cosine over ``progress`` (fraction of the time budget spent), times a linear warm-up in steps."""
+    """The same cosine over ``progress`` (fraction of the time budget spent), times a linear warm-up in
+    steps."""
     ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
     return ramp * cosine(progress, min_ratio)
 
@@ -106,8 +108,12 @@ class Phases:
         done = mel_phase_over(progress, remaining, self.mel_fraction, self.min_gan_seconds)
         if progress >= self.mel_fraction and not done and not self._stay_logged:
             self._stay_logged = True
-            log.info("time budget: %.0f s left at the GAN switch < model.optim.min_gan_seconds=%g; "
-                     "training stays mel-only", remaining, self.min_gan_seconds)
+            log.info(
+                "time budget: %.0f s left at the GAN switch < model.optim.min_gan_seconds=%g; "
+                "training stays mel-only",
+                remaining,
+                self.min_gan_seconds,
+            )
         if trainer.world_size > 1:
             done = bool(trainer.strategy.broadcast(done, src=0))
         if done:
@@ -130,7 +136,9 @@ def lr_multiplier(optim: Mapping[str, Any], trainer: pl.Trainer, phases: Phases)
         def by_time(step: int) -> float:
             budget = time_budget(trainer)
             if budget is None:
-                raise ValueError("model.optim.time_budget=true needs trainer.max_time, e.g. trainer.max_time=00:00:10:00")
+                raise ValueError(
+                    "model.optim.time_budget=true needs trainer.max_time, e.g. trainer.max_time=00:00:10:00"
+                )
             return time_budget_multiplier(step, warmup, budget[0], min_ratio)
 
         return by_time
@@ -147,6 +155,8 @@ def horizon(total_iterations: int | None, max_steps: int | None, phases: Phases)
     if total_iterations:
         return int(total_iterations)
     if max_steps is None or max_steps <= 0:
-        raise ValueError("model.optim.total_iterations is needed when trainer.max_steps is not set "
-                         "(e.g. with trainer.max_time): set it to the schedule's length in iterations")
+        raise ValueError(
+            "model.optim.total_iterations is needed when trainer.max_steps is not set "
+            "(e.g. with trainer.max_time): set it to the schedule's length in iterations"
+        )
     return iterations_in(max_steps, phases.pretrain_mel_steps + phases.disc_warmup_steps)

@@ -42,8 +42,15 @@ class StepGuard:
     in_a_row: int = 0
     _target: _Target | None = None
 
-    def step(self, optimizer_step: Callable[[], object], module: nn.Module, clip: float | None, what: str,
-             iteration: int, scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
+    def step(
+        self,
+        optimizer_step: Callable[[], object],
+        module: nn.Module,
+        clip: float | None,
+        what: str,
+        iteration: int,
+        scaler: torch.amp.GradScaler | None = None,
+    ) -> torch.Tensor:
         """Runs ``optimizer_step()`` (Lightning's, which calls :meth:`clip` through the module's hook) for
         ``module``'s gradients clipped at ``clip``; returns their norm, NaN when they were not finite
         (no update: under 16-mixed the GradScaler skips it, otherwise :meth:`clip` dropped them)."""

@@ -29,7 +29,9 @@ BROWN_POLE = 0.995
 # RBJ audio-EQ-cookbook biquads, normalised to (b0, b1, b2, a1, a2) with a0 = 1
 
 
-def rbj_biquad(kind: str, freq: float, sample_rate: float, gain_db: float = 0.0, q: float = 0.7071) -> np.ndarray:
+def rbj_biquad(
+    kind: str, freq: float, sample_rate: float, gain_db: float = 0.0, q: float = 0.7071
+) -> np.ndarray:
     """One section of type ``peak | low_shelf | high_shelf | lowpass`` (Q form for shelves)."""
     w0 = 2.0 * math.pi * freq / sample_rate
     cw, alpha = math.cos(w0), math.sin(w0) / (2.0 * q)
@@ -57,7 +59,11 @@ def rbj_biquad(kind: str, freq: float, sample_rate: float, gain_db: float = 0.0,
 def butterworth_lowpass(cutoff: float, sample_rate: float, sections: int) -> np.ndarray:
     """Order-``2 * sections`` Butterworth low-pass as ``(sections, 5)`` biquads."""
     qs = [1.0 / (2.0 * math.sin((2 * i + 1) * math.pi / (4 * sections))) for i in range(sections)]
-    return np.stack([rbj_biquad("lowpass", cutoff, sample_rate, q=q) for q in qs]) if sections else np.zeros((0, 5))
+    return (
+        np.stack([rbj_biquad("lowpass", cutoff, sample_rate, q=q) for q in qs])
+        if sections
+        else np.zeros((0, 5))
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -119,10 +125,14 @@ def noise_torch(seeds: np.ndarray, length: int, colors: torch.Tensor) -> torch.T
     return torch.where(col == 1, pink, torch.where(col == 2, brown, w))
 
 
-def augment_batch_torch(x: torch.Tensor, params: np.ndarray, sos: np.ndarray, seeds: np.ndarray) -> torch.Tensor:
+def augment_batch_torch(
+    x: torch.Tensor, params: np.ndarray, sos: np.ndarray, seeds: np.ndarray
+) -> torch.Tensor:
     """Reference for the whole chain on x (B, T); float64 out."""
     p = torch.as_tensor(np.array(params, dtype=np.float64), device=x.device)
-    out = biquad_cascade_torch(x.double() * p[:, :1], torch.as_tensor(np.array(sos, dtype=np.float64), device=x.device))
+    out = biquad_cascade_torch(
+        x.double() * p[:, :1], torch.as_tensor(np.array(sos, dtype=np.float64), device=x.device)
+    )
     noise = noise_torch(seeds, x.shape[-1], p[:, 2])
     ps, pn = out.pow(2).sum(-1), noise.pow(2).sum(-1)
     on = (p[:, 1] != 0) & (ps > 0) & (pn > 0)  # silence: no SNR to speak of, add nothing
@@ -204,7 +214,9 @@ def neutral_params(batch: int) -> tuple[np.ndarray, np.ndarray]:
     return params, np.zeros(batch, dtype=np.uint64)
 
 
-def biquad_cascade(x: np.ndarray | torch.Tensor, sos: np.ndarray, backend: str = "auto") -> np.ndarray | torch.Tensor:
+def biquad_cascade(
+    x: np.ndarray | torch.Tensor, sos: np.ndarray, backend: str = "auto"
+) -> np.ndarray | torch.Tensor:
     """Filter ``x`` ``(B, T)`` or ``(T,)`` (numpy or torch) through ``sos`` ``(B, S, 5)`` or ``(S, 5)``.
 
     The chain of :func:`augment_batch` with :func:`neutral_params`. Returns the input's type and dtype.

@@ -37,7 +37,9 @@ def spectral_terms_torch(
     else:
         m_hat, m = hat, tgt
     sc = torch.linalg.vector_norm(m - m_hat) / torch.linalg.vector_norm(m)
-    mag = (torch.log(torch.clamp(m_hat, min=log_floor)) - torch.log(torch.clamp(m, min=log_floor))).abs().mean()
+    mag = (
+        (torch.log(torch.clamp(m_hat, min=log_floor)) - torch.log(torch.clamp(m, min=log_floor))).abs().mean()
+    )
     return sc, mag
 
 
@@ -80,7 +82,16 @@ def _launch_forward(
 
         sync_numba_threads()
         cpu.spectral_forward(
-            hat2.numpy(), tgt2.numpy(), C, eps, log_floor, with_sc, fast_log, dcoef.numpy(), lcoef.numpy(), part.numpy()
+            hat2.numpy(),
+            tgt2.numpy(),
+            C,
+            eps,
+            log_floor,
+            with_sc,
+            fast_log,
+            dcoef.numpy(),
+            lcoef.numpy(),
+            part.numpy(),
         )
     else:
         from . import cuda
@@ -92,7 +103,13 @@ def _launch_forward(
 
 
 def _launch_backward(
-    kind: str, hat2: torch.Tensor, C: int, with_sc: bool, dcoef: torch.Tensor, lcoef: torch.Tensor, coef: torch.Tensor
+    kind: str,
+    hat2: torch.Tensor,
+    C: int,
+    with_sc: bool,
+    dcoef: torch.Tensor,
+    lcoef: torch.Tensor,
+    coef: torch.Tensor,
 ) -> torch.Tensor:
     """-> gradient rows shaped as ``hat2``; ``coef`` holds ``(a, b)`` on the device."""
     out = torch.empty_like(hat2)
@@ -192,9 +209,13 @@ def stft_complex_loss(
 
     Defaults are auraloss' ``STFTLoss`` (eps 1e-8 on the power, no extra log clamp).
     """
-    return spectral_terms(torch.view_as_real(s_hat), torch.view_as_real(s), True, eps, log_floor, True, backend)
+    return spectral_terms(
+        torch.view_as_real(s_hat), torch.view_as_real(s), True, eps, log_floor, True, backend
+    )
 
 
-def log_mel_l1(m_hat: torch.Tensor, m: torch.Tensor, floor: float = LOG_FLOOR, backend: str = "auto") -> torch.Tensor:
+def log_mel_l1(
+    m_hat: torch.Tensor, m: torch.Tensor, floor: float = LOG_FLOOR, backend: str = "auto"
+) -> torch.Tensor:
     """Linear mel magnitudes (B, n_mels, T) -> mean |log(max(m_hat, floor)) - log(max(m, floor))|."""
     return spectral_terms(m_hat, m, False, 0.0, floor, False, backend)[1]

@@ -24,7 +24,9 @@ import math
 from numba import float32, float64, njit, prange
 
 
-def forward_element(hat, tgt, r, j, C, eps, log_floor, with_sc, fast_log, dcoef, lcoef):  # pragma: no cover - compiled
+def forward_element(
+    hat, tgt, r, j, C, eps, log_floor, with_sc, fast_log, dcoef, lcoef
+):  # pragma: no cover - compiled
     """Magnitude ``j`` of row ``r``: stores its gradient coefficients in ``dcoef`` (when
     ``with_sc``) and ``lcoef``; returns its terms of the three partial sums."""
     if C == 2:
@@ -76,7 +78,9 @@ _backward_element = njit(cache=True, inline="always")(backward_element)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def spectral_forward(hat, tgt, C, eps, log_floor, with_sc, fast_log, dcoef, lcoef, part):  # pragma: no cover - jitted
+def spectral_forward(
+    hat, tgt, C, eps, log_floor, with_sc, fast_log, dcoef, lcoef, part
+):  # pragma: no cover - jitted
     """One row a task: coefficients into ``dcoef``/``lcoef``, partial sums into ``part (R, 3)``."""
     for r in prange(hat.shape[0]):
         s_dd, s_tt, s_l = 0.0, 0.0, 0.0

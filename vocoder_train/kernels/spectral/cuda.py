@@ -65,7 +65,9 @@ def _threads_for(n: int, threads: int) -> int:
     return min(t, MAX_THREADS)
 
 
-def spectral_forward(hat, tgt, C, eps, log_floor, with_sc, fast_log, dcoef, lcoef, part, stream=0, threads=128) -> None:
+def spectral_forward(
+    hat, tgt, C, eps, log_floor, with_sc, fast_log, dcoef, lcoef, part, stream=0, threads=128
+) -> None:
     """Launch the forward on device arrays (arguments as :func:`.cpu.spectral_forward`)."""
     rows = hat.shape[0]
     if rows == 0:
@@ -74,7 +76,9 @@ def spectral_forward(hat, tgt, C, eps, log_floor, with_sc, fast_log, dcoef, lcoe
     _forward_kernel[rows, nt, stream](hat, tgt, C, eps, log_floor, with_sc, fast_log, dcoef, lcoef, part)
 
 
-def spectral_backward(hat, C, with_sc, dcoef, lcoef, coef, out, stream=0, threads=256, max_blocks=4096) -> None:
+def spectral_backward(
+    hat, C, with_sc, dcoef, lcoef, coef, out, stream=0, threads=256, max_blocks=4096
+) -> None:
     """Launch the backward; ``coef`` is a device array ``(a, b)``."""
     total = lcoef.shape[0] * lcoef.shape[1]
     if total == 0:

@@ -48,13 +48,21 @@ def conv_stack(
     return x, fmap
 
 
-def complex_spectrogram(x: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, normalized: bool = False) -> torch.Tensor:
+def complex_spectrogram(
+    x: torch.Tensor, n_fft: int, hop_length: int, window: torch.Tensor, normalized: bool = False
+) -> torch.Tensor:
     """x (B, T) -> (B, 2, frames, n_fft // 2 + 1): real and imaginary parts of a centred STFT with
     ``window`` (its length is the window length), computed in fp32 even under autocast."""
     with torch.autocast(device_type=x.device.type, enabled=False):
         spec = torch.stft(
-            x.float(), n_fft, hop_length, window.shape[-1], window=window, center=True,
-            normalized=normalized, return_complex=True,
+            x.float(),
+            n_fft,
+            hop_length,
+            window.shape[-1],
+            window=window,
+            center=True,
+            normalized=normalized,
+            return_complex=True,
         )
     return torch.view_as_real(spec).permute(0, 3, 2, 1)
 
@@ -83,7 +91,14 @@ class SpectrogramConvStack(nn.Module):
         for d in dilations:
             convs.append(
                 weight_norm(
-                    nn.Conv2d(channels, channels, (kt, kf), stride=(1, 2), dilation=(d, 1), padding=(d * (kt // 2), kf // 2))
+                    nn.Conv2d(
+                        channels,
+                        channels,
+                        (kt, kf),
+                        stride=(1, 2),
+                        dilation=(d, 1),
+                        padding=(d * (kt // 2), kf // 2),
+                    )
                 )
             )
         convs.append(weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1))))
@@ -111,6 +126,8 @@ class MultiDiscriminator(nn.Module):
         logits, fmaps = [], []
         for d in self.discriminators:
             logit_map, fmap = d(x)
-            logits.append(logit_map.flatten(1).float())  # fp32 under autocast: the adversarial losses stay fp32
+            logits.append(
+                logit_map.flatten(1).float()
+            )  # fp32 under autocast: the adversarial losses stay fp32
             fmaps.append(fmap)
         return logits, fmaps

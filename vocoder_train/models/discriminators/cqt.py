@@ -71,7 +71,10 @@ def cqt_kernels(bins_per_octave: int, f_top: float) -> torch.Tensor:
     lengths = [math.ceil(q / f) for f in freqs]
     size = max(lengths) | 1  # odd: a centre tap
     n = torch.arange(size, dtype=torch.float64) - size // 2
-    real, imag = torch.zeros(bins_per_octave, size, dtype=torch.float64), torch.zeros(bins_per_octave, size, dtype=torch.float64)
+    real, imag = (
+        torch.zeros(bins_per_octave, size, dtype=torch.float64),
+        torch.zeros(bins_per_octave, size, dtype=torch.float64),
+    )
     for k, (f, length) in enumerate(zip(freqs, lengths)):
         win = torch.zeros(size, dtype=torch.float64)
         start = (size - length) // 2
@@ -94,7 +97,12 @@ class CQT(nn.Module):
     """
 
     def __init__(
-        self, sample_rate: int, hop_length: int, n_octaves: int, bins_per_octave: int, fmin: float | None = None
+        self,
+        sample_rate: int,
+        hop_length: int,
+        n_octaves: int,
+        bins_per_octave: int,
+        fmin: float | None = None,
     ):
         super().__init__()
         if hop_length % 2 ** (n_octaves - 1):
@@ -107,7 +115,8 @@ class CQT(nn.Module):
         f_highest = f_top * 2 ** ((bins_per_octave - 1) / bins_per_octave)
         if f_highest >= 0.5:
             raise ValueError(
-                f"CQT fmin={fmin} Hz with n_octaves={n_octaves}: the top bin ({f_highest * sample_rate:.0f} Hz) "
+                f"CQT fmin={fmin} Hz with n_octaves={n_octaves}: "
+                f"the top bin ({f_highest * sample_rate:.0f} Hz) "
                 f"is above Nyquist ({sample_rate / 2} Hz); lower fmin or n_octaves"
             )
         self.hop, self.n_octaves, self.bins = hop_length, n_octaves, bins_per_octave
@@ -156,7 +165,9 @@ class SubBandCQTDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """x (B, T) -> logit map, feature maps."""
-        bands = [F.leaky_relu(conv(b), SPECTROGRAM_LRELU_SLOPE) for conv, b in zip(self.band_convs, self.cqt(x))]
+        bands = [
+            F.leaky_relu(conv(b), SPECTROGRAM_LRELU_SLOPE) for conv, b in zip(self.band_convs, self.cqt(x))
+        ]
         return self.stack(torch.cat(bands, dim=-1))
 
 
@@ -185,7 +196,8 @@ class MultiScaleSubBandCQTDiscriminator(MultiDiscriminator):
     ):
         if len(hop_lengths) != len(bins_per_octave):
             raise ValueError(
-                f"hop_lengths {list(hop_lengths)} and bins_per_octave {list(bins_per_octave)}: one entry per scale each"
+                f"hop_lengths {list(hop_lengths)} and bins_per_octave {list(bins_per_octave)}: one entry per "
+                "scale each"
             )
         super().__init__(
             SubBandCQTDiscriminator(sample_rate, int(h), n_octaves, int(b), fmin, channels, dilations)

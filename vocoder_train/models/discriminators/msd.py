@@ -44,12 +44,17 @@ class ScaleDiscriminator(nn.Module):
     ):
         super().__init__()
         if not len(channels) == len(kernel_sizes) == len(strides) == len(groups):
-            raise ValueError("ScaleDiscriminator: channels, kernel_sizes, strides and groups need one entry per conv each")
+            raise ValueError(
+                "ScaleDiscriminator: channels, kernel_sizes, strides and groups need one entry per conv each"
+            )
         norm = spectral_norm if use_spectral_norm else weight_norm
         chans = [1, *channels]
         for i, g in enumerate(groups):
             if chans[i] % g or chans[i + 1] % g:
-                raise ValueError(f"ScaleDiscriminator conv {i}: widths {chans[i]}->{chans[i + 1]} not divisible by groups={g}")
+                raise ValueError(
+                    f"ScaleDiscriminator conv {i}: widths {chans[i]}->{chans[i + 1]} not divisible by "
+                    f"groups={g}"
+                )
         self.pool = nn.Sequential(*(nn.AvgPool1d(4, 2, padding=2) for _ in range(downsample)))
         self.convs = nn.ModuleList(
             norm(nn.Conv1d(chans[i], chans[i + 1], k, s, padding=k // 2, groups=g))
@@ -80,6 +85,8 @@ class MultiScaleDiscriminator(MultiDiscriminator):
         groups: Sequence[int] = DEFAULT_GROUPS,
     ):
         super().__init__(
-            ScaleDiscriminator(channels, kernel_sizes, strides, groups, use_spectral_norm=i == 0, downsample=i)
+            ScaleDiscriminator(
+                channels, kernel_sizes, strides, groups, use_spectral_norm=i == 0, downsample=i
+            )
             for i in range(n_scales)
         )

@@ -31,10 +31,19 @@ class STFTDiscriminator(nn.Module):
         channels (int): conv width. dilations (Sequence[int]): see :class:`SpectrogramConvStack`.
     """
 
-    def __init__(self, n_fft: int, hop_length: int, win_length: int, channels: int = 32, dilations: Sequence[int] = (1, 2, 4)):
+    def __init__(
+        self,
+        n_fft: int,
+        hop_length: int,
+        win_length: int,
+        channels: int = 32,
+        dilations: Sequence[int] = (1, 2, 4),
+    ):
         super().__init__()
         if not (0 < win_length <= n_fft and hop_length > 0):
-            raise ValueError(f"STFT resolution {(n_fft, hop_length, win_length)}: need 0 < win_length <= n_fft, hop > 0")
+            raise ValueError(
+                f"STFT resolution {(n_fft, hop_length, win_length)}: need 0 < win_length <= n_fft, hop > 0"
+            )
         self.n_fft, self.hop = n_fft, hop_length
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
         self.stack = SpectrogramConvStack(2, channels, dilations)
@@ -59,4 +68,6 @@ class MultiScaleSTFTDiscriminator(MultiDiscriminator):
         channels: int = 32,
         dilations: Sequence[int] = (1, 2, 4),
     ):
-        super().__init__(STFTDiscriminator(int(n), int(h), int(w), channels, dilations) for n, h, w in resolutions)
+        super().__init__(
+            STFTDiscriminator(int(n), int(h), int(w), channels, dilations) for n, h, w in resolutions
+        )

@@ -44,8 +44,17 @@ class PeriodDiscriminator(nn.Module):
       (docs/results/2026-11-28-training-speed.md).
     """
 
-    def __init__(self, period: int, channels: Sequence[int] = (32, 128, 512, 1024, 1024), kernel_size: int = 5,
-                 stride: int = 3, *, winograd: bool = False, winograd_bf16: bool = False, layout: str = "grid"):  # fmt: skip
+    def __init__(
+        self,
+        period: int,
+        channels: Sequence[int] = (32, 128, 512, 1024, 1024),
+        kernel_size: int = 5,
+        stride: int = 3,
+        *,
+        winograd: bool = False,
+        winograd_bf16: bool = False,
+        layout: str = "grid",
+    ):
         super().__init__()
         if layout not in LAYOUTS:
             raise ValueError(f"PeriodDiscriminator: layout={layout!r}: choose one of {', '.join(LAYOUTS)}")
@@ -54,7 +63,10 @@ class PeriodDiscriminator(nn.Module):
         self.convs = nn.ModuleList(
             weight_norm(
                 nn.Conv2d(
-                    chans[i], chans[i + 1], (kernel_size, 1), (stride if i < len(channels) - 1 else 1, 1),
+                    chans[i],
+                    chans[i + 1],
+                    (kernel_size, 1),
+                    (stride if i < len(channels) - 1 else 1, 1),
                     padding=(kernel_size // 2, 0),
                 )
             )
@@ -73,7 +85,9 @@ class PeriodDiscriminator(nn.Module):
                 return torch.get_autocast_dtype(device) == torch.bfloat16
             return self.period <= FOLD_FP32_MAX_PERIOD
         if self.layout not in LAYOUTS:
-            raise ValueError(f"PeriodDiscriminator.layout={self.layout!r}: choose one of {', '.join(LAYOUTS)}")
+            raise ValueError(
+                f"PeriodDiscriminator.layout={self.layout!r}: choose one of {', '.join(LAYOUTS)}"
+            )
         return self.layout == "folded"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -105,8 +119,15 @@ class MultiPeriodDiscriminator(MultiDiscriminator):
         winograd, winograd_bf16, layout: each period's speed options (see :class:`PeriodDiscriminator`).
     """
 
-    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = (32, 128, 512, 1024, 1024),
-                 *, winograd: bool = False, winograd_bf16: bool = False, layout: str = "grid"):  # fmt: skip
+    def __init__(
+        self,
+        periods: Sequence[int] = (2, 3, 5, 7, 11),
+        channels: Sequence[int] = (32, 128, 512, 1024, 1024),
+        *,
+        winograd: bool = False,
+        winograd_bf16: bool = False,
+        layout: str = "grid",
+    ):
         options = dict(winograd=winograd, winograd_bf16=winograd_bf16, layout=layout)
         super().__init__(PeriodDiscriminator(p, channels, **options) for p in periods)
 
@@ -124,7 +145,13 @@ class ResolutionDiscriminator(nn.Module):
         self,
         n_fft: int,
         channels: int = 32,
-        bands: Sequence[tuple[float, float]] = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0)),
+        bands: Sequence[tuple[float, float]] = (
+            (0.0, 0.1),
+            (0.1, 0.25),
+            (0.25, 0.5),
+            (0.5, 0.75),
+            (0.75, 1.0),
+        ),
     ):
         super().__init__()
         self.n_fft, self.hop = n_fft, n_fft // 4

@@ -66,12 +66,15 @@ _DEVICE_TRANSFORMS: dict[tuple, tuple[torch.Tensor, ...]] = {}
 def _transforms(m: int, r: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     key = (m, r, like.device, like.dtype)
     if key not in _DEVICE_TRANSFORMS:
-        _DEVICE_TRANSFORMS[key] = tuple(torch.tensor(t, dtype=like.dtype, device=like.device)
-                                        for t in winograd_transforms(m, r))
+        _DEVICE_TRANSFORMS[key] = tuple(
+            torch.tensor(t, dtype=like.dtype, device=like.device) for t in winograd_transforms(m, r)
+        )
     return _DEVICE_TRANSFORMS[key]
 
 
-def _correlate(x: torch.Tensor, weight: torch.Tensor, n_out: int, m: int, gemm_dtype: torch.dtype | None) -> torch.Tensor:
+def _correlate(
+    x: torch.Tensor, weight: torch.Tensor, n_out: int, m: int, gemm_dtype: torch.dtype | None
+) -> torch.Tensor:
     """Valid correlation along dim 2: x (B, C_in, >= n_out + r - 1, W), weight (C_out, C_in, r >= 2) ->
     (B, C_out, n_out, W), by F(m, r); the products in ``gemm_dtype`` (None: x's dtype), everything
     else in x's dtype."""
@@ -91,8 +94,14 @@ def _correlate(x: torch.Tensor, weight: torch.Tensor, n_out: int, m: int, gemm_d
     return torch.einsum("ij,jobtw->botiw", at, prod).reshape(b, cout, tiles * m, w)[:, :, :n_out]
 
 
-def winograd_conv_time(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int,
-                       m: int = TILE, gemm_dtype: torch.dtype | None = None) -> torch.Tensor:
+def winograd_conv_time(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    padding: int,
+    m: int = TILE,
+    gemm_dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """``F.conv2d(x, weight, bias, padding=(padding, 0))`` (stride 1) for a ``(r, 1)`` kernel, by F(m, r).
 
     x (B, C_in, N, W) -> (B, C_out, N + 2 * padding - r + 1, W); weight (C_out, C_in, r, 1).
@@ -111,8 +120,14 @@ def winograd_fits(conv: torch.nn.Conv2d) -> bool:
     more to the transforms' memory passes than they save in products."""
     k = conv.kernel_size
     return (
-        k[1] == 1 and k[0] >= 3 and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
-        and isinstance(conv.padding, tuple) and conv.padding[1] == 0 and conv.in_channels >= MIN_CHANNELS
+        k[1] == 1
+        and k[0] >= 3
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and isinstance(conv.padding, tuple)
+        and conv.padding[1] == 0
+        and conv.in_channels >= MIN_CHANNELS
     )
 
 
@@ -133,14 +148,26 @@ def conv_time(conv: torch.nn.Conv2d, x: torch.Tensor, winograd: bool, bf16: bool
         mode = "bf16" if bf16 and torch.get_autocast_dtype(device) == torch.bfloat16 else None
     if mode is None:
         if x.dim() == 3:  # not conv(x.unsqueeze(-1)): a Conv2d over an (N, 1) grid is the slow case
-            return F.conv1d(x, conv.weight.squeeze(-1), conv.bias, conv.stride[0], conv.padding[0], conv.dilation[0],
-                            conv.groups)
+            return F.conv1d(
+                x,
+                conv.weight.squeeze(-1),
+                conv.bias,
+                conv.stride[0],
+                conv.padding[0],
+                conv.dilation[0],
+                conv.groups,
+            )
         return conv(x)
     x4 = x.unsqueeze(-1) if x.dim() == 3 else x
     if mode == "fp32":
         y = winograd_conv_time(x4, conv.weight, conv.bias, conv.padding[0])
     else:
         with torch.autocast(device, enabled=False):
-            y = winograd_conv_time(x4.float(), conv.weight.float(), None if conv.bias is None else conv.bias.float(),
-                                   conv.padding[0], gemm_dtype=torch.bfloat16).to(torch.bfloat16)
+            y = winograd_conv_time(
+                x4.float(),
+                conv.weight.float(),
+                None if conv.bias is None else conv.bias.float(),
+                conv.padding[0],
+                gemm_dtype=torch.bfloat16,
+            ).to(torch.bfloat16)
     return y.squeeze(-1) if x.dim() == 3 else y

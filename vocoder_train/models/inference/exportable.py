@@ -59,7 +59,8 @@ def inverse_rdft_basis(n_fft: int, window: torch.Tensor) -> torch.Tensor:
     k = torch.arange(k_bins, dtype=torch.float64)[:, None]
     n = torch.arange(n_fft, dtype=torch.float64)[None, :]
     angle = 2 * math.pi * k * n / n_fft
-    # Hermitian symmetry: bins 1..ceil(n_fft/2)-1 stand for two bins; DC (and Nyquist when n_fft is even) for one.
+    # Hermitian symmetry: bins 1..ceil(n_fft/2)-1 stand for two bins; DC (and Nyquist when n_fft is even) for
+    # one.
     weight = torch.full((k_bins, 1), 2.0, dtype=torch.float64)
     weight[0] = 1.0
     if n_fft % 2 == 0:
@@ -167,10 +168,14 @@ class ExportableVocos(nn.Module):
 def check_exportable(generator: nn.Module) -> None:
     """Raises :class:`UnsupportedForExport` when ``generator`` cannot become a TorchScript/ONNX graph."""
     head = getattr(generator, "head", None)
-    if type(head) not in (ISTFTHead, CausalISTFTHead):  # a subclass may compute something else from the same parameters
+    if type(head) not in (
+        ISTFTHead,
+        CausalISTFTHead,
+    ):  # a subclass may compute something else from the same parameters
         name = type(head).__name__
         raise UnsupportedForExport(
-            f"the generator's head is {name}; --format {'/'.join(GRAPH_FORMATS)} supports vocos.heads.ISTFTHead "
+            f"the generator's head is {name}; --format {'/'.join(GRAPH_FORMATS)} supports "
+            "vocos.heads.ISTFTHead "
             f"and vocoder_train.models.causal.CausalISTFTHead only (IMDCT heads use complex FFTs with no "
             f"ONNX/traceable form here). "
             f"Export it with --format {' or --format '.join(WEIGHT_FORMATS)} instead."
@@ -191,5 +196,6 @@ def check_exportable(generator: nn.Module) -> None:
     if getattr(backbone, "adanorm", False):
         raise UnsupportedForExport(
             "the backbone is conditioned on a bandwidth id (adanorm_num_embeddings, EnCodec features); "
-            f"--format {'/'.join(GRAPH_FORMATS)} export mel -> waveform only. Use --format vocos or safetensors."
+            f"--format {'/'.join(GRAPH_FORMATS)} export mel -> waveform only. Use --format vocos or "
+            "safetensors."
         )

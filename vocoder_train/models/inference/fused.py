@@ -40,9 +40,13 @@ def check_fusable(generator: nn.Module) -> None:
     """Raises :class:`FusionUnsupported` unless the generator is a mel/feature Vocos with an ISTFT head."""
     backbone, head = getattr(generator, "backbone", None), getattr(generator, "head", None)
     if not isinstance(backbone, VocosBackbone):
-        raise FusionUnsupported(f"backbone is {type(backbone).__name__}; the fused path needs vocos.models.VocosBackbone")
+        raise FusionUnsupported(
+            f"backbone is {type(backbone).__name__}; the fused path needs vocos.models.VocosBackbone"
+        )
     if backbone.adanorm:
-        raise FusionUnsupported("the backbone is conditioned on a bandwidth id (adanorm); use the plain generator")
+        raise FusionUnsupported(
+            "the backbone is conditioned on a bandwidth id (adanorm); use the plain generator"
+        )
     if type(head) is not ISTFTHead:
         raise FusionUnsupported(f"head is {type(head).__name__}; the fused path needs vocos.heads.ISTFTHead")
     if head.istft.win_length != head.istft.n_fft:
@@ -51,14 +55,19 @@ def check_fusable(generator: nn.Module) -> None:
         raise FusionUnsupported(f"ISTFT padding={head.istft.padding!r}")
     for i, block in enumerate(backbone.convnext):
         dw = block.dwconv
-        if dw.kernel_size[0] % 2 == 0 or dw.padding[0] != dw.kernel_size[0] // 2 or dw.groups != dw.in_channels:
+        if (
+            dw.kernel_size[0] % 2 == 0
+            or dw.padding[0] != dw.kernel_size[0] // 2
+            or dw.groups != dw.in_channels
+        ):
             raise FusionUnsupported(f"convnext[{i}].dwconv is not an odd-sized 'same' depthwise convolution")
         if not isinstance(block.act, nn.GELU) or block.act.approximate != "none":
             raise FusionUnsupported(f"convnext[{i}].act is {block.act}; the fused path implements exact GELU")
 
 
 class FusedBackbone(nn.Module):
-    """A ``vocos.models.VocosBackbone`` (no adanorm) as features ``(B, C_in, L)`` -> hidden ``(B, L, dim)``."""
+    """A ``vocos.models.VocosBackbone`` (no adanorm) as features ``(B, C_in, L)`` -> hidden ``(B, L,
+    dim)``."""
 
     def __init__(self, backbone: VocosBackbone, gemm_dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -137,7 +146,9 @@ class FusedISTFTHead(nn.Module):
         """hidden (B, L, dim) -> audio (B, T)."""
         x = F.linear(hidden.float(), self.out_w, self.out_b)  # (B, L, 2K)
         spec = head_spectrum(x, dim=-1)
-        return istft(spec, self.window, self.hop, self.padding, freq_dim=-1, envelope=self._envelope(hidden.shape[1]))
+        return istft(
+            spec, self.window, self.hop, self.padding, freq_dim=-1, envelope=self._envelope(hidden.shape[1])
+        )
 
 
 class FusedVocos(nn.Module):

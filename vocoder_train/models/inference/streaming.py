@@ -93,14 +93,19 @@ class StreamingVocos(nn.Module):
     def __init__(self, generator: nn.Module, graph: bool = False):
         super().__init__()
         if not is_causal(generator):
-            parts = f"{type(getattr(generator, 'backbone', None)).__name__} + {type(getattr(generator, 'head', None)).__name__}"
+            backbone = type(getattr(generator, "backbone", None)).__name__
+            parts = f"{backbone} + {type(getattr(generator, 'head', None)).__name__}"
             raise NotStreamable(
-                f"the generator ({parts}) is not causal, so it cannot stream with carried state; train a causal "
-                "one (model/generator=vocos_causal or vocos_causal_small), or stream this one with a look-ahead"
+                f"the generator ({parts}) is not causal, so it cannot stream with carried state; train a "
+                "causal "
+                "one (model/generator=vocos_causal or vocos_causal_small), or stream this one with a "
+                "look-ahead"
             )
         self.backbone, self.out = generator.backbone, generator.head.out
         istft = generator.head.istft
-        self.istft = CausalRealISTFT(istft.n_fft, istft.hop_length, window=istft.window).to(istft.window.device)
+        self.istft = CausalRealISTFT(istft.n_fft, istft.hop_length, window=istft.window).to(
+            istft.window.device
+        )
         self.graph = bool(graph)
 
     @property
@@ -200,8 +205,15 @@ class CarriedStateStreamer(Streamer):
 
     lookahead, exact = 0, True
 
-    def __init__(self, step: StepFn, initial_state: Callable[[int], list[torch.Tensor]], hop_length: int,
-                 sample_rate: int, latency: int, description: str = "carried state (exact)"):  # fmt: skip
+    def __init__(
+        self,
+        step: StepFn,
+        initial_state: Callable[[int], list[torch.Tensor]],
+        hop_length: int,
+        sample_rate: int,
+        latency: int,
+        description: str = "carried state (exact)",
+    ):
         self._step, self._initial_state = step, initial_state
         self.hop_length, self.sample_rate = int(hop_length), int(sample_rate)
         self.latency_samples, self.description = int(latency), description
@@ -215,8 +227,10 @@ class CarriedStateStreamer(Streamer):
             self._batch = mel.shape[0]
             self._state = self._initial_state(self._batch)
         elif mel.shape[0] != self._batch:
-            raise ValueError(f"push: batch {mel.shape[0]} but this utterance started with batch {self._batch}; "
-                             "flush() first to start another")
+            raise ValueError(
+                f"push: batch {mel.shape[0]} but this utterance started with batch {self._batch}; "
+                "flush() first to start another"
+            )
         if mel.shape[-1] == 0:
             return mel.new_zeros(self._batch, 0)
         audio, self._tail_audio, self._state = self._step(mel, self._state)
@@ -225,7 +239,9 @@ class CarriedStateStreamer(Streamer):
     def flush(self) -> torch.Tensor:
         """The last ``n_fft - hop`` samples (the tail, faded out as if silent frames followed), minus
         any the pushes have not passed yet before time 0. Resets the stream."""
-        out = torch.zeros(self._batch, 0) if self._tail_audio is None else self._drop_preroll(self._tail_audio)
+        out = (
+            torch.zeros(self._batch, 0) if self._tail_audio is None else self._drop_preroll(self._tail_audio)
+        )
         self._state, self._tail_audio, self._preroll = None, None, self.latency_samples
         return out
 
@@ -254,16 +270,26 @@ class LookaheadStreamer(Streamer):
         exact (bool): whether ``context`` and ``lookahead`` cover the receptive field.
     """
 
-    def __init__(self, decode: Callable[[torch.Tensor], torch.Tensor], hop_length: int, sample_rate: int,
-                 context: int, lookahead: int, latency: int | None, exact: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        decode: Callable[[torch.Tensor], torch.Tensor],
+        hop_length: int,
+        sample_rate: int,
+        context: int,
+        lookahead: int,
+        latency: int | None,
+        exact: bool = False,
+    ):
         if int(lookahead) < 0:
             raise ValueError(f"lookahead={lookahead}: must be >= 0 frames")
         self._decode = decode
         self.hop_length, self.sample_rate = int(hop_length), int(sample_rate)
         self.context, self.lookahead = int(context), int(lookahead)
         self.latency_samples, self.exact = latency, bool(exact)
-        self.description = (f"look-ahead {self.lookahead} frames, re-decoding {self.context} frames of context "
-                            f"({'exact' if exact else 'not exact'})")  # fmt: skip
+        self.description = (
+            f"look-ahead {self.lookahead} frames, re-decoding {self.context} frames of context "
+            f"({'exact' if exact else 'not exact'})"
+        )
         self._reset()
 
     def _reset(self) -> None:
@@ -293,7 +319,9 @@ class LookaheadStreamer(Streamer):
         end = end if target is None else min(end, target)
         out = audio[..., self._done - start * self.hop_length : max(0, end - start * self.hop_length)]
         self._done = max(self._done, end)
-        keep = max(0, self._done // self.hop_length - self.context)  # the next decode starts here at the earliest
+        keep = max(
+            0, self._done // self.hop_length - self.context
+        )  # the next decode starts here at the earliest
         self._mel, self._first = self._mel[..., keep - self._first :], keep
         return out
 
@@ -355,15 +383,25 @@ def lookahead_streamer(vocoder: Vocoder, lookahead: int | None) -> LookaheadStre
     if lookahead is None:
         if not causal:
             raise NotStreamable(
-                f"the generator is not causal ({vocoder.config['backbone'].get('class_path')}), so it cannot stream "
-                f"exactly; give a look-ahead in frames (--lookahead K, or stream(lookahead=K)) to stream it with K "
-                f"frames held back (exact from K >= {exact_lookahead(vocoder)}; the error of smaller K is measured in "
+                f"the generator is not causal ({vocoder.config['backbone'].get('class_path')}), so it cannot "
+                "stream "
+                "exactly; give a look-ahead in frames (--lookahead K, or stream(lookahead=K)) to stream it "
+                "with K "
+                f"frames held back (exact from K >= {exact_lookahead(vocoder)}; the error of smaller K is "
+                "measured in "
                 "docs/guide-streaming.md), or train a causal model (model/generator=vocos_causal)"
             )
         lookahead = exact_lookahead(vocoder)
     exact = int(lookahead) >= exact_lookahead(vocoder)
-    return LookaheadStreamer(vocoder.decode, vocoder.hop_length, vocoder.sample_rate, stream_context(vocoder),
-                             int(lookahead), lookahead_latency(vocoder, int(lookahead)), exact)  # fmt: skip
+    return LookaheadStreamer(
+        vocoder.decode,
+        vocoder.hop_length,
+        vocoder.sample_rate,
+        stream_context(vocoder),
+        int(lookahead),
+        lookahead_latency(vocoder, int(lookahead)),
+        exact,
+    )
 
 
 # -- running a stream --------------------------------------------------------------------------------
@@ -414,7 +452,9 @@ def schedule(chunk_frames: int | Iterable[int]) -> Iterable[int]:
     return cycle(sizes)
 
 
-def stream_mel(streamer: Streamer, mel: torch.Tensor, chunk_frames: int | Sequence[int]) -> tuple[torch.Tensor, StreamTiming]:
+def stream_mel(
+    streamer: Streamer, mel: torch.Tensor, chunk_frames: int | Sequence[int]
+) -> tuple[torch.Tensor, StreamTiming]:
     """Pushes ``mel`` (B, C, L) through ``streamer`` in chunks of ``chunk_frames`` (an int, or sizes
     cycled), then flushes. Returns (audio (B, T): the pieces concatenated, :class:`StreamTiming`)."""
     pieces, timing, start = [], StreamTiming(), 0
@@ -441,9 +481,12 @@ def stream_figures(streamer: Streamer, timing: StreamTiming, audio_seconds: floa
     """The figures a streaming run reports: algorithmic latency (ms; None if unknown), first-chunk wall
     latency, per-chunk compute median and p95 (ms), real-time factor (compute / audio), chunk size."""
     return dict(
-        stream=streamer.description, chunk_frames=int(chunk_frames),
+        stream=streamer.description,
+        chunk_frames=int(chunk_frames),
         chunk_ms=1e3 * chunk_frames * streamer.hop_length / streamer.sample_rate,
-        latency_ms=streamer.latency_ms, first_audio_ms=1e3 * timing.first_audio_s,
-        chunk_ms_median=1e3 * timing.median_s, chunk_ms_p95=1e3 * timing.p95_s,
+        latency_ms=streamer.latency_ms,
+        first_audio_ms=1e3 * timing.first_audio_s,
+        chunk_ms_median=1e3 * timing.median_s,
+        chunk_ms_p95=1e3 * timing.p95_s,
         rtf=timing.total_s / audio_seconds if audio_seconds > 0 else float("nan"),
-    )  # fmt: skip
+    )
