@@ -1,6 +1,6 @@
 """Kernels side by side with their peers, in one process, on the same inputs.
 
-    python benchmarks/bench_kernels.py [--quick] [--threads 2]
+    python -m benchmarks.bench_kernels [--quick] [--threads 2]
 
 Rows: multi-resolution STFT loss forward+backward (ours vs auraloss), mel loss
 forward+backward (ours vs vocos' MelSpecReconstructionLoss), biquad EQ cascade on 10 s of
@@ -10,24 +10,13 @@ min/max; "ratio" is ours / peer (below 1: ours is faster).
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-
-def time_runs(fn: Callable[[], object], reps: int, warmup: int = 2) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
+from benchmarks.harness import Benchmark, Options, alternate, entry_point, fmt_s, machine_line, parse
 
 
 def _fwd_bwd(loss_fn, y_hat: torch.Tensor, y: torch.Tensor) -> Callable[[], float]:
@@ -124,26 +113,22 @@ def bench_eq(seconds: float, sections: int, reps: int) -> tuple:
     )
 
 
-def run_cases(quick: bool = False) -> list[dict]:
+def run_cases(opts: Options) -> list[dict]:
     """Runs the cases, ours and peer interleaved; one dict per case (times in seconds)."""
-    if quick:
+    if opts.quick:
         cases = [bench_mrstft(4, 8192, 3), bench_mel(4, 8192, 3), bench_eq(2.0, 4, 3)]
     else:
         cases = [bench_mrstft(16, 16384, 10), bench_mel(16, 16384, 10), bench_eq(10.0, 4, 10)]
     rows = []
     for name, f_ours, f_peer, peer_name, reps in cases:
-        v_ours, v_peer = f_ours(), f_peer()
-        # interleave the two so that machine-load drift hits both alike
-        t_ours, t_peer = [], []
-        for _ in range(reps):
-            t_ours += time_runs(f_ours, 1, warmup=0)
-            t_peer += time_runs(f_peer, 1, warmup=0)
+        v_ours, v_peer = f_ours(), f_peer()  # also the warm-up
+        t = alternate({"ours": f_ours, "peer": f_peer}, reps, opts.now)
         rows.append(
             {
                 "case": name,
                 "peer": peer_name,
-                "ours_s": t_ours,
-                "peer_s": t_peer,
+                "ours_s": t["ours"],
+                "peer_s": t["peer"],
                 "value_ours": v_ours if isinstance(v_ours, float) else None,
                 "value_peer": v_peer if isinstance(v_peer, float) else None,
             }
@@ -151,7 +136,7 @@ def run_cases(quick: bool = False) -> list[dict]:
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], opts: Options | None = None) -> str:
     lines = [
         "| case | ours median ms (min-max) | peer | peer median ms (min-max) | ratio ours/peer | values ours "
         "/ peer |",
@@ -159,32 +144,29 @@ def format_table(rows: list[dict]) -> str:
     ]
     for r in rows:
         t_ours, t_peer = r["ours_s"], r["peer_s"]
-        mo, mp = statistics.median(t_ours), statistics.median(t_peer)
+        ratio = statistics.median(t_ours) / statistics.median(t_peer)
         vals = f"{r['value_ours']:.6f} / {r['value_peer']:.6f}" if r["value_ours"] is not None else "-"
         lines.append(
-            f"| {r['case']} | {1e3 * mo:.2f} ({1e3 * min(t_ours):.2f}-{1e3 * max(t_ours):.2f}) | {r['peer']} "
-            f"| {1e3 * mp:.2f} ({1e3 * min(t_peer):.2f}-{1e3 * max(t_peer):.2f}) | {mo / mp:.3f} | {vals} |"
+            f"| {r['case']} | {fmt_s(t_ours, 1e3)} | {r['peer']} | {fmt_s(t_peer, 1e3)} | {ratio:.3f} "
+            f"| {vals} |"
         )
     return "\n".join(lines)
 
 
+BENCHMARK = Benchmark("kernels", "Loss kernels (ours vs peer, forward + backward)", run_cases, format_table)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small sizes and few repetitions (~20 s)")
-    ap.add_argument("--threads", type=int, default=2, help="torch and numba threads")
-    args = ap.parse_args(argv)
     import numba
 
-    from vocoder_train.config.runtime import setup
-    from vocoder_train.kernels import sync_numba_threads
-
-    setup()  # numba's threading layer, chosen before its pool starts (as the entry points do)
-    torch.set_num_threads(args.threads)
-    sync_numba_threads()
-    rows = run_cases(args.quick)
+    ap = entry_point(__doc__, help="torch and numba threads")
+    ap.add_argument("--quick", action="store_true", help="small sizes and few repetitions")
+    args = parse(ap, argv)
+    opts = Options(quick=args.quick, threads=args.threads)
+    rows = run_cases(opts)
     layer = numba.threading_layer()
-    print(f"torch {torch.__version__}, numba {numba.__version__} ({layer}), threads {args.threads}\n")
-    print(format_table(rows))
+    print(f"{machine_line(args.threads)}; numba {numba.__version__} ({layer})\n")
+    print(format_table(rows, opts))
     return 0
 
 

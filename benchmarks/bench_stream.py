@@ -2,11 +2,12 @@
 
     python -m benchmarks.bench_stream [--quick] [--small] [--threads 1] [--lookahead 4] [--json out.json]
     python -m benchmarks.bench_stream --errors runs/demo/checkpoints/last.ckpt --data runs/demo/data/val.jsonl
-    python -m benchmarks.bench_stream --quality /tmp/causality    # trains twice: ~15 min on one core
+    python -m benchmarks.bench_stream --quality /tmp/causality    # trains twice (slow)
 
-Speed table (:func:`bench_stream` / :func:`format_stream`): base-size generators (``--small``: the
-demo's size) with random weights (speed does not depend on training), 10 s of mel at 24 kHz (2 s
-with ``--quick``) pushed in chunks of 1, 2, 4, 8, 16 and 32 frames, batch 1, through
+Speed table (:func:`run` / :func:`format_stream`; the ``stream`` section of ``benchmarks.run``):
+base-size generators (``--small``: the demo's size) with random weights (speed does not depend on
+training), 10 s of mel at 24 kHz (2 s with ``--quick``) pushed in chunks of 1, 2, 4, 8, 16 and 32
+frames, batch 1, through
 
 * the causal generator (``model/generator=vocos_causal``; ``vocos_causal_small``) in PyTorch
   (carried state, eager) and in ONNX Runtime (the ``--format onnx-stream`` graph);
@@ -32,7 +33,6 @@ threads each, one after the other; then one ``vocoder-evaluate`` A/B of both on 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import tempfile
@@ -40,7 +40,8 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.run import HOP, N_MELS, SR, machine_line
+from benchmarks.harness import BIN, Benchmark, Options, entry_point, machine_line, parse, run_logged
+from benchmarks.upstream import HOP, N_MELS, SR
 
 CHUNKS = (1, 2, 4, 8, 16, 32)
 LOOKAHEADS = (0, 2, 4, 8)
@@ -62,26 +63,23 @@ def _generator(name: str):
     )
 
 
-def streamers(args, folder: Path) -> dict:
+def streamers(opts: Options, folder: Path) -> dict:
     """name -> a function making a fresh streamer, for the rows of the speed table."""
     from vocoder_train.dsp import causal_latency
-    from vocoder_train.models.export import write_onnx_stream
-    from vocoder_train.models.inference.streaming import CarriedStateStreamer, onnx_initial_state, onnx_step
-    from vocoder_train.models.store import TorchVocoder, onnx_session
+    from vocoder_train.models.export_formats import write_onnx_stream
+    from vocoder_train.models.inference.stream_step import onnx_initial_state, onnx_step
+    from vocoder_train.models.inference.streaming import CarriedStateStreamer
+    from vocoder_train.models.vocoder import TorchVocoder, onnx_session
 
-    names = (
-        ("vocos_causal_small", "vocos_small")
-        if getattr(args, "small", False)
-        else ("vocos_causal", "vocos_base")
-    )
+    names = ("vocos_causal_small", "vocos_small") if opts.small else ("vocos_causal", "vocos_base")
     causal, causal_cfg = _generator(names[0])
     plain, plain_cfg = _generator(names[1])
     torch_causal = TorchVocoder(causal, folder / names[0], "vocos", causal_cfg, SR, engine="eager")
     torch_plain = TorchVocoder(plain, folder / names[1], "vocos", plain_cfg, SR, engine="fused")
     files = write_onnx_stream(causal, causal_cfg, folder, [torch.zeros(1, N_MELS, 8)], 17)
-    session = onnx_session(folder / files[-1], threads=args.threads)
+    session = onnx_session(folder / files[-1], threads=opts.threads)
     latency = causal_latency(causal.head.istft.n_fft, HOP)
-    k = args.lookahead
+    k = opts.lookahead
     return {
         f"{names[0]}, PyTorch (carried state)": torch_causal.stream,
         f"{names[0]}, ONNX Runtime (onnx-stream)": lambda: CarriedStateStreamer(
@@ -91,31 +89,28 @@ def streamers(args, folder: Path) -> dict:
     }
 
 
-def bench_stream(args) -> dict:
-    """The speed table's figures. Uses ``args.quick``, ``args.threads``, and when present
-    ``args.lookahead`` (default 4) and ``args.small`` (the demo-size generators)."""
-    from vocoder_train.models.inference.streaming import stream_figures, stream_mel
+def run(opts: Options) -> dict:
+    """The speed table's figures. Uses ``opts.quick``, ``opts.threads``, ``opts.lookahead`` and
+    ``opts.small`` (the demo-size generators)."""
+    from vocoder_train.evaluation.timing import stream_figures, stream_mel
 
-    args.lookahead = getattr(args, "lookahead", 4)
-    seconds = 2.0 if args.quick else 10.0
+    seconds = 2.0 if opts.quick else 10.0
     mel = torch.randn(1, N_MELS, round(seconds * SR / HOP), generator=torch.Generator().manual_seed(0)) - 3
     rows: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, make in streamers(args, Path(tmp)).items():
+        for name, make in streamers(opts, Path(tmp)).items():
             rows[name] = []
             for chunk in CHUNKS:
                 stream_mel(make(), mel[..., : SR // HOP], chunk)  # warm-up
                 streamer = make()
                 _, timing = stream_mel(streamer, mel, chunk)
                 rows[name].append(stream_figures(streamer, timing, mel.shape[-1] * HOP / SR, chunk))
-    return {"rows": rows, "seconds": seconds, "lookahead": args.lookahead}
+    return {"rows": rows, "seconds": seconds, "lookahead": opts.lookahead}
 
 
-def format_stream(res: dict, args) -> str:
-    """Markdown: the machine line, then one row per streamer and chunk size."""
+def format_stream(res: dict, opts: Options) -> str:
+    """Markdown: one row per streamer and chunk size."""
     lines = [
-        machine_line(args.threads),
-        "",
         f"Streaming decode, {res['seconds']:g} s of mel at {SR // 1000} kHz (hop {HOP}), batch 1, "
         "generators with random weights; compute per push (ms), wall time to the first audio (ms), "
         "RTF = compute / audio",
@@ -135,6 +130,9 @@ def format_stream(res: dict, args) -> str:
     return "\n".join(lines)
 
 
+BENCHMARK = Benchmark("stream", "Streaming", run, format_stream)
+
+
 # -- the look-ahead's error ------------------------------------------------------------------------
 
 
@@ -149,7 +147,7 @@ def lookahead_errors(
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
-    from vocoder_train.models.inference.streaming import exact_lookahead, stream_mel
+    from vocoder_train.models.inference.streaming import exact_lookahead, stream_decode
 
     vocoder = load_vocoder(model, engine="fused")  # fp32: the differences measured are the look-ahead's alone
     recordings = [
@@ -177,7 +175,7 @@ def lookahead_errors(
     for k in ks:
         worst, err2, ref2, n, streamed = 0.0, 0.0, 0.0, 0, []
         for mel, ref in zip(mels, refs, strict=True):
-            streamed.append(stream_mel(vocoder.stream(lookahead=k), mel, 1)[0])
+            streamed.append(stream_decode(vocoder.stream(lookahead=k), mel, 1))
             diff = streamed[-1] - ref
             worst = max(worst, diff.abs().max().item())
             err2, ref2, n = (
@@ -228,13 +226,12 @@ def quality_cost(folder: Path, threads: int = 1) -> dict:
     A/B on the held-out files; returns the per-metric means and the per-file deltas of B - A."""
     import os
 
-    from benchmarks.quality import BIN, _run
     from vocoder_train.api import evaluate
 
     folder, data = folder.resolve(), folder.resolve() / "data"
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the tools below, started as subprocesses
-    _run(
+    run_logged(
         [
             str(BIN / "vocoder-prepare"),
             str(DEMO),
@@ -251,7 +248,7 @@ def quality_cost(folder: Path, threads: int = 1) -> dict:
     ckpts = []
     for name in GENERATORS.values():
         print(f"training experiment=demo model/generator={name} ...", flush=True)
-        _run(
+        run_logged(
             [
                 str(BIN / "vocoder-train"),
                 "experiment=demo",
@@ -306,12 +303,8 @@ def format_quality(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vocoder_train.config.runtime import setup
-
-    setup()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = entry_point(__doc__, threads=1, help="torch / onnxruntime threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="2 s of mel instead of 10 s")
-    ap.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads (default 1)")
     ap.add_argument(
         "--lookahead", type=int, default=4, help="the non-causal row's look-ahead in frames (default 4)"
     )
@@ -332,8 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         help="only the quality cost of causality: train both demo models into DIR and compare them",
     )
     ap.add_argument("--json", default=None, help="also write the raw results here")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse(ap, argv)
     if args.quality:
         res = quality_cost(args.quality, args.threads)
         print(machine_line(args.threads) + "\n\n" + format_quality(res))
@@ -343,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         res = lookahead_errors(args.errors, args.data)
         print(machine_line(args.threads) + "\n\n" + format_errors(res))
     else:
-        res = bench_stream(args)
-        print(format_stream(res, args))
+        opts = Options(quick=args.quick, threads=args.threads, lookahead=args.lookahead, small=args.small)
+        res = run(opts)
+        print(machine_line(args.threads) + "\n\n" + format_stream(res, opts))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, default=str))
     return 0

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,16 +26,9 @@ import numpy as np
 import torch
 import torchaudio
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from benchmarks.harness import BIN, ROOT, machine_line, run_logged
+
 METRICS = ("mel_l1", "mrstft", "pesq", "stoi")
-
-
-def _run(cmd: list[str], log: Path) -> None:
-    with open(log, "w") as f:
-        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-    if r.returncode:
-        sys.exit(f"failed ({r.returncode}): {' '.join(cmd)}\n  see {log}")
 
 
 def _budget(seconds: int) -> str:
@@ -57,15 +48,15 @@ def griffin_lim_scores(
     mel_passes: int = 0,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]] | None]:
     """Griffin-Lim from the model's own mel (magnitude, power 1):
-    :func:`vocoder_train.metrics.baselines.griffin_lim_from_mel` (filterbank pseudo-inverse, random
+    :func:`vocoder_train.evaluation.baselines.griffin_lim_from_mel` (filterbank pseudo-inverse, random
     phase, ``n_iter`` fast Griffin-Lim iterations on the mel's centred frames). Scores per file of
     that, and (``mel_passes`` > 0, else None) of the same output after the generator's mel
     projection toward the same mel."""
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.dsp import mel_projection, safe_log
+    from vocoder_train.evaluation.baselines import griffin_lim_from_mel, mel_front_end
     from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
-    from vocoder_train.metrics.baselines import griffin_lim_from_mel, mel_front_end
 
     mel = torchaudio.transforms.MelSpectrogram(
         sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1
@@ -98,7 +89,7 @@ def network_only_scores(ckpt_path: Path, val_manifest: Path) -> dict[str, float]
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.io.audio import load_audio
     from vocoder_train.metrics import compute_metrics
-    from vocoder_train.models.store import load_vocoder
+    from vocoder_train.models.vocoder import load_vocoder
 
     vocoder = load_vocoder(ckpt_path, engine="eager")  # the generator's own forward, steps switched off below
     model, sr = vocoder.generator, vocoder.sample_rate
@@ -120,7 +111,7 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
     run = out / run_name
     print(f"training {run_name} ({budget} s) ...", flush=True)
     t0 = time.perf_counter()
-    _run(
+    run_logged(
         [
             str(BIN / "vocoder-train"),
             f"experiment={args.experiment}",
@@ -217,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         f"corpus {args.corpus} (held out: {heldout}); budgets {args.budget} s; experiment {args.experiment}"
     )
 
-    _run(
+    run_logged(
         [
             str(BIN / "vocoder-prepare"),
             str(args.corpus),
@@ -259,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         "griffin_lim_32_mel_projection": gl_proj,
     }
     (out / "quality.json").write_text(json.dumps(table, indent=2))
+    print(f"\n{machine_line(runs[0]['threads'])}")
     print(
-        f"\n{runs[0]['heldout_files']} held-out files, whole-file copy synthesis; "
+        f"{runs[0]['heldout_files']} held-out files, whole-file copy synthesis; "
         f"{runs[0]['threads']} threads on {runs[0]['cpu']} CPUs\n"
     )
     print("| system | iterations | mel L1 (lower) | MR-STFT (lower) | PESQ-wb (higher) | STOI (higher) |")

@@ -59,7 +59,9 @@ def _torch_reference(hat, tgt, C, eps, floor, with_sc):
 
     shape = (hat.shape[0], -1, 2) if C == 2 else hat.shape
     h = torch.from_numpy(hat).reshape(shape).requires_grad_()
-    sc, mag = spectral_terms_torch(h, torch.from_numpy(tgt).reshape(shape), C == 2, eps, floor)
+    sc, mag = spectral_terms_torch(
+        h, torch.from_numpy(tgt).reshape(shape), complex_input=C == 2, eps=eps, log_floor=floor
+    )
     loss = (WEIGHTS[0] * sc if with_sc else 0) + WEIGHTS[1] * mag
     (grad,) = torch.autograd.grad(loss, h)
     return sc.item(), mag.item(), grad.reshape(hat.shape).numpy()

@@ -11,7 +11,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from vocoder_train.config import CONFIG_DIR
-from vocoder_train.config.checks import ConfigError, check_config
+from vocoder_train.config.checks import ConfigError
+from vocoder_train.training.run import check_run_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
@@ -29,7 +30,7 @@ def test_every_experiment_composes_and_validates(experiment, tiny_corpus):
             ],  # experiment=finetune refuses to start without weights
         )
     OmegaConf.resolve(cfg)
-    check_config(cfg)
+    check_run_config(cfg)
     a = cfg.audio
     fe, head = cfg.model.generator.feature_extractor, cfg.model.generator.head
     assert fe.sample_rate == a.sample_rate == cfg.data.sample_rate == cfg.model.loss.mel.sample_rate
@@ -89,7 +90,7 @@ def test_one_value_changes_everywhere(tiny_cfg):
 )
 def test_inconsistent_config_fails_before_training(tiny_cfg, override, message):
     with pytest.raises(ConfigError) as e:
-        check_config(tiny_cfg(override))
+        check_run_config(tiny_cfg(override))
     assert message in str(e.value)
 
 
@@ -186,10 +187,10 @@ def test_mixing_sources_replace_data_train(tiny_cfg, tiny_corpus):
         "data.num_workers=0",
         "data.batch_size=2",
     )
-    check_config(ok)
+    check_run_config(ok)
     bad = tiny_cfg("data=mix", "data.train=null", "data.sources=[{manifest: /nope.jsonl, weight: 0}]")
     with pytest.raises(ConfigError) as e:
-        check_config(bad)
+        check_run_config(bad)
     assert "data.sources[0].manifest=/nope.jsonl" in str(e.value) and "data.sources[0].weight=0" in str(
         e.value
     )

@@ -14,7 +14,7 @@ import vocoder_train.models.discriminators as discriminators
 from tests.helpers.training import changed as _changed
 from tests.helpers.training import fit as _fit
 from vocoder_train.config import CONFIG_DIR
-from vocoder_train.config.checks import ConfigError, check_config
+from vocoder_train.config.checks import ConfigError
 from vocoder_train.losses.adversarial import Adversary, entry_weights
 from vocoder_train.losses.spectral import MultiScaleMelLoss
 from vocoder_train.models.discriminators import (
@@ -25,7 +25,7 @@ from vocoder_train.models.discriminators import (
     MultiScaleSubBandCQTDiscriminator,
 )
 from vocoder_train.models.discriminators.cqt import CQT
-from vocoder_train.training.run import build_module
+from vocoder_train.training.run import build_module, check_run_config
 
 SINGLE_ENTRIES = ["mpd", "mrd", "msstft", "cqtd", "msd"]  # the model/discriminator files that define one each
 LOSS_CONFIGS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model" / "loss").glob("*.yaml"))
@@ -182,7 +182,7 @@ def test_every_loss_config_composes_with_any_discriminator_set(tiny_cfg, loss):
     # a loss config names no discriminator (the check refuses d_/g_adv_/g_fm_ keys in it), so one
     # set holding every single-discriminator entry stands for any set
     cfg = tiny_cfg(f"model/loss={loss}", f"model/discriminator=[{','.join(SINGLE_ENTRIES)}]")
-    check_config(cfg)
+    check_run_config(cfg)
     assert list(cfg.model.discriminator) == SINGLE_ENTRIES and cfg.model.loss.mel._target_.endswith(
         "MelReconstructionLoss"
     )
@@ -199,7 +199,7 @@ def test_a_misplaced_or_incomplete_weight_is_one_line_naming_its_key(tiny_cfg):
     }
     for override, line in cases.items():
         with pytest.raises(ConfigError) as e:
-            check_config(tiny_cfg(override))
+            check_run_config(tiny_cfg(override))
         assert str(e.value).splitlines()[1:] == [f"  - {line}"], override
 
 
@@ -217,7 +217,7 @@ def test_a_misplaced_or_incomplete_weight_is_one_line_naming_its_key(tiny_cfg):
 def test_gan_step_with_each_discriminator_config(tiny_cfg, tmp_path, disc, loss, names):
     overrides = [o for n in names for o in TINY_OVERRIDES[n]]
     cfg = tiny_cfg(f"model/discriminator={disc}", f"model/loss={loss}", *overrides)
-    check_config(cfg)
+    check_run_config(cfg)
     assert set(cfg.model.discriminator) == names
     module = _fit(cfg, steps=2, tmp_path=tmp_path)  # one iteration: D step + G step
     g0, d0 = module._before
@@ -233,7 +233,7 @@ def test_gan_step_with_each_discriminator_config(tiny_cfg, tmp_path, disc, loss,
 def test_single_discriminator_configs_compose_and_build(tiny_cfg, disc):
     # (their GAN steps run in the sets above: cqtd in mpd_cqtd, msd in mpd_msd)
     cfg = tiny_cfg(f"model/discriminator={disc}", *TINY_OVERRIDES[disc])
-    check_config(cfg)
+    check_run_config(cfg)
     built = Adversary.from_config(cfg.model.discriminator).discriminators
     assert list(built) == [disc]
     logits, _ = built[disc](torch.randn(1, 2048) * 0.1)

@@ -362,8 +362,8 @@ class _MelVocoder:
 def test_griffin_lim_baseline_inverts_each_mel_front_end(front):
     from vocos.feature_extractors import MelSpectrogramFeatures
 
+    from vocoder_train.evaluation.baselines import GriffinLimBaseline
     from vocoder_train.metrics import mel_l1_distance
-    from vocoder_train.metrics.baselines import GriffinLimBaseline
     from vocoder_train.models.frontends import HifiganMelFeatures
 
     fe = {
@@ -383,7 +383,7 @@ def test_griffin_lim_baseline_inverts_each_mel_front_end(front):
 
 
 def test_griffin_lim_baseline_refuses_a_non_mel_front_end():
-    from vocoder_train.metrics.baselines import GriffinLimBaseline, mel_front_end
+    from vocoder_train.evaluation.baselines import GriffinLimBaseline, mel_front_end
 
     assert mel_front_end(torch.nn.Identity()) is None
     with pytest.raises(ValueError, match="Identity is not a mel front end"):

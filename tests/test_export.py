@@ -15,7 +15,8 @@ from vocoder_train.cli.export import main
 from vocoder_train.io.checkpoint import load_checkpoint, safetensors_metadata
 from vocoder_train.models.export import export
 from vocoder_train.models.inference.exportable import ExportableVocos, RealISTFT, UnsupportedForExport
-from vocoder_train.models.store import load_generator, load_vocoder
+from vocoder_train.models.store import load_generator
+from vocoder_train.models.vocoder import load_vocoder
 
 TOL = 1e-4
 
@@ -150,7 +151,7 @@ def test_imdct_head_is_refused_for_graph_formats_with_a_hint(monkeypatch):
     gen = Vocos(
         MelSpectrogramFeatures(16000, 256, 64, 32), VocosBackbone(32, 16, 32, 1), IMDCTCosHead(16, 128)
     )
-    with pytest.raises(UnsupportedForExport, match="--format vocos or --format safetensors"):
+    with pytest.raises(UnsupportedForExport, match="the vocos or safetensors format"):
         ExportableVocos(gen)
 
 

@@ -66,7 +66,8 @@ def test_mismatched_size_is_refused_naming_what_to_set(tiny_cfg, tmp_path):
 
 def test_a_folder_of_a_shipped_size_names_its_generator_option_before_training(tiny_cfg, tmp_path):
     """A vocos_small folder fine-tuned with the configured vocos_base: the config check names the option."""
-    from vocoder_train.config.checks import ConfigError, check_config
+    from vocoder_train.config.checks import ConfigError
+    from vocoder_train.training.run import check_run_config
 
     cfg = tiny_cfg()
     _vocos_folder(
@@ -76,19 +77,20 @@ def test_a_folder_of_a_shipped_size_names_its_generator_option_before_training(t
     )
     cfg.init.path = str(tmp_path / "small")
     with pytest.raises(ConfigError, match=r"dim 192 \(configured 32\).*; add model/generator=vocos_small"):
-        check_config(cfg)
+        check_run_config(cfg)
 
 
 def test_finetune_without_init_path_is_refused(tiny_cfg):
-    from vocoder_train.config.checks import ConfigError, check_config
+    from vocoder_train.config.checks import ConfigError
+    from vocoder_train.training.run import check_run_config
 
     cfg = tiny_cfg("experiment=finetune", "preset=16k")
     with pytest.raises(
         ConfigError, match=r"init.path is not set: .*init.required=false to start from random"
     ):
-        check_config(cfg)
+        check_run_config(cfg)
     cfg.init.required = False  # random weights on purpose
-    check_config(cfg)
+    check_run_config(cfg)
 
 
 def test_init_from_our_checkpoint_all_weights(tiny_cfg, tmp_path):

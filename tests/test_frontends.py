@@ -8,9 +8,9 @@ import torch
 
 from tests.helpers.training import changed as _changed
 from tests.helpers.training import fit as _fit
-from vocoder_train.config.checks import check_config
 from vocoder_train.models.frontends import HifiganMelFeatures
 from vocoder_train.models.generator import build_generator
+from vocoder_train.training.run import check_run_config
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -138,7 +138,7 @@ def test_generator_config_with_the_hifigan_front_end_trains_a_gan_step(tiny_cfg,
         "model.generator.backbone.intermediate_dim=64",
         "model.generator.backbone.num_layers=1",
     )
-    check_config(cfg)
+    check_run_config(cfg)
     gen = build_generator(cfg.model.generator)
     assert isinstance(gen.feature_extractor, HifiganMelFeatures)
     assert gen.feature_extractor.mel_basis.shape == (cfg.audio.n_mels, cfg.audio.n_fft // 2 + 1)

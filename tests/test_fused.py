@@ -86,7 +86,7 @@ def test_unsupported_generators_are_refused_by_name(monkeypatch):
 def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):
     from vocoder_train.cli.synthesize import main
     from vocoder_train.io.audio import load_audio
-    from vocoder_train.models.store import load_vocoder
+    from vocoder_train.models.vocoder import load_vocoder
 
     fused, eager = (
         load_vocoder(tiny_checkpoint, engine="fused"),
@@ -125,20 +125,20 @@ def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):
 @pytest.mark.parametrize("native", [False, True])
 def test_auto_engine_takes_bf16_only_where_native_and_close_enough(tiny_checkpoint, monkeypatch, native):
     import vocoder_train.hardware
-    from vocoder_train.models import store
+    from vocoder_train.models import vocoder as vocoders
 
     monkeypatch.setattr(vocoder_train.hardware, "bf16_matmul_is_fast", lambda device="cpu": native)
-    vocoder = store.load_vocoder(tiny_checkpoint)  # engine="auto", the default
+    vocoder = vocoders.load_vocoder(tiny_checkpoint)  # engine="auto", the default
     assert vocoder.engine == ("fused-bf16" if native else "fused"), vocoder.engine_note
     assert ("native bf16" in vocoder.engine_note) if native else ("no native bf16" in vocoder.engine_note)
     if native:  # a model whose bf16 output strays past the tolerance keeps fp32
-        monkeypatch.setattr(store, "AUTO_BF16_TOLERANCE", 0.0)
-        strict = store.load_vocoder(tiny_checkpoint)
+        monkeypatch.setattr(vocoders, "AUTO_BF16_TOLERANCE", 0.0)
+        strict = vocoders.load_vocoder(tiny_checkpoint)
         assert strict.engine == "fused" and "differs by" in strict.engine_note
         mel = torch.randn(1, strict.n_mels, 40) - 4
         torch.testing.assert_close(
             strict.decode(mel),
-            store.load_vocoder(tiny_checkpoint, engine="eager").decode(mel),
+            vocoders.load_vocoder(tiny_checkpoint, engine="eager").decode(mel),
             rtol=0,
             atol=1e-6,
         )

@@ -13,17 +13,16 @@ from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vocoder_train.config import CONFIG_DIR
-from vocoder_train.config.checks import ConfigError, check_config
+from vocoder_train.config.checks import ConfigError
 from vocoder_train.io.checkpoint import load_checkpoint
+from vocoder_train.training.early_stop import EarlyStopRestore, judge
 from vocoder_train.training.health import (
-    EarlyStopRestore,
     GANHealth,
     GANHealthWarning,
     Streak,
     adversarial_loss_name,
-    judge,
 )
-from vocoder_train.training.run import build_module, train
+from vocoder_train.training.run import build_module, check_run_config, train
 
 
 class _Module:
@@ -136,10 +135,10 @@ def test_early_stop_is_on_in_finetune_only_and_checked(tiny_cfg, tiny_corpus):
         ),
     ]:
         with pytest.raises(ConfigError, match=override.replace(".", r"\.")) as e:
-            check_config(tiny_cfg(override))
+            check_run_config(tiny_cfg(override))
         assert message in str(e.value)
     with pytest.raises(ConfigError, match=r"callbacks\.early_stop\.mode=min: val/pesq is better when higher"):
-        check_config(tiny_cfg("callbacks.early_stop.patience=3", "callbacks.early_stop.monitor=val/pesq"))
+        check_run_config(tiny_cfg("callbacks.early_stop.patience=3", "callbacks.early_stop.monitor=val/pesq"))
 
 
 def test_fresh_discriminators_that_win_after_warmup_are_caught(tiny_cfg):

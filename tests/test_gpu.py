@@ -83,18 +83,18 @@ def _values_and_grad(fn, hat: torch.Tensor) -> tuple[list[torch.Tensor], torch.T
 SPECTRAL_OPS = {  # name: (complex input, kernel dispatch, torch reference), each (hat, tgt) -> terms
     "magnitude": (
         False,
-        lambda h, t: spectral_terms(h, t, False, 0.0, 1e-7, True, "numba"),
-        lambda h, t: spectral_terms_torch(h, t, False, 0.0, 1e-7),
+        lambda h, t: spectral_terms(h, t, eps=0.0, log_floor=1e-7, backend="numba"),
+        lambda h, t: spectral_terms_torch(h, t, complex_input=False, eps=0.0, log_floor=1e-7),
     ),
     "complex": (
         True,
-        lambda h, t: spectral_terms(h, t, True, 1e-8, 0.0, True, "numba"),
-        lambda h, t: spectral_terms_torch(h, t, True, 1e-8, 0.0),
+        lambda h, t: spectral_terms(h, t, complex_input=True, eps=1e-8, log_floor=0.0, backend="numba"),
+        lambda h, t: spectral_terms_torch(h, t, complex_input=True, eps=1e-8, log_floor=0.0),
     ),
     "log_mel": (
         False,
         lambda h, t: (log_mel_l1(h, t, backend="numba"),),
-        lambda h, t: (spectral_terms_torch(h, t, False, 0.0, LOG_FLOOR)[1],),
+        lambda h, t: (spectral_terms_torch(h, t, complex_input=False, eps=0.0, log_floor=LOG_FLOOR)[1],),
     ),
 }
 
@@ -170,7 +170,9 @@ def test_kernels_run_on_the_tensors_device(numba_cuda):
         ours, grad, _ = _values_and_grad(
             lambda h: spectral_terms(h, tgt.to("cuda:1"), backend="numba"), hat.to("cuda:1")
         )
-    ref, grad_ref, _ = _values_and_grad(lambda h: spectral_terms_torch(h, tgt, False, 1e-8, LOG_FLOOR), hat)
+    ref, grad_ref, _ = _values_and_grad(
+        lambda h: spectral_terms_torch(h, tgt, complex_input=False, eps=1e-8, log_floor=LOG_FLOOR), hat
+    )
     assert grad.device == torch.device("cuda:1")
     torch.testing.assert_close([v.cpu() for v in ours], ref, rtol=1e-5, atol=0)
     torch.testing.assert_close(grad.cpu(), grad_ref, rtol=1e-5, atol=1e-7 * grad_ref.abs().max().item())
@@ -376,7 +378,8 @@ def test_evaluate_with_device_cuda(cuda_run, speech, tmp_path):
 def test_loaders_take_a_cuda_device(cuda_run, cuda_exports, tmp_path, exact_fp32):
     from vocoder_train.io.checkpoint import load_checkpoint
     from vocoder_train.metrics.utmos import load_utmos
-    from vocoder_train.models.store import load_generator, load_vocoder
+    from vocoder_train.models.store import load_generator
+    from vocoder_train.models.vocoder import load_vocoder
 
     state = load_checkpoint(cuda_run, map_location="cuda")["state_dict"]
     assert all(v.device.type == "cuda" for v in state.values())

@@ -246,7 +246,7 @@ def _consistency_config() -> dict:
 def test_chunked_decoding_covers_the_refinement():
     from vocoder_train.models.generator import build_generator, from_vocos_config
     from vocoder_train.models.inference.chunked import synthesize_mel
-    from vocoder_train.models.store import TorchVocoder
+    from vocoder_train.models.vocoder import TorchVocoder
 
     cfg = _consistency_config()
     torch.manual_seed(0)
@@ -269,7 +269,7 @@ def test_export_keeps_the_head_and_the_projection(tmp_path, fmt):
 
     from vocoder_train.models.export import export
     from vocoder_train.models.generator import build_generator, from_vocos_config
-    from vocoder_train.models.store import load_vocoder
+    from vocoder_train.models.vocoder import load_vocoder
 
     cfg = _consistency_config()
     torch.manual_seed(0)

@@ -36,8 +36,10 @@ def _both(hat, tgt, complex_input, eps, floor, with_sc=True, w=(0.7, 1.3)):
     """(values, grad) from the kernels and from the reference, for loss = w0 * sc + w1 * mag."""
     out = []
     for fn in (
-        lambda h: spectral_terms(h, tgt, complex_input, eps, floor, with_sc, backend="numba"),
-        lambda h: spectral_terms_torch(h, tgt, complex_input, eps, floor),
+        lambda h: spectral_terms(
+            h, tgt, complex_input=complex_input, eps=eps, log_floor=floor, with_sc=with_sc, backend="numba"
+        ),
+        lambda h: spectral_terms_torch(h, tgt, complex_input=complex_input, eps=eps, log_floor=floor),
     ):
         h = hat.clone().requires_grad_()
         sc, mag = fn(h)
@@ -62,7 +64,10 @@ def test_gradcheck_float64(complex_input):
     hat, tgt = _pair((2, 3, 5), torch.float64, seed=3, complex_input=complex_input)
     hat.requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda h: spectral_terms(h, tgt, complex_input, 1e-8, 1e-7, backend="numba"), (hat,)
+        lambda h: spectral_terms(
+            h, tgt, complex_input=complex_input, eps=1e-8, log_floor=1e-7, backend="numba"
+        ),
+        (hat,),
     )
     if not complex_input:
         assert torch.autograd.gradcheck(lambda h: log_mel_l1(h, tgt, backend="numba"), (hat,))
@@ -84,7 +89,7 @@ def test_log_mel_l1_matches_torch_and_masks_clamped():
 def test_magnitude_op_public_names():
     hat, tgt = _pair((2, 4, 6), torch.float32, seed=9)
     sc, mag = stft_magnitude_loss(hat, tgt)
-    sc_r, mag_r = spectral_terms_torch(hat, tgt, False, 0.0, 1e-7)
+    sc_r, mag_r = spectral_terms_torch(hat, tgt, complex_input=False, eps=0.0, log_floor=1e-7)
     torch.testing.assert_close((sc, mag), (sc_r, mag_r), rtol=RTOL32, atol=0)
 
 

@@ -1,4 +1,5 @@
-"""Imports run downward: cli/api -> training -> models/losses/metrics/data/config -> dsp/kernels/io/hardware.
+"""Imports run downward: cli/api -> training/evaluation -> models/losses/metrics/data/config ->
+dsp/kernels/io/hardware.
 
 Every module of the package is parsed (not imported), and every import it makes, at module level
 or inside a function, is checked against the layers below (README.md's "Layout" draws them) and a few
@@ -18,6 +19,7 @@ TIERS = {
     "cli": 4,
     "api": 4,  # api.py: the console scripts' work as functions
     "training": 3,
+    "evaluation": 3,  # copy-synthesis runs, reports, A/B comparisons, baselines, stream timing
     "models": 2,
     "losses": 2,
     "metrics": 2,
@@ -103,6 +105,11 @@ def test_no_upward_imports():
         ("vocoder_train.config", "vocoder_train.training", "config checks run before any training code"),
         ("vocoder_train.config", "vocoder_train.models.inference", "config checks need no inference engine"),
         (
+            "vocoder_train.metrics",
+            "vocoder_train.evaluation",
+            "metrics are math; evaluation runs and reports them",
+        ),
+        (
             "vocoder_train.data",
             "pytorch_lightning",
             "data/ is plain Python; training/ adapts it to Lightning",
@@ -130,7 +137,7 @@ def test_nothing_in_data_is_a_lightning_callback():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef) and any("Callback" in ast.unparse(b) for b in node.bases):
                 callbacks.append(f"{name}.{node.name}")
-    assert not callbacks, "callbacks live in vocoder_train/training/callbacks.py"
+    assert not callbacks, "callbacks live in vocoder_train/training/ (callbacks.py, media.py, health.py)"
 
 
 def test_the_parser_sees_imports():

@@ -87,7 +87,7 @@ def test_media_files_for_any_front_end(tiny_cfg, tmp_path):
     import torch
     from pytorch_lightning.loggers import CSVLogger
 
-    from vocoder_train.training.callbacks import MediaLogger
+    from vocoder_train.training.media import MediaLogger
     from vocoder_train.training.run import build_module
 
     module = build_module(

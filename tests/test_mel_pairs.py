@@ -12,8 +12,9 @@ import torch
 from vocos.feature_extractors import MelSpectrogramFeatures
 
 from tests.helpers.audio import tone
-from vocoder_train.data.datamodule import VocoderDataModule
+from vocoder_train.data.loaders import VocoderData
 from vocoder_train.data.mel_dataset import MelMismatchError, MelPairDataset, load_mel
+from vocoder_train.data.options import Crops, Loaders, Loading, MelPairs
 from vocoder_train.dsp import expected_frames
 from vocoder_train.io.audio import load_audio, save_audio
 
@@ -140,26 +141,20 @@ def test_wrong_bins_and_missing_mel_are_skipped(tmp_path):
 def test_datamodule_counts_reconciled_items_and_batches_carry_mels(tmp_path):
     items = make_pairs(tmp_path, {"a": (0.5, 1), "b": (0.6, 0), "c": (0.4, 0)})
     manifest = write_jsonl(tmp_path / "pairs.jsonl", items)
-    dm = VocoderDataModule(
+    dm = VocoderData(
         manifest,
         manifest,
-        SR,
-        16 * HOP,
-        16 * HOP,
-        batch_size=3,
-        val_batch_size=3,
-        num_workers=0,
-        mels=True,
-        hop_length=HOP,
-        n_fft=N_FFT,
-        n_mels=N_MELS,
+        Loading(SR),
+        Crops(16 * HOP, 16 * HOP),
+        Loaders(batch_size=3, val_batch_size=3, num_workers=0),
+        mels=MelPairs(hop_length=HOP, n_fft=N_FFT, n_mels=N_MELS),
     )
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["audio"].shape == (3, 16 * HOP) and batch["mel"].shape == (3, N_MELS, 16)
     assert int(batch["mel_fixed"].sum()) == 1  # counted by vocoder_train.training.callbacks.DataHealth
     with pytest.raises(ValueError, match="not a multiple of data.hop_length"):
-        VocoderDataModule(manifest, manifest, SR, 1000, 16 * HOP, mels=True, hop_length=HOP)
+        VocoderData(manifest, manifest, Loading(SR), Crops(1000, 16 * HOP), mels=MelPairs(hop_length=HOP))
 
 
 def test_plain_manifest_is_refused_for_mels(tmp_path):
@@ -167,8 +162,15 @@ def test_plain_manifest_is_refused_for_mels(tmp_path):
 
     items = make_pairs(tmp_path, {"a": (0.5, 0)})
     manifest = write_jsonl(tmp_path / "plain.jsonl", [{"path": items[0]["path"]}])
-    dm = VocoderDataModule(
-        manifest, manifest, SR, 16 * HOP, 16 * HOP, mels=True, hop_length=HOP, n_mels=N_MELS
+    dm = VocoderData.from_config(
+        train=manifest,
+        val=manifest,
+        sample_rate=SR,
+        segment_length=16 * HOP,
+        val_segment_length=16 * HOP,
+        mels=True,
+        hop_length=HOP,
+        n_mels=N_MELS,
     )
     with pytest.raises(ManifestError, match="has no 'mel' key"):
         dm.setup("fit")

@@ -69,7 +69,8 @@ def test_bad_sources_are_named():
 
 
 def test_datamodule_mixes_sources_and_names_the_source_of_each_item(make_corpus, tmp_path):
-    from vocoder_train.data.datamodule import VocoderDataModule
+    from vocoder_train.data.loaders import VocoderData
+    from vocoder_train.data.options import Crops, Loaders, Loading, Mixing
 
     a = make_corpus([(f"a{i}.wav", 16000, 0.3, 1) for i in range(2)], "A")
     b = make_corpus([(f"b{i}.wav", 16000, 0.3, 1) for i in range(6)], "B")
@@ -79,17 +80,13 @@ def test_datamodule_mixes_sources_and_names_the_source_of_each_item(make_corpus,
         {"name": "a", "manifest": str(tmp_path / "a.txt"), "weight": 3},
         {"name": "b", "manifest": str(tmp_path / "b.txt"), "weight": 1},
     ]
-    dm = VocoderDataModule(
+    dm = VocoderData(
         None,
         str(tmp_path / "b.txt"),
-        16000,
-        1024,
-        1024,
-        batch_size=4,
-        num_workers=0,
-        sources=sources,
-        epoch_size=40,
-        seed=5,
+        Loading(16000),
+        Crops(1024, 1024),
+        Loaders(batch_size=4, num_workers=0, seed=5),
+        mixing=Mixing(sources, epoch_size=40),
     )
     dm.setup("fit")
     loader = dm.train_dataloader()
@@ -104,15 +101,7 @@ def test_datamodule_mixes_sources_and_names_the_source_of_each_item(make_corpus,
         len(dm.train_dataloader(skip_batches=3)) == 10 and len(list(dm.train_dataloader(skip_batches=3))) == 7
     )
     with pytest.raises(ValueError, match="both set"):
-        VocoderDataModule(str(tmp_path / "a.txt"), "v", 16000, 1024, 1024, sources=sources)
-
-
-def test_a_config_naming_the_old_mix_logger_names_its_replacement(tiny_cfg):
-    from vocoder_train.config.checks import ConfigError, check_config
-
-    cfg = tiny_cfg("+callbacks.mix_logger._target_=vocoder_train.data.mixing.MixLogger")
-    with pytest.raises(ConfigError, match="use vocoder_train.training.callbacks.DataHealth"):
-        check_config(cfg)
+        VocoderData(str(tmp_path / "a.txt"), "v", Loading(16000), Crops(1024, 1024), mixing=Mixing(sources))
 
 
 def test_mix_config_composes():

@@ -29,7 +29,8 @@ from vocoder_train.models.discriminators import (
 from vocoder_train.models.export import export
 from vocoder_train.models.frontends import HifiganMelFeatures
 from vocoder_train.models.generator import build_generator, to_vocos_config
-from vocoder_train.models.store import load_generator, load_vocoder
+from vocoder_train.models.store import load_generator
+from vocoder_train.models.vocoder import load_vocoder
 from vocoder_train.training.finetune import apply_init
 from vocoder_train.training.run import build_module, train
 

@@ -14,7 +14,10 @@ import torch
 
 from vocoder_train.cli import prepare as cli
 from vocoder_train.data import prepare as prep
+from vocoder_train.data import probe
 from vocoder_train.data.manifest import read_manifest
+from vocoder_train.data.prepare_options import PrepareError, PrepareOptions
+from vocoder_train.data.split import split_key
 from vocoder_train.io.audio import save_audio
 
 # name -> (sample_rate, seconds, channels); every one is good
@@ -293,9 +296,9 @@ def test_val_list_by_name_and_by_path(corpus, tmp_path):
 @pytest.mark.parametrize("name", ["long.wav", "c/48k stereo.mp3", "c/d/44k.ogg"])
 def test_chunked_decode_measures_the_same(corpus, monkeypatch, name):
     path = str(corpus["root"] / name)
-    whole = prep.measure(path)
-    monkeypatch.setattr(prep, "CHUNK_SECONDS", 0.3)  # long files are decoded in chunks of this many seconds
-    chunked = prep.measure(path)
+    whole = probe.measure(path)
+    monkeypatch.setattr(probe, "CHUNK_SECONDS", 0.3)  # long files are decoded in chunks of this many seconds
+    chunked = probe.measure(path)
     assert chunked.error is None and chunked.num_frames == whole.num_frames
     assert chunked.peak_db == pytest.approx(whole.peak_db)
     assert chunked.rms_db == pytest.approx(whole.rms_db)
@@ -367,7 +370,7 @@ def test_prepare_pairs_mels_and_rejects_those_that_do_not_fit(tmp_path):
     (mels / "junk.npy").write_text("not numpy")
     np.save(mels / "bins.npy", np.zeros((n_mels + 4, frames), np.float32))
     np.save(mels / "off10.npy", np.zeros((n_mels, frames + 10), np.float32))
-    opts = prep.PrepareOptions(
+    opts = PrepareOptions(
         val_fraction=0.3, sample_rate=16000, mels=str(mels), hop_length=hop, n_mels=n_mels, progress=False
     )
     res = prep.prepare([root], tmp_path / "out", opts)
@@ -441,7 +444,7 @@ def test_prepare_mels_on_the_causal_frame_grid(tmp_path, capsys):
         mels.mkdir()
         np.save(mels / "a.npy", np.zeros((16, frames), np.float32))
         out = tmp_path / f"o{frames}{padding}"
-        opts = prep.PrepareOptions(
+        opts = PrepareOptions(
             val_fraction=0.3,
             sample_rate=16000,
             mels=str(mels),
@@ -456,7 +459,7 @@ def test_prepare_mels_on_the_causal_frame_grid(tmp_path, capsys):
             assert not prep.prepare([tmp_path / "c"], out, opts).rejected
         else:  # the only file rejected: the error names it, its mel, both counts and what to check
             with pytest.raises(
-                prep.PrepareError,
+                PrepareError,
                 match=rf"a\.wav with .*a\.npy: {center} mel frames, but .* gives "
                 rf"{causal} frames .*--mel-padding",
             ):
@@ -533,8 +536,8 @@ def test_byte_identical_copy_under_another_name_is_a_duplicate(tmp_path, workers
 def test_content_digest_streams_the_file(tmp_path, monkeypatch):
     p = tmp_path / "x.bin"
     p.write_bytes(bytes(range(256)) * 100)
-    monkeypatch.setattr(prep, "DIGEST_CHUNK_BYTES", 1000)  # many chunks, one digest
-    assert prep.content_digest(str(p)) == hashlib.blake2b(p.read_bytes(), digest_size=20).hexdigest()
+    monkeypatch.setattr(probe, "DIGEST_CHUNK_BYTES", 1000)  # many chunks, one digest
+    assert probe.content_digest(str(p)) == hashlib.blake2b(p.read_bytes(), digest_size=20).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -580,7 +583,7 @@ def test_explicit_val_fraction_or_val_list_overrides_the_corpus_split(split_corp
     val, train = manifest_paths(tmp_path / "h", "val"), manifest_paths(tmp_path / "h", "train")
     kept = c["train"] | c["val"] | c["loose"]
     assert val | train == kept  # test/ stays held out
-    assert val == {p for p in kept if prep.split_key(p, str(c["root"]), 0) < 0.3}
+    assert val == {p for p in kept if split_key(p, str(c["root"]), 0) < 0.3}
     assert "own split" not in capsys.readouterr().out
     vl = tmp_path / "v.txt"
     vl.write_text("t0.wav\n", encoding="utf-8")

@@ -13,12 +13,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from vocoder_train.config import CONFIG_DIR
-from vocoder_train.config.checks import ConfigError, check_config
+from vocoder_train.config.checks import ConfigError
 from vocoder_train.io.checkpoint import load_checkpoint
 from vocoder_train.losses.adversarial import Adversary
 from vocoder_train.models.generator import build_generator, to_vocos_config
 from vocoder_train.models.store import load_generator
-from vocoder_train.training.run import train
+from vocoder_train.training.run import check_run_config, train
 
 PRESETS = sorted(p.stem for p in (Path(CONFIG_DIR) / "preset").glob("*.yaml"))
 RATES = {"16k": 16000, "22k": 22050, "24k": 24000, "32k": 32000, "44k": 44100, "48k": 48000}
@@ -67,7 +67,7 @@ def test_every_preset_composes_with_every_experiment(preset, experiment, tiny_co
         f"data.val={tiny_corpus['val']}",
         "init.required=false",
     )  # the fine-tune experiments refuse to start without weights
-    check_config(cfg)
+    check_run_config(cfg)
     OmegaConf.resolve(cfg)
     a = cfg.audio
     assert a.sample_rate == RATES[preset]  # preset= on the command line wins over the experiment's
@@ -89,7 +89,7 @@ def test_preset_fits_every_discriminator_config(preset, disc, tiny_corpus):
         f"data.train={tiny_corpus['train']}",
         f"data.val={tiny_corpus['val']}",
     )
-    check_config(cfg)
+    check_run_config(cfg)
     mrd = OmegaConf.select(cfg, "model.discriminator.mrd.fft_sizes")
     if mrd is not None:
         largest_ms = 1000 * max(mrd) / RATES[preset]
@@ -324,7 +324,7 @@ def test_exported_vocos_config_keeps_the_preset_rate(tmp_path):
 )
 def test_rate_rule_fires_with_its_message(tiny_cfg, overrides, message):
     with pytest.raises(ConfigError) as e:
-        check_config(tiny_cfg(*overrides))
+        check_run_config(tiny_cfg(*overrides))
     assert message in str(e.value)
     for line in str(e.value).splitlines()[1:]:
         assert line.startswith("  - ") and "." in line.split()[1]  # one line a problem, naming its key
@@ -332,7 +332,7 @@ def test_rate_rule_fires_with_its_message(tiny_cfg, overrides, message):
 
 def test_all_problems_are_reported_together(tiny_cfg):
     with pytest.raises(ConfigError) as e:
-        check_config(
+        check_run_config(
             tiny_cfg(
                 "audio.hop_length=441",
                 "audio.n_fft=2048",
@@ -353,7 +353,7 @@ def test_forty_eight_khz_with_24khz_settings_cannot_crash(tiny_corpus):
         f"data.val={tiny_corpus['val']}",
         "model/generator=tiny",
     )
-    check_config(cfg)
+    check_run_config(cfg)
     OmegaConf.resolve(cfg)
     gen = build_generator(cfg.model.generator)
     with torch.no_grad():
@@ -364,7 +364,7 @@ def test_empty_val_manifest_is_one_line(tiny_cfg, tmp_path):
     empty = tmp_path / "val.jsonl"
     empty.write_text("")
     with pytest.raises(ConfigError) as e:
-        check_config(tiny_cfg(f"data.val={empty}"))
+        check_run_config(tiny_cfg(f"data.val={empty}"))
     lines = [ln for ln in str(e.value).splitlines()[1:] if "data.val" in ln]
     assert len(lines) == 1 and lines[0].startswith(f"  - data.val={empty} is empty: ")
 
@@ -373,7 +373,7 @@ def test_val_manifest_with_entries_passes(tiny_cfg, tmp_path):
     val = tmp_path / "val2.jsonl"
     wav = Path(OmegaConf.select(tiny_cfg(), "data.val")).read_text().split()[0]
     val.write_text(json.dumps({"path": wav}) + "\n")
-    check_config(tiny_cfg(f"data.val={val}"))
+    check_run_config(tiny_cfg(f"data.val={val}"))
 
 
 def test_init_path_folder_must_hold_both_files_and_match_the_rate(tiny_cfg, tmp_path):
@@ -381,7 +381,7 @@ def test_init_path_folder_must_hold_both_files_and_match_the_rate(tiny_cfg, tmp_
     folder.mkdir()
     (folder / "config.yaml").write_text("x: 1\n")
     with pytest.raises(ConfigError, match="pytorch_model.bin missing"):
-        check_config(tiny_cfg(f"init.path={folder}"))
+        check_run_config(tiny_cfg(f"init.path={folder}"))
     cfg = tiny_cfg()
     vc = to_vocos_config(cfg.model.generator)
     vc["feature_extractor"]["init_args"]["sample_rate"] = 24000
@@ -390,18 +390,18 @@ def test_init_path_folder_must_hold_both_files_and_match_the_rate(tiny_cfg, tmp_
     with pytest.raises(
         ConfigError, match=r"audio.sample_rate=16000 but init.path=.* was trained with sample_rate=24000"
     ):
-        check_config(tiny_cfg(f"init.path={folder}"))
+        check_run_config(tiny_cfg(f"init.path={folder}"))
 
 
 def test_a_mel_only_run_warns_instead_of_failing(tiny_cfg):
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        check_config(tiny_cfg("model.optim.pretrain_mel_steps=8"))
+        check_run_config(tiny_cfg("model.optim.pretrain_mel_steps=8"))
     assert any("no GAN iteration would run" in str(x.message) for x in w)
 
 
 def test_time_budget_runs_skip_the_phase_check(tiny_cfg):
-    check_config(
+    check_run_config(
         tiny_cfg(
             "model.optim.disc_warmup_steps=100",
             "model.optim.time_budget=true",

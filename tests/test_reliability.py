@@ -62,7 +62,7 @@ class _Logged:
 
     def __init__(self, data=None):
         self.values: dict[str, list[float]] = {}
-        self.datamodule = None if data is None else type("LightningData", (), {"data": data})()
+        self.datamodule = None if data is None else type("VocoderDataModule", (), {"data": data})()
 
     def log(self, name, value, **kwargs):
         self.values.setdefault(name, []).append(float(value))

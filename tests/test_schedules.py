@@ -9,8 +9,8 @@ import pytest
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import Timer
 
-from vocoder_train.config.checks import OPTIM_REFERENCE
 from vocoder_train.training.schedules import (
+    OPTIM_REFERENCE,
     Phases,
     cosine_with_warmup,
     iterations_in,

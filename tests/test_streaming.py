@@ -12,12 +12,15 @@ import torch
 from tests.helpers.training import changed, fit
 from vocoder_train.cli.synthesize import main as synthesize_main
 from vocoder_train.dsp import causal_latency, expected_frames
+from vocoder_train.evaluation.timing import stream_mel
 from vocoder_train.io.audio import load_audio
-from vocoder_train.models.export import _state_dict, export, write_config
+from vocoder_train.models.export import export
+from vocoder_train.models.export_formats import _state_dict, write_config
 from vocoder_train.models.generator import build_generator, to_vocos_config
 from vocoder_train.models.inference.fused import FusedVocos, FusionUnsupported
-from vocoder_train.models.inference.streaming import exact_lookahead, stream_mel
-from vocoder_train.models.store import ModelError, load_vocoder
+from vocoder_train.models.inference.streaming import exact_lookahead
+from vocoder_train.models.stored_config import ModelError
+from vocoder_train.models.vocoder import load_vocoder
 
 SR, N_FFT, HOP, N_MELS = 16000, 256, 64, 32  # the tiny experiment's signal
 TOL = 1e-5
@@ -154,7 +157,7 @@ def test_lookahead_stream_is_exact_once_it_covers_the_receptive_field(models):
 
 
 def test_streams_that_cannot_be_exact_are_refused_with_what_to_do(models, tmp_path, capsys):
-    with pytest.raises(ModelError, match=r"not causal.*--lookahead K"):
+    with pytest.raises(ModelError, match=r"not causal.*look-ahead of K frames"):
         load_vocoder(models["plain"]).stream()
     with pytest.raises(ModelError, match="no look-ahead"):
         load_vocoder(models["causal"]).stream(lookahead=2)
@@ -215,10 +218,10 @@ def test_causal_generator_trains_with_each_objective(tiny_cfg, tmp_path, loss, d
 
 
 def test_demo_experiment_composes_with_the_causal_generator(tiny_cfg):
-    from vocoder_train.config.checks import generator_problems
+    from vocoder_train.models.generator import VocosGenerator
 
     cfg = tiny_cfg("experiment=demo", "model/generator=vocos_causal_small")
-    assert not generator_problems(cfg)
+    assert not VocosGenerator.config_problems(cfg.model.generator, "model.generator", cfg)
     assert build_generator(cfg.model.generator).backbone.context_frames == 6 * (6 + 1)
 
 

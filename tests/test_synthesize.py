@@ -15,7 +15,8 @@ from vocoder_train.io.audio import load_audio, probe, save_audio
 from vocoder_train.models.export import export
 from vocoder_train.models.generator import build_generator, from_vocos_config
 from vocoder_train.models.inference.chunked import receptive_context, synthesize_mel
-from vocoder_train.models.store import TorchVocoder, load_generator, load_vocoder
+from vocoder_train.models.store import load_generator
+from vocoder_train.models.vocoder import TorchVocoder, load_vocoder
 
 SR, HOP, N_MELS = 16000, 64, 32  # the tiny experiment
 

@@ -202,7 +202,8 @@ def test_damaged_checkpoints_stay_unreadable_not_refused(samples, name):
 
 
 def test_load_vocoder_refuses_a_mel_as_a_model_error(samples):
-    from vocoder_train.models.store import ModelError, load_vocoder
+    from vocoder_train.models.stored_config import ModelError
+    from vocoder_train.models.vocoder import load_vocoder
 
     with pytest.raises(ModelError, match=r"mel.npy is a numpy array \(a mel\?\), not a model"):
         load_vocoder(samples[0] / "mel.npy")

@@ -27,16 +27,16 @@ from pathlib import Path
 import torch
 
 from vocoder_train.config.runtime import setup
-from vocoder_train.metrics.baselines import GRIFFIN_LIM_ITERS, GriffinLimBaseline
-from vocoder_train.metrics.compare import Comparison, System, compare_files
+from vocoder_train.evaluation.baselines import GRIFFIN_LIM_ITERS, GriffinLimBaseline
+from vocoder_train.evaluation.compare import Comparison, System, compare_files
+from vocoder_train.evaluation.copy_synthesis import EvalResult, EvalSettings, evaluate_files
+from vocoder_train.evaluation.timing import stream_figures, stream_mel
 from vocoder_train.metrics.registry import EVALUATE_METRICS
-from vocoder_train.metrics.report import EvalResult, EvalSettings, evaluate_files
 from vocoder_train.models.causal import causal_context
 from vocoder_train.models.export import ExportResult, export
 from vocoder_train.models.inference.chunked import SynthesisTiming, chunk_frames, synthesize_mel
-from vocoder_train.models.inference.streaming import stream_figures, stream_mel
-from vocoder_train.models.store import Vocoder
-from vocoder_train.models.store import load_vocoder as _load_vocoder
+from vocoder_train.models.vocoder import Vocoder
+from vocoder_train.models.vocoder import load_vocoder as _load_vocoder
 
 MEL_EXTENSION = ".npy"
 LIST_EXTENSIONS = (".jsonl", ".txt", ".lst")
@@ -63,7 +63,7 @@ class InputError(ValueError):
 
 def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "auto") -> Vocoder:
     """Any model vocoder_train reads or writes (see :mod:`vocoder_train.models.store`) as a
-    :class:`~vocoder_train.models.store.Vocoder`: ``decode(mel)``, ``features(audio)``, ``sample_rate``,
+    :class:`~vocoder_train.models.vocoder.Vocoder`: ``decode(mel)``, ``features(audio)``, ``sample_rate``,
     ``hop_length``, ``n_mels``. ``ema``: a checkpoint's EMA weights; ``engine``: auto (default), fused,
     fused-bf16 or eager."""
     setup()
@@ -112,7 +112,7 @@ def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
     """
     from vocoder_train.data.mel_dataset import MelMismatchError, load_mel
     from vocoder_train.io.audio import AudioReadError, is_audio_file, load_audio
-    from vocoder_train.models.store import ModelError
+    from vocoder_train.models.stored_config import ModelError
 
     path = Path(path)
     if path.suffix.lower() == MEL_EXTENSION:
@@ -150,7 +150,7 @@ def synthesize_file(
     (WAV at the model's rate) when given. Raises :class:`InputError` for an unusable input.
 
     ``stream_frames`` > 0: decoded through ``vocoder.stream(lookahead)`` in chunks of that many frames;
-    the row gains the streaming figures (:func:`~vocoder_train.models.inference.streaming.stream_figures`).
+    the row gains the streaming figures (:func:`~vocoder_train.evaluation.timing.stream_figures`).
     A causal model's chunked decode also goes through its streamer, which is exact."""
     from vocoder_train.io.audio import save_audio
     from vocoder_train.models.generator import match_length
@@ -271,10 +271,10 @@ def evaluate(
 ) -> EvalResult | Comparison:
     """Copy-synthesis evaluation on ``data`` (manifest, filelist or folder), written into ``output``.
 
-    One model: metrics.json, metrics.csv, report.md and plots (:mod:`vocoder_train.metrics.report`),
+    One model: metrics.json, metrics.csv, report.md and plots (:mod:`vocoder_train.evaluation.report`),
     returned as an :class:`EvalResult`. Several (a list): one A/B report on the same files with
     deltas against the first model and, with ``griffin_lim``, a Griffin-Lim baseline from the first
-    model's mel (:mod:`vocoder_train.metrics.compare`), returned as a :class:`Comparison`.
+    model's mel (:mod:`vocoder_train.evaluation.compare`), returned as a :class:`Comparison`.
     ``crepe_model``: "full" (the Vocos paper's pitch metrics) or "tiny" (~15x faster on a CPU; not
     comparable with published figures). CREPE runs on ``device`` when that is a GPU, else on the
     GPU when there is one.

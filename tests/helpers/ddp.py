@@ -63,7 +63,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from vocoder_train.config import CONFIG_DIR
 from vocoder_train.config.runtime import setup
-from vocoder_train.training.data import LightningData
+from vocoder_train.training.datamodule import VocoderDataModule
 from vocoder_train.training.run import build_module
 
 setup()
@@ -73,7 +73,7 @@ pl.seed_everything(0)
 module = build_module(cfg)
 trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
 limit_val_batches=None)
-trainer.validate(module, datamodule=LightningData(instantiate(cfg.data, _convert_="all")), verbose=False)
+trainer.validate(module, datamodule=VocoderDataModule(instantiate(cfg.data, _convert_="all")), verbose=False)
 with open(f"{sys.argv[1]}/metrics{trainer.global_rank}.json", "w") as f:
     json.dump({"world": trainer.world_size, **{k: float(v) for k, v in trainer.callback_metrics.items()}}, f)
 """

@@ -9,8 +9,8 @@ TorchScript, ONNX). One model: writes ``metrics.json``, ``metrics.csv``, ``repor
 plots into ``--output`` and prints the aggregate and the real-time factor. Several: one A/B report
 on the same files (means side by side, per-file deltas against the first model, a Griffin-Lim
 baseline from the first model's mel). Argument parsing and printing over
-:func:`vocoder_train.api.evaluate` (scoring and the reports: :mod:`vocoder_train.metrics.report`,
-:mod:`vocoder_train.metrics.compare`).
+:func:`vocoder_train.api.evaluate` (scoring and the reports: :mod:`vocoder_train.evaluation.report`,
+:mod:`vocoder_train.evaluation.compare`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vocoder_train.api import evaluate
+from vocoder_train.evaluation.compare import Comparison
+from vocoder_train.evaluation.copy_synthesis import EvalResult
+from vocoder_train.evaluation.report import RESULT_FILES, better, fmt_value
 from vocoder_train.metrics import EVALUATE_METRICS, METRICS
-from vocoder_train.metrics.compare import Comparison
 from vocoder_train.metrics.crepe import MODELS as CREPE_MODELS
 from vocoder_train.metrics.registry import REFERENCE_PREFIX
-from vocoder_train.metrics.report import RESULT_FILES, EvalResult, better, fmt_value
-from vocoder_train.models.store import ENGINES
+from vocoder_train.models.vocoder import ENGINES
 
 
 def print_summary(res: EvalResult, out_dir: Path) -> None:

@@ -3,8 +3,8 @@
     vocoder-export runs/demo/checkpoints/last.ckpt --output exported/vocos --format vocos
     vocoder-export runs/demo/checkpoints/last.ckpt -o exported/onnx -f onnx --ema
 
-Argument parsing and printing over :func:`vocoder_train.models.export.export` (formats, checks
-and atomic publishing are described there).
+Argument parsing and printing over :func:`vocoder_train.models.export.export` (checks and atomic
+publishing are described there, the formats in :mod:`vocoder_train.models.export_formats`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from vocoder_train.io.filekind import WrongFileKind
-from vocoder_train.models.export import FORMATS, ExportError, UnsupportedForExport, export
+from vocoder_train.models.export import FORMATS, ExportError, OutputExists, UnsupportedForExport, export
 
 USAGE = "vocoder-export CKPT_OR_FOLDER -o OUT -f FORMAT"
 
@@ -79,6 +79,15 @@ def _fix(e: WrongFileKind) -> str:
     return f"give one of those: {USAGE}"
 
 
+def _output_fix(e: OutputExists) -> str:
+    """What to do about an --output that is taken, in this command's flags."""
+    return (
+        "pass --force to replace it, or choose another --output"
+        if e.replaceable
+        else "choose another --output"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from vocoder_train.config.runtime import setup
 
@@ -97,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WrongFileKind as e:  # a usage error, as argparse's: one line, status 2
         print(f"vocoder-export: error: {e.line(_fix(e))}", file=sys.stderr)
         return 2
+    except OutputExists as e:
+        print(f"vocoder-export: error: {e}; {_output_fix(e)}", file=sys.stderr)
+        return 1
     except (ExportError, UnsupportedForExport, FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-export: error: {e}", file=sys.stderr)
         return 1

@@ -17,7 +17,8 @@ from dataclasses import asdict
 
 import numpy as np
 
-from vocoder_train.dsp.frontend import compare_frontends, settings_from_config, vocos_settings
+from vocoder_train.dsp.frontend import compare_frontends
+from vocoder_train.dsp.mel_settings import settings_from_config, vocos_settings
 
 
 def ours_from_args(config: str | None, model: str | None) -> dict:

@@ -14,7 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from vocoder_train.data.prepare import REASONS, PrepareError, PrepareOptions, PrepareResult, prepare
+from vocoder_train.data.prepare import PrepareResult, prepare
+from vocoder_train.data.prepare_options import REASONS, PrepareError, PrepareOptions
 
 
 def _duration_or_none(text: str) -> float | None:

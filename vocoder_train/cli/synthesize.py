@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from vocoder_train.api import collect_inputs, load_vocoder, synthesize_files
 from vocoder_train.io.filekind import INPUT_KINDS, WrongFileKind
-from vocoder_train.models.store import ENGINES
+from vocoder_train.models.vocoder import ENGINES
 
 USAGE = "vocoder-synthesize MODEL INPUT... -o OUT"
 
@@ -151,6 +151,20 @@ def _warm_up(vocoder) -> None:
         synthesize_file(vocoder, src, Path(tmp) / "out.wav")
 
 
+def _streamer(vocoder, lookahead: int | None):
+    """``vocoder.stream(lookahead)``; a model that streams only with a look-ahead is refused with the flag
+    that gives one."""
+    from vocoder_train.models.inference.stream_step import NotStreamable
+    from vocoder_train.models.stored_config import ModelError
+
+    try:
+        return vocoder.stream(lookahead)
+    except ModelError as e:
+        if lookahead is None and isinstance(e.__cause__, NotStreamable):
+            raise ModelError(f"{e}; --lookahead K gives the look-ahead") from e
+        raise
+
+
 def _run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     vocoder = load_vocoder(args.model, device=args.device, ema=args.ema, engine=args.engine)
@@ -164,7 +178,7 @@ def _run(args: argparse.Namespace) -> dict:
     files = collect_inputs(args.inputs)
     _warm_up(vocoder)
     if args.stream:  # refuses a model that cannot stream as asked, before any file
-        streamer = vocoder.stream(args.lookahead)
+        streamer = _streamer(vocoder, args.lookahead)
         streamer.push(torch.zeros(1, vocoder.n_mels, args.chunk_frames))
         streamer.flush()
         print(f"streaming: {streamer.description}")

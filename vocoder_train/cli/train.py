@@ -64,11 +64,12 @@ def main() -> None:
     """Console script ``vocoder-train``."""
     from vocoder_train.config.compose import compose_checked
     from vocoder_train.config.runtime import setup
+    from vocoder_train.training.run import check_run_config
 
     setup()  # before Hydra composes: the configs use the resolvers
     if _plain_run(sys.argv[1:]):
         try:  # every mistake as one line, before Hydra makes the run folder
-            compose_checked(sys.argv[1:])
+            compose_checked(sys.argv[1:], check_run_config)
         except ConfigError as e:
             _fail(e)
     _main()

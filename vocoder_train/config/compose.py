@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from omegaconf import DictConfig
 
@@ -71,9 +71,12 @@ def _explain(message: str, overrides: Sequence[str]) -> str:
     return " ".join(line.strip() for line in message.strip().splitlines() if line.strip())
 
 
-def compose_checked(overrides: Sequence[str]) -> DictConfig:
-    """The composed and checked run config for ``overrides``; raises :class:`ConfigError` whose
-    message is one line per problem."""
+def compose_checked(
+    overrides: Sequence[str], check: Callable[[DictConfig], None] = check_config
+) -> DictConfig:
+    """The config for ``overrides`` composed and passed to ``check`` (by default the checks of the
+    ``audio`` node and the components: ``vocoder-train`` passes its own with every section's rules);
+    raises :class:`ConfigError` whose message is one line per problem."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -81,5 +84,5 @@ def compose_checked(overrides: Sequence[str]) -> DictConfig:
         cfg = _compose(overrides)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(_explain(str(e), overrides)) from None
-    check_config(cfg)
+    check(cfg)
     return cfg

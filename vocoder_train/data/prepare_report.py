@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vocoder_train.data.prepare import FileStats, PrepareOptions
+    from vocoder_train.data.prepare_options import PrepareOptions
+    from vocoder_train.data.probe import FileStats
 
 # Human-friendly duration bins (seconds) for the text table; the PNG uses finer linear bins.
 HISTOGRAM_EDGES = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 300.0, math.inf)

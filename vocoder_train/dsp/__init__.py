@@ -1,7 +1,8 @@
 """The one signal-processing core: framing and the ISTFT trim rule (also on the causal grid), the
 head's spectrum, log-mel with one floor and the mel filterbank, fast Griffin-Lim and the mel
-projection, the STFT with a hand-written backward (:mod:`.stft`), and the comparison of a foreign
-mel front end with ours (:mod:`.frontend`, behind ``vocoder-frontend-check``).
+projection, the STFT with a hand-written backward (:mod:`.stft`), a log-mel front end computed for
+any of its settings (:mod:`.mel_settings`) and the comparison of a foreign mel front end with ours
+(:mod:`.frontend`, behind ``vocoder-frontend-check``).
 
 Heads, inference modules, losses, metrics and tools call these functions; this package imports
 only torch, torchaudio and numpy.

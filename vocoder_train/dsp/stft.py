@@ -10,10 +10,9 @@ on a zero-filled spectrum, index_add and several copies):
 2. times the window, overlap-added by :func:`vocoder_train.dsp.framing.overlap_add`;
 3. the reflect padding's adjoint: folded edge samples are added back onto their mirrors.
 
-No numba kernel: a numba overlap-add measures (B16 x 16384, 2 CPU cores) 2x faster than
-``fold`` at the MR-STFT sizes but no faster than dsp's shifted adds at the mel loss's 1024/256;
-loss fwd+bwd is 14.6 ms either way for mel and 108 vs 128 ms for the MR-STFT loss, which no
-shipped experiment uses: too little to carry a CPU and a CUDA kernel for.
+No numba kernel: a numba overlap-add beats ``fold`` only at the MR-STFT loss's sizes, which no
+shipped experiment uses, and not dsp's shifted adds at the mel loss's 1024/256: too little to
+carry a CPU and a CUDA kernel for (``make bench ARGS="--only kernels"`` measures the losses).
 """
 
 from __future__ import annotations

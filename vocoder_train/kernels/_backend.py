@@ -29,8 +29,8 @@ def configure_threading() -> None:
     """Pick numba's threading layer before its first parallel launch (no-op afterwards).
 
     numba's default "omp" layer runs its own OpenMP pool, whose threads spin-wait next to
-    torch's: on 2 cores a B16 x 8192 log-mel loss took 140 ms instead of 10 ms, and torch's own
-    ops slowed as much once a kernel had run. "workqueue" threads sleep when idle. (It must not
+    torch's and slow both the kernels and torch's own ops once a kernel has run (measured in
+    docs/results/2026-11-24-bench.md). "workqueue" threads sleep when idle. (It must not
     be driven from several Python threads at once; training runs kernels from one thread, and
     DataLoader workers are processes.) Set NUMBA_THREADING_LAYER to choose another.
     """

@@ -17,6 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from vocoder_train.config.checks import container, select
+
 TERMS = ("d", "g_adv", "g_fm")  # discriminator <name>'s terms are logged as <term>_<name>
 
 
@@ -127,3 +129,31 @@ class Adversary(nn.Module):
             out[f"g_adv_{name}"] = sum(self.g_fn(lg) for lg in logits_fake) / len(logits_fake)
             out[f"g_fm_{name}"] = feature_matching(fmaps_real, fmaps_fake)
         return out
+
+
+def loss_problems(cfg: DictConfig) -> list[str]:
+    """model.loss.lambdas weighs g_mel and no discriminator term; every model.discriminator entry names
+    a class and has its weights."""
+    p: list[str] = []
+    lambdas = select(cfg, "model.loss.lambdas") or {}
+    for key in lambdas:
+        term = next((t for t in TERMS if key.startswith(f"{t}_")), None)
+        if term:
+            p.append(
+                f"model.loss.lambdas.{key}: a discriminator's weights are in its entry; "
+                f"set model.discriminator.{key[len(term) + 1 :]}.weights.{term} instead"
+            )
+    for name, node in container(cfg, "model.discriminator").items():
+        if isinstance(node, dict) and "_target_" not in node:
+            p.append(
+                f"model.discriminator.{name}={node}: has no _target_ (settings for a discriminator that "
+                "model/discriminator does not define?)"
+            )
+        elif isinstance(node, dict):
+            try:
+                entry_weights(name, node)
+            except ValueError as e:
+                p.append(str(e))
+    if "g_mel" not in lambdas:
+        p.append("model.loss.lambdas.g_mel missing")
+    return p

@@ -1,60 +1,48 @@
-"""Export: a generator's weights -> files other tools load, each checked before it is published.
+"""The export procedure: a generator's weights -> one format's files, each checked before it is published.
 
-Formats (each folder also holds config.yaml, in vocos' format plus ``sample_rate``, and a README.md):
-
-* ``vocos``: ``pytorch_model.bin``, the generator's state_dict with the windows and filterbanks
-  that vocos keeps in it (:func:`~vocoder_train.io.buffers.vocos_state_dict`), for
-  ``vocos.Vocos.from_hparams``
-  + ``load_state_dict`` (and ``Vocos.from_pretrained`` once the folder is on a hub).
-* ``safetensors``: ``generator.safetensors`` (state_dict; the config as JSON in its metadata).
-* ``torchscript``: ``generator.torchscript.pt``, a traced mel -> waveform graph.
-* ``onnx``: ``generator.onnx``, mel ``(B, n_mels, frames)`` -> audio ``(B, samples)``, dynamic axes.
-* ``onnx-stream``: ``generator.stream.onnx``, a causal generator's streaming step
-  (:class:`~vocoder_train.models.inference.streaming.StreamingVocos`): ``(mel chunk, *state) ->
-  (audio, tail_audio, *next_state)``, dynamic batch and chunk length; checked by streaming the
-  probe mels in chunks of changing size.
-
-The graph formats use :class:`vocoder_train.models.inference.exportable.ExportableVocos` (an ISTFT made of
-real-valued ops). Every export is reloaded from a temporary folder next to the output and run
-on two mels (one from a synthetic signal, one random with an odd frame count, so a frozen time
-axis is caught); it is published (renamed to the output) only when its largest absolute
+The files of each format: :mod:`vocoder_train.models.export_formats`. Every export is written to a
+temporary folder next to the output, reloaded and run on two mels (one from a synthetic signal, one
+random with an odd frame count, so a frozen time axis is caught; ``onnx-stream`` by streaming them
+in chunks of changing size); it is published (renamed to the output) only when its largest absolute
 difference from the training model's ``synthesize(mel)`` is within the tolerance. The published
 folder and files have the modes the process umask gives (e.g. 0755 / 0644 under umask 022).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
 
-from vocoder_train.io.buffers import vocos_state_dict
 from vocoder_train.io.checkpoint import apply_umask, load_checkpoint
 from vocoder_train.models.causal import is_causal
-from vocoder_train.models.inference.exportable import (
-    GRAPH_FORMATS,
-    ExportableVocos,
-    UnsupportedForExport,
-    check_exportable,
-)
-from vocoder_train.models.store import MODEL_FILES, load_vocoder, read_weights
+from vocoder_train.models.export_formats import WRITERS, write_readme
+from vocoder_train.models.inference.exportable import GRAPH_FORMATS, UnsupportedForExport, check_exportable
+from vocoder_train.models.store import MODEL_FILES, read_weights
+from vocoder_train.models.vocoder import load_vocoder
 
 STREAM_PROBE_CHUNKS = (1, 2, 3, 5, 8, 13)  # onnx-stream is checked by streaming in chunks of these sizes
-FORMATS = ("vocos", "safetensors", "torchscript", "onnx", "onnx-stream")
-__all__ = ["FORMATS", "ExportError", "ExportResult", "UnsupportedForExport", "export"]
+FORMATS = tuple(WRITERS)
+__all__ = ["FORMATS", "ExportError", "ExportResult", "OutputExists", "UnsupportedForExport", "export"]
 
 
 class ExportError(RuntimeError):
     """The export could not be written or failed its check. Nothing was left in the output folder."""
+
+
+class OutputExists(ExportError):
+    """The output path is taken: ``replaceable`` when it is a non-empty folder that ``force`` replaces,
+    false when it is not a folder."""
+
+    def __init__(self, message: str, replaceable: bool):
+        super().__init__(message)
+        self.replaceable = replaceable
 
 
 @dataclass
@@ -90,152 +78,6 @@ def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> l
     return [real, rand]
 
 
-# -- writers (each writes into a fresh folder and returns the file names) ---------------------
-
-
-def _state_dict(generator: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The keys upstream ``vocos.Vocos`` loads strictly: the weights plus the windows and filterbanks that
-    training checkpoints leave out. Contiguous copies: safetensors refuses shared or strided storage,
-    and torch.save keeps views' bases."""
-    return {k: v.detach().cpu().contiguous().clone() for k, v in vocos_state_dict(generator).items()}
-
-
-def write_config(config: dict, folder: Path) -> str:
-    with open(folder / "config.yaml", "w", encoding="utf-8") as f:
-        yaml.safe_dump(config, f, sort_keys=False)
-    return "config.yaml"
-
-
-def write_vocos(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    torch.save(_state_dict(generator), folder / MODEL_FILES["vocos"])
-    return [write_config(config, folder), MODEL_FILES["vocos"]]
-
-
-def write_safetensors(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    from safetensors.torch import save_file
-
-    meta = {
-        "config": json.dumps(config),
-        "sample_rate": str(config["sample_rate"]),
-        "format": "vocoder_train.generator",
-    }
-    save_file(_state_dict(generator), str(folder / MODEL_FILES["safetensors"]), metadata=meta)
-    return [write_config(config, folder), MODEL_FILES["safetensors"]]
-
-
-def write_torchscript(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    module = ExportableVocos(generator).eval()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in 2.14 but works
-        traced = torch.jit.trace(module, (mels[0],), check_trace=False)
-        traced.save(str(folder / MODEL_FILES["torchscript"]))
-    return [write_config(config, folder), MODEL_FILES["torchscript"]]
-
-
-def quiet_onnx_export() -> None:
-    """Inside ``warnings.catch_warnings()``: silences what the TorchScript-based ONNX exporter says
-    about itself (its deprecation, tracer notes, and that it cannot constant-fold the reversed pad
-    list of a left-only ``F.pad``, as in the causal convolutions), none of which is about the graph."""
-    warnings.simplefilter("ignore", DeprecationWarning)
-    warnings.simplefilter("ignore", torch.jit.TracerWarning)
-    warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
-
-
-def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    module = ExportableVocos(generator).eval()
-    # torch 2.14 defaults to the dynamo exporter, which needs `onnxscript` (not a dependency here);
-    # the TorchScript-based exporter handles this graph (conv, layer norm, linear, conv_transpose).
-    with warnings.catch_warnings(), torch.no_grad():
-        quiet_onnx_export()
-        torch.onnx.export(
-            module,
-            (mels[0],),
-            str(folder / MODEL_FILES["onnx"]),
-            dynamo=False,
-            input_names=["mel"],
-            output_names=["audio"],
-            dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}},
-            opset_version=opset,
-        )
-    import onnx
-
-    onnx.checker.check_model(str(folder / MODEL_FILES["onnx"]))
-    return [write_config(config, folder), MODEL_FILES["onnx"]]
-
-
-def write_onnx_stream(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    from vocoder_train.models.inference.streaming import StreamingVocos
-
-    module = StreamingVocos(generator, graph=True).eval()
-    state = module.initial_state(1)
-    names = [f"state_{i}" for i in range(len(state))]
-    batch = {0: "batch"}
-    with warnings.catch_warnings(), torch.no_grad():  # the TorchScript-based exporter, as write_onnx
-        quiet_onnx_export()
-        torch.onnx.export(
-            module,
-            (mels[0][..., :5], *state),
-            str(folder / MODEL_FILES["onnx-stream"]),
-            dynamo=False,
-            input_names=["mel", *names],
-            output_names=["audio", "tail_audio", *(f"next_{n}" for n in names)],
-            dynamic_axes={
-                "mel": {0: "batch", 2: "frames"},
-                "audio": {0: "batch", 1: "samples"},
-                "tail_audio": batch,
-                **{n: batch for n in names},
-                **{f"next_{n}": batch for n in names},
-            },
-            opset_version=opset,
-        )
-    import onnx
-
-    onnx.checker.check_model(str(folder / MODEL_FILES["onnx-stream"]))
-    return [write_config(config, folder), MODEL_FILES["onnx-stream"]]
-
-
-WRITERS = {
-    "vocos": write_vocos,
-    "safetensors": write_safetensors,
-    "torchscript": write_torchscript,
-    "onnx": write_onnx,
-    "onnx-stream": write_onnx_stream,
-}
-
-
-def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
-    load = {
-        "vocos": 'from vocos import Vocos\nimport torch\n\nvocos = Vocos.from_hparams("config.yaml")\n'
-        'vocos.load_state_dict(torch.load("pytorch_model.bin", map_location="cpu", weights_only=True))\n'
-        "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames) -> (B, frames * hop)\n"
-        '# once uploaded to the Hugging Face hub: Vocos.from_pretrained("<user>/<repo>")',
-        "safetensors": "from safetensors.torch import load_file\nfrom vocos import Vocos\n\n"
-        "vocos = "
-        'Vocos.from_hparams("config.yaml")\nvocos.load_state_dict(load_file("generator.safetensors"))\n'
-        "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames)",
-        "torchscript": 'import torch\n\nmodel = torch.jit.load("generator.torchscript.pt").eval()\n'
-        "audio = model(mel)  # mel: float32 (B, n_mels, frames) -> (B, samples)",
-        "onnx": 'import onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
-        '(audio,) = sess.run(None, {"mel": mel})  # float32 (B, n_mels, frames) -> (B, samples)',
-        "onnx-stream": 'import vocoder_train as vt\n\nstreamer = vt.load_vocoder(".").stream()  # carries '
-        "the state\n"
-        "for chunk in mel_chunks:  # float32 (B, n_mels, c), any c per call\n    play(streamer.push(chunk))\n"
-        "play(streamer.flush())\n\n# onnxruntime alone: feed mel + state_0.. (zeros to start), keep "
-        "next_state_* for\n"
-        "# the next call; drop the first n_fft - hop samples of an utterance (before time 0); after\n"
-        "# its last chunk, the last call's tail_audio is the end.",
-    }[fmt]
-    text = (
-        f"# Vocoder export ({fmt})\n\nExported by `vocoder-export` from `{source}`. {result_hint}\n\n"
-        "`config.yaml` is a vocos config (feature_extractor / backbone / head) plus `sample_rate`; the mel\n"
-        "front-end (`feature_extractor`) is what the model expects as input.\n\n"
-        f"## Load it\n\n```python\n{load}\n```\n\n"
-        "Or, from the command line: `vocoder-synthesize <this folder> input.wav --output out/`.\n"
-    )
-    (folder / "README.md").write_text(text, encoding="utf-8")
-    return "README.md"
-
-
 # -- verification -----------------------------------------------------------------------------
 
 
@@ -244,10 +86,10 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
     if fmt == "vocos":
         run = _load_with_vocos(folder)
     elif fmt == "onnx-stream":
-        from vocoder_train.models.inference.streaming import stream_mel
+        from vocoder_train.models.inference.streaming import stream_decode
 
         vocoder = load_vocoder(folder, device="cpu")
-        run = lambda mel: stream_mel(vocoder.stream(), mel, STREAM_PROBE_CHUNKS)[0]  # noqa: E731
+        run = lambda mel: stream_decode(vocoder.stream(), mel, STREAM_PROBE_CHUNKS)  # noqa: E731
     else:
         run = load_vocoder(folder, device="cpu", engine="eager").decode  # the exported weights as they are
     # upstream Vocos.decode runs backbone + head only: the generator's mel projection is vocoder_train's
@@ -286,11 +128,9 @@ def _load_with_vocos(folder: Path):
 
 def check_output(output: Path, force: bool) -> None:
     if output.exists() and not output.is_dir():
-        raise ExportError(f"{output}: exists and is not a folder; choose another --output")
+        raise OutputExists(f"{output}: exists and is not a folder", replaceable=False)
     if output.is_dir() and any(output.iterdir()) and not force:
-        raise ExportError(
-            f"{output}: exists and is not empty; pass --force to replace it, or choose another --output"
-        )
+        raise OutputExists(f"{output}: exists and is not empty", replaceable=True)
 
 
 def publish(tmp: Path, output: Path) -> None:
@@ -316,7 +156,7 @@ def export(
 ) -> ExportResult:
     """Writes ``fmt`` files for ``source`` into ``output`` after checking them (see the module docstring)."""
     if fmt not in FORMATS:
-        raise ExportError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+        raise ExportError(f"{fmt!r} is not an export format; the formats are {', '.join(FORMATS)}")
     output = Path(output)
     check_output(output, force)
     weights = read_weights(source)
@@ -325,8 +165,8 @@ def export(
         check_exportable(generator)
     if fmt == "onnx-stream" and not is_causal(generator):
         raise UnsupportedForExport(
-            f"{source}: --format onnx-stream needs a causal generator (model/generator=vocos_causal or "
-            "vocos_causal_small); a non-causal model streams with a look-ahead from its --format onnx export"
+            f"{source}: the onnx-stream format needs a causal generator (model/generator=vocos_causal or "
+            "vocos_causal_small); a non-causal model streams with a look-ahead from its onnx export"
         )
     mels = probe_mels(generator, sample_rate)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -337,8 +177,7 @@ def export(
         if not diff <= tolerance:  # also catches NaN
             raise ExportError(
                 f"{fmt} export differs from the training model: max abs diff {diff:.3e} > tolerance "
-                f"{tolerance:.1e}; "
-                f"nothing was written to {output}"
+                f"{tolerance:.1e}; nothing was written to {output}"
             )
         hint = f"Checked against the training model: max abs diff {diff:.2e} (fp32)."
         files.append(write_readme(tmp, fmt, str(source), hint))

@@ -52,6 +52,43 @@ class VocosGenerator(Vocos):
             )
         make_transient(self)  # checkpoints hold weights only: windows and filterbanks come from the config
 
+    @classmethod
+    def config_problems(cls, node: DictConfig, key: str, cfg: DictConfig) -> list[str]:
+        """The parts fit together: the head advances one sample hop per feature frame, the backbone
+        takes the front end's channels and feeds the head its width, and padding loses no frame."""
+        fe, bb, head = (node.get(k) for k in ("feature_extractor", "backbone", "head"))
+        if fe is None or bb is None or head is None:
+            return [f"{key}: needs feature_extractor, backbone and head"]
+        p: list[str] = []
+        fe_hop, channels = frame_layout(fe)
+        head_hop = head.get("hop_length", head.get("mdct_frame_len", 0) // 2 or None)
+        if fe_hop and head_hop and fe_hop != head_hop:
+            p.append(
+                f"{key}.head hop {head_hop} != feature_extractor.hop_length={fe_hop}: "
+                "the head must advance one frame per feature frame"
+            )
+        if channels and bb.get("input_channels") and channels != bb.input_channels:
+            p.append(
+                f"{key}.backbone.input_channels={bb.input_channels} != {channels}, the channels of "
+                "feature_extractor's features"
+            )
+        if head.get("dim") and bb.get("dim") and head.dim != bb.dim:
+            p.append(f"{key}.head.dim={head.dim} != backbone.dim={bb.dim}")
+        # "same" padding (vocos.spectral_ops.ISTFT, MelSpectrogramFeatures) pads (n_fft - hop) // 2 a side:
+        # an odd difference gives one sample (head) or one frame (features) too few, e.g. "348 vs 347 frames".
+        for part, sub in (("feature_extractor", fe), ("head", head)):
+            n, h = sub.get("n_fft"), sub.get("hop_length")
+            if sub.get("padding") == "same" and isinstance(n, int) and isinstance(h, int) and (n - h) % 2:
+                p.append(
+                    f"{key}.{part}: n_fft={n} - hop_length={h} is odd: 'same' padding would lose a "
+                    f"{'frame' if part == 'feature_extractor' else 'sample'} (the 348-vs-347 crash); "
+                    f"give n_fft and hop_length the same parity, e.g. hop_length={h + 1} or n_fft={n + 1}"
+                )
+        n, h = head.get("n_fft"), head.get("hop_length")
+        if str(head.get("_target_", "")).endswith("ISTFTHead") and n is not None and h and n <= h:
+            p.append(f"{key}.head.n_fft={n} <= hop_length={h}: the ISTFT needs overlapping frames")
+        return p
+
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (B, T) -> features (B, C, L), in fp32."""
         with torch.autocast(device_type=audio.device.type, enabled=False):
@@ -85,6 +122,21 @@ class VocosGenerator(Vocos):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:  # noqa: D401 - training forward
         """Copy synthesis with autograd: audio (B, T) -> audio (B, T), trimmed/padded to T."""
         return match_length(self.synthesize(self.features(audio)), audio.shape[-1])
+
+
+def frame_layout(node: DictConfig | dict) -> tuple[int | None, int | None]:
+    """(hop length in samples, channels) of the features that the front end configured by ``node``
+    gives. A front-end class declares them with a ``frame_layout(node)`` classmethod; a mel front end
+    without one (vocos' own) has ``hop_length`` and ``n_mels``."""
+    from hydra.utils import get_object
+
+    try:
+        declared = getattr(get_object(str(node.get("_target_"))), "frame_layout", None)
+    except Exception:  # noqa: BLE001 - a _target_ that does not import is reported by the config check
+        declared = None
+    if declared is not None:
+        return declared(node)
+    return node.get("hop_length"), node.get("n_mels")
 
 
 class Synthesis(NamedTuple):

@@ -18,11 +18,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from vocoder_train.config.checks import backbone_problems
+from vocoder_train.config import CONFIG_DIR
+from vocoder_train.config.checks import select
 from vocoder_train.io.buffers import drop_derived
 from vocoder_train.io.checkpoint import CheckpointError
 from vocoder_train.models.generator import from_vocos_config
-from vocoder_train.models.store import ModelError, read_weights
+from vocoder_train.models.store import read_weights
+from vocoder_train.models.stored_config import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +114,87 @@ def apply_init(module: nn.Module, init: DictConfig | dict | None, generator_cfg:
     log.info(
         "initialized %s from %s", "generator + discriminators" if weights == "all" else "generator", path
     )
+
+
+def init_problems(cfg: DictConfig) -> list[str]:
+    """init.path exists and, for a vocos folder, holds both files and the configured front end."""
+    path = select(cfg, "init.path")
+    if path in (None, "") and select(cfg, "init.required"):
+        return [
+            "init.path is not set: this experiment fine-tunes pretrained weights; pass init.path=<a vocos "
+            "folder "
+            "(config.yaml + pytorch_model.bin), a safetensors export or a .ckpt>, or init.required=false to "
+            "start from random weights on purpose"
+        ]
+    if path in (None, ""):
+        return []
+    src = Path(str(path)).expanduser()
+    if not src.exists():
+        return [f"init.path={path}: no such vocos folder or checkpoint"]
+    if not src.is_dir():
+        return []
+    missing = [n for n in ("config.yaml", "pytorch_model.bin") if not (src / n).is_file()]
+    if missing:
+        return [
+            f"init.path={path}: a vocos folder needs config.yaml and pytorch_model.bin ({', '.join(missing)} "
+            "missing); "
+            "download both from the model's hub page into it"
+        ]
+    import yaml
+
+    try:
+        stored = yaml.safe_load((src / "config.yaml").read_text(encoding="utf-8")) or {}
+        fe = stored["feature_extractor"]["init_args"]
+        bb = {"_target_": stored["backbone"]["class_path"], **stored["backbone"]["init_args"]}
+    except (KeyError, TypeError, OSError, yaml.YAMLError):
+        return []  # the loader reports a malformed config with more context
+    p = []
+    for key in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+        ours = select(cfg, f"audio.{key}")
+        if key in fe and ours is not None and fe[key] != ours:
+            p.append(
+                f"audio.{key}={ours} but init.path={path} was trained with {key}={fe[key]}: set "
+                f"audio.{key}={fe[key]}"
+            )
+    return p + backbone_problems(cfg, bb, f"init.path={path}")
+
+
+BACKBONE_SIZES = ("dim", "intermediate_dim", "num_layers")
+
+
+def _generator_option(sizes: dict) -> str | None:
+    """The shipped ``model/generator`` option whose backbone has this class (``_target_``) and these
+    sizes (its own file over the one it extends), or None."""
+    import yaml
+
+    folder = Path(CONFIG_DIR) / "model" / "generator"
+    for f in sorted(folder.glob("*.yaml")):
+        node = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        parents = [d for d in node.get("defaults", []) if isinstance(d, str) and d != "_self_"]
+        backbone = {}
+        for parent in parents:
+            backbone.update(
+                (yaml.safe_load((folder / f"{parent}.yaml").read_text()) or {}).get("backbone", {})
+            )
+        backbone.update(node.get("backbone", {}))
+        if all(backbone.get(k) == sizes.get(k) for k in (*BACKBONE_SIZES, "_target_")):
+            return f.stem
+    return None
+
+
+def backbone_problems(cfg: DictConfig, pretrained: dict, source: str) -> list[str]:
+    """The configured backbone has the pretrained one's sizes; else one line naming what to pick."""
+    ours = {k: select(cfg, f"model.generator.backbone.{k}") for k in BACKBONE_SIZES}
+    theirs = {k: pretrained.get(k) for k in BACKBONE_SIZES}
+    if ours == theirs or None in theirs.values():
+        return []
+    option = _generator_option({**theirs, "_target_": pretrained.get("_target_")})
+    pick = (
+        f"model/generator={option}"
+        if option
+        else " ".join(f"model.generator.backbone.{k}={v}" for k, v in theirs.items())
+    )
+    sizes = ", ".join(
+        f"{k} {theirs[k]} (configured {ours[k]})" for k in BACKBONE_SIZES if ours[k] != theirs[k]
+    )
+    return [f"{source} has a backbone of another size: {sizes}; add {pick}"]

@@ -21,7 +21,6 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from vocoder_train.config.checks import optim_key_problems
 from vocoder_train.io.buffers import drop_derived, make_transient
 from vocoder_train.losses import weighted_sum
 from vocoder_train.losses.adversarial import Adversary
@@ -30,7 +29,7 @@ from vocoder_train.metrics.registry import SLOW_METRICS, MetricOptions, check_na
 from vocoder_train.metrics.utmos import load_utmos
 from vocoder_train.models.generator import match_length
 from vocoder_train.training.perf import apply_perf, optimizer_kwargs, weight_norm_cache
-from vocoder_train.training.schedules import PHASES, Phases, lr_multiplier
+from vocoder_train.training.schedules import PHASES, Phases, lr_multiplier, optim_key_problems
 from vocoder_train.training.stepping import StepGuard
 
 

@@ -14,19 +14,72 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks.progress.progress_bar import ProgressBar as ProgressBarBase
 
 from vocoder_train import hardware
-from vocoder_train.config.checks import ConfigError
+from vocoder_train.config.checks import ConfigError, check_config, select
 from vocoder_train.io.checkpoint import CheckpointError, load_checkpoint
 from vocoder_train.io.filekind import WrongFileKind
-from vocoder_train.losses.adversarial import Adversary
+from vocoder_train.losses.adversarial import Adversary, loss_problems
 from vocoder_train.models.generator import build_generator
 from vocoder_train.training.callbacks import FinalCheckpoint
 from vocoder_train.training.checkpoint_io import AtomicCheckpointIO
-from vocoder_train.training.data import LightningData
-from vocoder_train.training.finetune import apply_init
+from vocoder_train.training.datamodule import VocoderDataModule
+from vocoder_train.training.finetune import apply_init, init_problems
 from vocoder_train.training.module import VocoderGAN
+from vocoder_train.training.perf import perf_problems
 from vocoder_train.training.preemption import StopOnSignal
+from vocoder_train.training.schedules import optim_key_problems, optim_problems
+from vocoder_train.training.validation import validation_problems
 
 log = logging.getLogger("vocoder_train")
+
+# Root keys that training reads; configs/train.yaml sets each.
+REQUIRED_KEYS = (
+    "validation.metrics",
+    "validation.slow_every",
+    "validation.utmos",
+    "max_skipped_files",
+    "cpu_threads",
+    "onednn",
+    "resume",
+    "ckpt_path",
+    "init",
+)
+MODEL_GROUPS = ("generator", "discriminator", "loss", "optim", "perf")  # what build_module reads of model
+_ABSENT = object()
+
+
+def key_problems(cfg: DictConfig) -> list[str]:
+    """Keys that training reads are there; keys under model that nothing reads are named."""
+    p = [
+        f"{key} is missing: configs/train.yaml sets it; override its value rather than deleting it"
+        for key in REQUIRED_KEYS
+        if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT
+    ]
+    model = select(cfg, "model") or {}
+    p += [
+        f"model.{k}: unknown key; model has {', '.join(MODEL_GROUPS)}: remove model.{k}"
+        for k in model
+        if k not in MODEL_GROUPS
+    ]
+    if isinstance(model.get("optim"), DictConfig):
+        p += optim_key_problems(model.optim)
+    return p
+
+
+# The rules of the config sections without a ``_target_``, each kept by the code that reads the section;
+# the components named by ``_target_`` declare their own (see vocoder_train.config.checks).
+RUN_RULES = (
+    key_problems,
+    loss_problems,
+    init_problems,
+    optim_problems,
+    validation_problems,
+    perf_problems,
+)
+
+
+def check_run_config(cfg: DictConfig) -> None:
+    """Raises :class:`ConfigError` listing every problem of a training config; quiet when none."""
+    check_config(cfg, RUN_RULES)
 
 
 def build_module(cfg: DictConfig) -> VocoderGAN:
@@ -98,22 +151,23 @@ def _check_loadable(path: Path) -> None:
 def _set_cpu_threads(cfg: DictConfig) -> None:
     """Training on CPU: torch (and the numba kernels, which follow it) get the cores that the data
     workers leave free. An OpenMP team that shares its cores with busy worker processes waits at
-    every barrier for a descheduled thread: measured here, a generator step took 27x longer with
-    2 threads on 2 cores next to one busy process than with 1 thread."""
+    every barrier for a descheduled thread, which makes each step many times slower
+    (docs/results/2026-11-24-bench.md)."""
     want = cfg.cpu_threads
     if want in (None, "none"):
         return
+    workers = int(OmegaConf.select(cfg, "data.num_workers", default=0) or 0)  # a data source may have none
     accelerator = str(cfg.trainer.accelerator)
     if accelerator not in ("cpu", "auto") or (accelerator == "auto" and torch.cuda.is_available()):
         return
     if want == "auto":
-        want = max(1, (os.cpu_count() or 1) - int(cfg.data.num_workers or 0))
+        want = max(1, (os.cpu_count() or 1) - workers)
     torch.set_num_threads(int(want))
     log.info(
         "CPU training: %d torch thread(s) (cpu_threads=%s, data.num_workers=%s)",
         int(want),
         cfg.cpu_threads,
-        cfg.data.num_workers,
+        workers,
     )
 
 
@@ -155,18 +209,17 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict[s
 
     ``callbacks`` are added to those of ``cfg.callbacks`` (for programmatic use and tests).
     """
-    from vocoder_train.config.checks import check_config
     from vocoder_train.config.runtime import setup
 
     setup()
-    check_config(cfg)
+    check_run_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     _set_cpu_threads(cfg)
     if not cfg.onednn:
         torch.backends.mkldnn.enabled = False  # bitwise-reproducible CPU convs (slower)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    datamodule = LightningData(instantiate(cfg.data, _convert_="all"))
+    datamodule = VocoderDataModule(instantiate(cfg.data, _convert_="all"))
     module = build_module(cfg)
     ckpt_path = resolve_ckpt_path(cfg)
     if ckpt_path is None:  # a resume restores everything; init only seeds a fresh run

@@ -16,17 +16,26 @@ latched and checkpointed, so a resumed run keeps its phases.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Timer
+
+from vocoder_train.config import CONFIG_DIR
+from vocoder_train.config.checks import select
 
 log = logging.getLogger(__name__)
 
 PHASES = ("mel", "disc_warmup", "gan")
+# The one place that lists model.optim's keys, with their defaults and what each does.
+OPTIM_REFERENCE = Path(CONFIG_DIR) / "model" / "optim" / "adamw_cosine.yaml"
 
 
 def cosine(progress: float, min_ratio: float) -> float:
@@ -160,3 +169,47 @@ def horizon(total_iterations: int | None, max_steps: int | None, phases: Phases)
             "(e.g. with trainer.max_time): set it to the schedule's length in iterations"
         )
     return iterations_in(max_steps, phases.pretrain_mel_steps + phases.disc_warmup_steps)
+
+
+@functools.cache
+def optim_keys() -> frozenset[str]:
+    return frozenset(OmegaConf.load(OPTIM_REFERENCE).keys())
+
+
+def optim_key_problems(optim: Mapping) -> list[str]:
+    """model.optim has every key of :data:`OPTIM_REFERENCE` and no other."""
+    known = optim_keys()
+    missing = [
+        f"model.optim.{k} is missing: set it (see {OPTIM_REFERENCE.name} for its default)"
+        for k in sorted(known - set(optim))
+    ]
+    unknown = [
+        f"model.optim.{k}: unknown key (known: {', '.join(sorted(known))}); remove or respell it"
+        for k in sorted(set(optim) - known)
+    ]
+    return missing + unknown
+
+
+def optim_problems(cfg: DictConfig) -> list[str]:
+    """The training phases fit in trainer.max_steps (optimizer steps: mel-only and D-only iterations are
+    1)."""
+    max_steps = select(cfg, "trainer.max_steps")
+    if select(cfg, "model.optim.time_budget") and not select(cfg, "trainer.max_time"):
+        return ["model.optim.time_budget=true needs trainer.max_time, e.g. trainer.max_time=00:00:10:00"]
+    if select(cfg, "model.optim.time_budget") or not isinstance(max_steps, int) or max_steps <= 0:
+        return []
+    mel, warm = (
+        int(select(cfg, "model.optim.pretrain_mel_steps") or 0),
+        int(select(cfg, "model.optim.disc_warmup_steps") or 0),
+    )
+    if mel + warm < max_steps:
+        return []
+    what = (
+        f"model.optim.pretrain_mel_steps={mel} + model.optim.disc_warmup_steps={warm} >= "
+        f"trainer.max_steps={max_steps}: "
+        "no GAN iteration would run"
+    )
+    if warm == 0:  # a deliberate mel-only run is legitimate: say so, don't stop it
+        warnings.warn(f"{what} (a mel-only run)", stacklevel=3)
+        return []
+    return [f"{what}; raise trainer.max_steps above {mel + warm} or shorten the phases"]

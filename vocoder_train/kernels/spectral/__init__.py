@@ -28,7 +28,7 @@ from .._backend import cuda_device, cuda_stream_and_arrays, resolve_backend, syn
 
 
 def spectral_terms_torch(
-    hat: torch.Tensor, tgt: torch.Tensor, complex_input: bool, eps: float, log_floor: float
+    hat: torch.Tensor, tgt: torch.Tensor, *, complex_input: bool, eps: float, log_floor: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch reference. ``complex_input``: ``hat``/``tgt`` are ``(..., 2)`` real views."""
     if complex_input:
@@ -180,6 +180,7 @@ class SpectralTermsFunction(torch.autograd.Function):
 def spectral_terms(
     hat: torch.Tensor,
     tgt: torch.Tensor,
+    *,
     complex_input: bool = False,
     eps: float = 1e-8,
     log_floor: float = LOG_FLOOR,
@@ -191,7 +192,7 @@ def spectral_terms(
         raise ValueError(f"prediction {tuple(hat.shape)} and target {tuple(tgt.shape)} differ in shape")
     kind = resolve_backend(backend, hat)
     if kind == "torch" or hat.dtype not in (torch.float32, torch.float64):
-        return spectral_terms_torch(hat, tgt, complex_input, eps, log_floor)
+        return spectral_terms_torch(hat, tgt, complex_input=complex_input, eps=eps, log_floor=log_floor)
     return SpectralTermsFunction.apply(hat, tgt.to(hat.dtype), complex_input, eps, log_floor, with_sc, kind)
 
 
@@ -199,7 +200,7 @@ def stft_magnitude_loss(
     x_hat: torch.Tensor, x: torch.Tensor, log_floor: float = LOG_FLOOR, backend: str = "auto"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Magnitudes (B, F, T) -> (spectral convergence, log-magnitude L1), fused in one pass."""
-    return spectral_terms(x_hat, x, False, 0.0, log_floor, True, backend)
+    return spectral_terms(x_hat, x, eps=0.0, log_floor=log_floor, backend=backend)
 
 
 def stft_complex_loss(
@@ -210,7 +211,12 @@ def stft_complex_loss(
     Defaults are auraloss' ``STFTLoss`` (eps 1e-8 on the power, no extra log clamp).
     """
     return spectral_terms(
-        torch.view_as_real(s_hat), torch.view_as_real(s), True, eps, log_floor, True, backend
+        torch.view_as_real(s_hat),
+        torch.view_as_real(s),
+        complex_input=True,
+        eps=eps,
+        log_floor=log_floor,
+        backend=backend,
     )
 
 
@@ -218,4 +224,4 @@ def log_mel_l1(
     m_hat: torch.Tensor, m: torch.Tensor, floor: float = LOG_FLOOR, backend: str = "auto"
 ) -> torch.Tensor:
     """Linear mel magnitudes (B, n_mels, T) -> mean |log(max(m_hat, floor)) - log(max(m, floor))|."""
-    return spectral_terms(m_hat, m, False, 0.0, floor, False, backend)[1]
+    return spectral_terms(m_hat, m, eps=0.0, log_floor=floor, with_sc=False, backend=backend)[1]

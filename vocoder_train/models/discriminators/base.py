@@ -7,7 +7,8 @@ Every discriminator maps a waveform batch to per-sub-discriminator logits and fe
     # fmaps:  list[list[Tensor (B, ...)]]    per sub-discriminator, per layer (its logit map last)
 
 Each is a :class:`MultiDiscriminator` over sub-discriminators that map ``x (B, T)`` to
-``(logit map, feature maps)``; the convolutions go through :func:`conv_stack`.
+``(logit map, feature maps)``; the convolutions go through :func:`conv_stack`. Each declares the rules
+of its config node in ``config_problems`` (see :mod:`vocoder_train.config.checks`).
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ class MultiDiscriminator(nn.Module):
         super().__init__()
         self.discriminators = nn.ModuleList(discriminators)
 
+    @classmethod
+    def config_problems(cls, node, key: str, cfg) -> list[str]:
+        """One line per problem of this discriminator's config ``node`` at ``key`` in the run config ``cfg``
+        (training crops are ``audio.segment_length`` samples). None by default."""
+        return []
+
     def forward(self, x: torch.Tensor) -> DiscOutput:
         """x (B, T) -> (logits (B, N) per sub-discriminator, feature maps per sub-discriminator)."""
         logits, fmaps = [], []
@@ -131,3 +138,20 @@ class MultiDiscriminator(nn.Module):
             )  # fp32 under autocast: the adversarial losses stay fp32
             fmaps.append(fmap)
         return logits, fmaps
+
+
+def segment_length(cfg) -> int | None:
+    """The training crop length in samples (``audio.segment_length``), or None where not a positive int."""
+    seg = cfg.get("audio", {}).get("segment_length") if hasattr(cfg, "get") else None
+    return seg if isinstance(seg, int) and seg > 0 else None
+
+
+def window_problems(key: str, sizes: Iterable[int], cfg) -> list[str]:
+    """Each STFT size ``sizes`` (listed at ``key``) fits in a training crop."""
+    seg = segment_length(cfg)
+    return [
+        f"{key} has n_fft {n} > audio.segment_length={seg}: the STFT needs at least one full window; "
+        f"use sizes <= {seg} or a longer segment"
+        for n in sizes
+        if seg is not None and int(n) > seg
+    ]

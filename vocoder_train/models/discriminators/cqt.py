@@ -203,3 +203,16 @@ class MultiScaleSubBandCQTDiscriminator(MultiDiscriminator):
             SubBandCQTDiscriminator(sample_rate, int(h), n_octaves, int(b), fmin, channels, dilations)
             for h, b in zip(hop_lengths, bins_per_octave)
         )
+
+    @classmethod
+    def config_problems(cls, node, key: str, cfg) -> list[str]:
+        """Each hop divides by 2^(n_octaves - 1): every octave halves the rate."""
+        octaves = node.get("n_octaves")
+        if not isinstance(octaves, int):
+            return []
+        return [
+            f"{key}.hop_lengths has {hop}, not divisible by 2^(n_octaves - 1) = {2 ** (octaves - 1)}: "
+            "lower n_octaves or use a multiple"
+            for hop in node.get("hop_lengths") or []
+            if int(hop) % 2 ** (octaves - 1)
+        ]

@@ -17,6 +17,7 @@ from vocoder_train.models.discriminators.base import (
     MultiDiscriminator,
     SpectrogramConvStack,
     complex_spectrogram,
+    window_problems,
 )
 
 # EnCodec's five resolutions: (n_fft, hop, win), hop = win / 4
@@ -71,3 +72,8 @@ class MultiScaleSTFTDiscriminator(MultiDiscriminator):
         super().__init__(
             STFTDiscriminator(int(n), int(h), int(w), channels, dilations) for n, h, w in resolutions
         )
+
+    @classmethod
+    def config_problems(cls, node, key: str, cfg) -> list[str]:
+        """Each resolution's FFT size fits in a training crop."""
+        return window_problems(f"{key}.resolutions", [r[0] for r in node.get("resolutions") or [] if r], cfg)

@@ -13,12 +13,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from vocoder_train.models.discriminators.base import MultiDiscriminator, complex_spectrogram, conv_stack
+from vocoder_train.models.discriminators.base import (
+    MultiDiscriminator,
+    complex_spectrogram,
+    conv_stack,
+    segment_length,
+    window_problems,
+)
 from vocoder_train.models.discriminators.winograd import conv_time
 
-# Under "auto", fp32 periods up to this one run folded: on a 2-core AVX-512 CPU folding took periods 2
-# and 3 from 0.83 / 0.80 s to 0.75 / 0.75 s (forward + backward, batch 16 x 16384), and period 11
-# from 0.76 to 0.80 s.
+# Under "auto", fp32 periods up to this one run folded: the short periods gain from folding and the long
+# ones lose (per-period table in docs/results/2026-11-28-training-speed.md).
 FOLD_FP32_MAX_PERIOD = 3
 LAYOUTS = ("auto", "grid", "folded")  # PeriodDiscriminator.layout, model.perf.mpd_layout
 
@@ -33,8 +38,8 @@ class PeriodDiscriminator(nn.Module):
         winograd, winograd_bf16, layout: speed options (``model.perf`` passes them), each the same math:
 
     - ``winograd`` / ``winograd_bf16`` (default False): the wide stride-1 conv runs as Winograd F(4, r)
-      (:mod:`~vocoder_train.models.discriminators.winograd`) in fp32 (2.5x fewer products), and with
-      the second also under bf16 autocast.
+      (:mod:`~vocoder_train.models.discriminators.winograd`) in fp32 (fewer products than the direct
+      conv), and with the second also under bf16 autocast.
     - ``layout``: "grid" (default), HiFi-GAN's Conv2d over the (T/p, p) grid; "folded", each conv as a
       Conv1d over the T/p frames with the p phases folded into the batch (the weights and their
       parameter names stay the Conv2d's; outputs and feature maps come back in the grid's shape).
@@ -131,6 +136,16 @@ class MultiPeriodDiscriminator(MultiDiscriminator):
         options = dict(winograd=winograd, winograd_bf16=winograd_bf16, layout=layout)
         super().__init__(PeriodDiscriminator(p, channels, **options) for p in periods)
 
+    @classmethod
+    def config_problems(cls, node, key: str, cfg) -> list[str]:
+        """Each period is shorter than a training crop."""
+        seg = segment_length(cfg)
+        return [
+            f"{key}.periods has {period} >= audio.segment_length={seg}"
+            for period in node.get("periods") or []
+            if seg is not None and int(period) >= seg
+        ]
+
 
 class ResolutionDiscriminator(nn.Module):
     """One resolution of the MRD: complex STFT split into frequency bands, a conv stack per band.
@@ -196,3 +211,8 @@ class MultiResolutionDiscriminator(MultiDiscriminator):
 
     def __init__(self, fft_sizes: Sequence[int] = (2048, 1024, 512), channels: int = 32):
         super().__init__(ResolutionDiscriminator(int(n), channels) for n in fft_sizes)
+
+    @classmethod
+    def config_problems(cls, node, key: str, cfg) -> list[str]:
+        """Each FFT size fits in a training crop."""
+        return window_problems(f"{key}.fft_sizes", node.get("fft_sizes") or [], cfg)

@@ -7,7 +7,7 @@ per-frame layer norms, an overlap-add ISTFT), so when the context covers its rec
 one-shot output up to float rounding: trimming is exact and a crossfade would only blur. Memory
 is bounded by one chunk's activations plus the output waveform.
 
-Works on any :class:`vocoder_train.models.store.Vocoder` (``decode``, ``hop_length``, ``n_fft``,
+Works on any :class:`vocoder_train.models.vocoder.Vocoder` (``decode``, ``hop_length``, ``n_fft``,
 ``padding``, ``config``, ``round_trips()``).
 """
 
@@ -24,7 +24,7 @@ from vocoder_train.dsp import istft_trim
 from vocoder_train.models.causal import causal_context
 
 if TYPE_CHECKING:
-    from vocoder_train.models.store import Vocoder
+    from vocoder_train.models.vocoder import Vocoder
 
 DEFAULT_CONTEXT = 32  # frames, for backbones whose receptive field is not known from the config
 

@@ -116,7 +116,7 @@ class RealISTFT(nn.Module):
 class CausalRealISTFT(RealISTFT):
     """:class:`RealISTFT` on the causal grid (:func:`vocoder_train.dsp.causal_istft`): real, imag
     (B, K, L) -> audio (B, L * hop). The streaming graph
-    (:class:`~vocoder_train.models.inference.streaming.StreamingVocos`) uses its ``overlap_added``
+    (:class:`~vocoder_train.models.inference.stream_step.StreamingVocos`) uses its ``overlap_added``
     and ``envelope``.
 
     Args:
@@ -174,18 +174,18 @@ def check_exportable(generator: nn.Module) -> None:
     ):  # a subclass may compute something else from the same parameters
         name = type(head).__name__
         raise UnsupportedForExport(
-            f"the generator's head is {name}; --format {'/'.join(GRAPH_FORMATS)} supports "
+            f"the generator's head is {name}; the {'/'.join(GRAPH_FORMATS)} formats support "
             "vocos.heads.ISTFTHead "
             f"and vocoder_train.models.causal.CausalISTFTHead only (IMDCT heads use complex FFTs with no "
             f"ONNX/traceable form here). "
-            f"Export it with --format {' or --format '.join(WEIGHT_FORMATS)} instead."
+            f"It can be exported in the {' or '.join(WEIGHT_FORMATS)} format instead."
         )
     passes = getattr(generator, "mel_passes", 0)
     if passes:
         raise UnsupportedForExport(
             f"the generator has mel_passes={passes} (an inference-time mel projection) that the "
-            f"{'/'.join(GRAPH_FORMATS)} graph does not include. Export it with --format "
-            f"{' or --format '.join(WEIGHT_FORMATS)} instead, or set model.generator.mel_passes=0."
+            f"{'/'.join(GRAPH_FORMATS)} graph does not include. It can be exported in the "
+            f"{' or '.join(WEIGHT_FORMATS)} format instead, or set model.generator.mel_passes=0."
         )
     istft = head.istft
     if istft.win_length != istft.n_fft:
@@ -196,6 +196,6 @@ def check_exportable(generator: nn.Module) -> None:
     if getattr(backbone, "adanorm", False):
         raise UnsupportedForExport(
             "the backbone is conditioned on a bandwidth id (adanorm_num_embeddings, EnCodec features); "
-            f"--format {'/'.join(GRAPH_FORMATS)} export mel -> waveform only. Use --format vocos or "
-            "safetensors."
+            f"the {'/'.join(GRAPH_FORMATS)} formats export mel -> waveform only; it can be exported in "
+            f"the {' or '.join(WEIGHT_FORMATS)} format."
         )

@@ -1,4 +1,4 @@
-"""Streaming decode: mel frames pushed as they arrive, audio returned as soon as it is final.
+"""The streamers of a streaming decode: mel frames pushed as they arrive, audio returned once it is final.
 
     streamer = vocoder.stream()              # a causal model: exact, with carried state
     streamer = vocoder.stream(lookahead=4)   # a non-causal model: 4 frames of look-ahead
@@ -6,13 +6,14 @@
         play(streamer.push(chunk))           # (B, n): every sample that is now final
     play(streamer.flush())                   # (B, n): the rest; then ready for the next utterance
 
-Two streamers (:meth:`vocoder_train.models.store.Vocoder.stream` picks one):
+Two streamers (:meth:`vocoder_train.models.vocoder.Vocoder.stream` picks one):
 
 * :class:`CarriedStateStreamer`, for causal generators (:mod:`vocoder_train.models.causal`): one
-  :class:`StreamingVocos` step per push, which carries the last ``kernel - 1`` input frames of
-  every causal convolution and the overlap-add tail (``n_fft - hop`` samples), so a chunk costs only
-  its own frames. The concatenated pushes and flush equal the offline ``synthesize(mel)`` for any
-  chunk schedule. :class:`StreamingVocos` is also the graph of ``vocoder-export --format onnx-stream``.
+  :class:`~vocoder_train.models.inference.stream_step.StreamingVocos` step per push, which carries
+  the last ``kernel - 1`` input frames of every causal convolution and the overlap-add tail
+  (``n_fft - hop`` samples), so a chunk costs only its own frames. The concatenated pushes and flush
+  equal the offline ``synthesize(mel)`` for any chunk schedule. The step is also the graph of the
+  ``onnx-stream`` export.
 * :class:`LookaheadStreamer`, for any model: each push re-decodes the new frames with
   :func:`stream_context` frames of left context and returns the samples up to ``lookahead`` frames
   before the newest one. With the left context covering the receptive field, the error against
@@ -31,132 +32,20 @@ to one hop of buffering to either.
 from __future__ import annotations
 
 import math
-import statistics
-import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import cycle
 from typing import TYPE_CHECKING
 
 import torch
-from torch import nn
 
-from vocoder_train.dsp import (
-    carry_overlap_add,
-    causal_latency,
-    causal_normalize,
-    head_real_imag,
-    head_spectrum,
-    istft_trim,
-    synthesis_overlap_add,
-)
-from vocoder_train.models.causal import CausalMelSpectrogramFeatures, causal_context, is_causal
+from vocoder_train.dsp import causal_latency, istft_trim
+from vocoder_train.models.causal import CausalMelSpectrogramFeatures, causal_context
 from vocoder_train.models.inference.chunked import receptive_context
-from vocoder_train.models.inference.exportable import CausalRealISTFT
+from vocoder_train.models.inference.stream_step import NotStreamable
 
 if TYPE_CHECKING:
-    from vocoder_train.models.store import Vocoder
-
-StepFn = Callable[[torch.Tensor, list[torch.Tensor]], tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]
-
-
-class NotStreamable(ValueError):
-    """The model cannot stream as asked; the message says what would."""
-
-
-# -- the causal step ---------------------------------------------------------------------------------
-
-
-class StreamingVocos(nn.Module):
-    """One streaming step of a causal generator:
-    ``(mel (B, C, c), *state) -> (audio (B, c * hop), tail_audio (B, n_fft - hop), *next_state)``.
-
-    ``state``: per causal convolution (:meth:`~vocoder_train.models.causal.CausalVocosBackbone.causal_convs`)
-    its last ``kernel - 1`` input frames (B, C_i, kernel - 1), then the overlap-add tail (B, n_fft - hop);
-    :meth:`initial_state` gives the zeros that start an utterance. ``audio`` holds the samples the
-    c frames finish, counted from the first frame's overlap-add position, so an utterance's first
-    ``n_fft - hop`` samples lie before time 0 and are dropped. ``tail_audio`` is what the utterance
-    would end with if these were its last frames (the tail divided by the envelope).
-
-    Shares the generator's modules. With ``graph`` the inverse DFT is
-    :class:`~vocoder_train.models.inference.exportable.CausalRealISTFT`'s real-valued basis, so the
-    module traces to ONNX with dynamic batch and chunk length; eagerly it is ``irfft`` + shifted
-    adds (torch runs the basis' ``conv_transpose1d`` ~150x slower on CPU: 6 ms against 0.04 ms for
-    two frames at n_fft 1024).
-
-    Args:
-        generator: a ``VocosGenerator`` with :class:`~vocoder_train.models.causal.CausalVocosBackbone`
-            and :class:`~vocoder_train.models.causal.CausalISTFTHead`.
-        graph (bool): build the graph form (for export).
-    """
-
-    def __init__(self, generator: nn.Module, graph: bool = False):
-        super().__init__()
-        if not is_causal(generator):
-            backbone = type(getattr(generator, "backbone", None)).__name__
-            parts = f"{backbone} + {type(getattr(generator, 'head', None)).__name__}"
-            raise NotStreamable(
-                f"the generator ({parts}) is not causal, so it cannot stream with carried state; train a "
-                "causal "
-                "one (model/generator=vocos_causal or vocos_causal_small), or stream this one with a "
-                "look-ahead"
-            )
-        self.backbone, self.out = generator.backbone, generator.head.out
-        istft = generator.head.istft
-        self.istft = CausalRealISTFT(istft.n_fft, istft.hop_length, window=istft.window).to(
-            istft.window.device
-        )
-        self.graph = bool(graph)
-
-    @property
-    def latency(self) -> int:
-        return self.istft.latency
-
-    def initial_state(self, batch: int) -> list[torch.Tensor]:
-        ref = self.out.weight
-        return [*self.backbone.initial_state(batch, ref), ref.new_zeros(batch, self.istft.latency)]
-
-    def forward(self, mel: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        hidden, conv_state = self.backbone.step(mel, list(state[:-1]))
-        x = self.out(hidden).transpose(1, 2)
-        if self.graph:
-            ola = self.istft.overlap_added(*head_real_imag(x))
-        else:
-            ola = synthesis_overlap_add(head_spectrum(x), self.istft.window, self.istft.hop_length)
-        audio, tail = carry_overlap_add(ola, state[-1], self.istft.envelope)
-        return (audio, causal_normalize(tail, self.istft.envelope), *conv_state, tail)
-
-
-def torch_step(module: StreamingVocos, device: str = "cpu") -> StepFn:
-    """A :class:`CarriedStateStreamer` step running ``module`` eagerly on ``device`` (CPU tensors out)."""
-
-    def step(mel: torch.Tensor, state: list[torch.Tensor]):
-        with torch.inference_mode():
-            audio, tail_audio, *nxt = module(mel.to(device).float(), *state)
-        return audio.cpu(), tail_audio.cpu(), nxt
-
-    return step
-
-
-def onnx_step(session) -> StepFn:
-    """A :class:`CarriedStateStreamer` step running a ``--format onnx-stream`` graph in onnxruntime."""
-    names = [i.name for i in session.get_inputs()]
-
-    def step(mel: torch.Tensor, state: list[torch.Tensor]):
-        feeds = dict(zip(names, (t.detach().float().cpu().numpy() for t in (mel, *state)), strict=True))
-        audio, tail_audio, *nxt = (torch.from_numpy(o) for o in session.run(None, feeds))
-        return audio, tail_audio, nxt
-
-    return step
-
-
-def onnx_initial_state(session) -> Callable[[int], list[torch.Tensor]]:
-    """Zeros for a ``--format onnx-stream`` graph's state inputs, with the batch size filled in."""
-    shapes = [i.shape[1:] for i in session.get_inputs()[1:]]
-    return lambda batch: [torch.zeros(batch, *shape) for shape in shapes]
-
-
-# -- streamers ---------------------------------------------------------------------------------------
+    from vocoder_train.models.inference.stream_step import StepFn
+    from vocoder_train.models.vocoder import Vocoder
 
 
 class Streamer:
@@ -191,8 +80,9 @@ class Streamer:
 
 
 class CarriedStateStreamer(Streamer):
-    """Exact streaming of a causal generator through a step function (:func:`torch_step`,
-    :func:`onnx_step`) that maps (mel chunk, state) to (audio, tail_audio, next state).
+    """Exact streaming of a causal generator through a step function
+    (:mod:`vocoder_train.models.inference.stream_step`: ``torch_step``, ``onnx_step``) that maps
+    (mel chunk, state) to (audio, tail_audio, next state).
 
     Args:
         step: the step function.
@@ -384,11 +274,8 @@ def lookahead_streamer(vocoder: Vocoder, lookahead: int | None) -> LookaheadStre
         if not causal:
             raise NotStreamable(
                 f"the generator is not causal ({vocoder.config['backbone'].get('class_path')}), so it cannot "
-                "stream "
-                "exactly; give a look-ahead in frames (--lookahead K, or stream(lookahead=K)) to stream it "
-                "with K "
-                f"frames held back (exact from K >= {exact_lookahead(vocoder)}; the error of smaller K is "
-                "measured in "
+                "stream exactly; it streams with a look-ahead of K frames held back (stream(lookahead=K); "
+                f"exact from K >= {exact_lookahead(vocoder)}; the error of smaller K is measured in "
                 "docs/guide-streaming.md), or train a causal model (model/generator=vocos_causal)"
             )
         lookahead = exact_lookahead(vocoder)
@@ -407,43 +294,6 @@ def lookahead_streamer(vocoder: Vocoder, lookahead: int | None) -> LookaheadStre
 # -- running a stream --------------------------------------------------------------------------------
 
 
-@dataclass
-class StreamTiming:
-    """Wall-clock figures of one :func:`stream_mel` run (seconds).
-
-    chunk_s: compute time of each push. first_audio_s: from the first push to the return of the
-    first push that gave audio. flush_s: the flush. total_s: all of them.
-    """
-
-    chunk_s: list[float] = field(default_factory=list)
-    first_audio_s: float = 0.0
-    flush_s: float = 0.0
-
-    @property
-    def total_s(self) -> float:
-        return sum(self.chunk_s) + self.flush_s
-
-    @property
-    def chunks(self) -> int:
-        return len(self.chunk_s)
-
-    @property
-    def median_s(self) -> float:
-        return statistics.median(self.chunk_s) if self.chunk_s else 0.0
-
-    @property
-    def p95_s(self) -> float:
-        return percentile(self.chunk_s, 95)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (nearest rank) of ``values``; 0 when empty."""
-    if not values:
-        return 0.0
-    ranked = sorted(values)
-    return ranked[min(len(ranked) - 1, max(0, math.ceil(q / 100 * len(ranked)) - 1))]
-
-
 def schedule(chunk_frames: int | Iterable[int]) -> Iterable[int]:
     """Chunk sizes to push: an int repeats, a sequence cycles."""
     sizes = [int(chunk_frames)] if isinstance(chunk_frames, int) else [int(c) for c in chunk_frames]
@@ -452,41 +302,18 @@ def schedule(chunk_frames: int | Iterable[int]) -> Iterable[int]:
     return cycle(sizes)
 
 
-def stream_mel(
-    streamer: Streamer, mel: torch.Tensor, chunk_frames: int | Sequence[int]
-) -> tuple[torch.Tensor, StreamTiming]:
-    """Pushes ``mel`` (B, C, L) through ``streamer`` in chunks of ``chunk_frames`` (an int, or sizes
-    cycled), then flushes. Returns (audio (B, T): the pieces concatenated, :class:`StreamTiming`)."""
-    pieces, timing, start = [], StreamTiming(), 0
-    sizes = iter(schedule(chunk_frames))
-    t_first = time.perf_counter()
+def mel_chunks(mel: torch.Tensor, chunk_frames: int | Sequence[int]) -> Iterator[torch.Tensor]:
+    """``mel`` (B, C, L) in consecutive chunks (B, C, c) of ``chunk_frames`` frames (an int, or sizes
+    cycled), the last one cut at L."""
+    sizes, start = iter(schedule(chunk_frames)), 0
     while start < mel.shape[-1]:
         size = next(sizes)
-        t0 = time.perf_counter()
-        piece = streamer.push(mel[..., start : start + size])
-        timing.chunk_s.append(time.perf_counter() - t0)
-        if piece.shape[-1] and not timing.first_audio_s:
-            timing.first_audio_s = time.perf_counter() - t_first
-        pieces.append(piece)
+        yield mel[..., start : start + size]
         start += size
-    t0 = time.perf_counter()
-    pieces.append(streamer.flush())
-    timing.flush_s = time.perf_counter() - t0
-    if not timing.first_audio_s:
-        timing.first_audio_s = time.perf_counter() - t_first
-    return torch.cat(pieces, dim=-1), timing
 
 
-def stream_figures(streamer: Streamer, timing: StreamTiming, audio_seconds: float, chunk_frames: int) -> dict:
-    """The figures a streaming run reports: algorithmic latency (ms; None if unknown), first-chunk wall
-    latency, per-chunk compute median and p95 (ms), real-time factor (compute / audio), chunk size."""
-    return dict(
-        stream=streamer.description,
-        chunk_frames=int(chunk_frames),
-        chunk_ms=1e3 * chunk_frames * streamer.hop_length / streamer.sample_rate,
-        latency_ms=streamer.latency_ms,
-        first_audio_ms=1e3 * timing.first_audio_s,
-        chunk_ms_median=1e3 * timing.median_s,
-        chunk_ms_p95=1e3 * timing.p95_s,
-        rtf=timing.total_s / audio_seconds if audio_seconds > 0 else float("nan"),
-    )
+def stream_decode(streamer: Streamer, mel: torch.Tensor, chunk_frames: int | Sequence[int]) -> torch.Tensor:
+    """Pushes ``mel`` (B, C, L) through ``streamer`` in chunks of ``chunk_frames`` (:func:`mel_chunks`),
+    then flushes; returns the pieces concatenated, audio (B, T)."""
+    pieces = [streamer.push(chunk) for chunk in mel_chunks(mel, chunk_frames)]
+    return torch.cat([*pieces, streamer.flush()], dim=-1)

@@ -1,0 +1,82 @@
+"""The settings of a ``vocoder-prepare`` run, their checks, its rejection reasons and its error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_VAL_FRACTION = 0.05
+REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
+MEL_REASONS = ("mel_missing", "mel_unreadable", "mel_bins", "mel_frames")  # only with --mels
+
+
+class PrepareError(ValueError):
+    """Bad inputs or nothing usable in them. The message names the path and what to check."""
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """Settings of one run; see ``vocoder-prepare --help`` for each."""
+
+    val_fraction: float | None = None  # None: the corpus's own split, else DEFAULT_VAL_FRACTION
+    val_list: str | None = None  # a filelist, manifest or folder of validation files
+    min_duration: float = 0.5
+    max_duration: float | None = None
+    seed: int = 0
+    sample_rate: int = 24000
+    silence_db: float = -60.0
+    workers: int = 1
+    progress: bool = True
+    mels: str | None = None  # folder of teacher-forced .npy mels to pair with the audio
+    hop_length: int = 256
+    n_fft: int = 1024
+    n_mels: int = 100
+    mel_padding: str = "center"
+    max_frame_mismatch: int = 3
+
+    def reasons(self) -> tuple[str, ...]:
+        return REASONS + MEL_REASONS if self.mels else REASONS
+
+    @property
+    def fraction(self) -> float:
+        """The share of the hash split: --val-fraction when given, else the default."""
+        return DEFAULT_VAL_FRACTION if self.val_fraction is None else self.val_fraction
+
+    @property
+    def split_override(self) -> str | None:
+        """The option that replaces a corpus's own split, when the user gave one."""
+        if self.val_list is not None:
+            return "--val-list"
+        return None if self.val_fraction is None else "--val-fraction"
+
+
+DEFAULT_OPTIONS = PrepareOptions()  # the defaults of ``vocoder-prepare``, shared: the options are frozen
+
+
+def check_options(opts: PrepareOptions) -> None:
+    """Raises :class:`PrepareError` for a value out of range or a missing --val-list / --mels path."""
+    if opts.val_fraction is not None and not 0.0 < opts.val_fraction < 1.0:
+        raise PrepareError(f"--val-fraction {opts.val_fraction}: must be between 0 and 1 (exclusive)")
+    if opts.min_duration < 0 or (opts.max_duration is not None and opts.max_duration < opts.min_duration):
+        raise PrepareError(
+            f"--min-duration {opts.min_duration} / --max-duration {opts.max_duration}: need 0 <= min <= max"
+        )
+    if opts.val_list is not None and not Path(opts.val_list).expanduser().exists():
+        raise PrepareError(
+            f"{opts.val_list}: --val-list not found (give a folder of validation audio, "
+            "a filelist or a JSONL manifest)"
+        )
+    if opts.sample_rate <= 0 or opts.workers < 1:
+        raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
+    if opts.mels is not None:
+        if not Path(opts.mels).expanduser().is_dir():
+            raise PrepareError(f"{opts.mels}: --mels folder not found")
+        if min(opts.hop_length, opts.n_fft, opts.n_mels) <= 0 or opts.max_frame_mismatch < 0:
+            raise PrepareError(
+                f"--hop-length {opts.hop_length} / --n-fft {opts.n_fft} / --n-mels {opts.n_mels} "
+                f"/ --max-frame-mismatch {opts.max_frame_mismatch}: must be positive"
+            )
+        from vocoder_train.dsp import MEL_PADDINGS
+
+        if opts.mel_padding not in MEL_PADDINGS:
+            raise PrepareError(f"--mel-padding {opts.mel_padding}: must be one of {', '.join(MEL_PADDINGS)}")

@@ -1,0 +1,13 @@
+"""Evaluating vocoders: copy-synthesis runs, their reports, A/B comparisons, baselines and timing.
+
+- :mod:`.copy_synthesis`: one model on reference files (audio -> features -> audio), scored with the
+  metrics of :mod:`vocoder_train.metrics` (``vocoder-evaluate`` with one model); :mod:`.report` writes
+  its ``metrics.json``, ``metrics.csv``, ``report.md`` and plots.
+- :mod:`.compare`: several systems on the same files (``vocoder-evaluate`` with several models);
+  :mod:`.compare_report` writes the A/B report with deltas against the first.
+- :mod:`.baselines`: Griffin-Lim from a vocoder's own mel, the no-training baseline beside a model.
+- :mod:`.timing`: wall-clock figures of a streaming decode (``vocoder-synthesize --stream``,
+  ``benchmarks/bench_stream.py``).
+
+The metric math itself (distances, PESQ/STOI, pitch, DNSMOS, UTMOS) lives in :mod:`vocoder_train.metrics`.
+"""

@@ -1,0 +1,332 @@
+"""Vocoders: a loaded model of any kind as features -> audio, and the engine that decodes PyTorch weights.
+
+    vocoder = load_vocoder("runs/demo/checkpoints/last.ckpt")   # any kind vocoder_train.models.store finds
+    audio = vocoder.decode(mel)                                # (B, n_mels, L) -> (B, T), on the CPU
+
+:func:`load_vocoder` gives a :class:`TorchVocoder` for PyTorch weights (a checkpoint, a vocos folder, a
+safetensors export; decoded by one of :data:`ENGINES`), a :class:`TorchScriptVocoder`, an
+:class:`OnnxVocoder` or a :class:`StreamingOnnxVocoder` for the traced graphs. Every kind streams
+(``vocoder.stream()``, :mod:`vocoder_train.models.inference.streaming`): causal generators exactly with
+carried state, others with a look-ahead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from vocoder_train.io.checkpoint import load_torchscript
+from vocoder_train.models.generator import match_length
+from vocoder_train.models.store import WEIGHT_KINDS, model_kind, read_config, read_weights
+from vocoder_train.models.stored_config import ModelError, init_args
+
+ENGINES = ("auto", "fused", "eager", "fused-bf16")
+# engine="auto" takes fused-bf16 only where bf16 is native and its output on a probe stays this close
+# (max abs) to the fp32 decode, which equals vocos.Vocos.decode to float rounding
+AUTO_BF16_TOLERANCE = 1e-4
+
+
+class Vocoder:
+    """A loaded model of any kind: features ``(B, C, L)`` -> audio ``(B, T)``.
+
+    Args:
+        source (Path): the file or folder it was loaded from (for messages).
+        kind (str): "checkpoint", "vocos", "safetensors", "torchscript", "onnx" or "onnx-stream".
+        vocos_config (dict): the vocos ``config.yaml`` content (class_path/init_args per part).
+        sample_rate (int): the model's rate in Hz.
+        device (str): where decoding runs; inputs and outputs are CPU tensors.
+    """
+
+    def __init__(self, source: Path, kind: str, vocos_config: dict, sample_rate: int, device: str = "cpu"):
+        self.source, self.kind, self.config = Path(source), kind, vocos_config
+        self.sample_rate, self.device = int(sample_rate), device
+        fe, head = init_args(vocos_config, "feature_extractor"), init_args(vocos_config, "head")
+        self.hop_length = int(
+            head.get("hop_length") or head.get("mdct_frame_len", 0) // 2 or fe.get("hop_length")
+        )
+        self.n_fft = int(head.get("n_fft") or head.get("mdct_frame_len") or 4 * self.hop_length)
+        self.padding = head.get("padding", "same")
+        self.n_mels = int(fe.get("n_mels") or init_args(vocos_config, "backbone").get("input_channels"))
+        self._feature_extractor: torch.nn.Module | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({str(self.source)!r}, kind={self.kind!r}, "
+            f"sample_rate={self.sample_rate}, "
+            f"hop_length={self.hop_length}, n_mels={self.n_mels}, device={self.device!r})"
+        )
+
+    @property
+    def feature_extractor(self) -> torch.nn.Module:
+        """The module behind :meth:`features` (built on first use), e.g. for its mel filterbank."""
+        if self._feature_extractor is None:
+            self._feature_extractor = self._build_feature_extractor()
+        return self._feature_extractor
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (B, T) at ``sample_rate`` -> features (B, C, L), on the CPU."""
+        with torch.inference_mode():
+            return self.feature_extractor(audio.float().cpu())
+
+    def _build_feature_extractor(self) -> torch.nn.Module:
+        from hydra.utils import instantiate
+
+        node = self.config["feature_extractor"]
+        try:
+            return instantiate(
+                {"_target_": node["class_path"], **node.get("init_args", {})}, _convert_="all"
+            ).eval()
+        except Exception as e:
+            raise ModelError(
+                f"{self.source}: cannot build its feature extractor {node.get('class_path')} ({e}); "
+                "give it precomputed features as .npy files instead of audio"
+            ) from e
+
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        """features (B, C, L) -> audio (B, T), on the CPU."""
+        raise NotImplementedError
+
+    def copy_synthesis(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio (B, T) -> features -> audio (B, T), trimmed or zero-padded to T."""
+        return match_length(self.decode(self.features(audio)), audio.shape[-1])
+
+    def round_trips(self) -> int:
+        """ISTFT + STFT round trips after the network (none in the graph exports, which refuse them)."""
+        return 0
+
+    def stream(self, lookahead: int | None = None):
+        """A :class:`~vocoder_train.models.inference.streaming.Streamer` (``push(mel) -> audio``,
+        ``flush() -> audio``). Here: re-decoding with ``lookahead`` frames held back; ``None`` is
+        refused for a non-causal model and is the exact look-ahead for a causal one."""
+        from vocoder_train.models.inference.stream_step import NotStreamable
+        from vocoder_train.models.inference.streaming import lookahead_streamer
+
+        try:
+            return lookahead_streamer(self, lookahead)
+        except NotStreamable as e:
+            raise ModelError(f"{self.source}: {e}") from e
+
+
+class TorchVocoder(Vocoder):
+    """A ``VocosGenerator`` (checkpoint, vocos folder or safetensors export).
+
+    ``engine``: "auto" (default) picks the fastest engine that stays within :data:`AUTO_BF16_TOLERANCE`
+    of ``Vocos.decode`` on this device: "fused-bf16" where bf16 matrix products are native and the
+    model's output on a probe mel stays within the tolerance of the fp32 decode, else "fused".
+    "fused" decodes with :class:`~vocoder_train.models.inference.fused.FusedVocos` (same output to
+    float rounding, ~1.05x `Vocos.decode` on CPU), "fused-bf16" also runs its pointwise products in
+    bfloat16 (~1.9x where bf16 is native, several times slower where it is not), "eager" calls the
+    generator itself. Generators the fused path does not cover (IMDCT heads, adanorm, a mel
+    projection, causal ones) decode eagerly. :attr:`engine` says which engine runs;
+    :attr:`engine_note` why "auto" chose it.
+    """
+
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        source: Path,
+        kind: str,
+        vocos_config: dict,
+        sample_rate: int,
+        device: str = "cpu",
+        engine: str = "auto",
+    ):
+        super().__init__(source, kind, vocos_config, sample_rate, device)
+        if engine not in ENGINES:
+            raise ValueError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}")
+        self.generator = generator.to(device).eval()
+        self._feature_extractor = self.generator.feature_extractor
+        self.engine, self.fused, self.engine_note = "eager", None, ""
+        if engine == "auto":
+            self._choose_engine()
+        elif engine != "eager":
+            self._fuse(engine)
+
+    def _choose_engine(self) -> None:
+        """engine="auto": fused-bf16 where bf16 is native and accurate enough for this model, else fused."""
+        from vocoder_train.hardware import bf16_matmul_is_fast
+
+        self._fuse("fused")
+        if self.fused is None:
+            self.engine_note = "the fused path does not cover this generator"
+            return
+        if not bf16_matmul_is_fast(self.device):
+            self.engine_note = f"no native bf16 on {self.device}"
+            return
+        fp32 = self.fused
+        self._fuse("fused-bf16")
+        probe = self.features(_probe_audio(self.sample_rate))
+        with torch.inference_mode():
+            error = float((self.fused(probe.to(self.device)) - fp32(probe.to(self.device))).abs().max())
+        if error > AUTO_BF16_TOLERANCE:
+            self.fused, self.engine = fp32, "fused"
+            self.engine_note = f"bf16 differs by {error:.1e} > {AUTO_BF16_TOLERANCE:g} on a probe"
+        else:
+            self.engine_note = f"native bf16, {error:.1e} max abs from fp32 on a probe"
+
+    def _fuse(self, engine: str) -> None:
+        from vocoder_train.hardware import bf16_matmul_is_fast
+        from vocoder_train.models.inference.fused import FusedVocos, FusionUnsupported
+
+        bf16 = engine == "fused-bf16"
+        if bf16 and not bf16_matmul_is_fast(self.device):
+            warnings.warn(
+                f"engine fused-bf16: {self.device} has no native bf16 matrix products; it will be slower",
+                stacklevel=3,
+            )
+        try:
+            if getattr(self.generator, "mel_passes", 0):  # FusedVocos is backbone + head only
+                raise FusionUnsupported(
+                    f"the generator's mel projection (mel_passes={self.generator.mel_passes})"
+                )
+            self.fused = (
+                FusedVocos(self.generator, torch.bfloat16 if bf16 else torch.float32).to(self.device).eval()
+            )
+            self.engine = engine
+        except FusionUnsupported as e:
+            if bf16:
+                warnings.warn(
+                    f"engine fused-bf16 is not available for {self.source} ({e}); decoding eagerly",
+                    stacklevel=3,
+                )
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.generator.features(audio.to(self.device)).cpu()
+
+    def round_trips(self) -> int:
+        # from the modules themselves: a config may leave refine_iters at the head's default
+        return int(getattr(self.generator.head, "refine_iters", 0)) + int(
+            getattr(self.generator, "mel_passes", 0)
+        )
+
+    def stream(self, lookahead: int | None = None):
+        """A causal generator streams exactly with carried state (``lookahead`` must be None);
+        others as :meth:`Vocoder.stream`."""
+        from vocoder_train.models.causal import is_causal
+        from vocoder_train.models.inference.stream_step import StreamingVocos, torch_step
+        from vocoder_train.models.inference.streaming import CarriedStateStreamer
+
+        if not is_causal(self.generator):
+            return super().stream(lookahead)
+        if lookahead is not None:
+            raise ModelError(
+                f"{self.source}: a causal generator streams exactly with no look-ahead "
+                f"(lookahead={lookahead} given)"
+            )
+        step = StreamingVocos(self.generator).eval()
+        return CarriedStateStreamer(
+            torch_step(step, self.device), step.initial_state, self.hop_length, self.sample_rate, step.latency
+        )
+
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            if self.fused is not None:
+                return self.fused(mel.to(self.device)).cpu()
+            return self.generator.synthesize(mel.to(self.device)).float().cpu()
+
+
+class TorchScriptVocoder(Vocoder):
+    """A traced ``ExportableVocos`` (mel -> waveform)."""
+
+    def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
+        super().__init__(file, "torchscript", vocos_config, sample_rate, device)
+        self.module = load_torchscript(file, map_location=device)
+
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.module(mel.to(self.device).float()).cpu()
+
+
+def _probe_audio(sample_rate: int, seconds: float = 1.0) -> torch.Tensor:
+    """(1, T): a voiced harmonic sweep with noise, the probe that engine="auto" decodes."""
+    t = torch.arange(int(seconds * sample_rate)) / sample_rate
+    f0 = 110.0 + 90.0 * t / seconds
+    phase = 2 * torch.pi * torch.cumsum(f0, 0) / sample_rate
+    x = sum(0.3 / k * torch.sin(k * phase) for k in range(1, 12))
+    return (x + 0.01 * torch.randn(t.shape, generator=torch.Generator().manual_seed(0)))[None].float()
+
+
+def onnx_session(file: str | Path, device: str = "cpu", threads: int | None = None):
+    """An ``onnxruntime.InferenceSession`` for ``file`` on ``device`` (cuda needs onnxruntime-gpu)."""
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ModelError(f"{file}: running on {device} needs onnxruntime-gpu (CUDAExecutionProvider)")
+        providers.insert(0, "CUDAExecutionProvider")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    # ONNX Runtime's pool spin-waits after each run by default, slowing the torch feature
+    # extraction and file I/O that run between chunks on the same cores
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(file), sess_options=opts, providers=providers)
+
+
+class OnnxVocoder(Vocoder):
+    """An ONNX ``ExportableVocos`` run with onnxruntime."""
+
+    def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
+        super().__init__(file, "onnx", vocos_config, sample_rate, device)
+        self.session = onnx_session(file, device)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        (audio,) = self.session.run(None, {self.input_name: mel.detach().float().cpu().numpy()})
+        return torch.from_numpy(audio)
+
+
+class StreamingOnnxVocoder(Vocoder):
+    """An ``onnx-stream`` export (a causal generator's streaming step) run with onnxruntime: ``stream()``
+    carries its state exactly; ``decode(mel)`` is one push of every frame and the flush."""
+
+    def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
+        super().__init__(file, "onnx-stream", vocos_config, sample_rate, device)
+        self.session = onnx_session(file, device)
+
+    def stream(self, lookahead: int | None = None):
+        from vocoder_train.dsp import causal_latency
+        from vocoder_train.models.inference.stream_step import onnx_initial_state, onnx_step
+        from vocoder_train.models.inference.streaming import CarriedStateStreamer
+
+        if lookahead is not None:
+            raise ModelError(
+                f"{self.source}: a streaming export streams exactly with no look-ahead "
+                f"(lookahead={lookahead} given)"
+            )
+        return CarriedStateStreamer(
+            onnx_step(self.session),
+            onnx_initial_state(self.session),
+            self.hop_length,
+            self.sample_rate,
+            causal_latency(self.n_fft, self.hop_length),
+        )
+
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        streamer = self.stream()
+        return torch.cat([streamer.push(mel.detach().float().cpu()), streamer.flush()], dim=-1)
+
+
+def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "auto") -> Vocoder:
+    """Loads any model kind (see :mod:`vocoder_train.models.store`). ``ema``: a checkpoint's EMA weights;
+    ``engine`` applies to PyTorch weights (checkpoint, vocos, safetensors): see :class:`TorchVocoder`."""
+    kind, file = model_kind(path)
+    if kind in WEIGHT_KINDS:
+        weights = read_weights(file, device)
+        generator = weights.build(device, ema)
+        return TorchVocoder(
+            generator, weights.source, kind, weights.config, weights.sample_rate, device, engine
+        )
+    if ema:
+        raise ModelError(
+            f"{path}: EMA weights come from a training checkpoint (.ckpt); a {kind} export holds one "
+            "set of weights"
+        )
+    config = read_config(file)
+    cls = {"torchscript": TorchScriptVocoder, "onnx-stream": StreamingOnnxVocoder}.get(kind, OnnxVocoder)
+    return cls(file, config, config["sample_rate"], device)
