@@ -70,19 +70,19 @@ def run(opts: Options) -> dict:
     start_g = {k: v.clone() for k, v in peer.gen.state_dict().items()}
     start_d = {k: v.clone() for k, v in map_upstream_discriminators(peer).items()}
     batches = demo_batches(iterations, opts.batch, opts.segment)
-    ours, upstream = [], []
+    ours, upstream, rel = [], [], []
     for i, audio in enumerate(batches, 1):
         upstream.append(peer.step(audio))
         ours.append(ours_step(module, audio, "fp32", opts)[1])
+        o, u = ours[-1], upstream[-1]
+        rel.append({t: abs(o[t] - u[t]) / max(abs(u[t]), 1e-8) for t in TERMS if t in o and t in u})
         if i % 10 == 0 or i == iterations:
+            worst = max(max(r.values()) for r in rel)
             progress(
                 "drift",
-                f"iteration {i}/{iterations}: g_mel {ours[-1]['g_mel']:.4f} / {upstream[-1]['g_mel']:.4f}",
+                f"iteration {i}/{iterations}: g_mel {o['g_mel']:.4f} / {u['g_mel']:.4f}, "
+                f"largest loss difference so far {worst:.2e}",
             )
-    rel = [
-        {t: abs(o[t] - u[t]) / max(abs(u[t]), 1e-8) for t in TERMS if t in o and t in u}
-        for o, u in zip(ours, upstream)
-    ]
     ours_g = module.generator.state_dict()
     ours_d = module.adversary.state_dict()
     return {

@@ -122,5 +122,5 @@ run_recipe() {
   TensorBoard:  tensorboard --logdir $run/tensorboard
   exports:      $run/export/{vocos,onnx}   (vocos.Vocos.from_hparams(config.yaml) + pytorch_model.bin)
   audio:        $run/synth/
-  evaluation:   $run/eval/report.md"
+  evaluation:   $run/eval/report.md, $run/eval/report.html (listen in a browser)"
 }

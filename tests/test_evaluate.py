@@ -12,6 +12,8 @@ import pytest
 import torch
 import yaml
 
+from tests.helpers.report_html import ReportPage, check_links
+
 SR = 16000
 
 
@@ -103,6 +105,13 @@ def test_evaluate_writes_json_csv_report_and_plots(tiny_vocos_folder, eval_corpu
     assert all((out / p).stat().st_size > 1000 and f"]({p})" in report for p in pngs)
     printed = capsys.readouterr().out
     assert "mel_l1" in printed and "real-time factor" in printed
+    # report.html: the 2 worst files by mel_l1 (lower is better: the highest first), with players
+    page = ReportPage((out / "report.html").read_text())
+    mel = {Path(f["path"]).name: f["mel_l1"] for f in doc["files"]}
+    assert page.files == sorted(mel, key=mel.get, reverse=True)[:2]
+    assert all(len(s["audio"]) == 2 and len(s["img"]) == 1 for s in page.sections)
+    check_links(out, page)
+    assert page.sortable == 2 and "## How these numbers were made" in report and "n_fft 1024" in report
 
 
 def test_evaluate_max_files_and_bad_arguments(tiny_vocos_folder, eval_corpus, tmp_path, capsys):
@@ -135,6 +144,24 @@ def test_evaluate_max_files_and_bad_arguments(tiny_vocos_folder, eval_corpus, tm
     with pytest.raises(SystemExit):
         main([str(tiny_vocos_folder), "--data", str(eval_corpus), "--output", str(out), "--metrics", "bogus"])
     assert "bogus" in capsys.readouterr().err
+    for wrong, message in (
+        (["--order-by", "pesq"], "not among the metrics"),
+        (["--bootstrap", "5"], "at least 100"),
+    ):
+        with pytest.raises(SystemExit):
+            main(
+                [
+                    str(tiny_vocos_folder),
+                    "--data",
+                    str(eval_corpus),
+                    "-o",
+                    str(out),
+                    "--metrics",
+                    "mel_l1",
+                    *wrong,
+                ]
+            )
+        assert message in capsys.readouterr().err
     assert main([str(tmp_path / "nope"), "--data", str(eval_corpus), "--output", str(out)]) == 1
     assert "nope" in capsys.readouterr().err
 
@@ -152,6 +179,9 @@ def test_help_lists_options(capsys):
         "--metrics",
         "--max-files",
         "--device",
+        "--order-by",
+        "--bootstrap",
+        "--seed",
         "pesq",
         "vocos folder",
         "ONNX",
@@ -256,6 +286,8 @@ def test_default_metrics_are_crepe_and_dnsmos_with_the_reference_beside(
     report = (out / "report.md").read_text()
     ovrl = next(line for line in report.splitlines() if line.startswith("| dnsmos_ovrl |"))
     assert ovrl.rstrip(" |").rsplit("|", 1)[-1].strip() != "-"  # the reference mean beside it
+    for text in (report, (out / "report.html").read_text()):
+        assert "torchcrepe model tiny (not comparable with published figures)" in text
     assert "reference" in capsys.readouterr().out
 
 
@@ -313,6 +345,7 @@ def test_ab_report_with_griffin_lim_on_the_same_files(
     for heading in ("## Means", "## Deltas against A", "## Per file: B - A", "## Per file: griffin_lim - A"):
         assert heading in report
     assert (out / "comparison_000.png").stat().st_size > 1000 and "](comparison_000.png)" in report
+    # --save-audio: every file of every system; the reference of the one file shown in full (--plots 1)
     assert sorted(p.parent.name for p in (out / "audio").rglob("*.wav")) == [
         "A",
         "A",
@@ -320,6 +353,7 @@ def test_ab_report_with_griffin_lim_on_the_same_files(
         "B",
         "griffin_lim",
         "griffin_lim",
+        "reference",
     ]
     printed = capsys.readouterr().out
     assert "griffin_lim" in printed and "reference" in printed
@@ -388,3 +422,62 @@ def test_griffin_lim_baseline_refuses_a_non_mel_front_end():
     assert mel_front_end(torch.nn.Identity()) is None
     with pytest.raises(ValueError, match="Identity is not a mel front end"):
         GriffinLimBaseline(_MelVocoder(torch.nn.Identity()))
+
+
+# -- report.html and the statistics of an A/B report -------------------------------------------------
+
+
+def test_ab_report_html_statistics_and_worst_first_order(tiny_checkpoint, tiny_vocos_folder, tmp_path):
+    """A/B on 3 files (one named with characters HTML must escape): report.html with a player per file
+    and system, sortable tables, files worst first by a higher-is-better metric; intervals and
+    p-values (n/a: too few files) in report.md, metrics.json and statistics.csv."""
+    from vocoder_train.cli.evaluate import main
+    from vocoder_train.io.audio import save_audio
+
+    wavs = tmp_path / "three"
+    names = ["t0.wav", "t1.wav", "z&b <c>.wav"]
+    for i, (name, f0) in enumerate(zip(names, (120.0, 170.0, 230.0))):
+        save_audio(wavs / name, _tone(SR, f0, 0.5, seed=i), SR)
+    out = tmp_path / "ab_html"
+    args = [str(tiny_checkpoint), str(tiny_vocos_folder), "--data", str(wavs), "-o", str(out)]
+    args += ["--metrics", "mel_l1,si_sdr", "--order-by", "si_sdr", "--plots", "3", "--bootstrap", "500"]
+    assert main([*args, "--seed", "3", "--no-progress"]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    labels = ["A", "B", "griffin_lim"]
+    assert doc["statistics"]["bootstrap_resamples"] == 500 and doc["statistics"]["seed"] == 3
+    for lab in labels:
+        a = doc["aggregate"][lab]["si_sdr"]
+        assert a["ci_low"] <= a["mean"] <= a["ci_high"]
+    d = doc["deltas"]["B"]["mel_l1"]
+    assert d["ci_low"] <= d["mean"] <= d["ci_high"] and d["p"] is None
+    assert d["p_note"] == "3 non-zero differences, the test needs 6"
+    assert d["verdict"] in ("better", "worse", "no difference shown")
+    assert all("engine" in s for s in doc["systems"]) and any("n_fft 1024" in m for m in doc["method"])
+    with open(out / "statistics.csv", newline="") as f:
+        stats = list(csv.DictReader(f))
+    assert [(r["system"], r["metric"]) for r in stats] == [
+        (lab, m) for lab in labels for m in ("mel_l1", "si_sdr")
+    ]
+    assert (
+        stats[0]["delta_mean"] == "" and stats[2]["p_note"] == d["p_note"] and stats[2]["resamples"] == "500"
+    )
+    report = (out / "report.md").read_text()
+    for text in ("## How these numbers were made", "500 resamples, seed 3", "Wilcoxon", "n/a (3 non-zero"):
+        assert text in report
+    means = next(line for line in report.splitlines() if line.startswith("| si_sdr | higher |"))
+    assert means.count("[") == 3  # an interval beside each system's mean
+
+    text = (out / "report.html").read_text()
+    page = ReportPage(text)
+    assert page.sortable >= 4 and any("sortable" in s and "addEventListener" in s for s in page.scripts)
+    assert "z&amp;b &lt;c&gt;.wav" in text and "<c>" not in text
+    si_sdr = {Path(f["path"]).name: f["systems"]["A"]["si_sdr"] for f in doc["files"]}
+    assert page.files == sorted(si_sdr, key=si_sdr.get)  # the lowest si_sdr (the worst) first
+    assert page.files != sorted(names)  # these files score in another order than they are read
+    for s in page.sections:
+        assert len(s["audio"]) == 1 + len(labels) and len(s["img"]) == 1
+    assert sorted(p.parent.name for p in (out / "audio").rglob("*.wav")) == sorted(["reference", *labels] * 3)
+    check_links(out, page)
+    assert "://" not in text  # nothing from the network
+    for text_ in ("torchcrepe", "n_fft 1024"):
+        assert (text_ in text) == (text_ in report)

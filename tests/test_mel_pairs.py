@@ -13,8 +13,8 @@ from vocos.feature_extractors import MelSpectrogramFeatures
 
 from tests.helpers.audio import tone
 from vocoder_train.data.loaders import VocoderData
-from vocoder_train.data.mel_dataset import MelMismatchError, MelPairDataset, load_mel
 from vocoder_train.data.options import Crops, Loaders, Loading, MelPairs
+from vocoder_train.data.pair_dataset import MelPairDataset, PairMismatchError, load_features
 from vocoder_train.dsp import expected_frames
 from vocoder_train.io.audio import load_audio, save_audio
 
@@ -66,12 +66,12 @@ def test_training_crops_are_frame_aligned_with_their_mel(tmp_path):
     items = make_pairs(tmp_path, {"a": (0.6, 0)}, noise=0.0)
     ds = MelPairDataset(items, SR, 16, HOP, N_MELS, n_fft=N_FFT, train=True)
     full_audio = load_audio(items[0]["path"])[0][0]
-    full_mel = load_mel(items[0]["mel"])
+    full_mel = load_features(items[0]["mel"])
     starts = set()
     for seed in range(6):
         item = ds[(0, seed)]
-        assert item["audio"].shape == (16 * HOP,) and item["mel"].shape == (N_MELS, 16)
-        assert item["mel_fixed"] == 0 and item["skipped"] == 0
+        assert item["audio"].shape == (16 * HOP,) and item["features"].shape == (N_MELS, 16)
+        assert item["frames_fixed"] == 0 and item["skipped"] == 0
         # where the crop is in the file: a multiple of the hop, and the mel is that frame range
         pos = [
             s
@@ -79,7 +79,8 @@ def test_training_crops_are_frame_aligned_with_their_mel(tmp_path):
             if torch.equal(full_audio[s : s + 16 * HOP], item["audio"])
         ]
         assert len(pos) == 1
-        np.testing.assert_array_equal(item["mel"].numpy(), full_mel[:, pos[0] // HOP : pos[0] // HOP + 16])
+        frames = full_mel[:, pos[0] // HOP : pos[0] // HOP + 16]
+        np.testing.assert_array_equal(item["features"].numpy(), frames)
         starts.add(pos[0])
     assert len(starts) > 1  # random crops
     assert torch.equal(ds[(0, 3)]["audio"], ds[(0, 3)]["audio"])  # seeded
@@ -91,11 +92,11 @@ def test_validation_item_is_the_first_segment_and_short_files_repeat(tmp_path):
     items = make_pairs(tmp_path, {"a": (0.6, 0), "short": (0.05, 0)}, noise=0.0)
     ds = MelPairDataset(items, SR, 32, HOP, N_MELS, n_fft=N_FFT, train=False)
     item = ds[0]
-    np.testing.assert_array_equal(item["mel"].numpy(), load_mel(items[0]["mel"])[:, :32])
+    np.testing.assert_array_equal(item["features"].numpy(), load_features(items[0]["mel"])[:, :32])
     torch.testing.assert_close(item["audio"], load_audio(items[0]["path"])[0][0][: 32 * HOP])
     short = ds[1]  # 800 samples = 12 whole frames, repeated to 32
-    assert short["audio"].shape == (32 * HOP,) and short["mel"].shape == (N_MELS, 32)
-    np.testing.assert_array_equal(short["mel"][:, 12:24].numpy(), short["mel"][:, :12].numpy())
+    assert short["audio"].shape == (32 * HOP,) and short["features"].shape == (N_MELS, 32)
+    np.testing.assert_array_equal(short["features"][:, 12:24].numpy(), short["features"][:, :12].numpy())
 
 
 def test_off_by_one_frame_is_reconciled_with_one_counted_warning(tmp_path, caplog):
@@ -103,9 +104,9 @@ def test_off_by_one_frame_is_reconciled_with_one_counted_warning(tmp_path, caplo
     ds = MelPairDataset(
         items, SR, 8, HOP, N_MELS, n_fft=N_FFT, train=False
     )  # first 8 frames: no padding visible
-    with caplog.at_level(logging.WARNING, logger="vocoder_train.data.mel_dataset"):
+    with caplog.at_level(logging.WARNING, logger="vocoder_train.data.pair_dataset"):
         for _ in range(3):
-            assert ds[0]["mel_fixed"] == 1 and ds[1]["mel_fixed"] == 1
+            assert ds[0]["frames_fixed"] == 1 and ds[1]["frames_fixed"] == 1
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2  # once per file, not per read
     assert "fewer.npy" in warnings[0] and "padded 1" in warnings[0]
@@ -115,18 +116,18 @@ def test_off_by_one_frame_is_reconciled_with_one_counted_warning(tmp_path, caplo
     long_ds = MelPairDataset(
         items, SR, 125, HOP, N_MELS, n_fft=N_FFT, train=True
     )  # 8000 samples -> 125 whole frames
-    m = long_ds[(0, 0)]["mel"].numpy()
+    m = long_ds[(0, 0)]["features"].numpy()
     assert m.shape == (N_MELS, 125) and np.isfinite(m).all()
 
 
 def test_off_by_ten_frames_is_skipped_naming_the_file(tmp_path):
     items = make_pairs(tmp_path, {"good": (0.5, 0), "bad": (0.5, -10)})
     ds = MelPairDataset(items, SR, 8, HOP, N_MELS, n_fft=N_FFT, train=True)
-    with pytest.raises(MelMismatchError, match=r"bad\.npy: 116 mel frames, but .*bad\.wav gives 126 frames"):
+    with pytest.raises(PairMismatchError, match=r"bad\.npy: 116 mel frames, but .*bad\.wav gives 126 frames"):
         ds._load(items[1], __import__("random").Random(0))
     item = ds[(1, 0)]
     assert item["skipped"] == 1 and item["skipped_path"] == items[1]["path"] and item["index"] == 0
-    assert item["mel"].shape == (N_MELS, 8)
+    assert item["features"].shape == (N_MELS, 8)
 
 
 def test_wrong_bins_and_missing_mel_are_skipped(tmp_path):
@@ -151,8 +152,8 @@ def test_datamodule_counts_reconciled_items_and_batches_carry_mels(tmp_path):
     )
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
-    assert batch["audio"].shape == (3, 16 * HOP) and batch["mel"].shape == (3, N_MELS, 16)
-    assert int(batch["mel_fixed"].sum()) == 1  # counted by vocoder_train.training.callbacks.DataHealth
+    assert batch["audio"].shape == (3, 16 * HOP) and batch["features"].shape == (3, N_MELS, 16)
+    assert int(batch["frames_fixed"].sum()) == 1  # counted by vocoder_train.training.callbacks.DataHealth
     with pytest.raises(ValueError, match="not a multiple of data.hop_length"):
         VocoderData(manifest, manifest, Loading(SR), Crops(1000, 16 * HOP), mels=MelPairs(hop_length=HOP))
 
@@ -203,7 +204,7 @@ def test_tiny_training_run_on_mel_pairs(tmp_path):
 
     class Spy(pl.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            seen.append(tuple(batch["mel"].shape))
+            seen.append(tuple(batch["features"].shape))
 
     metrics = train(cfg, callbacks=[Spy()])
     assert seen and all(s == (2, N_MELS, 4096 // HOP) for s in seen)  # the generator was fed the given mels

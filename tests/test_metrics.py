@@ -139,7 +139,7 @@ def test_pesq_and_stoi_equal_the_packages():
     assert stoi(x, y, SR) == pystoi.stoi(_rs(x, SR, 10000), _rs(y, SR, 10000), 10000)
     # pystoi's own resampler gives nearly the same score
     assert stoi(x, y, SR) == pytest.approx(pystoi.stoi(x, y, SR), abs=0.01)
-    # other rates go through audio_io.resample to 16 kHz
+    # other rates go through vocoder_train.io.audio.resample to 16 kHz
     x24, y24 = _speechlike(24000), _add_noise(_speechlike(24000), 25)
     assert pesq_wb(x24, y24, 24000) == pesq.pesq(16000, _rs(x24, 24000, 16000), _rs(y24, 24000, 16000), "wb")
 

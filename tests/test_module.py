@@ -94,7 +94,7 @@ def test_teacher_forced_batches_use_the_given_mel(tiny_cfg):
     mel = module.generator.features(audio) + 0.5  # a "TTS" mel that differs from ours
     with torch.no_grad():
         from_audio = module.generate({"audio": audio})
-        from_mel = module.generate({"audio": audio, "mel": mel})
+        from_mel = module.generate({"audio": audio, "features": mel})
     assert from_mel.shape == audio.shape and not torch.allclose(from_audio, from_mel)
 
 

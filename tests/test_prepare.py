@@ -354,7 +354,7 @@ def test_errors_exit_2_and_name_the_path(tmp_path, capsys):
 
 def test_prepare_pairs_mels_and_rejects_those_that_do_not_fit(tmp_path):
     """Good mels (exact, off by one) are paired; missing, unreadable, wrong-bins, off-by-ten are rejected."""
-    from vocoder_train.data.mel_dataset import resampled_length
+    from vocoder_train.data.pair_dataset import resampled_length
     from vocoder_train.dsp import expected_frames
 
     root, mels = tmp_path / "corpus", tmp_path / "mels"

@@ -86,7 +86,7 @@ def test_data_health_counts_skips_and_fixed_mel_frames_and_keeps_them_in_checkpo
     trainer = _Logged()
     health.on_train_batch_end(trainer, module, {}, _batch((1, 0), ("a.wav", "")), 0)
     health.on_train_batch_end(
-        trainer, module, {}, _batch((0, 2), ("", "b.wav"), mel_fixed=torch.tensor([1, 1])), 1
+        trainer, module, {}, _batch((0, 2), ("", "b.wav"), frames_fixed=torch.tensor([1, 1])), 1
     )
     assert module.values["data/skipped"] == [1.0, 2.0] and module.values["data/mel_frames_fixed"] == [2.0]
     resumed = DataHealth(max_skipped_files=3, mix_every_n_steps=1)

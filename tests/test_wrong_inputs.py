@@ -154,21 +154,21 @@ def test_text_posing_as_a_mel_is_named_without_numpy_advice(samples, tiny_checkp
     ],
 )
 def test_load_mel_names_what_a_non_npy_file_is(samples, name, looks):
-    from vocoder_train.data.mel_dataset import MelMismatchError, load_mel
+    from vocoder_train.data.pair_dataset import PairMismatchError, load_features
 
     with pytest.raises(
-        MelMismatchError, match=f"{name} is {looks}, not a numpy .npy array: save each mel"
+        PairMismatchError, match=f"{name} is {looks}, not a numpy .npy array: save each mel"
     ) as e:
-        load_mel(samples[0] / name, 32)
+        load_features(samples[0] / name, 32)
     assert not any(a in str(e.value) for a in UNSAFE_ADVICE)
 
 
 def test_a_npy_of_python_objects_gets_no_allow_pickle_advice(tmp_path):
-    from vocoder_train.data.mel_dataset import MelMismatchError, load_mel
+    from vocoder_train.data.pair_dataset import PairMismatchError, load_features
 
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(MelMismatchError, match="it holds Python objects, not numbers") as e:
-        load_mel(tmp_path / "objects.npy", 32)
+    with pytest.raises(PairMismatchError, match="it holds Python objects, not numbers") as e:
+        load_features(tmp_path / "objects.npy", 32)
     assert not any(a in str(e.value) for a in UNSAFE_ADVICE)
 
 

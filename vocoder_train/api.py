@@ -5,7 +5,7 @@
     vocoder = vt.load_vocoder("runs/demo/checkpoints/last.ckpt")  # or a vocos folder, safetensors,
     TorchScript, ONNX
     audio = vocoder.decode(mel)                                    # mel (B, n_mels, L) -> audio (B, T), CPU
-    tensors
+    tensors (a model on precomputed features decodes those: (B, channels, L))
     streamer = vocoder.stream()                                    # causal models; others:
     stream(lookahead=K)
     audio = torch.cat([streamer.push(mel[..., :4]), streamer.push(mel[..., 4:]), streamer.flush()], dim=-1)
@@ -105,24 +105,32 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
-    """(features (1, C, L), length to trim the output to) of an audio file or a mel .npy.
+    """(features (1, C, L), length to trim the output to) of an audio file or a features .npy (a mel, or
+    the precomputed features of a model that takes them; its channel count checked against the model).
 
     Audio is resampled to the model's rate and its copy synthesis is trimmed to the resampled
-    length (the head gives whole frames); a mel's output keeps every frame (length None).
+    length (the head gives whole frames); a .npy's output keeps every frame (length None).
     """
-    from vocoder_train.data.mel_dataset import MelMismatchError, load_mel
+    from vocoder_train.data.pair_dataset import PairMismatchError, load_features
+    from vocoder_train.data.pair_kinds import FEATURES, MEL
     from vocoder_train.io.audio import AudioReadError, is_audio_file, load_audio
     from vocoder_train.models.stored_config import ModelError
 
-    path = Path(path)
+    path, kind = Path(path), MEL if vocoder.takes_audio else FEATURES
     if path.suffix.lower() == MEL_EXTENSION:
         try:
-            mel = load_mel(path, vocoder.n_mels)
-        except MelMismatchError as e:
+            x = load_features(path, vocoder.n_mels, kind=kind)
+        except PairMismatchError as e:
             raise InputError(str(e)) from e
-        if mel.shape[1] == 0:
-            raise InputError(f"{path}: mel has no frames")
-        return torch.from_numpy(mel.astype("float32", copy=True))[None], None
+        if x.shape[1] == 0:
+            raise InputError(f"{path}: {kind.item} has no frames")
+        return torch.from_numpy(x.astype("float32", copy=True))[None], None
+    if not vocoder.takes_audio:
+        raise InputError(
+            f"{path}: this model synthesizes from precomputed features ({vocoder.n_mels} channels, a frame "
+            f"every {vocoder.hop_length} samples), not audio: give their (channels, frames) "
+            f"{MEL_EXTENSION} files"
+        )
     if not is_audio_file(path):
         raise InputError(f"{path}: neither audio (wav/flac/mp3/...) nor a mel {MEL_EXTENSION} file")
     try:
@@ -146,7 +154,7 @@ def synthesize_file(
     stream_frames: int = 0,
     lookahead: int | None = None,
 ) -> tuple[torch.Tensor, dict]:
-    """Audio file (copy synthesis) or mel .npy -> (audio (1, T), timing row); written to ``dst``
+    """Audio file (copy synthesis) or features .npy -> (audio (1, T), timing row); written to ``dst``
     (WAV at the model's rate) when given. Raises :class:`InputError` for an unusable input.
 
     ``stream_frames`` > 0: decoded through ``vocoder.stream(lookahead)`` in chunks of that many frames;
@@ -261,28 +269,45 @@ def evaluate(
     metrics: Sequence[str] = EVALUATE_METRICS,
     max_files: int | None = None,
     device: str = "cpu",
-    plots: int = 3,
+    plots: int = 10,
     save_audio: bool = False,
     ema: bool = False,
     progress: bool = True,
     engine: str = "auto",
     crepe_model: str = "full",
     griffin_lim: bool = True,
+    order_by: str | None = None,
+    seed: int = 0,
+    bootstrap: int = 2000,
 ) -> EvalResult | Comparison:
     """Copy-synthesis evaluation on ``data`` (manifest, filelist or folder), written into ``output``.
 
-    One model: metrics.json, metrics.csv, report.md and plots (:mod:`vocoder_train.evaluation.report`),
-    returned as an :class:`EvalResult`. Several (a list): one A/B report on the same files with
-    deltas against the first model and, with ``griffin_lim``, a Griffin-Lim baseline from the first
-    model's mel (:mod:`vocoder_train.evaluation.compare`), returned as a :class:`Comparison`.
-    ``crepe_model``: "full" (the Vocos paper's pitch metrics) or "tiny" (~15x faster on a CPU; not
+    One model: metrics.json, metrics.csv, report.md, report.html and plots
+    (:mod:`vocoder_train.evaluation.report`), returned as an :class:`EvalResult`. Several (a list):
+    one A/B report on the same files with deltas against the first model, their bootstrap intervals
+    (``bootstrap`` resamples, ``seed``) and signed-rank p-values and, with ``griffin_lim``, a
+    Griffin-Lim baseline from the first model's mel (:mod:`vocoder_train.evaluation.compare`),
+    returned as a :class:`Comparison`. ``plots``: how many files the reports show in full
+    (spectrograms, audio players), the worst by ``order_by`` (default: the first metric).
+    ``crepe_model``: "full" (the Vocos paper's pitch metrics) or "tiny" (much faster on a CPU; not
     comparable with published figures). CREPE runs on ``device`` when that is a GPU, else on the
     GPU when there is one.
     """
     from vocoder_train.data.manifest import read_manifest
+    from vocoder_train.evaluation.statistics import Bootstrap
     from vocoder_train.metrics.registry import MetricOptions
 
     options = MetricOptions(crepe_model, device if str(device).startswith("cuda") else None)
+    settings = EvalSettings(
+        metrics,
+        plots,
+        save_audio,
+        progress,
+        options=options,
+        order_by=order_by,
+        bootstrap=Bootstrap(bootstrap, seed),
+    )
+    settings.order_metric()  # a wrong order_by fails before any model loads
     models = list(model) if isinstance(model, list | tuple) else [model]
     if not models:
         raise ValueError("evaluate: no model given")
@@ -291,8 +316,7 @@ def evaluate(
     ]
     paths = [item["path"] for item in read_manifest(data)][: max_files or None]
     names = [str(m.source if isinstance(m, Vocoder) else m) for m in models]
-    labels = {"model": names[0], "data": str(data), "device": vocoders[0].device}
-    settings = EvalSettings(metrics, plots, save_audio, progress, labels, options)
+    settings.labels = {"model": names[0], "data": str(data), "device": vocoders[0].device}
     if len(vocoders) == 1:
         return evaluate_files(vocoders[0], paths, output, settings)
     systems = [

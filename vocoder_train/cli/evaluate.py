@@ -5,9 +5,10 @@
     vocoder-evaluate runs/a/checkpoints/last.ckpt exports/b --data val.jsonl -o eval/ab   # A/B
 
 MODEL is any kind :mod:`vocoder_train.models.store` loads (checkpoint, vocos folder, safetensors,
-TorchScript, ONNX). One model: writes ``metrics.json``, ``metrics.csv``, ``report.md`` and PNG
-plots into ``--output`` and prints the aggregate and the real-time factor. Several: one A/B report
-on the same files (means side by side, per-file deltas against the first model, a Griffin-Lim
+TorchScript, ONNX). One model: writes ``metrics.json``, ``metrics.csv``, ``report.md``,
+``report.html`` and PNG plots into ``--output`` and prints the aggregate and the real-time factor.
+Several: one A/B report on the same files (means side by side with bootstrap intervals, per-file
+deltas against the first model with their intervals and signed-rank p-values, a Griffin-Lim
 baseline from the first model's mel). Argument parsing and printing over
 :func:`vocoder_train.api.evaluate` (scoring and the reports: :mod:`vocoder_train.evaluation.report`,
 :mod:`vocoder_train.evaluation.compare`).
@@ -61,7 +62,11 @@ def print_comparison(res: Comparison, out_dir: Path) -> None:
         f"  {'real-time factor':<{width}}  "
         + "".join(f"{fmt_value(speed[lab]['rtf']):>12}" for lab in res.labels)
     )
-    print(f"results in {out_dir}: {', '.join(RESULT_FILES)} (deltas against {res.labels[0]} per file)")
+    print(
+        f"results in {out_dir}: {', '.join(RESULT_FILES)}, statistics.csv (deltas against {res.labels[0]} "
+        f"per file; {res.bootstrap.percent} bootstrap intervals, {res.bootstrap.resamples} resamples, "
+        f"seed {res.bootstrap.seed})"
+    )
 
 
 def _metric_list(text: str) -> list[str]:
@@ -78,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vocoder-evaluate",
         description="Copy-synthesis evaluation: resynthesize reference audio through a vocoder\n"
         "(audio -> features -> audio) and score it with objective metrics. Writes metrics.json,\n"
-        "metrics.csv (per file), report.md and PNG plots into --output.\n\n"
-        "Two or more models: one A/B report on the same files (means side by side, per-file deltas\n"
-        "against the first model, and a Griffin-Lim baseline from the first model's mel).\n\n"
+        "metrics.csv (per file), report.md, report.html (open it from disk: sortable tables, the worst\n"
+        "files with audio players and spectrograms) and PNG plots into --output.\n\n"
+        "Two or more models: one A/B report on the same files (means side by side with bootstrap\n"
+        "intervals, per-file deltas against the first model with their intervals and Wilcoxon\n"
+        "signed-rank p-values, and a Griffin-Lim baseline from the first model's mel).\n\n"
         "periodicity, vuv_f1 and pitch_cents use CREPE as the Vocos paper does (model full: on a CPU\n"
         "~30 s per 3 s of audio on 2 cores; --crepe-model tiny ~15x less; on the GPU when there is one); "
         "the\n"
@@ -121,10 +128,40 @@ def build_parser() -> argparse.ArgumentParser:
         "else on the GPU when there is one",
     )
     p.add_argument(
-        "--plots", type=int, default=3, metavar="N", help="spectrogram plots for the first N files"
+        "--plots",
+        type=int,
+        default=10,
+        metavar="N",
+        help="show the N worst files by --order-by in full: spectrograms in report.md and report.html, "
+        "audio players for the reference and each model in report.html, their audio in OUTPUT/audio/ "
+        "(default 10; 0: none)",
     )
     p.add_argument(
-        "--save-audio", action="store_true", help="also write the generated audio to OUTPUT/audio/"
+        "--order-by",
+        default=None,
+        metavar="METRIC",
+        help="order the files worst first by this metric (of the first model in an A/B report; worst is "
+        "the low end where higher is better, else the high end); default: the first of --metrics",
+    )
+    p.add_argument(
+        "--save-audio",
+        action="store_true",
+        help="also write every file's generated audio to OUTPUT/audio/ (A/B: OUTPUT/audio/LABEL/)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="A/B: bootstrap resamples for the 95%% intervals of the means and of the deltas (default 2000, "
+        "at least 100)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="A/B: seed of the bootstrap resampling, recorded in the report (default 0): the same seed "
+        "and files give the same intervals",
     )
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
     p.add_argument(
@@ -138,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CREPE_MODELS,
         default="full",
         help="CREPE capacity for periodicity, vuv_f1 and pitch_cents: full (default, the Vocos paper's) "
-        "or tiny (~15x faster on a CPU, not comparable with published figures)",
+        "or tiny (much faster on a CPU, not comparable with published figures)",
     )
     p.add_argument("--no-griffin-lim", action="store_true", help="A/B: leave out the Griffin-Lim baseline")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -149,10 +186,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vocoder_train.config.runtime import setup
 
     setup()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     names = (
         tuple(dict.fromkeys(n for group in args.metrics for n in group)) if args.metrics else EVALUATE_METRICS
     )
+    if args.order_by is not None and args.order_by not in names:
+        parser.error(f"--order-by {args.order_by}: not among the metrics evaluated ({', '.join(names)})")
+    if args.bootstrap < 100:
+        parser.error(f"--bootstrap {args.bootstrap}: needs at least 100 resamples")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", UserWarning)  # one line per skipped file, not just the first
@@ -170,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=not args.no_progress,
                 crepe_model=args.crepe_model,
                 griffin_lim=not args.no_griffin_lim,
+                order_by=args.order_by,
+                seed=args.seed,
+                bootstrap=args.bootstrap,
             )
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-evaluate: error: {e}", file=sys.stderr)

@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"parameters: {r.parameters:,}; sample rate: {r.sample_rate} Hz")
     print(
         f"max abs diff vs training model: {r.max_abs_diff:.3e} (tolerance {r.tolerance:.1e}; "
-        f"mels of {' and '.join(map(str, r.probe_frames))} frames)"
+        f"{r.probes} of {' and '.join(map(str, r.probe_frames))} frames)"
     )
     for note in r.notes:
         print(f"note: {note}")

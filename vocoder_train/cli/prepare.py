@@ -3,6 +3,7 @@
     vocoder-prepare corpus/ --output data/mycorpus
     vocoder-prepare corpus/ extra.txt old.jsonl -o data/x --val-list val_names.txt --max-duration 30
     vocoder-prepare corpus/train --val-list corpus/val -o data/x
+    vocoder-prepare corpus/ --features feats/ --frame-rate 50 --sample-rate 16000 -o data/f
 
 Argument parsing and printing over :func:`vocoder_train.data.prepare.prepare` (what is checked,
 the rejection reasons, the split and the written files are described there).
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  vocoder-prepare wavs/ more.txt old.jsonl --output data/x --min-duration 1 --max-duration 30\n"
         "  vocoder-prepare corpus/ --output data/x --val-list val_files.txt --workers 8\n"
         "  vocoder-prepare corpus/train --val-list corpus/val --output data/x\n"
+        "  vocoder-prepare corpus/ --features feats/ --frame-rate 50 --sample-rate 16000 --output data/f\n"
         "the split: --val-list if given, else a hash of each path if --val-fraction is given, else the\n"
         "corpus's own split where an INPUT folder has top-level train/ and val/, valid/, validation/ or "
         "dev/\n"
@@ -43,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         "folder next to train/ is held out of both manifests; name it as an INPUT to use it.\n"
         "duplicates: files with the same bytes (found by a blake2b digest) as one earlier in the INPUT\n"
         "order; the earlier one is kept.\n\n"
-        "then: vocoder-train data.train=data/x/train.jsonl data.val=data/x/val.jsonl\n\n"
+        "then: vocoder-train data.train=data/x/train.jsonl data.val=data/x/val.jsonl\n"
+        "(with --features: vocoder-train experiment=features data.frame_rate=R data.channels=C ...)\n\n"
         "exit status: 0 on success, 2 on bad arguments, a missing input, or no usable file.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -144,6 +147,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="frame-count differences up to N are fixed at training time, more are rejected (default 3)",
     )
+    f = p.add_argument_group("precomputed feature pairs")
+    f.add_argument(
+        "--features",
+        metavar="DIR",
+        help="pair each good file with DIR/<relative path>.npy or DIR/<stem>.npy, a (C, frames) array of "
+        "precomputed features (SSL layers, TTS latents, another codec's features) at --frame-rate; reject "
+        "files without a fitting one (features_missing, features_unreadable, features_channels, "
+        "features_frames) and write 'features' into the manifests (train with experiment=features)",
+    )
+    f.add_argument(
+        "--frame-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="frames per second of the feature files; --sample-rate / R must be a whole hop in samples "
+        "(50 at 16000: 320), and each file has T // hop frames (within --max-frame-mismatch)",
+    )
+    f.add_argument(
+        "--channels",
+        type=int,
+        default=None,
+        metavar="C",
+        help="the channel count every feature file must have (default: the most common one among them)",
+    )
     return p
 
 
@@ -161,6 +188,13 @@ def print_summary(res: PrepareResult) -> None:
         print(f"  split: {note}")
     for w in rep["warnings"]:
         print(f"  warning: {w}")
+    settings = rep["settings"]
+    if settings.get("features"):
+        rate, channels = settings["frame_rate"], settings["channels"]
+        print(
+            f"  features: {channels} channels at {rate:g} Hz (hop {settings['hop_length']} samples); train "
+            f"with experiment=features data.frame_rate={rate:g} data.channels={channels}"
+        )
     print(f"  wrote {res.output.resolve()}/: {', '.join(p.name for p in res.files.values())}")
     if res.rejected:
         print(f"  see {res.files['rejected']} for why each file was rejected")
@@ -190,6 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_mels=args.n_mels,
         mel_padding=args.mel_padding,
         max_frame_mismatch=args.max_frame_mismatch,
+        features=args.features,
+        frame_rate=args.frame_rate,
+        channels=args.channels,
     )
     try:
         res = prepare(args.inputs, args.output, opts)

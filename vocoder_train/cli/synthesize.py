@@ -1,4 +1,5 @@
-"""``vocoder-synthesize``: waveforms from audio files (copy synthesis) or mel ``.npy`` files.
+"""``vocoder-synthesize``: waveforms from audio files (copy synthesis) or mel ``.npy`` files (or, for a
+model on precomputed features, ``.npy`` files of those features).
 
     vocoder-synthesize runs/demo/checkpoints/last.ckpt speech/ --output out/
     vocoder-synthesize exported/onnx mels/utt1.npy mels/utt2.npy -o out/ --chunk-seconds 2
@@ -35,20 +36,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vocoder-synthesize",
         description="Synthesize waveforms with a trained vocoder, from audio files (copy synthesis) or mel "
-        ".npy files.",
+        ".npy files; a model trained on precomputed features (experiment=features) takes .npy files of "
+        "those.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="""examples:
   vocoder-synthesize runs/demo/checkpoints/last.ckpt corpus/val/ --output out/
   vocoder-synthesize exported/vocos speech.flac -o out/ --device cuda
   vocoder-synthesize exported/onnx tts_mels/ -o out/ --chunk-seconds 1   # mels: (n_mels, frames) .npy
+  vocoder-synthesize runs/feats/checkpoints/last.ckpt feats/a.npy -o out/  # features: (channels, frames)
   vocoder-synthesize runs/causal/checkpoints/last.ckpt tts_mels/ -o out/ --stream --chunk-frames 2
   vocoder-synthesize exported/vocos tts_mels/ -o out/ --stream --chunk-frames 4 --lookahead 4   # non-causal
 
 MODEL: a training checkpoint (.ckpt), a vocos folder (config.yaml + pytorch_model.bin), or a
 vocoder-export folder / file (generator.safetensors, generator.torchscript.pt, generator.onnx,
 with config.yaml beside it). Audio inputs are resampled to the model's rate; mel inputs must
-have the model's number of bins. Speed is printed as audio seconds / wall seconds ("x real
-time", higher is faster) and as RTF = wall / audio (lower is faster).
+have the model's number of bins, feature inputs its number of channels. Speed is printed as
+audio seconds / wall seconds ("x real time", higher is faster) and as RTF = wall / audio (lower
+is faster).
 
 --stream: a causal model (model/generator=vocos_causal; its checkpoint, vocos folder, or an
 onnx-stream export) streams exactly with carried state; a non-causal one needs --lookahead K (K
@@ -64,7 +68,7 @@ of file (a mel, audio, a config: the model comes first), 1 on other errors or fa
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="audio (wav/flac/mp3/...) or mel .npy files, folders of them, manifests or filelists",
+        help="audio (wav/flac/mp3/...) or mel / features .npy files, folders of them, manifests or filelists",
     )
     p.add_argument("-o", "--output", required=True, help="folder for <stem>.wav outputs (created if missing)")
     p.add_argument(
@@ -139,15 +143,22 @@ def _file_line(row: dict) -> str:
 
 def _warm_up(vocoder) -> None:
     """One silent file through the whole path (read, features, decode, write), so that the first real
-    file's figures hold no one-time set-up (the audio decoder's start, the first features and decode)."""
+    file's figures hold no one-time set-up (the audio decoder's start, the first features and decode);
+    for a model on precomputed features, a .npy of zero features."""
     import tempfile
+
+    import numpy as np
 
     from vocoder_train.api import synthesize_file
     from vocoder_train.io.audio import save_audio
 
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "silence.wav"
-        save_audio(src, torch.zeros(1, vocoder.hop_length * 16), vocoder.sample_rate)
+        if vocoder.takes_audio:
+            src = Path(tmp) / "silence.wav"
+            save_audio(src, torch.zeros(1, vocoder.hop_length * 16), vocoder.sample_rate)
+        else:
+            src = Path(tmp) / "silence.npy"
+            np.save(src, np.zeros((vocoder.n_mels, 16), np.float32))
         synthesize_file(vocoder, src, Path(tmp) / "out.wav")
 
 
@@ -170,10 +181,10 @@ def _run(args: argparse.Namespace) -> dict:
     vocoder = load_vocoder(args.model, device=args.device, ema=args.ema, engine=args.engine)
     engine = f", engine {vocoder.engine}" if hasattr(vocoder, "engine") else ""
     engine += f": {vocoder.engine_note}" if getattr(vocoder, "engine_note", "") else ""
+    takes = f"{vocoder.n_mels} mels" if vocoder.takes_audio else f"{vocoder.n_mels}-channel features (.npy)"
     print(
         f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop "
-        f"{vocoder.hop_length}, "
-        f"{vocoder.n_mels} mels, loaded in {time.perf_counter() - t0:.2f} s"
+        f"{vocoder.hop_length}, {takes}, loaded in {time.perf_counter() - t0:.2f} s"
     )
     files = collect_inputs(args.inputs)
     _warm_up(vocoder)

@@ -42,11 +42,55 @@ def select(cfg: DictConfig, key: str):
         return None
 
 
+def unresolved(cfg: DictConfig, key: str) -> str | None:
+    """Why the value at dotted ``key`` does not resolve: "missing" when it interpolates a missing value
+    (``???``: the check of the node that holds it reports it), the resolver's own message when an
+    interpolation fails, None when it resolves, is absent or is missing itself."""
+    from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue
+
+    try:
+        OmegaConf.select(cfg, key, default=None, throw_on_missing=True)
+    except InterpolationToMissingValueError:
+        return "missing"
+    except MissingMandatoryValue:
+        return None
+    except Exception as e:  # noqa: BLE001 - a resolver's error, e.g. ${frame_hop:...} on a fractional hop
+        return resolution_message(e)
+    return None
+
+
+def resolution_message(error: Exception) -> str:
+    """The first line of an error that OmegaConf raised while resolving, without its own prefix: the
+    resolver's message (``${frame_hop:...}`` on a fractional hop, ``${mul:...}``), or the key it missed."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return first.rpartition("raised while resolving interpolation: ")[2]
+
+
+def _stored(cfg: DictConfig, key: str):
+    """The value at dotted ``key`` as written (an interpolation stays its text)."""
+    parent, _, name = key.rpartition(".")
+    node = select(cfg, parent) if parent else cfg
+    try:
+        return node._get_node(name)._value()
+    except Exception:  # noqa: BLE001 - only for messages
+        return None
+
+
+AUDIO_KEYS = ("sample_rate", "n_fft", "hop_length", "segment_length", "n_mels")
+
+
 def audio_problems(cfg: DictConfig) -> list[str]:
+    # values that interpolate a failing resolver: one line per distinct failure, naming the first key
+    # that has it as written; values that interpolate a missing one: reported where that one lives
+    failures: dict[str, str] = {}
+    for k in sorted(AUDIO_KEYS, key=lambda k: k != "hop_length"):  # the others derive from it, if any
+        why = unresolved(cfg, f"audio.{k}")
+        if why is not None:
+            failures.setdefault(why, f"audio.{k}={_stored(cfg, f'audio.{k}')}")
+    if failures:
+        return [f"{key}: {why}" for why, key in failures.items() if why != "missing"]
     p: list[str] = []
-    sr, n_fft, hop, seg, n_mels = (
-        select(cfg, f"audio.{k}") for k in ("sample_rate", "n_fft", "hop_length", "segment_length", "n_mels")
-    )
+    sr, n_fft, hop, seg, n_mels = (select(cfg, f"audio.{k}") for k in AUDIO_KEYS)
     for key, val in (
         ("audio.sample_rate", sr),
         ("audio.n_fft", n_fft),
@@ -185,9 +229,14 @@ def declared_rules(target: str):
     return getattr(owner, "config_problems", None)
 
 
-def component_problems(cfg: DictConfig) -> list[str]:
-    """Each ``_target_`` imports, and its class's own rules hold."""
+def component_problems(cfg: DictConfig, reported: Iterable[str] = ()) -> list[str]:
+    """Each ``_target_`` imports, and its class's own rules hold. A rule that stops at a value that does
+    not resolve gives the resolver's message, once over these lines and the ``reported`` ones; at a
+    missing value (``???``) nothing: the check of the node that holds it, or Hydra, names it."""
+    from omegaconf.errors import InterpolationResolutionError, InterpolationToMissingValueError
+
     p: list[str] = []
+    seen = list(reported)
     for key, node in components(cfg):
         target = node.get("_target_")
         if not isinstance(target, str):
@@ -202,15 +251,24 @@ def component_problems(cfg: DictConfig) -> list[str]:
                 "the package that provides it"
             )
             continue
-        if rules is not None:
+        if rules is None:
+            continue
+        try:
             p += rules(node, key, cfg)
+        except InterpolationToMissingValueError:
+            continue
+        except InterpolationResolutionError as e:
+            why = resolution_message(e)
+            if not any(why in line for line in seen + p):
+                p.append(f"{key}: {why}")
     return p
 
 
 def check_config(cfg: DictConfig, rules: Iterable[Rule] = ()) -> None:
     """Raises :class:`ConfigError` listing every problem of the ``audio`` node, of the components and of
     ``rules``; returns quietly when none."""
-    problems = audio_problems(cfg) + component_problems(cfg)
+    problems = audio_problems(cfg)
+    problems += component_problems(cfg, problems)
     for rule in rules:
         problems += rule(cfg)
     if problems:

@@ -25,12 +25,22 @@ def _mul(first, *factors):
     return int(product)
 
 
+def _frame_hop(sample_rate, frame_rate) -> int:
+    from vocoder_train.dsp import frame_hop  # torch: imported when a config uses it, not at setup
+
+    return frame_hop(sample_rate, frame_rate)
+
+
 def register_resolvers() -> None:
     """Config arithmetic, so derived sizes interpolate the one source of truth:
     ``mdct_frame_len: ${mul:2,${audio.hop_length}}``, ``fft_sizes:
-    ${mul:[2048,1024],${audio.disc_fft_scale}}``."""
+    ${mul:[2048,1024],${audio.disc_fft_scale}}``, and the hop of features at a frame rate,
+    ``hop_length: ${frame_hop:${audio.sample_rate},${data.frame_rate}}`` (a whole number of samples,
+    else an error naming both rates: :func:`vocoder_train.dsp.frame_hop`)."""
     if not OmegaConf.has_resolver("mul"):
         OmegaConf.register_new_resolver("mul", _mul)
+    if not OmegaConf.has_resolver("frame_hop"):
+        OmegaConf.register_new_resolver("frame_hop", _frame_hop)
 
 
 def patch_scipy() -> None:

@@ -21,12 +21,13 @@ class TrainingData(Protocol):
     Batches are dicts. Every one has ``"audio"``: float (B, T) at ``audio.sample_rate``. Optional keys
     that training reads when present:
 
-    - ``"mel"`` (B, n_mels, T // hop): teacher-forced features, synthesized from instead of the
-      generator's features of ``audio``;
+    - ``"features"`` (B, C, L), L = T // hop: teacher-forced features (a TTS model's mels, or
+      precomputed features for a generator whose front end takes them as given), synthesized from
+      instead of the generator's features of ``audio``;
     - ``"weight"`` (B,): validation items of weight 0 pad a rank's share and are not scored;
     - ``"index"`` (B,): the training item of each row, passed to :meth:`source_names`;
     - ``"skipped"`` (B,) with ``"skipped_path"`` (list of str): unreadable files replaced, and
-      ``"mel_fixed"`` (B,): pairs whose frame count was reconciled; counted by ``DataHealth``.
+      ``"frames_fixed"`` (B,): pairs whose frame count was reconciled; counted by ``DataHealth``.
 
     A loader is an iterable of such batches, usually a torch DataLoader; not a list, tuple or dict,
     which Lightning reads as several loaders. The Trainer does not replace samplers

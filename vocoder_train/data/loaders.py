@@ -6,11 +6,12 @@
 config builds it with :meth:`VocoderData.from_config`, which maps the flat ``data.<key>`` settings onto
 the option objects of :mod:`vocoder_train.data.options`.
 
-Two options change what a training item is:
+Three options change what a training item is:
 
-- ``mels: true`` reads (audio, teacher-forced mel) pairs (:mod:`vocoder_train.data.mel_dataset`):
-  batches carry a ``mel`` (B, n_mels, L) that the module synthesizes from. Gain and augmentation
-  are off for pairs (the mel encodes the audio's level).
+- ``mels: true`` reads (audio, teacher-forced mel) pairs and ``features: true`` (audio, precomputed
+  features) pairs (:mod:`vocoder_train.data.pair_dataset`): batches carry ``features`` (B, C, L)
+  that the module synthesizes from. Gain and augmentation are off for pairs (the features encode
+  the audio's level).
 - ``sources: [{name, manifest, weight}, ...]`` instead of ``train`` mixes several corpora by
   weight (:mod:`vocoder_train.data.mixing`); :meth:`VocoderData.source_names` names the
   corpus of each item loaded, which :class:`vocoder_train.training.callbacks.DataHealth` counts.
@@ -30,17 +31,28 @@ from torch.utils.data import DataLoader
 
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import ManifestError, read_manifest
-from vocoder_train.data.mel_dataset import MelPairDataset, read_pair_manifest
 from vocoder_train.data.mixing import WeightedResumableSampler, normalize_sources
-from vocoder_train.data.options import Crops, Loaders, Loading, MelPairs, Mixing
+from vocoder_train.data.options import Crops, FeaturePairs, Loaders, Loading, MelPairs, Mixing
+from vocoder_train.data.pair_dataset import (
+    FeaturePairDataset,
+    MelPairDataset,
+    PairMismatchError,
+    load_features,
+    read_pair_manifest,
+)
+from vocoder_train.data.pair_kinds import FEATURES, MEL
 from vocoder_train.data.sampler import EvalSampler, ResumableSampler
 from vocoder_train.io.signals import ignore_stop_signals
 
 log = logging.getLogger(__name__)
 
-# The data.<key> settings: these four, then every field of an option object (named as its key).
-_OPTIONS = (Loading, Crops, Loaders, MelPairs, Mixing)
-CONFIG_KEYS = ("train", "val", "mels", "max_val_files", *(f.name for o in _OPTIONS for f in fields(o)))
+# The data.<key> settings: these five, then every field of an option object (named as its key).
+_OPTIONS = (Loading, Crops, Loaders, MelPairs, FeaturePairs, Mixing)
+CONFIG_KEYS = tuple(
+    dict.fromkeys(
+        ("train", "val", "mels", "features", "max_val_files", *(f.name for o in _OPTIONS for f in fields(o)))
+    )
+)
 _UNSET = (None, "???", "")
 
 
@@ -51,6 +63,68 @@ def _unknown_keys(keys, where: str) -> list[str]:
         for k in keys
         if k not in CONFIG_KEYS and not (k.startswith("_") and k.endswith("_"))
     ]
+
+
+def _select(node, key: str):
+    """The value at dotted ``key`` of ``node``; None where absent, missing or unresolved (an interpolation
+    that fails is reported where it is written)."""
+    try:
+        return OmegaConf.select(node, key, default=None)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _setting(key: str, name: str, value) -> str:
+    return f"{key}.{name} is not set" if value is None else f"{key}.{name}={value!r}"
+
+
+def _feature_problems(get, key: str) -> list[str]:
+    """The frame rate and channels of feature pairs, and the hop that the frame rate gives."""
+    from vocoder_train.dsp import frame_hop
+
+    p: list[str] = []
+    rate, channels, hop, sr = (get(k) for k in ("frame_rate", "channels", "hop_length", "sample_rate"))
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+        p.append(
+            f"{_setting(key, 'frame_rate', rate)}: give the frame rate in Hz of the feature files "
+            "(vocoder-prepare --frame-rate; the manifests record it)"
+        )
+    elif isinstance(sr, int) and isinstance(hop, int):  # an unresolved hop is reported where it is written
+        try:
+            want = frame_hop(sr, rate)
+        except ValueError as e:
+            p.append(f"{key}.frame_rate={rate:g}: {e}")
+        else:
+            if want != hop:
+                p.append(
+                    f"{key}.frame_rate={rate:g} Hz is a hop of {want} samples at {key}.sample_rate={sr}, but "
+                    f"{key}.hop_length={hop}: set audio.hop_length={want} (experiment=features derives it "
+                    "from data.frame_rate)"
+                )
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels <= 0:
+        p.append(
+            f"{_setting(key, 'channels', channels)}: give the channel count C of the (C, frames) feature "
+            "files"
+        )
+    return p
+
+
+def _feature_manifest_problems(first: dict, manifest: str, get, key: str) -> list[str]:
+    """``data.frame_rate`` and ``data.channels`` against the first entry of a feature-pair manifest."""
+    p: list[str] = []
+    rate, channels = get("frame_rate"), get("channels")
+    stored = first.get("frame_rate")
+    if isinstance(rate, int | float) and isinstance(stored, int | float) and abs(stored - rate) > 1e-9 * rate:
+        p.append(f"{key}.frame_rate={rate:g}, but {manifest} was prepared with --frame-rate {stored:g}")
+    if isinstance(channels, int) and not isinstance(channels, bool):
+        try:
+            load_features(
+                first[FEATURES.key], channels, mmap=True, kind=FEATURES, expected=f"{key}.channels is"
+            )
+        except PairMismatchError as e:  # a missing or unreadable file is skipped when training reaches it
+            if e.reason == FEATURES.reasons[2]:
+                p.append(f"{e} (the first file of {key}.val)")
+    return p
 
 
 class VocoderData:
@@ -64,6 +138,8 @@ class VocoderData:
         loaders (Loaders | None): batch sizes (per device), workers, seed; None: the defaults.
         mels (MelPairs | None): train and validate on (audio, precomputed mel) pair manifests (entries
             with "mel").
+        features (FeaturePairs | None): train and validate on (audio, precomputed features) pair
+            manifests (entries with "features").
         mixing (Mixing | None): corpora mixed by weight instead of ``train``.
         max_val_files (int | None): use only the first N validation files.
     """
@@ -78,6 +154,7 @@ class VocoderData:
         mels: MelPairs | None = None,
         mixing: Mixing | None = None,
         max_val_files: int | None = None,
+        features: FeaturePairs | None = None,
     ):
         if mixing and train:
             raise ValueError(
@@ -85,19 +162,29 @@ class VocoderData:
             )
         if not mixing and not train:
             raise ValueError("data.train is not set: point it at a manifest, or give data.sources")
+        if mels and features:
+            raise ValueError(
+                "data.mels and data.features are both true: give one (data=mel_pairs or data=feature_pairs)"
+            )
         self.train_source, self.val_source = train, val
         self.loading, self.crops, self.loaders = loading, crops, loaders or Loaders()
-        self.mels, self.mixing = mels, mixing
+        self.mels, self.features, self.mixing = mels, features, mixing
         self.sources = normalize_sources(mixing.sources) if mixing else None
         self.max_val_files = max_val_files
-        if mels:
+        pairs = mels or features
+        if pairs:
             for key in ("segment_length", "val_segment_length"):
                 n = getattr(crops, key)
-                if n % mels.hop_length:
-                    raise ValueError(f"data.{key}={n} is not a multiple of data.hop_length={mels.hop_length}")
+                if n % pairs.hop_length:
+                    raise ValueError(
+                        f"data.{key}={n} is not a multiple of data.hop_length={pairs.hop_length}"
+                    )
             if crops.augment is not None:
+                kind = self.pair_kind
                 log.warning(
-                    "data.augment is ignored with data.mels=true: the target audio must match its mel"
+                    "data.augment is ignored with %s: the target audio must match its %s",
+                    kind.flag,
+                    kind.item,
                 )
         self.train_set: AudioDataset | None = None
         self.val_set: AudioDataset | None = None
@@ -105,12 +192,25 @@ class VocoderData:
 
     # -- from the config -------------------------------------------------------------------
 
+    @property
+    def pair_kind(self):
+        """What the pair manifests pair with the audio (:data:`~vocoder_train.data.pair_dataset.MEL` or
+        :data:`~vocoder_train.data.pair_dataset.FEATURES`), None without pairs."""
+        return MEL if self.mels else FEATURES if self.features else None
+
     @classmethod
     def from_config(
-        cls, train: str | None, val: str, mels: bool = False, max_val_files: int | None = None, **keys
+        cls,
+        train: str | None,
+        val: str,
+        mels: bool = False,
+        max_val_files: int | None = None,
+        features: bool = False,
+        **keys,
     ) -> VocoderData:
         """From the flat ``data.<key>`` settings (configs/data/default.yaml): each option object takes
-        the keys named as its fields; ``mels: true`` turns pairs on, ``sources`` turns mixing on.
+        the keys named as its fields; ``mels: true`` / ``features: true`` turn pairs on, ``sources``
+        turns mixing on.
 
         Raises:
             ValueError: a key that no option object has, named with the known ones.
@@ -131,16 +231,17 @@ class VocoderData:
             mels=take(MelPairs) if mels else None,
             mixing=take(Mixing) if keys.get("sources") else None,
             max_val_files=max_val_files,
+            features=take(FeaturePairs) if features else None,
         )
 
     @classmethod
     def config_problems(cls, node: DictConfig, key: str, cfg: DictConfig) -> list[str]:
         """One line per problem with ``node`` (the config node at dotted location ``key``, e.g. "data"),
         given the whole run config ``cfg``: manifests that are not there, an empty validation set,
-        mixed sources, mel pairs that do not fit the generator, batch sizes."""
+        mixed sources, pairs that do not fit the generator or their manifests, batch sizes."""
 
         def get(name: str):
-            return OmegaConf.select(node, name, default=None)
+            return _select(node, name)
 
         p = _unknown_keys(node.keys(), key)
         sources = get("sources")
@@ -165,23 +266,38 @@ class VocoderData:
                 )
             elif not Path(str(val)).exists():
                 p.append(f"{key}.{name}={val}: no such file or folder")
-        if get("mels"):
+        if get("mels") and get("features"):
+            p.append(
+                f"{key}.mels and {key}.features are both true: give one (data=mel_pairs or "
+                "data=feature_pairs)"
+            )
+        kind = MEL if get("mels") else FEATURES if get("features") else None
+        if kind is not None:
             hop = get("hop_length")
+            # at audio.hop_length, the audio node's check reports audio.segment_length and val_segment_length
+            audio_hop = hop == _select(cfg, "audio.hop_length")
             for name in ("segment_length", "val_segment_length"):
                 n = get(name)
+                if audio_hop and (name == "val_segment_length" or n == _select(cfg, "audio.segment_length")):
+                    continue
                 if isinstance(n, int) and isinstance(hop, int) and n % hop:
                     p.append(
-                        f"{key}.{name}={n} is not a multiple of {key}.hop_length={hop} (mel pairs are cut on "
-                        "frames)"
+                        f"{key}.{name}={n} is not a multiple of {key}.hop_length={hop} ({kind.name} are cut "
+                        "on frames)"
                     )
-            bins = get("n_mels")
-            channels = OmegaConf.select(cfg, "model.generator.backbone.input_channels", default=None)
-            if bins and channels and bins != channels:
-                p.append(f"{key}.n_mels={bins} != model.generator.backbone.input_channels={channels}")
+            size = get(kind.symbol)
+            channels = _select(cfg, "model.generator.backbone.input_channels")
+            if size and channels and size != channels:
+                p.append(f"{key}.{kind.symbol}={size} != model.generator.backbone.input_channels={channels}")
+        if kind is FEATURES:
+            p += _feature_problems(get, key)
         val = get("val")
         if val not in _UNSET and Path(str(val)).exists():
             try:
-                read_manifest(str(val))
+                if kind is FEATURES:  # names the features; data.channels and frame_rate fit them
+                    p += _feature_manifest_problems(read_pair_manifest(str(val), kind)[0], str(val), get, key)
+                else:
+                    read_manifest(str(val))
             except ManifestError as e:
                 if "empty" in str(e) or "no audio files" in str(e):
                     p.append(
@@ -200,24 +316,32 @@ class VocoderData:
     # -- datasets --------------------------------------------------------------------------
 
     def _read(self, source: str) -> list[dict]:
-        return read_pair_manifest(source) if self.mels else read_manifest(source)
+        kind = self.pair_kind
+        return read_pair_manifest(source, kind) if kind else read_manifest(source)
 
     def _dataset(self, items: list[dict], train: bool) -> AudioDataset:
         crops, loading = self.crops, self.loading
         seg = crops.segment_length if train else crops.val_segment_length
-        if self.mels:
+        pairs = self.mels or self.features
+        if pairs:
+            common = dict(
+                train=train,
+                max_frame_mismatch=pairs.max_frame_mismatch,
+                resample_quality=loading.resample_quality,
+                cache_audio=loading.cache_audio and train,
+            )
+            frames, hop = seg // pairs.hop_length, pairs.hop_length
+            if self.features:
+                return FeaturePairDataset(items, loading.sample_rate, frames, hop, pairs.channels, **common)
             return MelPairDataset(
                 items,
                 loading.sample_rate,
-                seg // self.mels.hop_length,
-                self.mels.hop_length,
-                self.mels.n_mels,
-                n_fft=self.mels.n_fft,
-                padding=self.mels.mel_padding,
-                train=train,
-                max_frame_mismatch=self.mels.max_frame_mismatch,
-                resample_quality=loading.resample_quality,
-                cache_audio=loading.cache_audio and train,
+                frames,
+                hop,
+                pairs.n_mels,
+                n_fft=pairs.n_fft,
+                padding=pairs.mel_padding,
+                **common,
             )
         return AudioDataset(  # gain_db and augment apply to training items, val_gain_db to validation ones
             items,

@@ -85,7 +85,7 @@ class Loaders:
 @dataclass(frozen=True)
 class MelPairs:
     """Teacher-forced (audio, precomputed mel) pairs: the generator's feature extractor, for the
-    expected frame count and bin count of each pair (:mod:`vocoder_train.data.mel_dataset`).
+    expected frame count and bin count of each pair (:mod:`vocoder_train.data.pair_dataset`).
 
     Args:
         hop_length, n_fft, n_mels, mel_padding: the feature extractor's.
@@ -100,6 +100,27 @@ class MelPairs:
 
     def __post_init__(self):
         _coerce(self, hop_length=int, n_fft=int, n_mels=int, max_frame_mismatch=int)
+
+
+@dataclass(frozen=True)
+class FeaturePairs:
+    """(audio, precomputed features) pairs at ``frame_rate`` frames a second, ``channels`` a frame
+    (:mod:`vocoder_train.data.pair_dataset`), for a generator whose front end takes them as given.
+
+    Args:
+        frame_rate (float): frames per second of the feature files (``vocoder-prepare --frame-rate``).
+        channels (int): features per frame.
+        hop_length (int): samples per frame at the training rate, ``sample_rate / frame_rate``.
+        max_frame_mismatch (int): frames trimmed/padded with a warning; more skips the file.
+    """
+
+    frame_rate: float
+    channels: int
+    hop_length: int
+    max_frame_mismatch: int = 3
+
+    def __post_init__(self):
+        _coerce(self, frame_rate=float, channels=int, hop_length=int, max_frame_mismatch=int)
 
 
 @dataclass(frozen=True)

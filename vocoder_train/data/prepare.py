@@ -25,7 +25,19 @@ With ``--mels DIR`` (teacher-forced fine-tuning pairs) each good file is paired 
     mel_frames      frame count differs by more than --max-frame-mismatch from what the feature
                     extractor (--hop-length, --n-fft, --mel-padding) gives for the audio at --sample-rate
 
-and the manifest entries get a ``"mel"`` key (see :mod:`vocoder_train.data.mel_dataset`).
+and the manifest entries get a ``"mel"`` key (see :mod:`vocoder_train.data.pair_dataset`).
+
+With ``--features DIR --frame-rate R`` (precomputed features: SSL layers, TTS latents, another codec's
+features) each good file is paired the same way with a ``(C, frames)`` array at R frames a second, and
+rejected with
+
+    features_missing      no such .npy
+    features_unreadable   not a float .npy of shape (C, L) or (1, C, L), or NaN/Inf values
+    features_channels     not --channels channels (default: the most common C of the feature files)
+    features_frames       frame count differs by more than --max-frame-mismatch from T // hop, the hop
+                          being --sample-rate / --frame-rate (a whole number of samples, else an error)
+
+and the manifest entries get ``"features"``, ``"features_frames"`` and ``"frame_rate"``.
 
 The kept files are split into train and val by, in this order of precedence:
 
@@ -46,9 +58,10 @@ it. The corpus is only read. The output folder gets ``train.jsonl``, ``val.jsonl
 ``duration_histogram.png``, each written atomically.
 
 :func:`prepare` is the entry. Its stages: :mod:`vocoder_train.data.scan` (the inputs),
-:mod:`vocoder_train.data.probe` (decoding and measuring each file), :mod:`vocoder_train.data.mel_pairs`
-(``--mels``), :mod:`vocoder_train.data.split` (train and val) and :mod:`vocoder_train.data.prepare_report`
-(the report and the written files); the settings are :mod:`vocoder_train.data.prepare_options`.
+:mod:`vocoder_train.data.probe` (decoding and measuring each file), :mod:`vocoder_train.data.pairing`
+(``--mels``, ``--features``), :mod:`vocoder_train.data.split` (train and val) and
+:mod:`vocoder_train.data.prepare_report` (the report and the written files); the settings are
+:mod:`vocoder_train.data.prepare_options`.
 """
 
 from __future__ import annotations
@@ -59,10 +72,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vocoder_train.data.mel_pairs import pair_mels
+from vocoder_train.data.pair_kinds import MEL
+from vocoder_train.data.pairing import pair_files
 from vocoder_train.data.prepare_options import (
     DEFAULT_OPTIONS,
-    MEL_REASONS,
+    PAIR_REASONS,
     PrepareError,
     PrepareOptions,
     check_options,
@@ -100,7 +114,7 @@ def _check_output(output: Path) -> None:
         )
 
 
-def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
+def _no_good_files(inputs, scan: Scan, rejected: list[dict], opts: PrepareOptions) -> PrepareError:
     where = ", ".join(map(str, inputs))
     if not rejected:
         from vocoder_train.io.audio import AUDIO_EXTENSIONS
@@ -112,9 +126,13 @@ def _no_good_files(inputs, scan: Scan, rejected: list[dict]) -> PrepareError:
         )
     reasons = ", ".join(f"{r}: {n}" for r, n in Counter(x["reason"] for x in rejected).items())
     first = rejected[0]
-    if first["reason"] in MEL_REASONS:
-        example = f"{first['path']} with {first['mel']}"
-        advice = "check the mels and --hop-length/--n-fft/--n-mels/--mel-padding/--sample-rate"
+    if first["reason"] in PAIR_REASONS:
+        example = f"{first['path']} with {first[opts.pair_kind.key]}"
+        advice = (
+            "check the mels and --hop-length/--n-fft/--n-mels/--mel-padding/--sample-rate"
+            if opts.pair_kind is MEL
+            else "check the feature files and --frame-rate/--channels/--sample-rate"
+        )
     else:
         example, advice = first["path"], "check the files and --min-duration/--silence-db"
     return PrepareError(
@@ -159,14 +177,15 @@ def prepare(
         raise PrepareError("no INPUT given: name at least one folder, filelist or manifest")
     scan = collect(inputs, opts)
     if not scan.entries and not scan.rejected:
-        raise _no_good_files(inputs, scan, [])
+        raise _no_good_files(inputs, scan, [], opts)
     good, rejected = check_files(scan, opts)
     root = common_root(scan.roots)
-    if opts.mels and good:
-        good, mel_rejected = pair_mels(good, root, opts)
-        rejected = rejected + mel_rejected  # after the audio checks, in input order among themselves
+    channels = None
+    if opts.pair_kind and good:
+        good, pair_rejected, channels = pair_files(good, root, opts)
+        rejected = rejected + pair_rejected  # after the audio checks, in input order among themselves
     if not good:
-        raise _no_good_files(inputs, scan, rejected)
+        raise _no_good_files(inputs, scan, rejected, opts)
     is_val, warnings, method = choose_split(good, root, scan, opts)
     train = [s for s, v in zip(good, is_val) if not v]
     val = [s for s, v in zip(good, is_val) if v]
@@ -182,6 +201,7 @@ def prepare(
         warnings,
         held_out=len(scan.held_out),
         split=dict(method=method, notes=scan.notes),
+        pair_channels=channels,
     )
     files = write_outputs(Path(output), train, val, rejected, report, opts)
     return PrepareResult(Path(output), train, val, rejected, scan.ignored, report, files)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vocoder_train.data.pair_kinds import FEATURES, MEL, PairKind
+
 DEFAULT_VAL_FRACTION = 0.05
 REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
-MEL_REASONS = ("mel_missing", "mel_unreadable", "mel_bins", "mel_frames")  # only with --mels
+PAIR_REASONS = MEL.reasons + FEATURES.reasons  # only with --mels / --features
 
 
 class PrepareError(ValueError):
@@ -33,9 +35,18 @@ class PrepareOptions:
     n_mels: int = 100
     mel_padding: str = "center"
     max_frame_mismatch: int = 3
+    features: str | None = None  # folder of precomputed (C, frames) .npy features to pair with the audio
+    frame_rate: float | None = None  # their frames per second; hop = sample_rate / frame_rate
+    channels: int | None = None  # their C; None: the most common C among them
+
+    @property
+    def pair_kind(self) -> PairKind | None:
+        """What --mels or --features pairs with the audio; None for neither."""
+        return MEL if self.mels else FEATURES if self.features else None
 
     def reasons(self) -> tuple[str, ...]:
-        return REASONS + MEL_REASONS if self.mels else REASONS
+        kind = self.pair_kind
+        return REASONS + kind.reasons if kind else REASONS
 
     @property
     def fraction(self) -> float:
@@ -54,7 +65,8 @@ DEFAULT_OPTIONS = PrepareOptions()  # the defaults of ``vocoder-prepare``, share
 
 
 def check_options(opts: PrepareOptions) -> None:
-    """Raises :class:`PrepareError` for a value out of range or a missing --val-list / --mels path."""
+    """Raises :class:`PrepareError` for a value out of range, a missing --val-list / --mels / --features
+    path, or a --frame-rate that is not a whole hop at --sample-rate."""
     if opts.val_fraction is not None and not 0.0 < opts.val_fraction < 1.0:
         raise PrepareError(f"--val-fraction {opts.val_fraction}: must be between 0 and 1 (exclusive)")
     if opts.min_duration < 0 or (opts.max_duration is not None and opts.max_duration < opts.min_duration):
@@ -80,3 +92,28 @@ def check_options(opts: PrepareOptions) -> None:
 
         if opts.mel_padding not in MEL_PADDINGS:
             raise PrepareError(f"--mel-padding {opts.mel_padding}: must be one of {', '.join(MEL_PADDINGS)}")
+    if opts.mels is not None and opts.features is not None:
+        raise PrepareError(
+            "--mels and --features: give one (mels for data=mel_pairs, features for data=feature_pairs)"
+        )
+    if opts.features is None:
+        if opts.frame_rate is not None or opts.channels is not None:
+            raise PrepareError("--frame-rate and --channels go with --features DIR")
+        return
+    if not Path(opts.features).expanduser().is_dir():
+        raise PrepareError(f"{opts.features}: --features folder not found")
+    if opts.frame_rate is None:
+        raise PrepareError("--features needs --frame-rate R: the frames per second of the feature files")
+    from vocoder_train.dsp import frame_hop
+
+    try:
+        frame_hop(opts.sample_rate, opts.frame_rate)
+    except ValueError as e:
+        raise PrepareError(
+            f"--frame-rate {opts.frame_rate:g} / --sample-rate {opts.sample_rate}: {e}"
+        ) from None
+    if (opts.channels is not None and opts.channels <= 0) or opts.max_frame_mismatch < 0:
+        raise PrepareError(
+            f"--channels {opts.channels} / --max-frame-mismatch {opts.max_frame_mismatch}: need channels > 0 "
+            "and mismatch >= 0"
+        )

@@ -96,19 +96,29 @@ def build_report(
     *,
     held_out: int = 0,
     split: dict | None = None,
+    pair_channels: int | None = None,
 ) -> dict:
     """Everything report.json holds: settings, counts and hours per split, rates, durations, rejections.
 
     ``split``: how train and val were chosen, ``{"method": "hash" | "corpus" | "val_list", "notes": [...]}``.
+    ``pair_channels``: with --features, the channel count the feature files had to have.
     """
     good = train + val
     rate_warnings, low = _sample_rate_warnings(good, opts)
-    mel_keys = ("hop_length", "n_fft", "n_mels", "mel_padding", "max_frame_mismatch")
+    mel_keys = ("hop_length", "n_fft", "n_mels", "mel_padding")
+    feature_keys = ("features", "frame_rate", "channels")
     settings = {
         k: v
         for k, v in asdict(opts).items()
-        if k not in ("workers", "progress") and (opts.mels or k not in mel_keys)
-    }  # no effect on output
+        if k not in ("workers", "progress")  # no effect on output
+        and (opts.mels or k not in mel_keys)
+        and (opts.features or k not in feature_keys)
+        and (opts.pair_kind or k != "max_frame_mismatch")
+    }
+    if opts.features:  # what the files were checked against: their hop and channel count
+        from vocoder_train.dsp import frame_hop
+
+        settings.update(channels=pair_channels, hop_length=frame_hop(opts.sample_rate, opts.frame_rate))
     settings["val_fraction"] = opts.fraction  # the share the hash split used, given or default
     return dict(
         tool="vocoder-prepare",

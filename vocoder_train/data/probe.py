@@ -35,8 +35,7 @@ class FileStats:
     size: int = 0  # bytes
     error: str | None = None
     digest: str | None = None  # blake2b of the file's bytes: equal digests mean byte-identical files
-    mel: str | None = None  # the paired mel (--mels)
-    mel_frames: int | None = None
+    pair: dict | None = None  # the paired file's manifest keys (--mels, --features)
 
     def manifest_item(self) -> dict:
         item = dict(
@@ -46,8 +45,8 @@ class FileStats:
             num_frames=self.num_frames,
             duration=self.duration,
         )
-        if self.mel is not None:
-            item.update(mel=self.mel, mel_frames=self.mel_frames)
+        if self.pair is not None:
+            item.update(self.pair)
         return item
 
 

@@ -52,6 +52,29 @@ def expected_frames(num_samples: int, hop_length: int, n_fft: int, padding: str 
     return max(0, (num_samples + 2 * pad - n_fft) // hop_length + 1)
 
 
+def frame_hop(sample_rate: float, frame_rate: float) -> int:
+    """Samples per frame of features at ``frame_rate`` Hz over audio at ``sample_rate`` Hz.
+
+    Raises ValueError, naming both rates and the nearest whole-number frame rates that divide the
+    sample rate, when the hop is not a whole number of samples (or a rate is not positive)."""
+    if (
+        not (isinstance(sample_rate, int | float) and isinstance(frame_rate, int | float))
+        or min(sample_rate, frame_rate) <= 0
+    ):
+        raise ValueError(f"frame rate {frame_rate!r} Hz at {sample_rate!r} Hz: both must be positive numbers")
+    hop = sample_rate / frame_rate
+    if abs(hop - round(hop)) > 1e-6 * hop or round(hop) < 1:
+        rate = int(sample_rate)
+        below = max((r for r in range(1, int(frame_rate) + 1) if rate % r == 0), default=None)
+        above = next((r for r in range(int(frame_rate) + 1, rate + 1) if rate % r == 0), None)
+        near = " or ".join(f"{r} Hz (hop {rate // r})" for r in (below, above) if r is not None)
+        raise ValueError(
+            f"a frame rate of {frame_rate:g} Hz at {sample_rate:g} Hz is {hop:.6g} samples per frame, not a "
+            f"whole number: the frame rate must divide the sample rate (the nearest that do: {near})"
+        )
+    return int(round(hop))
+
+
 def trim_ends(x: torch.Tensor, trim: int) -> torch.Tensor:
     """(..., T) -> (..., T - 2 * trim): ``trim`` samples off each end of the last axis."""
     return x[..., trim:-trim] if trim else x

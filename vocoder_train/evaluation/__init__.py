@@ -2,9 +2,13 @@
 
 - :mod:`.copy_synthesis`: one model on reference files (audio -> features -> audio), scored with the
   metrics of :mod:`vocoder_train.metrics` (``vocoder-evaluate`` with one model); :mod:`.report` writes
-  its ``metrics.json``, ``metrics.csv``, ``report.md`` and plots.
+  its ``metrics.json``, ``metrics.csv``, ``report.md``, ``report.html`` and plots.
 - :mod:`.compare`: several systems on the same files (``vocoder-evaluate`` with several models);
-  :mod:`.compare_report` writes the A/B report with deltas against the first.
+  :mod:`.compare_report` writes the A/B report with deltas against the first, and
+  :mod:`.statistics` its bootstrap intervals and signed-rank p-values.
+- :mod:`.media`: the worst files by one metric, whose audio and spectrograms the reports show;
+  :mod:`.html_report`: the pieces of ``report.html``; :mod:`.method`: how the numbers were made,
+  in words.
 - :mod:`.baselines`: Griffin-Lim from a vocoder's own mel, the no-training baseline beside a model.
 - :mod:`.timing`: wall-clock figures of a streaming decode (``vocoder-synthesize --stream``,
   ``benchmarks/bench_stream.py``).

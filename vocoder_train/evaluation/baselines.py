@@ -98,6 +98,7 @@ class GriffinLimBaseline:
     def __init__(self, vocoder, iters: int = GRIFFIN_LIM_ITERS, seed: int = 0):
         self.vocoder, self.iters, self.seed = vocoder, int(iters), int(seed)
         self.sample_rate = int(vocoder.sample_rate)
+        self.description = f"fast Griffin-Lim, {self.iters} iterations from a random phase (seed {self.seed})"
         self.front = mel_front_end(vocoder.feature_extractor)
         if self.front is None:
             raise ValueError(

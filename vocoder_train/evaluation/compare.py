@@ -6,11 +6,17 @@ the reference, once. A file that any system cannot handle is skipped for all of 
 mean and every delta is over the same files. :func:`compare_files` writes into one folder
 (:mod:`vocoder_train.evaluation.compare_report`):
 
-- ``metrics.json``: the systems (label, model, rate, speed), per-system aggregates, deltas
-  against the first system, and per-file values;
+- ``metrics.json``: the systems (label, model, rate, engine, speed), per-system aggregates with
+  bootstrap intervals of the means, deltas against the first system with their intervals and
+  signed-rank p-values (:mod:`vocoder_train.evaluation.statistics`), and per-file values;
 - ``metrics.csv``: one row per (file, system) with the metrics and their deltas against the first;
-- ``report.md``: means side by side, mean deltas with how many files got better or worse, per-file
-  deltas, and spectrograms of the first files (the reference above each system's).
+- ``statistics.csv``: one row per (system, metric): the mean and its interval, the delta against
+  the first with its interval, p-value and verdict;
+- ``report.md``: how the numbers were made, means with their intervals side by side, the deltas
+  with how many files got better or worse, per-file deltas, and spectrograms of the worst files
+  (the reference above each system's);
+- ``report.html``: the same tables, sortable, and the worst files with a player for the reference
+  and each system (their audio in ``audio/``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ from vocoder_train.evaluation.copy_synthesis import (
     scored_files,
     summarize,
 )
+from vocoder_train.evaluation.media import REFERENCE, WorstFiles, audio_file, write_worst
+from vocoder_train.evaluation.method import describe_engine
+from vocoder_train.evaluation.statistics import Bootstrap, mean_interval, paired_difference
 from vocoder_train.metrics.registry import MetricOptions, higher_is_better, reference_columns
 
 
@@ -51,11 +60,18 @@ class System:
     def sample_rate(self) -> int:
         return int(self.resynthesizer.sample_rate)
 
+    @property
+    def engine(self) -> str:
+        """What decodes it, in words (:func:`~vocoder_train.evaluation.method.describe_engine`)."""
+        return describe_engine(self.resynthesizer)
+
 
 @dataclass
 class Comparison:
     """What :func:`compare_files` measured. ``rows``: per file ``path``, ``duration_s``, the
-    reference's own scores (``ref_<name>``) and ``systems``: label -> {synth_s, metric values}."""
+    reference's own scores (``ref_<name>``) and ``systems``: label -> {synth_s, metric values}.
+    ``method``: how each metric was computed, in words; ``bootstrap``: the intervals' resamples and
+    seed; ``media``: the files shown in full, worst first by ``order_by``."""
 
     data: str
     device: str
@@ -65,6 +81,10 @@ class Comparison:
     rows: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+    method: tuple[str, ...] = ()
+    order_by: str = ""
+    bootstrap: Bootstrap = field(default_factory=Bootstrap)
+    media: list[dict] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
@@ -74,30 +94,33 @@ class Comparison:
         """Per-file values of metric ``name`` for system ``label`` (float64, NaN kept)."""
         return np.array([r["systems"][label][name] for r in self.rows], dtype=np.float64)
 
-    def aggregate(self) -> dict[str, dict[str, dict[str, float]]]:
-        """label -> metric -> mean/std/min/max/n/n_nan; the reference's own scores under ``reference``."""
-        out = {lab: {n: summarize(self.values(lab, n)) for n in self.metrics} for lab in self.labels}
+    def aggregate(self) -> dict[str, dict[str, dict]]:
+        """label -> metric -> mean/std/min/max/n/n_nan and the bootstrap interval of the mean
+        (ci_low/ci_high/ci_note); the reference's own scores under ``reference``."""
+        out = {}
+        for lab in self.labels:
+            out[lab] = {}
+            for n in self.metrics:
+                vals = self.values(lab, n)
+                ci = mean_interval(vals, self.bootstrap)
+                out[lab][n] = {**summarize(vals), **{k: ci[k] for k in ("ci_low", "ci_high", "ci_note")}}
         out["reference"] = {c: summarize([r[c] for r in self.rows]) for c in self.reference}
         return out
 
-    def deltas(self) -> dict[str, dict[str, dict[str, float]]]:
-        """label -> metric -> per-file ``system - first`` mean/std/n, and how many files got better/worse."""
+    def deltas(self) -> dict[str, dict[str, dict]]:
+        """label -> metric -> the per-file ``system - first`` differences: mean/std/n, how many files got
+        better/worse, the bootstrap interval of the mean, the signed-rank p-value and the verdict
+        (:func:`~vocoder_train.evaluation.statistics.paired_difference`)."""
         first = self.labels[0]
-        out: dict[str, dict[str, dict[str, float]]] = {}
-        for lab in self.labels[1:]:
-            out[lab] = {}
-            for n in self.metrics:
-                d = self.values(lab, n) - self.values(first, n)
-                ok = d[np.isfinite(d)]
-                sign = 1.0 if higher_is_better(n) else -1.0
-                out[lab][n] = {
-                    "mean": float(ok.mean()) if ok.size else math.nan,
-                    "std": float(ok.std()) if ok.size else math.nan,
-                    "n": int(ok.size),
-                    "better": int(np.sum(sign * ok > 0)),
-                    "worse": int(np.sum(sign * ok < 0)),
-                }
-        return out
+        return {
+            lab: {
+                n: paired_difference(
+                    self.values(first, n), self.values(lab, n), self.bootstrap, higher_is_better(n)
+                )
+                for n in self.metrics
+            }
+            for lab in self.labels[1:]
+        }
 
     def speed(self) -> dict[str, dict[str, float]]:
         """label -> audio_s, synth_s, rtf (synthesis time / audio duration)."""
@@ -155,9 +178,12 @@ def compare_files(
     from vocoder_train.io.audio import save_audio as write_audio
 
     opts = settings or EvalSettings()
-    if len(systems) < 2 or len({s.label for s in systems}) != len(systems):
+    order = opts.order_metric()
+    labels_given = [s.label for s in systems]
+    if len(systems) < 2 or len(set(labels_given)) != len(systems) or REFERENCE in labels_given:
         raise ValueError(
-            f"compare_files: needs two or more systems with distinct labels, got {[s.label for s in systems]}"
+            f"compare_files: needs two or more systems with distinct labels other than {REFERENCE!r}, "
+            f"got {labels_given}"
         )
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -165,8 +191,17 @@ def compare_files(
     for s in systems:  # warm-up, so the real-time factors exclude first-call setup
         s.resynthesizer.copy_synthesis(torch.zeros(1, s.sample_rate // 2))
     res = Comparison(
-        labels["data"], labels["device"], tuple(opts.metrics), list(systems), reference_columns(opts.metrics)
+        labels["data"],
+        labels["device"],
+        tuple(opts.metrics),
+        list(systems),
+        reference_columns(opts.metrics),
+        method=opts.describe(),
+        order_by=order,
+        bootstrap=opts.bootstrap,
     )
+    first = res.systems[0]
+    worst = WorstFiles(opts.plots, higher_is_better(order))
 
     def score_one(path: str):
         return score_file_all(res.systems, path, res.metrics, opts.options)
@@ -176,13 +211,20 @@ def compare_files(
         index = len(res.rows) - 1
         if opts.save_audio:
             for s in res.systems:
-                write_audio(
-                    out_dir / "audio" / s.label / f"{index:04d}_{Path(path).stem}.wav",
-                    gens[s.label],
-                    s.sample_rate,
-                )
-        if index < opts.plots:
-            res.plots.append(plot_comparison(ref, gens, res.systems, out_dir, index, Path(path).name))
+                write_audio(out_dir / audio_file(index, path, s.label), gens[s.label], s.sample_rate)
+        worst.offer(index, row["systems"][first.label][order], (ref, gens))
     require_rows(res, paths)
+
+    def tracks(index: int, item) -> list:
+        path, (ref, gens) = res.rows[index]["path"], item
+        return [(REFERENCE, audio_file(index, path, REFERENCE), ref, first.sample_rate)] + [
+            (s.label, audio_file(index, path, s.label), gens[s.label], s.sample_rate) for s in res.systems
+        ]
+
+    def plot(rank: int, item, title: str) -> str:
+        return plot_comparison(item[0], item[1], res.systems, out_dir, rank, title)
+
+    res.media = write_worst(worst, res.rows, out_dir, tracks, plot)
+    res.plots = [m["plot"] for m in res.media]
     write_comparison(res, out_dir)
     return res

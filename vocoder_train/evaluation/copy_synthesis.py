@@ -6,8 +6,8 @@ For each reference file: audio -> features -> audio with the vocoder (any object
 (reference, generated). Metrics that need no reference (DNSMOS) are also scored on the reference,
 as ``ref_<name>`` columns beside the generated audio's. :func:`evaluate_files` writes the result
 files of :mod:`vocoder_train.evaluation.report` (``metrics.json``, ``metrics.csv``, ``report.md``,
-PNG plots). Files that cannot be read are skipped with a warning. Several models on the same files:
-:mod:`vocoder_train.evaluation.compare`.
+``report.html``, PNG plots, the audio of the worst files). Files that cannot be read are skipped
+with a warning. Several models on the same files: :mod:`vocoder_train.evaluation.compare`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from vocoder_train.evaluation.media import REFERENCE, WorstFiles, audio_file, write_worst
+from vocoder_train.evaluation.method import describe_engine, describe_metrics
 from vocoder_train.evaluation.report import plot_histograms, plot_spectrograms, write_outputs
+from vocoder_train.evaluation.statistics import Bootstrap
 from vocoder_train.metrics.registry import (
     EVALUATE_METRICS,
     MetricOptions,
     compute_metrics,
+    higher_is_better,
     reference_columns,
     reference_scores,
 )
@@ -44,7 +48,9 @@ class Resynthesizer(Protocol):
 @dataclass
 class EvalResult:
     """What :func:`evaluate_files` measured. ``rows``: one dict per scored file (path, duration_s,
-    synth_s, metrics, and the reference's own scores in the ``reference`` columns)."""
+    synth_s, metrics, and the reference's own scores in the ``reference`` columns). ``engine`` and
+    ``method``: what decoded and how each metric was computed, in words; ``media``: the files shown
+    in full, worst first by ``order_by`` (:func:`~vocoder_train.evaluation.media.write_worst`)."""
 
     model: str
     data: str
@@ -55,6 +61,10 @@ class EvalResult:
     skipped: list[dict] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
     reference: tuple[str, ...] = ()
+    engine: str = ""
+    method: tuple[str, ...] = ()
+    order_by: str = ""
+    media: list[dict] = field(default_factory=list)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -179,16 +189,34 @@ class EvalSettings:
     """What an evaluation computes and writes, shared by :func:`evaluate_files` and
     :func:`vocoder_train.evaluation.compare.compare_files`.
 
-    ``plots``: spectrogram comparisons for the first files; ``save_audio``: keep the generated
+    ``plots``: how many files are shown in full (spectrograms; audio players in report.html), the
+    worst by ``order_by`` (default: the first metric); ``save_audio``: keep every file's generated
     audio; ``labels``: ``model``, ``data`` and ``device`` as the report names them; ``options``: the
-    CREPE model and device (:class:`~vocoder_train.metrics.registry.MetricOptions`)."""
+    CREPE model and device (:class:`~vocoder_train.metrics.registry.MetricOptions`); ``bootstrap``:
+    resamples and seed of an A/B report's intervals."""
 
     metrics: Sequence[str] = EVALUATE_METRICS
-    plots: int = 3
+    plots: int = 10
     save_audio: bool = False
     progress: bool = True
     labels: dict[str, str] | None = None
     options: MetricOptions | None = None
+    order_by: str | None = None
+    bootstrap: Bootstrap = field(default_factory=Bootstrap)
+
+    def order_metric(self) -> str:
+        """The metric files are ordered by; ValueError when it is not among ``metrics``."""
+        name = self.order_by or self.metrics[0]
+        if name not in self.metrics:
+            raise ValueError(
+                f"order by {name!r}: not among the metrics evaluated ({', '.join(self.metrics)})"
+            )
+        return name
+
+    def describe(self) -> tuple[str, ...]:
+        """How each of ``metrics`` is computed, in words
+        (:func:`~vocoder_train.evaluation.method.describe_metrics`)."""
+        return tuple(describe_metrics(self.metrics, self.options))
 
 
 def evaluate_files(
@@ -203,6 +231,7 @@ def evaluate_files(
     from vocoder_train.io.audio import save_audio as write_audio
 
     opts = settings or EvalSettings()
+    order = opts.order_metric()
     out_dir = Path(output)
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = {"model": "", "data": "", "device": "cpu", **(opts.labels or {})}
@@ -215,7 +244,11 @@ def evaluate_files(
         labels["device"],
         tuple(opts.metrics),
         reference=reference_columns(opts.metrics),
+        engine=describe_engine(model),
+        method=opts.describe(),
+        order_by=order,
     )
+    worst = WorstFiles(opts.plots, higher_is_better(order))
 
     def score_one(path: str):
         return score_file(model, path, res.metrics, opts.options)
@@ -224,10 +257,21 @@ def evaluate_files(
         res.rows.append(row)
         index = len(res.rows) - 1
         if opts.save_audio:
-            write_audio(out_dir / "audio" / f"{index:04d}_{Path(path).stem}.wav", gen, sr)
-        if index < opts.plots:
-            res.plots.append(plot_spectrograms(ref, gen, sr, out_dir, index, Path(path).name))
+            write_audio(out_dir / audio_file(index, path), gen, sr)
+        worst.offer(index, row[order], (ref, gen))
     require_rows(res, paths)
-    res.plots.insert(0, plot_histograms(res, out_dir))
+
+    def tracks(index: int, item) -> list:
+        path = res.rows[index]["path"]
+        return [
+            (REFERENCE, audio_file(index, path, REFERENCE), item[0], sr),
+            ("generated", audio_file(index, path), item[1], sr),
+        ]
+
+    def plot(rank: int, item, title: str) -> str:
+        return plot_spectrograms(item[0], item[1], sr, out_dir, rank, title)
+
+    res.media = write_worst(worst, res.rows, out_dir, tracks, plot)
+    res.plots = [plot_histograms(res, out_dir), *(m["plot"] for m in res.media)]
     write_outputs(res, out_dir)
     return res

@@ -1,4 +1,5 @@
-"""Writing a copy-synthesis evaluation's report: plots, ``metrics.json``, ``metrics.csv`` and ``report.md``.
+"""Writing a copy-synthesis evaluation's report: plots, ``metrics.json``, ``metrics.csv``, ``report.md``
+and ``report.html``.
 
 :func:`write_outputs` writes what :func:`vocoder_train.evaluation.copy_synthesis.evaluate_files`
 measured (an :class:`~vocoder_train.evaluation.copy_synthesis.EvalResult`); the plot and formatting
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from vocoder_train.evaluation import html_report as h
+from vocoder_train.evaluation.media import REFERENCE, worst_first
 from vocoder_train.metrics.registry import REFERENCE_PREFIX, higher_is_better
 
 if TYPE_CHECKING:
     from vocoder_train.evaluation.copy_synthesis import EvalResult
 
-RESULT_FILES = ("metrics.json", "metrics.csv", "report.md")
+RESULT_FILES = ("metrics.json", "metrics.csv", "report.md", "report.html")
 
 
 # -- plots -------------------------------------------------------------------------------------------
@@ -115,15 +118,39 @@ def finite_or_none(v):
     return v if not isinstance(v, float) or math.isfinite(v) else None  # strict JSON has no NaN
 
 
+def shown_note(order_by: str, shown: int, system: str = "") -> str:
+    """The line saying which files the report shows in full (``system``: whose values order them)."""
+    of = f" of {system}" if system else ""
+    return f"files shown in full: the {shown} worst by {order_by}{of} ({better(order_by)} is better)"
+
+
+def method_section(facts: Sequence[str]) -> list[str]:
+    """report.md's lines saying how its numbers were made."""
+    return ["", "## How these numbers were made", "", *[f"- {f}" for f in facts]]
+
+
+def method_facts(res: EvalResult) -> list[str]:
+    """How a one-model evaluation's numbers were made, one fact a line (report.md and report.html)."""
+    return [
+        f"{len(res.rows)} files, copy synthesis (audio -> the model's features -> audio) at "
+        f"{res.sample_rate} Hz on {res.device}",
+        f"decoded by: {res.engine}",
+        *res.method,
+        shown_note(res.order_by, len(res.media)),
+    ]
+
+
 def write_outputs(res: EvalResult, out_dir: Path) -> None:
-    """metrics.json, metrics.csv and report.md."""
+    """metrics.json, metrics.csv, report.md and report.html."""
     agg = res.aggregate()
     doc = {
         "model": res.model,
         "data": res.data,
         "sample_rate": res.sample_rate,
         "device": res.device,
+        "engine": res.engine,
         "metrics": list(res.metrics),
+        "method": list(res.method),
         "reference_columns": list(res.reference),
         "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
         "aggregate": {k: {s: finite_or_none(v) for s, v in d.items()} for k, d in agg.items()},
@@ -133,6 +160,8 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
         "files": [{k: finite_or_none(v) for k, v in r.items()} for r in res.rows],
         "skipped": res.skipped,
         "plots": res.plots,
+        "order_by": res.order_by,
+        "shown": res.media,
     }
     (out_dir / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     with open(out_dir / "metrics.csv", "w", newline="", encoding="utf-8") as f:
@@ -140,6 +169,7 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
         w.writeheader()
         w.writerows(res.rows)
     (out_dir / "report.md").write_text(render_report(res, agg), encoding="utf-8")
+    (out_dir / "report.html").write_text(render_html(res, agg), encoding="utf-8")
 
 
 def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
@@ -151,19 +181,13 @@ def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
         f"- data: `{res.data}`",
         f"- sample rate: {res.sample_rate} Hz, device: {res.device}",
         f"- files evaluated: {len(res.rows)}, skipped: {len(res.skipped)}",
+        *method_section(method_facts(res)),
         "",
         "## Aggregate",
         "",
         *table_head("metric", "better", "mean", "std", "min", "max", "n", "NaN", "reference mean"),
     ]
-    for name in res.metrics:
-        d = agg[name]
-        stats = " | ".join(fmt_value(d[s]) for s in ("mean", "std", "min", "max"))
-        ref = agg.get(REFERENCE_PREFIX + name)
-        lines.append(
-            f"| {name} | {better(name)} | {stats} | {d['n']} | {d['n_nan']} | "
-            f"{fmt_value(ref['mean']) if ref else '-'} |"
-        )
+    lines += ["| " + " | ".join(text for text, _ in row) + " |" for row in aggregate_rows(res, agg)]
     if res.reference:
         lines += [
             "",
@@ -181,6 +205,8 @@ def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
         "",
         "## Plots",
         "",
+        f"Histograms, then the spectrograms of the {len(res.media)} worst files by {res.order_by}.",
+        "",
         *[f"![{p}]({p})" for p in res.plots],
         "",
         "## Per file",
@@ -191,6 +217,71 @@ def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
         vals = " | ".join(fmt_value(r[m]) for m in res.columns)
         lines.append(f"| `{Path(r['path']).name}` | {r['duration_s']:.2f} | {vals} |")
     return "\n".join(lines + skipped_section(res.skipped)) + "\n"
+
+
+def aggregate_rows(res: EvalResult, agg: dict[str, dict[str, float]]) -> list[list]:
+    """The aggregate table's rows as HTML cells (text, sort value): metric, better, mean, std, min,
+    max, n, NaN, reference mean."""
+    rows = []
+    for name in res.metrics:
+        d, ref = agg[name], agg.get(REFERENCE_PREFIX + name)
+        stats = [h.number(d[s], fmt_value(d[s])) for s in ("mean", "std", "min", "max")]
+        counts = [h.number(d[s], str(d[s])) for s in ("n", "n_nan")]
+        ref_cell = h.number(ref["mean"], fmt_value(ref["mean"])) if ref else ("-", "")
+        rows.append([(name, None), (better(name), None), *stats, *counts, ref_cell])
+    return rows
+
+
+def skipped_html(skipped: Sequence[dict]) -> list[tuple[str, str]]:
+    """report.html's section listing the skipped files (none when none were)."""
+    if not skipped:
+        return []
+    items = "".join(f"<li><code>{h.esc(s['path'])}</code>: {h.esc(s['reason'])}</li>" for s in skipped)
+    return [(f"Skipped files ({len(skipped)})", f"<ul>{items}</ul>")]
+
+
+def render_html(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
+    """report.html of one model: the aggregate table, histograms, the worst files with players for the
+    reference and the generated audio, and every file's values, worst first (tables sortable)."""
+    ref_cols = {n: REFERENCE_PREFIX + n for n in res.metrics if REFERENCE_PREFIX + n in res.reference}
+    files = []
+    for rank, m in enumerate(res.media, 1):
+        r = res.rows[m["index"]]
+        ref_vals = [(fmt_value(r[ref_cols[n]]) if n in ref_cols else "", None) for n in res.metrics]
+        rows = [
+            (REFERENCE, m["audio"][REFERENCE], ref_vals),
+            ("generated", m["audio"]["generated"], [(fmt_value(r[n]), None) for n in res.metrics]),
+        ]
+        note = f"{res.order_by}: {fmt_value(r[res.order_by])} ({better(res.order_by)} is better)"
+        files.append(h.file_section(rank, Path(r["path"]).name, note, res.metrics, rows, m["plot"]))
+    order = worst_first([r[res.order_by] for r in res.rows], higher_is_better(res.order_by))
+    every = [
+        [
+            h.number(rank, str(rank)),
+            (Path(res.rows[i]["path"]).name, None),
+            h.number(res.rows[i]["duration_s"], f"{res.rows[i]['duration_s']:.2f}"),
+            *(h.number(res.rows[i][c], fmt_value(res.rows[i][c])) for c in res.columns),
+        ]
+        for rank, i in enumerate(order, 1)
+    ]
+    heads = ("metric", "better", "mean", "std", "min", "max", "n", "NaN", "reference mean")
+    sections = [
+        ("Aggregate", h.table(heads, aggregate_rows(res, agg))),
+        ("Histograms", f'<img src="{h.link(res.plots[0])}" alt="histograms">' if res.plots else ""),
+        (f"Files, worst first by {res.order_by}", "\n".join(files) or "<p>none shown (--plots 0)</p>"),
+        (
+            f"All files, worst first by {res.order_by}",
+            h.table(("rank", "file", "seconds", *res.columns), every),
+        ),
+        *skipped_html(res.skipped),
+    ]
+    facts = [
+        f"model: {res.model}",
+        f"data: {res.data}",
+        f"files evaluated: {len(res.rows)}, skipped: {len(res.skipped)}",
+        f"real-time factor {fmt_value(res.rtf)} ({res.audio_s:.2f} s of audio in {res.synth_s:.3f} s)",
+    ]
+    return h.page("vocoder-evaluate report", facts, method_facts(res), sections)
 
 
 def table_head(*columns: str) -> list[str]:

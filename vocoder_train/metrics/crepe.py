@@ -28,8 +28,8 @@ pitch RMSE carries ~11.5 cents of dither noise); and the network runs on at most
 :data:`BATCH_FRAMES` frames at a time (its output per frame does not depend on the batch;
 Viterbi decoding still sees the whole file).
 
-``model="full"`` (the paper's) costs ~2.5 GMAC a frame: tens of ms a frame on a CPU core, so
-~30 s per 3 s of audio on a shared 2-core CPU; ``"tiny"`` is ~15x cheaper and scores differently.
+``model="full"`` (the paper's) costs ~2.5 GMAC a frame, seconds per second of audio on a CPU
+(docs/guide-inference.md gives a timing); ``"tiny"`` is much cheaper and scores differently.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class MetricOptions:
-    """crepe_model: "full" (the Vocos paper's) or "tiny" (~15x faster on a CPU, scores differ);
+    """crepe_model: "full" (the Vocos paper's) or "tiny" (much faster on a CPU, scores differ);
     device: where CREPE runs (None: the GPU when there is one)."""
 
     crepe_model: str = "full"

@@ -22,7 +22,7 @@ import torch
 
 from vocoder_train.io.checkpoint import apply_umask, load_checkpoint
 from vocoder_train.models.causal import is_causal
-from vocoder_train.models.export_formats import WRITERS, write_readme
+from vocoder_train.models.export_formats import WRITERS, input_name, write_readme
 from vocoder_train.models.inference.exportable import GRAPH_FORMATS, UnsupportedForExport, check_exportable
 from vocoder_train.models.store import MODEL_FILES, read_weights
 from vocoder_train.models.vocoder import load_vocoder
@@ -58,13 +58,15 @@ class ExportResult:
     tolerance: float
     probe_frames: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    probes: str = "mels"  # what the check ran on: "mels", or "stand-in features" (precomputed features)
 
 
 # -- probe inputs -----------------------------------------------------------------------------
 
 
 def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> list[torch.Tensor]:
-    """Two feature tensors (1, C, L): from 1 s of a synthetic voiced signal, and random with odd L."""
+    """Two feature tensors (1, C, L): from 1 s of a synthetic voiced signal (for a generator that takes
+    precomputed features, 1 s of stand-in ones), and random with odd L."""
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(sample_rate) / sample_rate
     f0 = 110 + 90 * t  # a glide, so every frame differs
@@ -72,8 +74,12 @@ def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> l
     audio = sum(0.25 / k * torch.sin(k * phase) for k in range(1, 8)) + 0.01 * torch.randn(
         t.shape, generator=g
     )
-    with torch.inference_mode():
-        real = generator.features(audio[None].float()).clone()
+    fe = generator.feature_extractor
+    if not getattr(fe, "takes_audio", True):
+        real = fe.example(sample_rate // fe.hop_length, seed)
+    else:
+        with torch.inference_mode():
+            real = generator.features(audio[None].float()).clone()
     rand = real.mean() + real.std() * torch.randn(1, real.shape[1], 37, generator=g)
     return [real, rand]
 
@@ -180,7 +186,7 @@ def export(
                 f"{tolerance:.1e}; nothing was written to {output}"
             )
         hint = f"Checked against the training model: max abs diff {diff:.2e} (fp32)."
-        files.append(write_readme(tmp, fmt, str(source), hint))
+        files.append(write_readme(tmp, fmt, str(source), hint, input_name(generator)))
         apply_umask(tmp)  # mkdtemp made it 0o700, and some writers make 0o600 files
         check_output(output, force)  # again: someone may have written there meanwhile
         publish(tmp, output)
@@ -197,6 +203,7 @@ def export(
         tolerance=tolerance,
         probe_frames=[m.shape[-1] for m in mels],
         notes=_notes(fmt, generator),
+        probes="mels" if getattr(generator.feature_extractor, "takes_audio", True) else "stand-in features",
     )
 
 
@@ -213,6 +220,12 @@ def _notes(fmt: str, generator: torch.nn.Module) -> list[str]:
         for part in ("feature_extractor", "backbone", "head")
         if type(m := getattr(generator, part, None)).__module__.startswith("vocoder_train")
     ]
+    fe = generator.feature_extractor
+    if not getattr(fe, "takes_audio", True):
+        notes.append(
+            f"the model takes precomputed features, (B, {fe.channels}, frames) a frame every {fe.hop_length} "
+            "samples (input 'features' of the graph formats); checked on stand-in random ones"
+        )
     if ours and fmt not in GRAPH_FORMATS:  # a graph runs without the classes its config.yaml names
         notes.append(f"the {', the '.join(ours)}: loading needs vocoder_train installed")
     if fmt == "onnx-stream":

@@ -8,7 +8,8 @@ Formats (each folder also holds config.yaml, in vocos' format plus ``sample_rate
   is on a hub).
 * ``safetensors``: ``generator.safetensors`` (state_dict; the config as JSON in its metadata).
 * ``torchscript``: ``generator.torchscript.pt``, a traced mel -> waveform graph.
-* ``onnx``: ``generator.onnx``, mel ``(B, n_mels, frames)`` -> audio ``(B, samples)``, dynamic axes.
+* ``onnx``: ``generator.onnx``, mel ``(B, n_mels, frames)`` -> audio ``(B, samples)``, dynamic axes (the
+  input is named ``features``, ``(B, channels, frames)``, for a generator on precomputed features).
 * ``onnx-stream``: ``generator.stream.onnx``, a causal generator's streaming step
   (:class:`~vocoder_train.models.inference.stream_step.StreamingVocos`): ``(mel chunk, *state) ->
   (audio, tail_audio, *next_state)``, dynamic batch and chunk length.
@@ -80,8 +81,14 @@ def quiet_onnx_export() -> None:
     warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
 
 
+def input_name(generator) -> str:
+    """The name of a graph's input: "mel", or "features" for a generator on precomputed features."""
+    return "mel" if getattr(generator.feature_extractor, "takes_audio", True) else "features"
+
+
 def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
     module = ExportableVocos(generator).eval()
+    name = input_name(generator)
     # torch 2.14 defaults to the dynamo exporter, which needs `onnxscript` (not a dependency here);
     # the TorchScript-based exporter handles this graph (conv, layer norm, linear, conv_transpose).
     with warnings.catch_warnings(), torch.no_grad():
@@ -91,9 +98,9 @@ def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
             (mels[0],),
             str(folder / MODEL_FILES["onnx"]),
             dynamo=False,
-            input_names=["mel"],
+            input_names=[name],
             output_names=["audio"],
-            dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}},
+            dynamic_axes={name: {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}},
             opset_version=opset,
         )
     import onnx
@@ -142,7 +149,8 @@ WRITERS = {
 }
 
 
-def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
+def write_readme(folder: Path, fmt: str, source: str, result_hint: str, name: str = "mel") -> str:
+    """README.md for ``fmt``; ``name``: the input, "mel" or "features" (:func:`input_name`)."""
     load = {
         "vocos": 'from vocos import Vocos\nimport torch\n\nvocos = Vocos.from_hparams("config.yaml")\n'
         'vocos.load_state_dict(torch.load("pytorch_model.bin", map_location="cpu", weights_only=True))\n'
@@ -155,7 +163,7 @@ def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
         "torchscript": 'import torch\n\nmodel = torch.jit.load("generator.torchscript.pt").eval()\n'
         "audio = model(mel)  # mel: float32 (B, n_mels, frames) -> (B, samples)",
         "onnx": 'import onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
-        '(audio,) = sess.run(None, {"mel": mel})  # float32 (B, n_mels, frames) -> (B, samples)',
+        f'(audio,) = sess.run(None, {{"{name}": mel}})  # float32 (B, n_mels, frames) -> (B, samples)',
         "onnx-stream": 'import vocoder_train as vt\n\nstreamer = vt.load_vocoder(".").stream()  # carries '
         "the state\n"
         "for chunk in mel_chunks:  # float32 (B, n_mels, c), any c per call\n    play(streamer.push(chunk))\n"
@@ -164,12 +172,18 @@ def write_readme(folder: Path, fmt: str, source: str, result_hint: str) -> str:
         "# the next call; drop the first n_fft - hop samples of an utterance (before time 0); after\n"
         "# its last chunk, the last call's tail_audio is the end.",
     }[fmt]
+    example = "input.wav" if name == "mel" else "features.npy"
+    front = (
+        "the mel\nfront-end (`feature_extractor`) is what the model expects as input."
+        if name == "mel"
+        else "its\n`feature_extractor` is `PrecomputedFeatures`: the model takes features made elsewhere,\n"
+        "float32 (B, channels, frames), where the examples below say mel."
+    )
     text = (
         f"# Vocoder export ({fmt})\n\nExported by `vocoder-export` from `{source}`. {result_hint}\n\n"
-        "`config.yaml` is a vocos config (feature_extractor / backbone / head) plus `sample_rate`; the mel\n"
-        "front-end (`feature_extractor`) is what the model expects as input.\n\n"
-        f"## Load it\n\n```python\n{load}\n```\n\n"
-        "Or, from the command line: `vocoder-synthesize <this folder> input.wav --output out/`.\n"
+        "`config.yaml` is a vocos config (feature_extractor / backbone / head) plus `sample_rate`; "
+        f"{front}\n\n## Load it\n\n```python\n{load}\n```\n\n"
+        f"Or, from the command line: `vocoder-synthesize <this folder> {example} --output out/`.\n"
     )
     (folder / "README.md").write_text(text, encoding="utf-8")
     return "README.md"

@@ -1,4 +1,8 @@
-"""Mel front ends other than vocos' own, as ``vocos.feature_extractors.FeatureExtractor`` s.
+"""Front ends other than vocos' own mel, as ``vocos.feature_extractors.FeatureExtractor`` s.
+
+:class:`PrecomputedFeatures` computes nothing: its generator synthesizes from features made elsewhere
+(SSL layers, TTS latents, another codec's features), which come with the data (``data=feature_pairs``)
+and with the input (``.npy`` files).
 
 :class:`HifiganMelFeatures` computes the log-mel spectrogram exactly as HiFi-GAN's
 ``meldataset.mel_spectrogram`` does (written from its documented formula), so a Vocos
@@ -17,8 +21,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 import torchaudio
+from omegaconf import DictConfig, OmegaConf
 from vocos.feature_extractors import FeatureExtractor
 
+from vocoder_train.config.checks import is_positive_int, select
 from vocoder_train.dsp import istft_trim
 
 
@@ -86,3 +92,67 @@ class HifiganMelFeatures(FeatureExtractor):
         mag = torch.sqrt(spec.real.square() + spec.imag.square() + self.mag_eps)
         mel = torch.matmul(self.mel_basis, mag)
         return torch.log(torch.clamp(mel, min=self.clip_min))
+
+
+class FeaturesComeWithTheInput(ValueError):
+    """A :class:`PrecomputedFeatures` front end was asked for the features of audio."""
+
+
+class PrecomputedFeatures(FeatureExtractor):
+    """The front end of a generator that synthesizes from precomputed features: ``channels`` features a
+    frame, one frame every ``hop_length`` samples (``sample_rate / frame_rate``). It has no parameters
+    and computes nothing: the features come with the training data (``data=feature_pairs``) and with
+    the inputs of ``vocoder-synthesize`` (``(channels, frames)`` ``.npy`` files); asked for the
+    features of audio, it raises :class:`FeaturesComeWithTheInput`.
+
+    Args:
+        channels (int): features per frame (the backbone's ``input_channels``).
+        hop_length (int): samples per frame (the head's hop).
+    """
+
+    takes_audio = False  # what inference and export read: features are inputs, not computed from audio
+
+    def __init__(self, channels: int, hop_length: int):
+        super().__init__()
+        if not (is_positive_int(channels) and is_positive_int(hop_length)):
+            raise ValueError(
+                f"PrecomputedFeatures: channels={channels!r} and hop_length={hop_length!r} must be positive "
+                "integers"
+            )
+        self.channels, self.hop_length = channels, hop_length
+
+    def forward(self, audio: torch.Tensor, **kwargs) -> torch.Tensor:
+        raise FeaturesComeWithTheInput(
+            f"this model synthesizes from precomputed features ({self.channels} channels, a frame every "
+            f"{self.hop_length} samples) and computes none from audio: the features come with the data "
+            "(data=feature_pairs) or the input (.npy files of shape (channels, frames))"
+        )
+
+    def example(self, frames: int, seed: int = 0) -> torch.Tensor:
+        """Stand-in features (1, channels, frames), unit normal and seeded, for the probes that check an
+        export or pick an engine (a mel model's probes are the features of a synthetic signal)."""
+        return torch.randn(1, self.channels, frames, generator=torch.Generator().manual_seed(seed))
+
+    @classmethod
+    def frame_layout(cls, node) -> tuple[int | None, int | None]:
+        """(hop length, channels) of the features: what the generator's head and backbone must take (None
+        where unset or unresolved)."""
+        node = node if isinstance(node, DictConfig) else OmegaConf.create(dict(node))
+        return select(node, "hop_length"), select(node, "channels")
+
+    @classmethod
+    def config_problems(cls, node, key: str, cfg) -> list[str]:
+        """Set values are positive integers, and the shipped data source delivers features
+        (``data.features``; a data source of your own that puts ``features`` in its batches passes)."""
+        p = [
+            f"{key}.{name}={value!r}: must be a positive integer"
+            for name in ("channels", "hop_length")
+            # None: unset or unresolved, reported where it is written (data.channels, audio.hop_length)
+            if (value := select(node, name)) is not None and not is_positive_int(value)
+        ]
+        if select(cfg, "data.features") is False:
+            p.append(
+                f"{key}: PrecomputedFeatures synthesizes from features that come with the data, but "
+                "data.features=false: train on feature pairs (data=feature_pairs, or experiment=features)"
+            )
+        return p

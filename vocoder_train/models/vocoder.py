@@ -3,6 +3,9 @@
     vocoder = load_vocoder("runs/demo/checkpoints/last.ckpt")   # any kind vocoder_train.models.store finds
     audio = vocoder.decode(mel)                                # (B, n_mels, L) -> (B, T), on the CPU
 
+A model whose front end is :class:`~vocoder_train.models.frontends.PrecomputedFeatures` decodes features
+made elsewhere (``takes_audio`` is false); ``n_mels`` is then their channel count.
+
 :func:`load_vocoder` gives a :class:`TorchVocoder` for PyTorch weights (a checkpoint, a vocos folder, a
 safetensors export; decoded by one of :data:`ENGINES`), a :class:`TorchScriptVocoder`, an
 :class:`OnnxVocoder` or a :class:`StreamingOnnxVocoder` for the traced graphs. Every kind streams
@@ -29,7 +32,8 @@ AUTO_BF16_TOLERANCE = 1e-4
 
 
 class Vocoder:
-    """A loaded model of any kind: features ``(B, C, L)`` -> audio ``(B, T)``.
+    """A loaded model of any kind: features ``(B, C, L)`` -> audio ``(B, T)``; ``n_mels`` is C (the mel
+    bins of a mel model, the channels of precomputed features).
 
     Args:
         source (Path): the file or folder it was loaded from (for messages).
@@ -48,7 +52,11 @@ class Vocoder:
         )
         self.n_fft = int(head.get("n_fft") or head.get("mdct_frame_len") or 4 * self.hop_length)
         self.padding = head.get("padding", "same")
-        self.n_mels = int(fe.get("n_mels") or init_args(vocos_config, "backbone").get("input_channels"))
+        self.n_mels = int(
+            fe.get("n_mels")
+            or fe.get("channels")
+            or init_args(vocos_config, "backbone").get("input_channels")
+        )
         self._feature_extractor: torch.nn.Module | None = None
 
     def __repr__(self) -> str:
@@ -65,10 +73,26 @@ class Vocoder:
             self._feature_extractor = self._build_feature_extractor()
         return self._feature_extractor
 
+    @property
+    def takes_audio(self) -> bool:
+        """False when the model decodes precomputed features only (its front end computes none from audio,
+        :class:`~vocoder_train.models.frontends.PrecomputedFeatures`): inputs are ``.npy`` features."""
+        try:
+            return bool(getattr(self.feature_extractor, "takes_audio", True))
+        except ModelError:  # a front end that cannot be built: features() says so when asked
+            return True
+
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (B, T) at ``sample_rate`` -> features (B, C, L), on the CPU."""
         with torch.inference_mode():
             return self.feature_extractor(audio.float().cpu())
+
+    def probe_features(self) -> torch.Tensor:
+        """(1, C, L): the features of a 1 s synthetic voiced signal, or stand-in ones (seeded) for a model
+        that takes precomputed features."""
+        if self.takes_audio:
+            return self.features(_probe_audio(self.sample_rate))
+        return self.feature_extractor.example(self.sample_rate // self.hop_length)
 
     def _build_feature_extractor(self) -> torch.nn.Module:
         from hydra.utils import instantiate
@@ -157,7 +181,7 @@ class TorchVocoder(Vocoder):
             return
         fp32 = self.fused
         self._fuse("fused-bf16")
-        probe = self.features(_probe_audio(self.sample_rate))
+        probe = self.probe_features()
         with torch.inference_mode():
             error = float((self.fused(probe.to(self.device)) - fp32(probe.to(self.device))).abs().max())
         if error > AUTO_BF16_TOLERANCE:

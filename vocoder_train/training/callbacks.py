@@ -39,7 +39,8 @@ class DataHealth(pl.Callback):
 
     - ``data/skipped``: unreadable or non-finite files that the dataset replaced by another
       (``skipped``, ``skipped_path``); past ``max_skipped_files`` the run stops, naming them;
-    - ``data/mel_frames_fixed``: teacher-forced pairs whose mel frame count was trimmed or padded;
+    - ``data/mel_frames_fixed``: teacher-forced pairs (mels or other features) whose frame count was
+      trimmed or padded (``frames_fixed``);
     - ``data/mix_<name>``: with ``data.sources``, the share of the items each corpus supplied so
       far (by the index of the item actually loaded), every ``mix_every_n_steps`` batches.
 
@@ -62,8 +63,8 @@ class DataHealth(pl.Callback):
         if "skipped" in batch:
             pl_module.log("data/skipped", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=bs)
             self._count_skipped(batch["skipped"].tolist(), batch.get("skipped_path", []))
-        if "mel_fixed" in batch:
-            fixed = batch["mel_fixed"].sum()
+        if "frames_fixed" in batch:
+            fixed = batch["frames_fixed"].sum()
             self.mel_frames_fixed += int(fixed)
             pl_module.log("data/mel_frames_fixed", fixed.float(), reduce_fx="sum", batch_size=bs)
         data = getattr(trainer.datamodule, "data", None)  # the VocoderData behind VocoderDataModule

@@ -99,7 +99,10 @@ def apply_init(module: nn.Module, init: DictConfig | dict | None, generator_cfg:
             f"init.path={path}: front end or head differs from the config:\n  " + "\n  ".join(diffs)
         )
     sizes = backbone_problems(
-        OmegaConf.create({"model": {"generator": ours}}), pre_cfg.get("backbone", {}), f"init.path={path}"
+        OmegaConf.create({"model": {"generator": ours}}),
+        pre_cfg.get("backbone", {}),
+        f"init.path={path}",
+        (pre_cfg.get("feature_extractor") or {}).get("_target_"),
     )
     if sizes:
         raise InitError(sizes[0])
@@ -145,6 +148,7 @@ def init_problems(cfg: DictConfig) -> list[str]:
     try:
         stored = yaml.safe_load((src / "config.yaml").read_text(encoding="utf-8")) or {}
         fe = stored["feature_extractor"]["init_args"]
+        front_end = stored["feature_extractor"].get("class_path")
         bb = {"_target_": stored["backbone"]["class_path"], **stored["backbone"]["init_args"]}
     except (KeyError, TypeError, OSError, yaml.YAMLError):
         return []  # the loader reports a malformed config with more context
@@ -156,39 +160,44 @@ def init_problems(cfg: DictConfig) -> list[str]:
                 f"audio.{key}={ours} but init.path={path} was trained with {key}={fe[key]}: set "
                 f"audio.{key}={fe[key]}"
             )
-    return p + backbone_problems(cfg, bb, f"init.path={path}")
+    return p + backbone_problems(cfg, bb, f"init.path={path}", front_end)
 
 
 BACKBONE_SIZES = ("dim", "intermediate_dim", "num_layers")
 
 
-def _generator_option(sizes: dict) -> str | None:
+def _generator_option(sizes: dict, front_end: str | None = None) -> str | None:
     """The shipped ``model/generator`` option whose backbone has this class (``_target_``) and these
-    sizes (its own file over the one it extends), or None."""
+    sizes and, when given, whose feature extractor is ``front_end`` (a ``_target_``), its own file over
+    the one it extends; or None."""
     import yaml
 
     folder = Path(CONFIG_DIR) / "model" / "generator"
     for f in sorted(folder.glob("*.yaml")):
         node = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
         parents = [d for d in node.get("defaults", []) if isinstance(d, str) and d != "_self_"]
-        backbone = {}
-        for parent in parents:
-            backbone.update(
-                (yaml.safe_load((folder / f"{parent}.yaml").read_text()) or {}).get("backbone", {})
-            )
-        backbone.update(node.get("backbone", {}))
-        if all(backbone.get(k) == sizes.get(k) for k in (*BACKBONE_SIZES, "_target_")):
+        parts: dict[str, dict] = {"backbone": {}, "feature_extractor": {}}
+        for source in [yaml.safe_load((folder / f"{p}.yaml").read_text()) or {} for p in parents] + [node]:
+            for part, values in parts.items():
+                values.update(source.get(part, {}))
+        backbone, fe = parts["backbone"], parts["feature_extractor"]
+        if all(backbone.get(k) == sizes.get(k) for k in (*BACKBONE_SIZES, "_target_")) and (
+            front_end is None or fe.get("_target_") == front_end
+        ):
             return f.stem
     return None
 
 
-def backbone_problems(cfg: DictConfig, pretrained: dict, source: str) -> list[str]:
-    """The configured backbone has the pretrained one's sizes; else one line naming what to pick."""
+def backbone_problems(
+    cfg: DictConfig, pretrained: dict, source: str, front_end: str | None = None
+) -> list[str]:
+    """The configured backbone has the pretrained one's sizes; else one line naming what to pick (a
+    shipped option with the pretrained ``front_end`` too, when given)."""
     ours = {k: select(cfg, f"model.generator.backbone.{k}") for k in BACKBONE_SIZES}
     theirs = {k: pretrained.get(k) for k in BACKBONE_SIZES}
     if ours == theirs or None in theirs.values():
         return []
-    option = _generator_option({**theirs, "_target_": pretrained.get("_target_")})
+    option = _generator_option({**theirs, "_target_": pretrained.get("_target_")}, front_end)
     pick = (
         f"model/generator={option}"
         if option

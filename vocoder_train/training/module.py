@@ -146,9 +146,9 @@ class VocoderGAN(pl.LightningModule):
         return self.generator(audio)
 
     def _features(self, batch: dict) -> torch.Tensor:
-        """The batch's ``mel`` (B, n_mels, L) when present (teacher-forced fine-tuning), else the
-        generator's features of its ``audio`` (copy synthesis)."""
-        return batch["mel"] if "mel" in batch else self.generator.features(batch["audio"])
+        """The batch's ``features`` (B, C, L) when present (teacher-forced pairs: mels or other
+        precomputed features), else the generator's features of its ``audio`` (copy synthesis)."""
+        return batch["features"] if "features" in batch else self.generator.features(batch["audio"])
 
     def generate(self, batch: dict) -> torch.Tensor:
         """Generated audio (B, T) for a batch, T = the length of ``batch["audio"]``."""
