@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install ffmpeg test test-fast test-gpu demo bench bench-quality lint clean
+.PHONY: help install ffmpeg chromium test test-fast test-gpu demo bench bench-quality lint clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -22,7 +22,16 @@ ffmpeg: ## Install Debian's ffmpeg if FFmpeg's shared libraries are missing (tor
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q ffmpeg; \
 	fi
 
-install: ffmpeg $(STAMP) ## Create .venv and install the project (editable) with its dev tools; idempotent
+chromium: ## Install Debian's chromium and chromium-driver if missing (the browser tests of the HTML pages)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver: present"; \
+	else \
+	  echo "chromium or chromedriver missing: installing Debian packages chromium chromium-driver"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; \
+	fi
+
+install: ffmpeg chromium $(STAMP) ## Create .venv and install the project (editable) with its dev tools; idempotent
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -23,8 +23,9 @@ def run(opts: Options) -> dict:
     from vocoder_train.io.checkpoint import load_torchscript
     from vocoder_train.models.export_formats import write_onnx, write_torchscript
     from vocoder_train.models.generator import VocosGenerator
+    from vocoder_train.models.graph_vocoders import onnx_session
     from vocoder_train.models.inference.fused import FusedVocos
-    from vocoder_train.models.vocoder import TorchVocoder, onnx_session
+    from vocoder_train.models.vocoder import TorchVocoder
 
     torch.manual_seed(0)
     seconds = 2.0 if opts.quick else 10.0

@@ -12,12 +12,11 @@ compared. Peak RSS is measured in a fresh subprocess per variant (2 iterations e
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 
 from benchmarks import harness
-from benchmarks.harness import ROOT, Benchmark, Options, ab_schedule, fmt_s, progress, sync
+from benchmarks.harness import ROOT, Benchmark, Options, ab_schedule, loss_cells, progress, step_rows, sync
 from benchmarks.ours import build_ours, ours_step, quiet_lightning
 from benchmarks.upstream import SR, TERMS, UpstreamStep, make_batches
 
@@ -66,13 +65,9 @@ def format_step(res: dict, opts: Options) -> str:
         "peak RSS MB |",
         "|---|---|---|---|---|",
     ]
-    for name, ts in times.items():
-        m, ref = statistics.median(ts), statistics.median(times[f"upstream {name.split()[1]}"])
-        r = rss.get(name)
-        lines.append(
-            f"| {name} | {fmt_s(ts)} | {m / ref:.3f} | {opts.batch * opts.segment / SR / m:.2f} "
-            f"| {f'{r:.0f}' if r else '-'} |"
-        )
+    lines += step_rows(
+        times, opts.batch * opts.segment / SR, lambda name: f"{rss[name]:.0f}" if rss.get(name) else "-"
+    )
     pairs = [p.split()[1] for p in times if p.startswith("ours")]
     lines += [
         "",
@@ -86,12 +81,9 @@ def format_step(res: dict, opts: Options) -> str:
     lines += [head, "|" + "---|" * (2 + 3 * len(pairs))]
     for it in range(min(3, len(res["losses"][f"upstream {pairs[0]}"]))):
         for term in TERMS:
-            cells = []
-            for p in pairs:
-                v, up = res["losses"][f"ours {p}"][it].get(term), res["losses"][f"upstream {p}"][it].get(term)
-                diff = f"{abs(v - up) / max(abs(up), 1e-12):.2e}" if v is not None and up is not None else "-"
-                cells += [f"{v:.6f}" if v is not None else "-", f"{up:.6f}" if up is not None else "-", diff]
-            lines.append(f"| {it + 1} | {term} | " + " | ".join(cells) + " |")
+            lines.append(
+                f"| {it + 1} | {term} | " + " | ".join(loss_cells(res["losses"], pairs, it, term)) + " |"
+            )
     return "\n".join(lines)
 
 

@@ -67,9 +67,10 @@ def streamers(opts: Options, folder: Path) -> dict:
     """name -> a function making a fresh streamer, for the rows of the speed table."""
     from vocoder_train.dsp import causal_latency
     from vocoder_train.models.export_formats import write_onnx_stream
+    from vocoder_train.models.graph_vocoders import onnx_session
     from vocoder_train.models.inference.stream_step import onnx_initial_state, onnx_step
     from vocoder_train.models.inference.streaming import CarriedStateStreamer
-    from vocoder_train.models.vocoder import TorchVocoder, onnx_session
+    from vocoder_train.models.vocoder import TorchVocoder
 
     names = ("vocos_causal_small", "vocos_small") if opts.small else ("vocos_causal", "vocos_base")
     causal, causal_cfg = _generator(names[0])

@@ -117,6 +117,7 @@ class Benchmark:
 # name -> (module, part of the default run); ``benchmarks.run`` runs them in this order
 REGISTRY: dict[str, tuple[str, bool]] = {
     "step": ("benchmarks.bench_step", True),
+    "encodec": ("benchmarks.bench_encodec", True),
     "options": ("benchmarks.bench_options", True),
     "loader": ("benchmarks.bench_loader", True),
     "infer": ("benchmarks.bench_infer", True),
@@ -229,6 +230,27 @@ def machine_line(threads: int, clock: str = "wall", device: str = "cpu") -> str:
 
 def stats(ts: list[float]) -> tuple[float, float, float]:
     return statistics.median(ts), min(ts), max(ts)
+
+
+def step_rows(times: dict[str, list[float]], audio_seconds: float, last: Callable[[str], str]) -> list[str]:
+    """A step table's rows: per variant ("ours fp32", "upstream fp32", ...) its times, the ratio to the
+    upstream variant at the same precision, audio seconds per second, and ``last(name)``."""
+    rows = []
+    for name, ts in times.items():
+        m, ref = statistics.median(ts), statistics.median(times[f"upstream {name.split()[1]}"])
+        rows.append(f"| {name} | {fmt_s(ts)} | {m / ref:.3f} | {audio_seconds / m:.2f} | {last(name)} |")
+    return rows
+
+
+def loss_cells(losses: dict[str, list[dict]], precisions: list[str], iteration: int, term: str) -> list[str]:
+    """A loss table's cells for ``term`` at ``iteration``: per precision ours, upstream and their relative
+    difference (``losses`` keyed "ours fp32", "upstream fp32", ...)."""
+    cells = []
+    for p in precisions:
+        v, up = losses[f"ours {p}"][iteration].get(term), losses[f"upstream {p}"][iteration].get(term)
+        diff = f"{abs(v - up) / max(abs(up), 1e-12):.2e}" if v is not None and up is not None else "-"
+        cells += [f"{v:.6f}" if v is not None else "-", f"{up:.6f}" if up is not None else "-", diff]
+    return cells
 
 
 def fmt_s(ts: list[float], scale: float = 1.0, digits: int = 2) -> str:

@@ -21,13 +21,13 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*TorchScript.*")
 
 
-def compose_ours(overrides: list[str]):
+def compose_ours(overrides: list[str], experiment: str = "vocos_mel_24khz"):
     from hydra import compose, initialize_config_dir
 
     from vocoder_train.config import CONFIG_DIR
 
     base = [
-        "experiment=vocos_mel_24khz",
+        f"experiment={experiment}",
         "model.optim.total_iterations=1000000",
         "validation.metrics=[]",
         "logger={}",
@@ -52,10 +52,16 @@ def map_upstream_discriminators(peer: UpstreamStep) -> dict[str, torch.Tensor]:
 
 
 def build_ours(peer: UpstreamStep, overrides: list[str] | None = None):
+    """Ours with the peer's weights: the mel recipe, or for an EnCodec peer ``experiment=vocos_encodec_24khz``
+    with ``codec.path`` at the EnCodec file the peer loaded (torch hub's cache)."""
     from vocoder_train.io.buffers import drop_derived
     from vocoder_train.training.run import build_module
 
-    module = build_module(compose_ours(list(overrides or [])))
+    overrides = list(overrides or [])
+    if peer.encodec:
+        overrides.append(f"codec.path={encodec_hub_file()}")
+    experiment = "vocos_encodec_24khz" if peer.encodec else "vocos_mel_24khz"
+    module = build_module(compose_ours(overrides, experiment))
     module.generator.load_state_dict(
         drop_derived(peer.gen.state_dict(), module.generator)
     )  # vocos saves its windows/filterbanks
@@ -71,6 +77,7 @@ def build_ours(peer: UpstreamStep, overrides: list[str] | None = None):
         return cached["v"]
 
     module.configure_optimizers = configure_optimizers
+    module.reset_optimizers = cached.clear  # the next fit starts with fresh optimizers
     return module
 
 
@@ -91,9 +98,37 @@ def _step_timer(opts: Options):
     return Timer()
 
 
-def ours_step(module, audio: torch.Tensor, precision: str, opts: Options) -> tuple[float, dict[str, float]]:
+def encodec_hub_file():
+    """Where torch hub keeps the 24 kHz EnCodec's weights ($TORCH_HOME/hub/checkpoints/...)."""
+    from pathlib import Path
+
+    from vocoder_train.models.codec import ENCODEC_FILE
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / ENCODEC_FILE
+
+
+def random_encodec_home(home, seed: int = 0):
+    """Makes ``home`` this process's torch home ($TORCH_HOME) with a seeded random-weights EnCodec in its hub
+    cache, where vocos' EnCodec front end finds it: the EnCodec step runs without the network, and a real
+    cache is never written. Returns the weights file."""
+    import os
+    from pathlib import Path
+
+    from vocoder_train.models.codec import random_encodec
+
+    os.environ["TORCH_HOME"] = str(home)
+    path = encodec_hub_file()
+    assert Path(home) in path.parents, f"torch hub's folder {path.parent} is not under {home}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(random_encodec(seed).state_dict(), path)
+    return path
+
+
+def ours_step(
+    module, audio: torch.Tensor, precision: str, opts: Options, condition: int | None = None
+) -> tuple[float, dict[str, float]]:
     """One GAN iteration of ``VocoderGAN.training_step`` through a Lightning Trainer on ``opts.device``;
-    (seconds on ``opts``' clock, losses)."""
+    (seconds on ``opts``' clock, losses). ``condition``: the conditioning id of a conditioned model."""
     import pytorch_lightning as pl
 
     timer = _step_timer(opts)
@@ -110,6 +145,7 @@ def ours_step(module, audio: torch.Tensor, precision: str, opts: Options) -> tup
         limit_val_batches=0,
         callbacks=[timer],
     )
-    loader = torch.utils.data.DataLoader([{"audio": audio}], batch_size=None)
+    item = {"audio": audio} if condition is None else {"audio": audio, "condition": torch.tensor([condition])}
+    loader = torch.utils.data.DataLoader([item], batch_size=None)
     trainer.fit(module, train_dataloaders=loader)
     return timer.dt, timer.losses

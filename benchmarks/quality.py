@@ -9,7 +9,8 @@ Steps: ``vocoder-prepare`` on the corpus with its held-out list; ``vocoder-train
 ``trainer.max_time`` set to the budget (validation time counts against it, as it would for a
 user); whole-file copy synthesis of the held-out files with the last checkpoint, scored with
 mel L1, multi-resolution STFT distance, PESQ-wb and STOI; the same checkpoint with its
-inference-time steps off (phase refinement, mel projection: "network only"); Griffin-Lim (32
+inference-time steps off (phase refinement, mel projection: "network only", which ``vocoder-evaluate``
+reports beside such a model); Griffin-Lim (32
 iterations, no training) on the same mels, alone and followed by the same mel projection. Every
 row is measured in the same run. Prints a table and writes ``quality.json``.
 """
@@ -83,25 +84,9 @@ def _mel_passes(ckpt: dict) -> int:
     return int(gen.get("mel_passes", 0) or 0)
 
 
-def network_only_scores(ckpt_path: Path, val_manifest: Path) -> dict[str, float] | None:
-    """The same checkpoint with its inference-time steps off (ConsistencyISTFTHead's refinement,
-    the generator's mel projection): what the network alone gives. None when it has neither."""
-    from vocoder_train.data.manifest import read_manifest
-    from vocoder_train.io.audio import load_audio
-    from vocoder_train.metrics import compute_metrics
-    from vocoder_train.models.vocoder import load_vocoder
-
-    vocoder = load_vocoder(ckpt_path, engine="eager")  # the generator's own forward, steps switched off below
-    model, sr = vocoder.generator, vocoder.sample_rate
-    if not getattr(model, "mel_passes", 0) and not getattr(model.head, "refine_iters", 0):
-        return None
-    model.mel_passes = 0
-    if hasattr(model.head, "refine_iters"):
-        model.head.refine_iters = 0
-    rows = []
-    for item in read_manifest(val_manifest):
-        audio, _ = load_audio(item["path"], sr)
-        rows.append(compute_metrics(audio[0], vocoder.copy_synthesis(audio)[0], sr, METRICS))
+def _means(result, label: str) -> dict[str, float]:
+    """Per metric, the mean over files of system ``label`` of an evaluation (one model: its only one)."""
+    rows = [r["systems"][label] for r in result.rows] if "systems" in result.rows[0] else result.rows
     return {m: float(np.nanmean([r[m] for r in rows])) for m in METRICS}
 
 
@@ -137,6 +122,8 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
 
     from vocoder_train.api import evaluate
 
+    # a model with inference-time steps (phase refinement, mel projection) is scored beside its network
+    # alone (label A_network), by vocoder_train.evaluation.baselines.network_only
     result = evaluate(
         run / "checkpoints" / "last.ckpt",
         data / "val.jsonl",
@@ -144,12 +131,12 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
         metrics=METRICS,
         plots=2,
         progress=False,
+        griffin_lim=False,
     )
-    scores = {m: float(np.nanmean([r[m] for r in result.rows])) for m in METRICS}
+    scores = _means(result, "A")
     results = {"ours": scores}
-    network = network_only_scores(run / "checkpoints" / "last.ckpt", data / "val.jsonl")
-    if network is not None:
-        results["network_only"] = network
+    if "A_network" in getattr(result, "labels", ()):
+        results["network_only"] = _means(result, "A_network")
     summary = {
         "budget_s": budget,
         "train_wall_s": round(train_s, 1),
@@ -161,7 +148,7 @@ def train_and_score(args, budget: int, out: Path, data: Path) -> dict:
         "heldout_files": len(result.rows),
         "threads": torch.get_num_threads(),
         "cpu": os.cpu_count(),
-        "sample_rate": result.sample_rate,
+        "sample_rate": getattr(result, "sample_rate", None) or result.systems[0].sample_rate,
         "mel": mel,
         "mel_passes": _mel_passes(ckpt),
         "results": results,

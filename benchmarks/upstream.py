@@ -40,9 +40,28 @@ def build_upstream_generator():
     )
 
 
+ENCODEC_BANDWIDTHS = (1.5, 3.0, 6.0, 12.0)
+
+
+def build_upstream_encodec_generator():
+    """vocos' EnCodec model (configs/vocos-encodec.yaml). vocos builds EnCodec with ``pretrained=True``,
+    which torch hub serves from ``$TORCH_HOME/hub/checkpoints/encodec_24khz-d7cc33bc.th`` when the file
+    is there (the benchmarks and tests put one there; nothing is downloaded)."""
+    from vocos.feature_extractors import EncodecFeatures
+    from vocos.heads import ISTFTHead
+    from vocos.models import VocosBackbone
+    from vocos.pretrained import Vocos
+
+    return Vocos(
+        EncodecFeatures("encodec_24khz", list(ENCODEC_BANDWIDTHS), train_codebooks=False),
+        VocosBackbone(128, 384, 1152, 8, adanorm_num_embeddings=len(ENCODEC_BANDWIDTHS)),
+        ISTFTHead(384, 1280, 320, padding="same"),
+    )
+
+
 def _fp32(x):
     if torch.is_tensor(x):
-        return x.float()
+        return x.float() if x.is_floating_point() else x  # ids (a bandwidth) stay integers
     if isinstance(x, (list, tuple)):
         return type(x)(_fp32(v) for v in x)
     return x
@@ -66,9 +85,13 @@ class UpstreamStep:
     optimizer 0 (discriminators: generator output under no_grad, D on real and generated audio
     separately) and optimizer 1 (generator: a second generator forward, D on both with the D
     parameters' ``requires_grad`` toggled off). mrd_loss_coeff 0.1, mel coefficient 45.
+
+    ``encodec=True``: ``VocosEncodecExp``'s step instead: the EnCodec generator
+    (:func:`build_upstream_encodec_generator`), MPD and MRD conditioned on the bandwidth id,
+    mrd_loss_coeff 1.0; :meth:`step` takes the bandwidth id (vocos draws one per batch).
     """
 
-    def __init__(self, seed: int = 0, device: str = "cpu"):
+    def __init__(self, seed: int = 0, device: str = "cpu", encodec: bool = False):
         from vocos.discriminators import MultiPeriodDiscriminator, MultiResolutionDiscriminator
         from vocos.loss import (
             DiscriminatorLoss,
@@ -78,12 +101,14 @@ class UpstreamStep:
         )
 
         torch.manual_seed(seed)
-        self.gen = build_upstream_generator()
-        self.mpd = MultiPeriodDiscriminator()
-        self.mrd = MultiResolutionDiscriminator()
+        self.encodec = encodec
+        self.gen = build_upstream_encodec_generator() if encodec else build_upstream_generator()
+        ids = len(ENCODEC_BANDWIDTHS) if encodec else None
+        self.mpd = MultiPeriodDiscriminator(num_embeddings=ids)
+        self.mrd = MultiResolutionDiscriminator(num_embeddings=ids)
         self.disc_loss, self.gen_loss = DiscriminatorLoss(), GeneratorLoss()
         self.fm_loss, self.mel_loss = FeatureMatchingLoss(), MelSpecReconstructionLoss(sample_rate=SR)
-        self.mrd_coeff, self.mel_coeff = 0.1, 45.0
+        self.mrd_coeff, self.mel_coeff = (1.0 if encodec else 0.1), 45.0
         self.device = device
         self.device_type = torch.device(device).type
         for m in (self.gen, self.mpd, self.mrd, self.mel_loss):
@@ -94,8 +119,9 @@ class UpstreamStep:
             *self.gen.head.parameters(),
         ]
         self.d_params = [*self.mpd.parameters(), *self.mrd.parameters()]
-        self.opt_d = torch.optim.AdamW(self.d_params, lr=5e-4, betas=(0.8, 0.9))
-        self.opt_g = torch.optim.AdamW(self.g_params, lr=5e-4, betas=(0.8, 0.9))
+        # Lightning's toggle restores each parameter's own flag: the frozen EnCodec stays frozen
+        self.trains = {p: p.requires_grad for p in self.g_params + self.d_params}
+        self.reset_optimizers()
         for m in (self.gen, self.mpd, self.mrd):
             m.train()
 
@@ -104,34 +130,44 @@ class UpstreamStep:
         for loss in (self.mel_loss, self.disc_loss, self.gen_loss, self.fm_loss):
             loss.forward = fp32_island(loss.forward, self.device_type)
 
-    def generator(self, audio):
+    def reset_optimizers(self) -> None:
+        self.opt_d = torch.optim.AdamW(self.d_params, lr=5e-4, betas=(0.8, 0.9))
+        self.opt_g = torch.optim.AdamW(self.g_params, lr=5e-4, betas=(0.8, 0.9))
+
+    def generator(self, audio, **kwargs):
         # Trimmed to the input length: with the base config (mel padding "center", ISTFT "same")
         # the head returns frames * hop = T + hop samples, and the feature-matching loss needs
         # equal lengths (our generator trims the same way, ``match_length``). Mel features and
         # the ISTFT head in fp32 under autocast, the backbone in the autocast dtype (as ours).
-        hidden = self.gen.backbone(fp32_island(self.gen.feature_extractor, self.device_type)(audio))
+        features = fp32_island(self.gen.feature_extractor, self.device_type)(audio, **kwargs)
+        hidden = self.gen.backbone(features, **kwargs)
         return fp32_island(self.gen.head, self.device_type)(hidden)[..., : audio.shape[-1]]
 
-    @staticmethod
-    def _toggle(trainable, frozen):  # Lightning 1.8 toggle_optimizer
+    def _toggle(self, trainable, frozen):  # Lightning 1.8 toggle_optimizer
         for p in frozen:
             p.requires_grad_(False)
         for p in trainable:
-            p.requires_grad_(True)
+            p.requires_grad_(self.trains[p])
 
-    def step(self, audio: torch.Tensor, precision: str = "fp32") -> dict[str, float]:
-        """One iteration in fp32, or under bf16 autocast ("bf16") with the STFTs in fp32."""
+    def step(
+        self, audio: torch.Tensor, precision: str = "fp32", bandwidth_id: int | None = None
+    ) -> dict[str, float]:
+        """One iteration in fp32, or under bf16 autocast ("bf16") with the STFTs in fp32; the EnCodec
+        step at ``bandwidth_id``."""
+        kwargs = {}
+        if self.encodec:
+            kwargs["bandwidth_id"] = torch.tensor([int(bandwidth_id or 0)], device=self.device)
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            return self._step(audio.to(self.device))
+            return self._step(audio.to(self.device), **kwargs)
 
-    def _step(self, audio: torch.Tensor) -> dict[str, float]:
+    def _step(self, audio: torch.Tensor, **kwargs) -> dict[str, float]:
         out = {}
         # optimizer 0: discriminators
         self._toggle(self.d_params, self.g_params)
         with torch.no_grad():
-            audio_hat = self.generator(audio)
-        real_mp, gen_mp, _, _ = self.mpd(y=audio, y_hat=audio_hat)
-        real_mrd, gen_mrd, _, _ = self.mrd(y=audio, y_hat=audio_hat)
+            audio_hat = self.generator(audio, **kwargs)
+        real_mp, gen_mp, _, _ = self.mpd(y=audio, y_hat=audio_hat, **kwargs)
+        real_mrd, gen_mrd, _, _ = self.mrd(y=audio, y_hat=audio_hat, **kwargs)
         loss_mp, loss_mp_real, _ = self.disc_loss(disc_real_outputs=real_mp, disc_generated_outputs=gen_mp)
         loss_mrd, loss_mrd_real, _ = self.disc_loss(
             disc_real_outputs=real_mrd, disc_generated_outputs=gen_mrd
@@ -145,9 +181,9 @@ class UpstreamStep:
         del real_mp, gen_mp, real_mrd, gen_mrd, loss_d
         # optimizer 1: generator
         self._toggle(self.g_params, self.d_params)
-        audio_hat = self.generator(audio)
-        _, gen_mp, fmap_rs_mp, fmap_gs_mp = self.mpd(y=audio, y_hat=audio_hat)
-        _, gen_mrd, fmap_rs_mrd, fmap_gs_mrd = self.mrd(y=audio, y_hat=audio_hat)
+        audio_hat = self.generator(audio, **kwargs)
+        _, gen_mp, fmap_rs_mp, fmap_gs_mp = self.mpd(y=audio, y_hat=audio_hat, **kwargs)
+        _, gen_mrd, fmap_rs_mrd, fmap_gs_mrd = self.mrd(y=audio, y_hat=audio_hat, **kwargs)
         loss_gen_mp, list_mp = self.gen_loss(disc_outputs=gen_mp)
         loss_gen_mrd, list_mrd = self.gen_loss(disc_outputs=gen_mrd)
         loss_gen_mp, loss_gen_mrd = loss_gen_mp / len(list_mp), loss_gen_mrd / len(list_mrd)
@@ -164,7 +200,7 @@ class UpstreamStep:
         self.opt_g.zero_grad()
         loss_g.backward()
         self.opt_g.step()
-        self._toggle(self.g_params + self.d_params, [])
+        self._toggle(self.g_params + self.d_params, [])  # each parameter back to its own flag
         out.update(
             g_mel=float(mel),
             g_adv_mpd=float(loss_gen_mp),

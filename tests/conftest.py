@@ -36,9 +36,7 @@ def tiny_corpus(tmp_path: Path) -> dict:
 @pytest.fixture
 def tiny_cfg(tiny_corpus):
     """compose_tiny(*overrides) -> the tiny experiment config, pointed at tmp_path."""
-    from hydra import compose, initialize_config_dir
-
-    from vocoder_train.config import CONFIG_DIR
+    from tests.helpers.training import compose_train
 
     def _compose(*overrides: str):
         base = [
@@ -47,8 +45,7 @@ def tiny_cfg(tiny_corpus):
             f"data.val={tiny_corpus['val']}",
             f"paths.runs_dir={tiny_corpus['runs']}",
         ]
-        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-            return compose("train", overrides=base + list(overrides))
+        return compose_train(base + list(overrides))
 
     return _compose
 

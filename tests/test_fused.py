@@ -74,13 +74,30 @@ def test_unsupported_generators_are_refused_by_name(monkeypatch):
     )
     with pytest.raises(FusionUnsupported, match="IMDCTCosHead"):
         FusedVocos(gen)
-    ada = VocosGenerator(
-        MelSpectrogramFeatures(16000, 256, 64, 24),
-        VocosBackbone(24, 16, 32, 1, adanorm_num_embeddings=4),
-        ISTFTHead(16, 256, 64),
-    )
-    with pytest.raises(FusionUnsupported, match="adanorm"):
-        FusedVocos(ada)
+
+
+def test_fused_adaln_backbone_equals_the_generator_at_every_condition():
+    """AdaLN (vocos' EnCodec model): each conditioning id's norm affine folded into its own pwconv1."""
+    torch.manual_seed(0)
+    gen = VocosGenerator(
+        MelSpectrogramFeatures(16000, 256, 64, 24, padding="center"),
+        VocosBackbone(24, 32, 96, 2, adanorm_num_embeddings=3),
+        ISTFTHead(32, 256, 64, padding="same"),
+    ).eval()
+    with torch.no_grad():  # a different affine per id (vocos starts them at 1 and 0)
+        for norm in [gen.backbone.norm, *(b.norm for b in gen.backbone.convnext)]:
+            norm.scale.weight.uniform_(0.5, 1.5)
+            norm.shift.weight.uniform_(-0.3, 0.3)
+    mel, fused = _mel(gen), FusedVocos(gen)
+    outs = []
+    with torch.inference_mode():
+        for c in range(3):
+            ref = gen.synthesize(mel, c)
+            outs.append(fused(mel, c))
+            assert (outs[-1] - ref).abs().max() < 1e-5 * ref.abs().max(), c
+        assert not torch.allclose(outs[0], outs[1])
+        with pytest.raises(ValueError, match="conditioned on 3 ids"):
+            fused(mel)
 
 
 def test_synthesize_engines_agree(tiny_checkpoint, tmp_path, capsys):

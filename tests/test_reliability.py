@@ -51,7 +51,9 @@ def test_nonfinite_discriminator_loss_skips_both_optimizers(tiny_cfg, monkeypatc
     from vocoder_train.training.stepping import NonFiniteLossError
 
     monkeypatch.setattr(
-        Adversary, "discriminator_losses", lambda self, real, fake: {"d_mpd": torch.tensor(float("inf"))}
+        Adversary,
+        "discriminator_losses",
+        lambda self, real, fake, condition=None: {"d_mpd": torch.tensor(float("inf"))},
     )
     with pytest.raises(NonFiniteLossError, match="discriminator loss in 3 steps"):
         train(tiny_cfg("model.optim.max_nonfinite=2", "model.discriminator.mpd.weights.d=1.0"))

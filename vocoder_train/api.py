@@ -31,7 +31,6 @@ from vocoder_train.evaluation.baselines import GRIFFIN_LIM_ITERS, GriffinLimBase
 from vocoder_train.evaluation.compare import Comparison, System, compare_files
 from vocoder_train.evaluation.copy_synthesis import EvalResult, EvalSettings, evaluate_files
 from vocoder_train.evaluation.timing import stream_figures, stream_mel
-from vocoder_train.metrics.registry import EVALUATE_METRICS
 from vocoder_train.models.causal import causal_context
 from vocoder_train.models.export import ExportResult, export
 from vocoder_train.models.inference.chunked import SynthesisTiming, chunk_frames, synthesize_mel
@@ -117,6 +116,8 @@ def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
     from vocoder_train.models.stored_config import ModelError
 
     path, kind = Path(path), MEL if vocoder.takes_audio else FEATURES
+    if path.suffix.lower() == MEL_EXTENSION and vocoder.bandwidths:
+        return _read_codes(path, vocoder), None
     if path.suffix.lower() == MEL_EXTENSION:
         try:
             x = load_features(path, vocoder.n_mels, kind=kind)
@@ -142,6 +143,32 @@ def read_input(path: Path, vocoder: Vocoder) -> tuple[torch.Tensor, int | None]:
         return vocoder.features(audio), audio.shape[-1]
     except (AudioReadError, ModelError) as e:
         raise InputError(str(e)) from e
+
+
+def _read_codes(path: Path, vocoder: Vocoder) -> torch.Tensor:
+    """A codec model's input .npy: EnCodec codes (codebooks, frames) of integers at the vocoder's bandwidth,
+    or their (channels, frames) float features; (1, C, L) features either way."""
+    import numpy as np
+
+    from vocoder_train.models.stored_config import ModelError
+
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable .npy ({e})") from e
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise InputError(f"{path}: shape {x.shape}; expected codes (codebooks, frames) with frames > 0")
+    if np.issubdtype(x.dtype, np.floating):
+        if x.shape[0] != vocoder.n_mels:
+            raise InputError(
+                f"{path}: float array of {x.shape[0]} channels: give codes (integers) or "
+                f"{vocoder.n_mels}-channel features"
+            )
+        return torch.from_numpy(x.astype("float32"))[None]
+    try:
+        return vocoder.codes_to_features(torch.from_numpy(x.astype("int64")))
+    except ModelError as e:
+        raise InputError(f"{path}: {e}") from e
 
 
 def synthesize_file(
@@ -266,7 +293,7 @@ def evaluate(
     model: Vocoder | str | Path | Sequence[Vocoder | str | Path],
     data: str | Path,
     output: str | Path,
-    metrics: Sequence[str] = EVALUATE_METRICS,
+    metrics: Sequence[str] | None = None,
     max_files: int | None = None,
     device: str = "cpu",
     plots: int = 10,
@@ -274,11 +301,13 @@ def evaluate(
     ema: bool = False,
     progress: bool = True,
     engine: str = "auto",
-    crepe_model: str = "full",
+    crepe_model: str | None = None,
     griffin_lim: bool = True,
     order_by: str | None = None,
     seed: int = 0,
     bootstrap: int = 2000,
+    protocol: str = "vocos",
+    bandwidth: float | None = None,
 ) -> EvalResult | Comparison:
     """Copy-synthesis evaluation on ``data`` (manifest, filelist or folder), written into ``output``.
 
@@ -287,25 +316,37 @@ def evaluate(
     one A/B report on the same files with deltas against the first model, their bootstrap intervals
     (``bootstrap`` resamples, ``seed``) and signed-rank p-values and, with ``griffin_lim``, a
     Griffin-Lim baseline from the first model's mel (:mod:`vocoder_train.evaluation.compare`),
-    returned as a :class:`Comparison`. ``plots``: how many files the reports show in full
-    (spectrograms, audio players), the worst by ``order_by`` (default: the first metric).
-    ``crepe_model``: "full" (the Vocos paper's pitch metrics) or "tiny" (much faster on a CPU; not
-    comparable with published figures). CREPE runs on ``device`` when that is a GPU, else on the
-    GPU when there is one.
+    returned as a :class:`Comparison`. A model with inference-time add-ons (phase refinement, mel
+    projection) is also scored as its network alone, beside it, and the Griffin-Lim baseline gets the
+    same mel projection, so the report is an A/B one. ``plots``: how many files the reports show in
+    full (spectrograms, audio players), the worst by ``order_by`` (default: the first metric).
+    ``protocol``: "vocos" (the Vocos paper's metrics, with DNSMOS) or "bigvgan" (sony/bigvsan_eval's:
+    M-STFT, PESQ, MCD, periodicity, V/UV F1; 24 kHz models only); ``metrics`` replaces its list.
+    ``crepe_model``: "full" (the papers' pitch metrics) or "tiny" (~15x faster on a CPU; not
+    comparable with published figures); None: full where CREPE runs on a GPU, tiny on a CPU. CREPE
+    runs on ``device`` when that is a GPU, else on the GPU when there is one. ``bandwidth``: the kbps
+    that EnCodec models encode and decode at (default their highest); their baseline row is EnCodec's
+    own decoder at it.
     """
     from vocoder_train.data.manifest import read_manifest
     from vocoder_train.evaluation.statistics import Bootstrap
-    from vocoder_train.metrics.registry import MetricOptions
+    from vocoder_train.metrics.crepe import evaluation_model
+    from vocoder_train.metrics.registry import MetricOptions, check_protocol
 
-    options = MetricOptions(crepe_model, device if str(device).startswith("cuda") else None)
+    own = check_protocol(protocol)
+    names = tuple(metrics) if metrics else own
+    crepe_device = device if str(device).startswith("cuda") else None
+    crepe, note = evaluation_model(crepe_model, crepe_device)
+    options = MetricOptions(crepe, crepe_device, note)
     settings = EvalSettings(
-        metrics,
+        names,
         plots,
         save_audio,
         progress,
         options=options,
         order_by=order_by,
         bootstrap=Bootstrap(bootstrap, seed),
+        protocol=protocol,
     )
     settings.order_metric()  # a wrong order_by fails before any model loads
     models = list(model) if isinstance(model, list | tuple) else [model]
@@ -314,24 +355,64 @@ def evaluate(
     vocoders = [
         m if isinstance(m, Vocoder) else load_vocoder(m, device, ema=ema, engine=engine) for m in models
     ]
+    _check_rates(vocoders, names)
+    if bandwidth is not None:
+        codecs = [v for v in vocoders if v.bandwidths]
+        if not codecs:
+            raise ValueError(f"bandwidth {bandwidth:g} kbps: none of the models decodes EnCodec codes")
+        for v in codecs:
+            v.set_bandwidth(bandwidth)
     paths = [item["path"] for item in read_manifest(data)][: max_files or None]
-    names = [str(m.source if isinstance(m, Vocoder) else m) for m in models]
-    settings.labels = {"model": names[0], "data": str(data), "device": vocoders[0].device}
-    if len(vocoders) == 1:
+    labels = [str(m.source if isinstance(m, Vocoder) else m) for m in models]
+    settings.labels = {"model": labels[0], "data": str(data), "device": vocoders[0].device}
+    systems = _systems(labels, vocoders, griffin_lim)
+    if len(systems) == 1:
         return evaluate_files(vocoders[0], paths, output, settings)
-    systems = [
-        System(chr(ord("A") + i) if i < 26 else f"M{i}", name, v)
-        for i, (name, v) in enumerate(zip(names, vocoders))
-    ]
-    if griffin_lim:
+    return compare_files(systems, paths, output, settings)
+
+
+def _check_rates(vocoders: Sequence[Vocoder], names: Sequence[str]) -> None:
+    """ValueError naming the model when a metric of the bigvgan protocol meets a model not at 24 kHz."""
+    from vocoder_train.metrics import bigvgan
+    from vocoder_train.metrics.registry import BIGVGAN_METRICS
+
+    if set(names) & set(BIGVGAN_METRICS):
+        for v in vocoders:
+            bigvgan.check_rate(v.sample_rate, v.source)
+
+
+def _systems(names: Sequence[str], vocoders: Sequence[Vocoder], griffin_lim: bool) -> list[System]:
+    """The columns of an evaluation: each model as shipped, then its network alone when it has inference-time
+    add-ons (:func:`~vocoder_train.evaluation.baselines.network_only`); the Griffin-Lim baseline on the
+    first model's mel, with its mel projection, when there are several columns and ``griffin_lim``."""
+    from vocoder_train.evaluation.baselines import addons, network_only
+
+    systems = []
+    for i, (name, v) in enumerate(zip(names, vocoders)):
+        label = chr(ord("A") + i) if i < 26 else f"M{i}"
+        systems.append(System(label, name, v))
+        alone = network_only(v)
+        if alone is not None:
+            off = ", ".join(addons(v))
+            systems.append(System(f"{label}_network", f"{name}, network only ({off} off)", alone))
+    if griffin_lim and len(systems) > 1 and hasattr(vocoders[0].feature_extractor, "decode_codes"):
+        # a codec model's baseline is its codec's own decoder, as Griffin-Lim is a mel model's
+        from vocoder_train.evaluation.baselines import CodecDecoderBaseline
+
+        codec = CodecDecoderBaseline(vocoders[0])
+        systems.append(System("codec", f"{codec.description} on {systems[0].label}'s input", codec))
+    elif griffin_lim and len(systems) > 1:
+        first = systems[0]
+        passes = addons(vocoders[0]).get("mel_passes", 0)
+        projection = f" + mel projection ({passes} passes)" if passes else ""
         systems.append(
             System(
                 "griffin_lim",
-                f"Griffin-Lim ({GRIFFIN_LIM_ITERS} iterations) on {systems[0].label}'s mel",
-                GriffinLimBaseline(vocoders[0]),
+                f"Griffin-Lim ({GRIFFIN_LIM_ITERS} iterations){projection} on {first.label}'s mel",
+                GriffinLimBaseline(vocoders[0], mel_passes=passes),
             )
         )
-    return compare_files(systems, paths, output, settings)
+    return systems
 
 
 def train(overrides: Sequence[str] = ()) -> dict[str, float]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig
 
 from tests.helpers.audio import tone
 from vocoder_train.training.module import VocoderGAN
@@ -81,12 +82,19 @@ def assert_trained(module: VocoderGAN, scaled: bool) -> None:
         assert module.nonfinite_skips == skipped
 
 
-def train_tiny(folder: Path, *overrides: str) -> Path:
-    """Trains the tiny experiment (3 train files, 1 val file, written into ``folder``) with ``overrides``
-    added; returns the run's ``last.ckpt``."""
+def compose_train(overrides) -> DictConfig:
+    """configs/train.yaml composed with ``overrides``, as ``vocoder-train`` composes it."""
     from hydra import compose, initialize_config_dir
 
     from vocoder_train.config import CONFIG_DIR
+
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def train_tiny(folder: Path, *overrides: str) -> Path:
+    """Trains the tiny experiment (3 train files, 1 val file, written into ``folder``) with ``overrides``
+    added; returns the run's ``last.ckpt``."""
     from vocoder_train.io.audio import save_audio
     from vocoder_train.training.run import train
 
@@ -104,7 +112,6 @@ def train_tiny(folder: Path, *overrides: str) -> Path:
         f"paths.runs_dir={folder / 'runs'}",
         "callbacks.progress_bar=null",
     ]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=base + list(overrides))
+    cfg = compose_train(base + list(overrides))
     train(cfg)
     return Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"

@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vocoder_train.api import evaluate
+from vocoder_train.cli import listening
 from vocoder_train.evaluation.compare import Comparison
 from vocoder_train.evaluation.copy_synthesis import EvalResult
 from vocoder_train.evaluation.report import RESULT_FILES, better, fmt_value
 from vocoder_train.metrics import EVALUATE_METRICS, METRICS
 from vocoder_train.metrics.crepe import MODELS as CREPE_MODELS
-from vocoder_train.metrics.registry import REFERENCE_PREFIX
+from vocoder_train.metrics.registry import PROTOCOLS, REFERENCE_PREFIX
 from vocoder_train.models.vocoder import ENGINES
 
 
@@ -39,6 +40,7 @@ def print_summary(res: EvalResult, out_dir: Path) -> None:
     for name in res.metrics:
         d, ref = agg[name], agg.get(REFERENCE_PREFIX + name)
         beside = f", reference {fmt_value(ref['mean'])}" if ref else ""
+        beside += f", pooled over frames {fmt_value(d['pooled'])}" if "pooled" in d else ""
         print(
             f"  {name:<{width}}  {fmt_value(d['mean']):>9} +- {fmt_value(d['std']):<9} ({better(name)} is "
             f"better{beside})"
@@ -58,6 +60,9 @@ def print_comparison(res: Comparison, out_dir: Path) -> None:
         ref = agg["reference"].get(REFERENCE_PREFIX + n)
         cells = "".join(f"{fmt_value(agg[lab][n]['mean']):>12}" for lab in res.labels)
         print(f"  {n:<{width}}  {cells}{fmt_value(ref['mean']) if ref else '-':>12}  ({better(n)} is better)")
+        if "pooled" in agg[res.labels[0]][n]:
+            cells = "".join(f"{fmt_value(agg[lab][n]['pooled']):>12}" for lab in res.labels)
+            print(f"  {'  pooled over frames':<{width}}  {cells}")
     print(
         f"  {'real-time factor':<{width}}  "
         + "".join(f"{fmt_value(speed[lab]['rtf']):>12}" for lab in res.labels)
@@ -88,27 +93,31 @@ def build_parser() -> argparse.ArgumentParser:
         "Two or more models: one A/B report on the same files (means side by side with bootstrap\n"
         "intervals, per-file deltas against the first model with their intervals and Wilcoxon\n"
         "signed-rank p-values, and a Griffin-Lim baseline from the first model's mel).\n\n"
-        "periodicity, vuv_f1 and pitch_cents use CREPE as the Vocos paper does (model full: on a CPU\n"
-        "~30 s per 3 s of audio on 2 cores; --crepe-model tiny ~15x less; on the GPU when there is one); "
-        "the\n"
+        "A model with inference-time add-ons (phase refinement, mel projection) is also scored as its\n"
+        "network alone, beside it, and the Griffin-Lim baseline gets the same mel projection.\n\n"
+        "--protocol vocos (default) or bigvgan picks the published metric set. The pitch metrics use\n"
+        "CREPE as the papers do (model full: on a CPU ~30 s per 3 s of audio on 2 cores, so tiny, ~15x\n"
+        "less, is the CPU default, recorded in the report; --crepe-model full for the papers' figures; on\n"
+        "the GPU when there is one); the\n"
         "*_yin variants take milliseconds. DNSMOS needs no reference: the reference's own DNSMOS is\n"
         "reported beside the generated audio's.",
         epilog="examples:\n  vocoder-evaluate runs/demo/checkpoints/last.ckpt --data val.jsonl -o eval/demo\n"
         "  vocoder-evaluate exported/onnx --data wavs/ --output eval/x --metrics pesq,mel_l1 --max-files 50\n"
-        "  vocoder-evaluate runs/a/checkpoints/last.ckpt exports/b --data val.jsonl -o eval/ab   # A/B",
+        "  vocoder-evaluate runs/a/checkpoints/last.ckpt exports/b --data val.jsonl -o eval/ab   # A/B\n"
+        + listening.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "model",
-        nargs="+",
+        nargs="*",
         help="training checkpoint (.ckpt), vocos folder (config.yaml + pytorch_model.bin), "
         "or vocoder-export folder/file (safetensors, TorchScript, ONNX); two or more for an A/B report",
     )
     p.add_argument(
-        "--data", required=True, help="JSONL manifest, filelist (one path per line) or folder of audio"
+        "--data", default=None, help="JSONL manifest, filelist (one path per line) or folder of audio"
     )
     p.add_argument(
-        "-o", "--output", required=True, help="folder for metrics.json, metrics.csv, report.md and plots"
+        "-o", "--output", default=None, help="folder for metrics.json, metrics.csv, report.md and plots"
     )
     p.add_argument(
         "--metrics",
@@ -116,8 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_metric_list,
         default=None,
         metavar="NAME",
-        help=f"metrics to compute, space- or comma-separated (default: {' '.join(EVALUATE_METRICS)}). "
-        + metric_help,
+        help="metrics to compute, space- or comma-separated, instead of the --protocol's (vocos: "
+        f"{' '.join(EVALUATE_METRICS)}; bigvgan: {' '.join(PROTOCOLS['bigvgan'])}). " + metric_help,
     )
     p.add_argument("--max-files", type=int, default=None, metavar="N", help="evaluate only the first N files")
     p.add_argument(
@@ -165,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
     p.add_argument(
+        "--bandwidth",
+        type=float,
+        default=None,
+        metavar="KBPS",
+        help="EnCodec models: the bandwidth they encode and decode at, e.g. 1.5, 3, 6 or 12 (default: their "
+        "highest); the A/B baseline row is EnCodec's own decoder at it",
+    )
+    p.add_argument(
         "--engine",
         choices=ENGINES,
         default="auto",
@@ -173,12 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--crepe-model",
         choices=CREPE_MODELS,
-        default="full",
-        help="CREPE capacity for periodicity, vuv_f1 and pitch_cents: full (default, the Vocos paper's) "
-        "or tiny (much faster on a CPU, not comparable with published figures)",
+        default=None,
+        help="CREPE capacity for the pitch metrics of either protocol: full (the papers') or tiny (~15x "
+        "faster on a CPU, not comparable with published figures); default full where CREPE runs on a GPU, "
+        "tiny on a CPU (the report says which)",
     )
-    p.add_argument("--no-griffin-lim", action="store_true", help="A/B: leave out the Griffin-Lim baseline")
+    p.add_argument(
+        "--protocol",
+        choices=tuple(PROTOCOLS),
+        default="vocos",
+        help="which published metric set to compute (--metrics replaces it): vocos (default; the Vocos "
+        "paper's, with DNSMOS) or bigvgan (sony/bigvsan_eval's, as in the BigVGAN and BigVSAN papers: "
+        "M-STFT, PESQ, MCD, periodicity, V/UV F1; 24 kHz models only). docs/guide-inference.md defines both",
+    )
+    p.add_argument(
+        "--no-griffin-lim",
+        action="store_true",
+        help="A/B: leave out the Griffin-Lim baseline (a codec model's: its codec's decoder)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    listening.add_arguments(p)
     return p
 
 
@@ -188,8 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup()
     parser = build_parser()
     args = parser.parse_args(argv)
+    listening.check(parser, args)
+    if args.listening_results is not None:
+        return listening.score_answers(args)
     names = (
-        tuple(dict.fromkeys(n for group in args.metrics for n in group)) if args.metrics else EVALUATE_METRICS
+        tuple(dict.fromkeys(n for group in args.metrics for n in group))
+        if args.metrics
+        else PROTOCOLS[args.protocol]
     )
     if args.order_by is not None and args.order_by not in names:
         parser.error(f"--order-by {args.order_by}: not among the metrics evaluated ({', '.join(names)})")
@@ -206,7 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_files=args.max_files,
                 device=args.device,
                 plots=args.plots,
-                save_audio=args.save_audio,
+                save_audio=args.save_audio or args.listening is not None,
                 ema=args.ema,
                 engine=args.engine,
                 progress=not args.no_progress,
@@ -215,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 order_by=args.order_by,
                 seed=args.seed,
                 bootstrap=args.bootstrap,
+                protocol=args.protocol,
+                bandwidth=args.bandwidth,
             )
     except (FileNotFoundError, ValueError, RuntimeError) as e:
         print(f"vocoder-evaluate: error: {e}", file=sys.stderr)
@@ -223,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_comparison(res, Path(args.output))
     else:
         print_summary(res, Path(args.output))
-    return 0
+    return listening.write_test(res, args) if args.listening else 0
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
   vocoder-synthesize exported/vocos speech.flac -o out/ --device cuda
   vocoder-synthesize exported/onnx tts_mels/ -o out/ --chunk-seconds 1   # mels: (n_mels, frames) .npy
   vocoder-synthesize runs/feats/checkpoints/last.ckpt feats/a.npy -o out/  # features: (channels, frames)
+  vocoder-synthesize runs/encodec/checkpoints/last.ckpt codes/a.npy -o out/ --bandwidth 6  # EnCodec codes
   vocoder-synthesize runs/causal/checkpoints/last.ckpt tts_mels/ -o out/ --stream --chunk-frames 2
   vocoder-synthesize exported/vocos tts_mels/ -o out/ --stream --chunk-frames 4 --lookahead 4   # non-causal
 
@@ -83,6 +84,14 @@ of file (a mel, audio, a config: the model comes first), 1 on other errors or fa
         default=None,
         help="frames of context decoded and dropped on each side of a chunk (default: the model's receptive "
         "field)",
+    )
+    p.add_argument(
+        "--bandwidth",
+        type=float,
+        default=None,
+        metavar="KBPS",
+        help="an EnCodec model's bandwidth, e.g. 1.5, 3, 6 or 12 (default: its highest); audio is encoded "
+        "at it and codes .npy files (codebooks, frames) must have its codebook count",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
@@ -179,9 +188,14 @@ def _streamer(vocoder, lookahead: int | None):
 def _run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     vocoder = load_vocoder(args.model, device=args.device, ema=args.ema, engine=args.engine)
+    if args.bandwidth is not None:
+        vocoder.set_bandwidth(args.bandwidth)
     engine = f", engine {vocoder.engine}" if hasattr(vocoder, "engine") else ""
     engine += f": {vocoder.engine_note}" if getattr(vocoder, "engine_note", "") else ""
     takes = f"{vocoder.n_mels} mels" if vocoder.takes_audio else f"{vocoder.n_mels}-channel features (.npy)"
+    if vocoder.bandwidths:
+        kbps = vocoder.bandwidths[-1 if vocoder.condition is None else vocoder.condition]
+        takes = f"EnCodec codes at {float(kbps):g} kbps (audio or codes .npy)"
     print(
         f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop "
         f"{vocoder.hop_length}, {takes}, loaded in {time.perf_counter() - t0:.2f} s"

@@ -9,7 +9,10 @@
 - :mod:`.media`: the worst files by one metric, whose audio and spectrograms the reports show;
   :mod:`.html_report`: the pieces of ``report.html``; :mod:`.method`: how the numbers were made,
   in words.
-- :mod:`.baselines`: Griffin-Lim from a vocoder's own mel, the no-training baseline beside a model.
+- :mod:`.baselines`: Griffin-Lim from a vocoder's own mel, the no-training baseline beside a model,
+  and a model's network alone, without its inference-time add-ons.
+- :mod:`.listening`: a blind MUSHRA or A/B listening test from a run's audio (its page:
+  :mod:`.listening_page`); :mod:`.listening_results` screens and scores the listeners' answers.
 - :mod:`.timing`: wall-clock figures of a streaming decode (``vocoder-synthesize --stream``,
   ``benchmarks/bench_stream.py``).
 

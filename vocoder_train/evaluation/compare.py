@@ -44,7 +44,13 @@ from vocoder_train.evaluation.copy_synthesis import (
 from vocoder_train.evaluation.media import REFERENCE, WorstFiles, audio_file, write_worst
 from vocoder_train.evaluation.method import describe_engine
 from vocoder_train.evaluation.statistics import Bootstrap, mean_interval, paired_difference
-from vocoder_train.metrics.registry import MetricOptions, higher_is_better, reference_columns
+from vocoder_train.metrics.registry import (
+    MetricOptions,
+    higher_is_better,
+    pooled_figures,
+    reference_columns,
+    support_columns,
+)
 
 
 @dataclass
@@ -71,7 +77,8 @@ class Comparison:
     """What :func:`compare_files` measured. ``rows``: per file ``path``, ``duration_s``, the
     reference's own scores (``ref_<name>``) and ``systems``: label -> {synth_s, metric values}.
     ``method``: how each metric was computed, in words; ``bootstrap``: the intervals' resamples and
-    seed; ``media``: the files shown in full, worst first by ``order_by``."""
+    seed; ``media``: the files shown in full, worst first by ``order_by``; ``protocol``, ``versions``
+    and ``support``: as :class:`~vocoder_train.evaluation.copy_synthesis.EvalResult`'s."""
 
     data: str
     device: str
@@ -85,6 +92,9 @@ class Comparison:
     order_by: str = ""
     bootstrap: Bootstrap = field(default_factory=Bootstrap)
     media: list[dict] = field(default_factory=list)
+    protocol: str = "vocos"
+    versions: dict[str, str] = field(default_factory=dict)
+    support: tuple[str, ...] = ()
 
     @property
     def labels(self) -> list[str]:
@@ -96,7 +106,8 @@ class Comparison:
 
     def aggregate(self) -> dict[str, dict[str, dict]]:
         """label -> metric -> mean/std/min/max/n/n_nan and the bootstrap interval of the mean
-        (ci_low/ci_high/ci_note); the reference's own scores under ``reference``."""
+        (ci_low/ci_high/ci_note), and ``pooled`` for a metric whose protocol figure pools every frame of
+        every file; the reference's own scores under ``reference``."""
         out = {}
         for lab in self.labels:
             out[lab] = {}
@@ -104,6 +115,9 @@ class Comparison:
                 vals = self.values(lab, n)
                 ci = mean_interval(vals, self.bootstrap)
                 out[lab][n] = {**summarize(vals), **{k: ci[k] for k in ("ci_low", "ci_high", "ci_note")}}
+            pooled = pooled_figures(self.metrics, [r["systems"][lab] for r in self.rows])
+            for n, value in pooled.items():
+                out[lab][n]["pooled"] = value
         out["reference"] = {c: summarize([r[c] for r in self.rows]) for c in self.reference}
         return out
 
@@ -199,6 +213,9 @@ def compare_files(
         method=opts.describe(),
         order_by=order,
         bootstrap=opts.bootstrap,
+        protocol=opts.protocol,
+        versions=opts.versions(),
+        support=support_columns(opts.metrics),
     )
     first = res.systems[0]
     worst = WorstFiles(opts.plots, higher_is_better(order))

@@ -108,6 +108,8 @@ def write_comparison(res: Comparison, out_dir: Path) -> None:
     doc = {
         "data": res.data,
         "device": res.device,
+        "protocol": res.protocol,
+        "versions": res.versions,
         "metrics": list(res.metrics),
         "method": list(res.method),
         "reference_columns": list(res.reference),
@@ -155,7 +157,16 @@ def write_comparison_csv(res: Comparison, path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(
             f,
-            fieldnames=["path", "system", "duration_s", "synth_s", *res.metrics, *res.reference, *delta_cols],
+            fieldnames=[
+                "path",
+                "system",
+                "duration_s",
+                "synth_s",
+                *res.metrics,
+                *res.reference,
+                *delta_cols,
+                *res.support,
+            ],  # fmt: skip
         )
         w.writeheader()
         for r in res.rows:
@@ -257,6 +268,7 @@ def render_comparison(res: Comparison, agg: dict, deltas: dict, speed: dict) -> 
     lines += [
         "",
         "The reference column is the recordings' own score, for metrics that need no reference (DNSMOS).",
+        *pooled_lines(res, agg),
         "",
         f"## Deltas against {first}",
         "",
@@ -292,6 +304,27 @@ def render_comparison(res: Comparison, agg: dict, deltas: dict, speed: dict) -> 
                 + " |"
             )
     return "\n".join(lines + skipped_section(res.skipped)) + "\n"
+
+
+def pooled_metrics(res: Comparison, agg: dict) -> list[str]:
+    """The metrics whose protocol figure pools every frame of every file."""
+    return [n for n in res.metrics if "pooled" in agg[res.labels[0]][n]]
+
+
+def pooled_lines(res: Comparison, agg: dict) -> list[str]:
+    """report.md's table of the figures pooled over every frame of every file (none when no metric pools)."""
+    names = pooled_metrics(res, agg)
+    if not names:
+        return []
+    lines = ["", "Pooled over every frame of every file (the protocol's figures):", ""]
+    lines += table_head("metric", "better", *res.labels)
+    for n in names:
+        lines.append(
+            f"| {n} | {better(n)} | "
+            + " | ".join(fmt_value(agg[lab][n]["pooled"]) for lab in res.labels)
+            + " |"
+        )
+    return lines
 
 
 def _value(v: float, text: str | None = None) -> h.Cell:
@@ -354,6 +387,10 @@ def render_comparison_html(res: Comparison, agg: dict, deltas: dict, speed: dict
         + [_value(res.rows[i]["systems"][lab][n]) for n, lab in columns]
         for rank, i in enumerate(order, 1)
     ]
+    pooled = [
+        [(lab, None), *(_value(agg[lab][n]["pooled"]) for n in pooled_metrics(res, agg))]
+        for lab in res.labels
+    ]
     delta_heads = ("system", "metric", "better", "mean delta", f"{pct} low", f"{pct} high")
     worst = f"worst first by {res.order_by} of {first}"
     sections = [
@@ -361,6 +398,19 @@ def render_comparison_html(res: Comparison, agg: dict, deltas: dict, speed: dict
         (
             f"Means [{pct} bootstrap interval]",
             h.table(("system", *(f"{n} ({better(n)} is better)" for n in res.metrics)), means),
+        ),
+        *(
+            [
+                (
+                    "Pooled over every frame of every file (the protocol's figures)",
+                    h.table(
+                        ("system", *(f"{n} ({better(n)} is better)" for n in pooled_metrics(res, agg))),
+                        pooled,
+                    ),
+                )
+            ]
+            if pooled_metrics(res, agg)
+            else []
         ),
         (
             f"Deltas against {first}",

@@ -24,7 +24,12 @@ import numpy as np
 import torch
 
 from vocoder_train.evaluation.media import REFERENCE, WorstFiles, audio_file, write_worst
-from vocoder_train.evaluation.method import describe_engine, describe_metrics
+from vocoder_train.evaluation.method import (
+    describe_engine,
+    describe_metrics,
+    describe_protocol,
+    package_versions,
+)
 from vocoder_train.evaluation.report import plot_histograms, plot_spectrograms, write_outputs
 from vocoder_train.evaluation.statistics import Bootstrap
 from vocoder_train.metrics.registry import (
@@ -32,8 +37,10 @@ from vocoder_train.metrics.registry import (
     MetricOptions,
     compute_metrics,
     higher_is_better,
+    pooled_figures,
     reference_columns,
     reference_scores,
+    support_columns,
 )
 
 
@@ -50,7 +57,9 @@ class EvalResult:
     """What :func:`evaluate_files` measured. ``rows``: one dict per scored file (path, duration_s,
     synth_s, metrics, and the reference's own scores in the ``reference`` columns). ``engine`` and
     ``method``: what decoded and how each metric was computed, in words; ``media``: the files shown
-    in full, worst first by ``order_by`` (:func:`~vocoder_train.evaluation.media.write_worst`)."""
+    in full, worst first by ``order_by`` (:func:`~vocoder_train.evaluation.media.write_worst`);
+    ``protocol``: the metric set named on the command line; ``versions``: of the packages that computed
+    the metrics; ``support``: the per-file counts in ``rows`` that pooled figures need."""
 
     model: str
     data: str
@@ -65,6 +74,9 @@ class EvalResult:
     method: tuple[str, ...] = ()
     order_by: str = ""
     media: list[dict] = field(default_factory=list)
+    protocol: str = "vocos"
+    versions: dict[str, str] = field(default_factory=dict)
+    support: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -85,8 +97,12 @@ class EvalResult:
         return self.synth_s / self.audio_s if self.audio_s > 0 else float("nan")
 
     def aggregate(self) -> dict[str, dict[str, float]]:
-        """Per column: mean, std, min, max over files with a finite value; n (those files), n_nan."""
-        return {name: summarize([r[name] for r in self.rows]) for name in self.columns}
+        """Per column: mean, std, min, max over files with a finite value; n (those files), n_nan; and
+        ``pooled`` for a metric whose protocol figure pools every frame of every file."""
+        out = {name: summarize([r[name] for r in self.rows]) for name in self.columns}
+        for name, value in pooled_figures(self.metrics, self.rows).items():
+            out[name]["pooled"] = value
+        return out
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
@@ -133,7 +149,7 @@ def score(
     """``compute_metrics`` with per-metric warnings silenced: a NaN is reported per file instead."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return compute_metrics(ref, gen, sample_rate, tuple(names), options)
+        return compute_metrics(ref, gen, sample_rate, tuple(names), options, support=True)
 
 
 def score_reference(
@@ -193,7 +209,8 @@ class EvalSettings:
     worst by ``order_by`` (default: the first metric); ``save_audio``: keep every file's generated
     audio; ``labels``: ``model``, ``data`` and ``device`` as the report names them; ``options``: the
     CREPE model and device (:class:`~vocoder_train.metrics.registry.MetricOptions`); ``bootstrap``:
-    resamples and seed of an A/B report's intervals."""
+    resamples and seed of an A/B report's intervals; ``protocol``: the metric set it was asked for
+    (:data:`~vocoder_train.metrics.registry.PROTOCOLS`), recorded in the reports."""
 
     metrics: Sequence[str] = EVALUATE_METRICS
     plots: int = 10
@@ -203,6 +220,7 @@ class EvalSettings:
     options: MetricOptions | None = None
     order_by: str | None = None
     bootstrap: Bootstrap = field(default_factory=Bootstrap)
+    protocol: str = "vocos"
 
     def order_metric(self) -> str:
         """The metric files are ordered by; ValueError when it is not among ``metrics``."""
@@ -214,9 +232,18 @@ class EvalSettings:
         return name
 
     def describe(self) -> tuple[str, ...]:
-        """How each of ``metrics`` is computed, in words
-        (:func:`~vocoder_train.evaluation.method.describe_metrics`)."""
-        return tuple(describe_metrics(self.metrics, self.options))
+        """The protocol, how each of ``metrics`` is computed and the packages' versions, in words
+        (:mod:`vocoder_train.evaluation.method`)."""
+        versions = ", ".join(f"{k} {v}" for k, v in self.versions().items())
+        return (
+            describe_protocol(self.protocol, self.metrics),
+            *describe_metrics(self.metrics, self.options),
+            f"versions: {versions}",
+        )
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the packages that compute ``metrics``."""
+        return package_versions(self.metrics)
 
 
 def evaluate_files(
@@ -247,6 +274,9 @@ def evaluate_files(
         engine=describe_engine(model),
         method=opts.describe(),
         order_by=order,
+        protocol=opts.protocol,
+        versions=opts.versions(),
+        support=support_columns(opts.metrics),
     )
     worst = WorstFiles(opts.plots, higher_is_better(order))
 

@@ -149,6 +149,8 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
         "sample_rate": res.sample_rate,
         "device": res.device,
         "engine": res.engine,
+        "protocol": res.protocol,
+        "versions": res.versions,
         "metrics": list(res.metrics),
         "method": list(res.method),
         "reference_columns": list(res.reference),
@@ -165,7 +167,7 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
     }
     (out_dir / "metrics.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     with open(out_dir / "metrics.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "duration_s", "synth_s", *res.columns])
+        w = csv.DictWriter(f, fieldnames=["path", "duration_s", "synth_s", *res.columns, *res.support])
         w.writeheader()
         w.writerows(res.rows)
     (out_dir / "report.md").write_text(render_report(res, agg), encoding="utf-8")
@@ -185,7 +187,7 @@ def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
         "",
         "## Aggregate",
         "",
-        *table_head("metric", "better", "mean", "std", "min", "max", "n", "NaN", "reference mean"),
+        *table_head(*aggregate_heads(agg)),
     ]
     lines += ["| " + " | ".join(text for text, _ in row) + " |" for row in aggregate_rows(res, agg)]
     if res.reference:
@@ -219,16 +221,32 @@ def render_report(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines + skipped_section(res.skipped)) + "\n"
 
 
+POOLED_HEAD = "pooled (the protocol's figure)"
+
+
+def aggregate_heads(agg: dict[str, dict[str, float]]) -> tuple[str, ...]:
+    """The aggregate table's columns (:func:`aggregate_rows`); ``pooled`` only when a metric has one."""
+    heads = ("metric", "better", "mean", "std", "min", "max", "n", "NaN", "reference mean")
+    return heads + ((POOLED_HEAD,) if any("pooled" in d for d in agg.values()) else ())
+
+
+def pooled_cell(d: dict) -> h.Cell:
+    """A metric's figure pooled over every frame of every file, or "-" where its protocol takes the mean."""
+    return h.number(d["pooled"], fmt_value(d["pooled"])) if "pooled" in d else ("-", "")
+
+
 def aggregate_rows(res: EvalResult, agg: dict[str, dict[str, float]]) -> list[list]:
     """The aggregate table's rows as HTML cells (text, sort value): metric, better, mean, std, min,
-    max, n, NaN, reference mean."""
+    max, n, NaN, reference mean, and the pooled figure where a metric has one."""
     rows = []
+    pooled = any("pooled" in agg[n] for n in res.metrics)
     for name in res.metrics:
         d, ref = agg[name], agg.get(REFERENCE_PREFIX + name)
         stats = [h.number(d[s], fmt_value(d[s])) for s in ("mean", "std", "min", "max")]
         counts = [h.number(d[s], str(d[s])) for s in ("n", "n_nan")]
         ref_cell = h.number(ref["mean"], fmt_value(ref["mean"])) if ref else ("-", "")
-        rows.append([(name, None), (better(name), None), *stats, *counts, ref_cell])
+        extra = [pooled_cell(d)] if pooled else []
+        rows.append([(name, None), (better(name), None), *stats, *counts, ref_cell, *extra])
     return rows
 
 
@@ -264,9 +282,8 @@ def render_html(res: EvalResult, agg: dict[str, dict[str, float]]) -> str:
         ]
         for rank, i in enumerate(order, 1)
     ]
-    heads = ("metric", "better", "mean", "std", "min", "max", "n", "NaN", "reference mean")
     sections = [
-        ("Aggregate", h.table(heads, aggregate_rows(res, agg))),
+        ("Aggregate", h.table(aggregate_heads(agg), aggregate_rows(res, agg))),
         ("Histograms", f'<img src="{h.link(res.plots[0])}" alt="histograms">' if res.plots else ""),
         (f"Files, worst first by {res.order_by}", "\n".join(files) or "<p>none shown (--plots 0)</p>"),
         (

@@ -110,19 +110,34 @@ class Adversary(nn.Module):
             discriminators[name] = instantiate(node)
         return cls(discriminators, loss, weights)
 
-    def discriminator_losses(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    @staticmethod
+    def _conditioned(disc: nn.Module, condition: torch.Tensor | None):
+        """``disc`` with the batch's conditioning id bound when it takes one (an unconditioned discriminator
+        beside conditioned ones judges every bandwidth alike)."""
+        if condition is not None and getattr(disc, "conditions", 0):
+            return lambda x: disc(x, condition)
+        return disc
+
+    def discriminator_losses(
+        self, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """real, fake (B, T) -> {"d_<name>": loss}; fake must be detached. Two passes of B: one
-        pass of 2B was measured 2% slower on CPU (docs/results/2026-11-24-bench.md)."""
+        pass of 2B was measured 2% slower on CPU (docs/results/2026-11-24-bench.md). ``condition``: the
+        batch's conditioning id (1,), for conditioned discriminators."""
         out = {}
         for name, disc in self.discriminators.items():
+            disc = self._conditioned(disc, condition)
             pairs = list(zip(disc(real)[0], disc(fake)[0], strict=True))
             out[f"d_{name}"] = sum(self.d_fn(r, f) for r, f in pairs) / len(pairs)
         return out
 
-    def generator_losses(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generator_losses(
+        self, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """real, fake (B, T) -> {"g_adv_<name>", "g_fm_<name>"}; gradients flow to fake only."""
         out = {}
         for name, disc in self.discriminators.items():
+            disc = self._conditioned(disc, condition)
             with torch.no_grad():
                 _, fmaps_real = disc(real)
             logits_fake, fmaps_fake = disc(fake)

@@ -5,7 +5,9 @@ or tensors (trimmed to the shorter of the two) plus, where it matters, the sampl
 :func:`compute_metrics` runs several; :data:`HIGHER_IS_BETTER` / :func:`metric_mode` say which
 direction is better; :class:`MetricAccumulator` averages them across DDP ranks.
 Pitch: the Vocos paper's CREPE metrics (:mod:`.crepe`) and fast YIN stand-ins (:mod:`.pitch`);
-DNSMOS (:mod:`.dnsmos`) needs no reference.
+DNSMOS (:mod:`.dnsmos`) needs no reference. :mod:`.bigvgan`: the BigVGAN papers' metric set
+(sony/bigvsan_eval: M-STFT, int16 PESQ, MCD, CARGAN's periodicity and V/UV F1);
+:data:`~.registry.PROTOCOLS` names each published set.
 """
 
 from vocoder_train.metrics.accumulator import MetricAccumulator

@@ -57,7 +57,7 @@ MODELS = ("full", "tiny")
 BATCH_FRAMES = 256  # the full model's first layer holds ~2 MB per frame
 DITHER_SEED = 0
 _REFERENCE_CACHE_SIZE = 512
-_reference_tracks: OrderedDict[tuple, PitchTrack] = OrderedDict()
+_reference_tracks: OrderedDict[tuple, object] = OrderedDict()
 
 
 def check_model(model: str) -> str:
@@ -68,6 +68,19 @@ def check_model(model: str) -> str:
             f"{', '.join(MODELS)}; full is the Vocos paper's"
         )
     return model
+
+
+def evaluation_model(model: str | None, device: str | torch.device | None = None) -> tuple[str, str]:
+    """(CREPE model, why, for reports) of an evaluation that asked for ``model`` (None: choose).
+
+    None picks "full" where CREPE runs on a GPU (``device``, else :func:`default_device`) and "tiny" on a
+    CPU, where "full" costs ~30 s per 3 s of audio on 2 cores and "tiny" about a fifteenth of that."""
+    if model is not None:
+        return check_model(model), ""
+    where = torch.device(device) if device is not None else default_device()
+    if where.type == "cuda":
+        return "full", ""
+    return "tiny", "the CPU default; --crepe-model full gives the papers' setting"
 
 
 def default_device() -> torch.device:
@@ -93,7 +106,7 @@ def silent_frames(audio16k: torch.Tensor) -> np.ndarray:
 
 
 @contextmanager
-def _same_dither() -> Iterator[None]:
+def same_dither() -> Iterator[None]:
     """numpy's global generator (torchcrepe's f0 dither draws from it) seeded with :data:`DITHER_SEED`,
     then put back as it was."""
     state = np.random.get_state()
@@ -104,11 +117,15 @@ def _same_dither() -> Iterator[None]:
         np.random.set_state(state)
 
 
-def _probabilities(audio16k: torch.Tensor, model: str, device: torch.device) -> torch.Tensor:
-    """CREPE's per-bin probabilities (1, 360, frames), :data:`BATCH_FRAMES` frames per forward pass."""
+def probabilities(
+    audio16k: torch.Tensor, model: str, device: torch.device, hop_length: int = HOP_LENGTH
+) -> torch.Tensor:
+    """CREPE's per-bin probabilities (1, 360, frames) of unpadded 1024-sample windows every ``hop_length``
+    samples of ``audio16k`` (T,), :data:`BATCH_FRAMES` frames per forward pass (the output of a frame does
+    not depend on the batch)."""
     import torchcrepe
 
-    frames = torchcrepe.preprocess(audio16k[None], CREPE_RATE, HOP_LENGTH, BATCH_FRAMES, device, pad=False)
+    frames = torchcrepe.preprocess(audio16k[None], CREPE_RATE, hop_length, BATCH_FRAMES, device, pad=False)
     probs = torch.cat([torchcrepe.infer(f, model, device).cpu() for f in frames])
     return probs.reshape(1, -1, torchcrepe.PITCH_BINS).transpose(1, 2)
 
@@ -140,8 +157,8 @@ def crepe_track(
         empty = np.zeros(0)
         return PitchTrack(f0=empty, periodicity=empty, voiced=np.zeros(0, dtype=bool))
     dev = torch.device(device) if device is not None else default_device()
-    probs = _probabilities(x, model, dev)
-    with _same_dither():
+    probs = probabilities(x, model, dev)
+    with same_dither():
         pitch, periodicity = torchcrepe.postprocess(
             probs, FMIN, FMAX, torchcrepe.decode.viterbi, return_periodicity=True
         )
@@ -153,18 +170,20 @@ def crepe_track(
     )
 
 
-def _reference_track(ref: torch.Tensor, sample_rate: int, model: str, device) -> PitchTrack:
-    """:func:`crepe_track` of a reference, remembered by content: validation scores the same
-    segments every time and an A/B evaluation the same file once per model."""
+def reference_track(ref: torch.Tensor, sample_rate: int, model: str, device, tracker=crepe_track):
+    """``tracker(ref, sample_rate, model, device)`` (default :func:`crepe_track`) of a reference,
+    remembered by content: validation scores the same segments every time and an A/B evaluation the
+    same file once per model."""
     key = (
         hashlib.blake2b(ref.numpy().tobytes(), digest_size=16).digest(),
         ref.shape[-1],
         int(sample_rate),
         model,
+        tracker.__qualname__,
     )
     track = _reference_tracks.get(key)
     if track is None:
-        track = crepe_track(ref, sample_rate, model, device)
+        track = tracker(ref, sample_rate, model, device)
         _reference_tracks[key] = track
         if len(_reference_tracks) > _REFERENCE_CACHE_SIZE:
             _reference_tracks.popitem(last=False)
@@ -189,5 +208,5 @@ def crepe_metrics(
     """
     r, d = paired_tensors(ref, deg)
     return track_metrics(
-        _reference_track(r, sample_rate, model, device), crepe_track(d, sample_rate, model, device)
+        reference_track(r, sample_rate, model, device), crepe_track(d, sample_rate, model, device)
     )

@@ -21,19 +21,25 @@ def pesq_wb(ref: AudioLike, deg: AudioLike, sample_rate: int) -> float:
     with :func:`vocoder_train.io.audio.resample` and scored by the ``pesq`` package.
     Returns NaN, with a warning, where PESQ cannot score the pair (no utterance found, too short).
     """
-    import pesq as pesq_pkg
-
     r, d = paired_numpy(ref, deg)
     r = resample_np(r, sample_rate, PESQ_SAMPLE_RATE)
     d = resample_np(d, sample_rate, PESQ_SAMPLE_RATE)
-    if not (np.any(r) and np.any(d)):
-        warnings.warn("pesq_wb: reference or degraded signal is all zeros; returning NaN", stacklevel=2)
+    return pesq_16k(r, d, "pesq_wb")
+
+
+def pesq_16k(ref: np.ndarray, deg: np.ndarray, name: str) -> float:
+    """The ``pesq`` package's wide-band score of two 16 kHz arrays (float, or int16 samples); NaN with a
+    warning (naming the metric ``name``) where PESQ cannot score the pair (silence, no utterance)."""
+    import pesq as pesq_pkg
+
+    if not (np.any(ref) and np.any(deg)):
+        warnings.warn(f"{name}: reference or degraded signal is all zeros; returning NaN", stacklevel=3)
         return float("nan")
     try:
-        return float(pesq_pkg.pesq(PESQ_SAMPLE_RATE, r, d, "wb"))
+        return float(pesq_pkg.pesq(PESQ_SAMPLE_RATE, ref, deg, "wb"))
     except (pesq_pkg.PesqError, ValueError) as e:
         warnings.warn(
-            f"pesq_wb: PESQ could not score this pair ({type(e).__name__}: {e}); returning NaN", stacklevel=2
+            f"{name}: PESQ could not score this pair ({type(e).__name__}: {e}); returning NaN", stacklevel=3
         )
         return float("nan")
 

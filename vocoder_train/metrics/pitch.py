@@ -207,17 +207,28 @@ def periodicity_rmse(tr: PitchTrack, td: PitchTrack) -> float:
     return float(np.sqrt(np.mean((tr.periodicity - td.periodicity) ** 2)))
 
 
+def vuv_counts(true_voiced: np.ndarray, pred_voiced: np.ndarray) -> tuple[int, int, int]:
+    """(TP, FP, FN) of the voiced flags ``pred_voiced`` against ``true_voiced`` (voiced = positive)."""
+    return (
+        int(np.sum(true_voiced & pred_voiced)),
+        int(np.sum(~true_voiced & pred_voiced)),
+        int(np.sum(true_voiced & ~pred_voiced)),
+    )
+
+
+def f1_from_counts(tp: float, fp: float, fn: float) -> float:
+    """``2 TP / (2 TP + FP + FN)``; 1.0 when all three are 0 (nothing voiced on either side agrees)."""
+    if tp + fp + fn == 0:
+        return 1.0
+    return 2.0 * tp / (2.0 * tp + fp + fn)
+
+
 def vuv_f1_score(tr: PitchTrack, td: PitchTrack) -> float:
-    """``2 TP / (2 TP + FP + FN)`` of ``td``'s voiced flags against ``tr``'s (voiced = positive);
+    """V/UV F1 (:func:`f1_from_counts`) of ``td``'s voiced flags against ``tr``'s (voiced = positive);
     1.0 when neither track has a voiced frame (they agree everywhere), NaN if empty."""
     if tr.voiced.size == 0:
         return float("nan")
-    tp = float(np.sum(tr.voiced & td.voiced))
-    fp = float(np.sum(~tr.voiced & td.voiced))
-    fn = float(np.sum(tr.voiced & ~td.voiced))
-    if tp + fp + fn == 0.0:
-        return 1.0
-    return 2.0 * tp / (2.0 * tp + fp + fn)
+    return f1_from_counts(*vuv_counts(tr.voiced, td.voiced))
 
 
 def pitch_rmse_cents(tr: PitchTrack, td: PitchTrack) -> float:

@@ -8,11 +8,12 @@ once. DNSMOS needs no reference: :func:`reference_scores` gives the reference's 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from vocoder_train.metrics import bigvgan
 from vocoder_train.metrics._common import AudioLike, paired_numpy, to_numpy
 from vocoder_train.metrics.crepe import check_model
 from vocoder_train.metrics.perceptual import pesq_wb, si_sdr, stoi
@@ -25,7 +26,9 @@ REFERENCE_PREFIX = "ref_"  # column of a reference-free metric scored on the ref
 class MetricSpec:
     """name: key in results and logs; higher_is_better: direction for checkpoint selection;
     fn(ref, deg, sample_rate) -> float, or None for a metric computed with its ``group``;
-    needs_reference: False for metrics that score the generated signal alone (DNSMOS)."""
+    needs_reference: False for metrics that score the generated signal alone (DNSMOS);
+    support: per-file counts the group also returns, from which ``pool(rows)`` gives the figure over
+    every frame of every file that a protocol reports instead of the mean of the files' values."""
 
     name: str
     higher_is_better: bool
@@ -33,15 +36,19 @@ class MetricSpec:
     description: str
     group: str | None = None
     needs_reference: bool = True
+    support: tuple[str, ...] = ()
+    pool: Callable[[Sequence[dict]], float] | None = None
 
 
 @dataclass(frozen=True)
 class MetricOptions:
     """crepe_model: "full" (the Vocos paper's) or "tiny" (much faster on a CPU, scores differ);
-    device: where CREPE runs (None: the GPU when there is one)."""
+    device: where CREPE runs (None: the GPU when there is one); crepe_note: why this model, for reports
+    (e.g. that it is the CPU default)."""
 
     crepe_model: str = "full"
     device: str | None = None
+    crepe_note: str = ""
 
     def __post_init__(self) -> None:
         check_model(self.crepe_model)
@@ -59,6 +66,14 @@ def _yin_group(r: np.ndarray, d: np.ndarray, sr: int, opts: MetricOptions) -> di
     return {f"{k}_yin": v for k, v in yin_metrics(r, d, sr).items()}
 
 
+def _mcd_group(r: np.ndarray, d: np.ndarray, sr: int, opts: MetricOptions) -> dict[str, float]:
+    return bigvgan.mcd(r, d, sr)
+
+
+def _cargan_group(r: np.ndarray, d: np.ndarray, sr: int, opts: MetricOptions) -> dict[str, float]:
+    return bigvgan.cargan_metrics(r, d, sr, opts.crepe_model, opts.device)
+
+
 def _dnsmos_group(r: np.ndarray | None, d: np.ndarray, sr: int, opts: MetricOptions) -> dict[str, float]:
     from vocoder_train.metrics.dnsmos import dnsmos
 
@@ -69,6 +84,8 @@ GROUPS: dict[str, Callable[..., dict[str, float]]] = {
     "crepe": _crepe_group,
     "yin": _yin_group,
     "dnsmos": _dnsmos_group,
+    "mcd": _mcd_group,
+    "cargan": _cargan_group,
 }
 
 METRICS: dict[str, MetricSpec] = {
@@ -93,6 +110,37 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("dnsmos_bak", True, None, "DNSMOS P.835 background noise quality", "dnsmos", False),
         MetricSpec("dnsmos_ovrl", True, None, "DNSMOS P.835 overall quality", "dnsmos", False),
         MetricSpec("dnsmos_p808", True, None, "DNSMOS P.808 MOS", "dnsmos", False),
+        MetricSpec("mstft_bigvgan", False, bigvgan.mstft, "M-STFT, auraloss defaults (the BigVGAN paper's)"),
+        MetricSpec(
+            "pesq_bigvgan", True, bigvgan.pesq_int16, "wide-band PESQ of int16 audio (the BigVGAN paper's)"
+        ),
+        MetricSpec(
+            "mcd_bigvgan",
+            False,
+            None,
+            "mel-cepstral distortion, dB, DTW-aligned (the BigVGAN paper's)",
+            "mcd",
+            support=bigvgan.SUPPORT["mcd_bigvgan"],
+            pool=bigvgan.pooled_mcd,
+        ),
+        MetricSpec(
+            "periodicity_bigvgan",
+            False,
+            None,
+            "RMSE of CREPE periodicity, CARGAN's way (the BigVGAN paper's)",
+            "cargan",
+            support=bigvgan.SUPPORT["periodicity_bigvgan"],
+            pool=bigvgan.pooled_periodicity,
+        ),
+        MetricSpec(
+            "vuv_f1_bigvgan",
+            True,
+            None,
+            "F1 of CREPE voiced/unvoiced decisions, CARGAN's way (the BigVGAN paper's)",
+            "cargan",
+            support=bigvgan.SUPPORT["vuv_f1_bigvgan"],
+            pool=bigvgan.pooled_vuv_f1,
+        ),
     )
 }
 
@@ -100,6 +148,9 @@ METRICS: dict[str, MetricSpec] = {
 DEFAULT_METRICS = ("mel_l1", "mrstft", "pesq", "stoi", "si_sdr", "periodicity", "vuv_f1")
 DNSMOS_METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
 EVALUATE_METRICS = DEFAULT_METRICS + DNSMOS_METRICS
+BIGVGAN_METRICS = ("mstft_bigvgan", "pesq_bigvgan", "mcd_bigvgan", "periodicity_bigvgan", "vuv_f1_bigvgan")
+# vocoder-evaluate --protocol: the metric set a published table is made with (docs/guide-inference.md)
+PROTOCOLS: dict[str, tuple[str, ...]] = {"vocos": EVALUATE_METRICS, "bigvgan": BIGVGAN_METRICS}
 # computed only every validation.slow_every validations in training: each costs CPU seconds per item
 SLOW_METRICS = frozenset(
     {
@@ -112,6 +163,7 @@ SLOW_METRICS = frozenset(
         "vuv_f1_yin",
         "pitch_cents_yin",
         *DNSMOS_METRICS,
+        *BIGVGAN_METRICS,
     }
 )
 HIGHER_IS_BETTER: dict[str, bool] = {k: s.higher_is_better for k, s in METRICS.items()}
@@ -155,12 +207,14 @@ def compute_metrics(
     sample_rate: int,
     names: Iterable[str] = DEFAULT_METRICS,
     options: MetricOptions | None = None,
+    support: bool = False,
 ) -> dict[str, float]:
     """Runs the named metrics on one pair; returns ``{name: value}`` in the order asked.
 
     ``ref``/``deg``: mono ``(T,)`` arrays or tensors at ``sample_rate``, trimmed to the shorter.
     ``options``: the CREPE model and device (:class:`MetricOptions`; default the paper's "full").
-    Metrics that cannot be computed on a pair (e.g. PESQ without speech) come back as NaN.
+    ``support``: also return the per-file counts (:func:`support_columns`) that :func:`pooled_figures`
+    pools. Metrics that cannot be computed on a pair (e.g. PESQ without speech) come back as NaN.
     """
     names = check_names(names)
     opts = options or MetricOptions()
@@ -168,9 +222,30 @@ def compute_metrics(
     grouped: dict[str, float] = {}
     for group in dict.fromkeys(METRICS[n].group for n in names if METRICS[n].group):
         grouped.update(GROUPS[group](r, d, sample_rate, opts))
-    return {
+    out = {
         n: float(grouped[n]) if METRICS[n].group else float(METRICS[n].fn(r, d, sample_rate)) for n in names
     }
+    if support:
+        out.update({c: grouped[c] for c in support_columns(names)})
+    return out
+
+
+def support_columns(names: Iterable[str]) -> tuple[str, ...]:
+    """The per-file counts the pooled figures of ``names`` need, in order, each once."""
+    return tuple(dict.fromkeys(c for n in check_names(names) for c in METRICS[n].support))
+
+
+def pooled_figures(names: Iterable[str], rows: Sequence[dict]) -> dict[str, float]:
+    """``{name: figure}`` for each of ``names`` that a protocol pools over every frame of every file,
+    from ``rows`` holding the per-file values and their :func:`support_columns`."""
+    return {n: float(METRICS[n].pool(rows)) for n in check_names(names) if METRICS[n].pool}
+
+
+def check_protocol(protocol: str) -> tuple[str, ...]:
+    """The metrics of ``protocol`` (:data:`PROTOCOLS`); ValueError naming the choices otherwise."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r} (--protocol): choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[protocol]
 
 
 def reference_scores(

@@ -10,6 +10,7 @@ folder and files have the modes the process umask gives (e.g. 0755 / 0644 under 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -78,8 +79,9 @@ def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> l
     if not getattr(fe, "takes_audio", True):
         real = fe.example(sample_rate // fe.hop_length, seed)
     else:
+        last = generator.conditions - 1 if getattr(generator, "conditions", 0) else None
         with torch.inference_mode():
-            real = generator.features(audio[None].float()).clone()
+            real = generator.features(audio[None].float(), last).clone()
     rand = real.mean() + real.std() * torch.randn(1, real.shape[1], 37, generator=g)
     return [real, rand]
 
@@ -88,29 +90,38 @@ def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> l
 
 
 def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[torch.Tensor]) -> float:
-    """Reloads the export from ``folder`` and returns max |export(mel) - generator.synthesize(mel)|."""
+    """Reloads the export from ``folder`` and returns max |export(mel) - generator.synthesize(mel)|, over
+    every conditioning id of a conditioned generator."""
+    conditions = list(range(generator.conditions)) if getattr(generator, "conditions", 0) else [None]
     if fmt == "vocos":
-        run = _load_with_vocos(folder)
+        run = _load_with_vocos(folder, generator)
     elif fmt == "onnx-stream":
         from vocoder_train.models.inference.streaming import stream_decode
 
         vocoder = load_vocoder(folder, device="cpu")
         run = lambda mel: stream_decode(vocoder.stream(), mel, STREAM_PROBE_CHUNKS)  # noqa: E731
     else:
-        run = load_vocoder(folder, device="cpu", engine="eager").decode  # the exported weights as they are
+        vocoder = load_vocoder(folder, device="cpu", engine="eager")  # the exported weights as they are
+
+        def run(mel, bandwidth_id=None):
+            vocoder.condition = None if bandwidth_id is None else int(bandwidth_id)
+            return vocoder.decode(mel)
+
     # upstream Vocos.decode runs backbone + head only: the generator's mel projection is vocoder_train's
     passes = getattr(generator, "mel_passes", 0)
     worst = 0.0
-    for mel in mels:
+    for mel, condition in ((m, c) for m in mels for c in conditions):
         with torch.inference_mode():
             if fmt == "vocos":
                 generator.mel_passes = 0
             try:
-                ref = generator.synthesize(mel).float()
+                ref = generator.synthesize(mel, condition).float()
             finally:
                 if passes:
                     generator.mel_passes = passes
-            out = run(mel).float()
+            out = (
+                run(mel) if condition is None else run(mel, bandwidth_id=torch.tensor([condition]))
+            ).float()
         if out.shape != ref.shape:
             raise ExportError(
                 f"{fmt} export gives shape {tuple(out.shape)} for {tuple(mel.shape)}; expected "
@@ -120,13 +131,47 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
     return worst
 
 
-def _load_with_vocos(folder: Path):
-    """The contract of the vocos format: upstream ``Vocos.from_hparams`` + ``load_state_dict``, unchanged."""
+def _load_with_vocos(folder: Path, generator):
+    """The contract of the vocos format: upstream ``Vocos.from_hparams`` + ``load_state_dict``, unchanged;
+    for an EnCodec model, as ``Vocos.from_pretrained`` does it: vocos builds EnCodec from torch hub's cache
+    (here a temporary one holding the generator's codec weights) and adds its weights to the state dict."""
     from vocos import Vocos
 
-    model = Vocos.from_hparams(str(folder / "config.yaml"))
-    model.load_state_dict(load_checkpoint(folder / MODEL_FILES["vocos"]))
+    state = load_checkpoint(folder / MODEL_FILES["vocos"])
+    codec = getattr(generator.feature_extractor, "encodec", None)
+    if codec is None:
+        model = Vocos.from_hparams(str(folder / "config.yaml"))
+    else:
+        with torch_home_with_codec(codec) as _:
+            model = Vocos.from_hparams(str(folder / "config.yaml"))
+        state.update(
+            {
+                f"feature_extractor.encodec.{k}": v
+                for k, v in model.feature_extractor.encodec.state_dict().items()
+            }
+        )
+    model.load_state_dict(state)
     return model.eval().decode
+
+
+@contextlib.contextmanager
+def torch_home_with_codec(codec):
+    """A temporary $TORCH_HOME whose hub cache holds ``codec``'s weights, where vocos' EnCodec front end
+    looks."""
+    from vocoder_train.models.codec import ENCODEC_FILE
+
+    old = os.environ.get("TORCH_HOME")
+    with tempfile.TemporaryDirectory(prefix="vocoder-torch-home-") as home:
+        (Path(home) / "hub" / "checkpoints").mkdir(parents=True)
+        torch.save(codec.state_dict(), Path(home) / "hub" / "checkpoints" / ENCODEC_FILE)
+        os.environ["TORCH_HOME"] = home
+        try:
+            yield home
+        finally:
+            if old is None:
+                os.environ.pop("TORCH_HOME", None)
+            else:
+                os.environ["TORCH_HOME"] = old
 
 
 # -- atomic publishing ------------------------------------------------------------------------
@@ -186,7 +231,8 @@ def export(
                 f"{tolerance:.1e}; nothing was written to {output}"
             )
         hint = f"Checked against the training model: max abs diff {diff:.2e} (fp32)."
-        files.append(write_readme(tmp, fmt, str(source), hint, input_name(generator)))
+        conditioned = bool(getattr(generator, "conditions", 0))
+        files.append(write_readme(tmp, fmt, str(source), hint, input_name(generator), conditioned))
         apply_umask(tmp)  # mkdtemp made it 0o700, and some writers make 0o600 files
         check_output(output, force)  # again: someone may have written there meanwhile
         publish(tmp, output)
@@ -225,6 +271,18 @@ def _notes(fmt: str, generator: torch.nn.Module) -> list[str]:
         notes.append(
             f"the model takes precomputed features, (B, {fe.channels}, frames) a frame every {fe.hop_length} "
             "samples (input 'features' of the graph formats); checked on stand-in random ones"
+        )
+    if getattr(generator, "conditions", 0) and fmt in GRAPH_FORMATS:
+        labels = ", ".join(f"{i} = {label}" for i, label in enumerate(generator.condition_labels))
+        notes.append(
+            f"the graph takes features (B, {generator.backbone.embed.in_channels}, frames) and bandwidth_id "
+            f"(1,) int64 ({labels}); checked at every id"
+        )
+    if hasattr(fe, "encodec") and fmt in GRAPH_FORMATS:
+        notes.append(
+            "codec.safetensors beside it holds EnCodec (the encoder runs outside the graph) and the code "
+            "embeddings: features = sum over codebooks k of "
+            "feature_extractor.codebook_weights[codes[k] + 1024 k]"
         )
     if ours and fmt not in GRAPH_FORMATS:  # a graph runs without the classes its config.yaml names
         notes.append(f"the {', the '.join(ours)}: loading needs vocoder_train installed")

@@ -30,7 +30,7 @@ import yaml
 
 from vocoder_train.io.buffers import vocos_state_dict
 from vocoder_train.models.inference.exportable import ExportableVocos
-from vocoder_train.models.store import MODEL_FILES
+from vocoder_train.models.store import CODEC_FILE, MODEL_FILES
 
 
 def _state_dict(generator: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -47,7 +47,16 @@ def write_config(config: dict, folder: Path) -> str:
 
 
 def write_vocos(generator, config, folder: Path, mels, opset: int) -> list[str]:
-    torch.save(_state_dict(generator), folder / MODEL_FILES["vocos"])
+    """A front end that vocos has a class for is written as vocos' (the EnCodec one, whose codec weights
+    vocos keeps apart: they are left out, as in ``charactr/vocos-encodec-24khz``)."""
+    state = _state_dict(generator)
+    upstream = getattr(generator.feature_extractor, "upstream_config", None)
+    if upstream is not None:
+        fe = config["feature_extractor"]
+        class_path, args = upstream(dict(fe.get("init_args", {})))
+        config = {**config, "feature_extractor": {"class_path": class_path, "init_args": args}}
+        state = {k: v for k, v in state.items() if not k.startswith("feature_extractor.encodec.")}
+    torch.save(state, folder / MODEL_FILES["vocos"])
     return [write_config(config, folder), MODEL_FILES["vocos"]]
 
 
@@ -63,13 +72,35 @@ def write_safetensors(generator, config, folder: Path, mels, opset: int) -> list
     return [write_config(config, folder), MODEL_FILES["safetensors"]]
 
 
+def graph_inputs(generator, mels) -> tuple[tuple[torch.Tensor, ...], list[str]]:
+    """A graph's example inputs and their names: the features, and for a conditioned generator (vocos'
+    EnCodec model) its ``bandwidth_id`` (1,) int64, the last id as the example."""
+    if getattr(generator, "conditions", 0):
+        return (mels[0], torch.tensor([generator.conditions - 1])), [input_name(generator), "bandwidth_id"]
+    return (mels[0],), [input_name(generator)]
+
+
+def write_codec(generator, folder: Path) -> list[str]:
+    """For a codec model's graph: the front end outside it (EnCodec and the code embeddings, whose sum
+    over codebooks gives the graph's features), as ``codec.safetensors``."""
+    fe = generator.feature_extractor
+    if not hasattr(fe, "encodec"):
+        return []
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in fe.state_dict().items()}
+    save_file(state, str(folder / CODEC_FILE), metadata={"format": "vocoder_train.feature_extractor"})
+    return [CODEC_FILE]
+
+
 def write_torchscript(generator, config, folder: Path, mels, opset: int) -> list[str]:
     module = ExportableVocos(generator).eval()
+    inputs, _ = graph_inputs(generator, mels)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in 2.14 but works
-        traced = torch.jit.trace(module, (mels[0],), check_trace=False)
+        traced = torch.jit.trace(module, inputs, check_trace=False)
         traced.save(str(folder / MODEL_FILES["torchscript"]))
-    return [write_config(config, folder), MODEL_FILES["torchscript"]]
+    return [write_config(config, folder), MODEL_FILES["torchscript"], *write_codec(generator, folder)]
 
 
 def quiet_onnx_export() -> None:
@@ -82,23 +113,26 @@ def quiet_onnx_export() -> None:
 
 
 def input_name(generator) -> str:
-    """The name of a graph's input: "mel", or "features" for a generator on precomputed features."""
-    return "mel" if getattr(generator.feature_extractor, "takes_audio", True) else "features"
+    """The name of a graph's input: "mel", or "features" for a generator on precomputed features or on a
+    codec's codes."""
+    fe = generator.feature_extractor
+    return "mel" if getattr(fe, "takes_audio", True) and not getattr(fe, "takes_codes", False) else "features"
 
 
 def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
     module = ExportableVocos(generator).eval()
     name = input_name(generator)
+    inputs, names = graph_inputs(generator, mels)
     # torch 2.14 defaults to the dynamo exporter, which needs `onnxscript` (not a dependency here);
     # the TorchScript-based exporter handles this graph (conv, layer norm, linear, conv_transpose).
     with warnings.catch_warnings(), torch.no_grad():
         quiet_onnx_export()
         torch.onnx.export(
             module,
-            (mels[0],),
+            inputs,
             str(folder / MODEL_FILES["onnx"]),
             dynamo=False,
-            input_names=[name],
+            input_names=names,
             output_names=["audio"],
             dynamic_axes={name: {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}},
             opset_version=opset,
@@ -106,7 +140,7 @@ def write_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
     import onnx
 
     onnx.checker.check_model(str(folder / MODEL_FILES["onnx"]))
-    return [write_config(config, folder), MODEL_FILES["onnx"]]
+    return [write_config(config, folder), MODEL_FILES["onnx"], *write_codec(generator, folder)]
 
 
 def write_onnx_stream(generator, config, folder: Path, mels, opset: int) -> list[str]:
@@ -149,8 +183,11 @@ WRITERS = {
 }
 
 
-def write_readme(folder: Path, fmt: str, source: str, result_hint: str, name: str = "mel") -> str:
-    """README.md for ``fmt``; ``name``: the input, "mel" or "features" (:func:`input_name`)."""
+def write_readme(
+    folder: Path, fmt: str, source: str, result_hint: str, name: str = "mel", conditioned: bool = False
+) -> str:
+    """README.md for ``fmt``; ``name``: the input, "mel" or "features" (:func:`input_name`); ``conditioned``:
+    the graph also takes a ``bandwidth_id``."""
     load = {
         "vocos": 'from vocos import Vocos\nimport torch\n\nvocos = Vocos.from_hparams("config.yaml")\n'
         'vocos.load_state_dict(torch.load("pytorch_model.bin", map_location="cpu", weights_only=True))\n'
@@ -162,8 +199,13 @@ def write_readme(folder: Path, fmt: str, source: str, result_hint: str, name: st
         "vocos.eval()\naudio = vocos.decode(mel)  # mel: (B, n_mels, frames)",
         "torchscript": 'import torch\n\nmodel = torch.jit.load("generator.torchscript.pt").eval()\n'
         "audio = model(mel)  # mel: float32 (B, n_mels, frames) -> (B, samples)",
-        "onnx": 'import onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
-        f'(audio,) = sess.run(None, {{"{name}": mel}})  # float32 (B, n_mels, frames) -> (B, samples)',
+        "onnx": 'import numpy\nimport onnxruntime as ort\n\nsess = ort.InferenceSession("generator.onnx")\n'
+        + (
+            f'(audio,) = sess.run(None, {{"{name}": mel}})  # float32 (B, n_mels, frames) -> (B, samples)'
+            if not conditioned
+            else f'(audio,) = sess.run(None, {{"{name}": features, "bandwidth_id": numpy.array([2])}})  '
+            "# float32 (B, 128, frames), int64 (1,) -> (B, samples)"
+        ),
         "onnx-stream": 'import vocoder_train as vt\n\nstreamer = vt.load_vocoder(".").stream()  # carries '
         "the state\n"
         "for chunk in mel_chunks:  # float32 (B, n_mels, c), any c per call\n    play(streamer.push(chunk))\n"

@@ -89,14 +89,45 @@ class VocosGenerator(Vocos):
             p.append(f"{key}.head.n_fft={n} <= hop_length={h}: the ISTFT needs overlapping frames")
         return p
 
-    def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio (B, T) -> features (B, C, L), in fp32."""
-        with torch.autocast(device_type=audio.device.type, enabled=False):
-            return self.feature_extractor(audio.float())
+    @property
+    def conditions(self) -> int:
+        """Conditioning ids the backbone takes (vocos' AdaLN, ``adanorm_num_embeddings``: for the EnCodec
+        model one per bandwidth); 0: an unconditioned generator."""
+        return self.backbone.norm.scale.num_embeddings if getattr(self.backbone, "adanorm", False) else 0
 
-    def synthesize(self, features: torch.Tensor) -> torch.Tensor:
-        """features (B, C, L) -> audio (B, L * hop). Backbone under the ambient autocast, head in fp32."""
-        hidden = self.backbone(features)
+    @property
+    def condition_labels(self) -> list[str]:
+        """A name per conditioning id (the front end's, e.g. "6kbps"; else "0", "1", ...)."""
+        labels = getattr(self.feature_extractor, "condition_labels", None)
+        return list(labels) if labels else [str(i) for i in range(self.conditions)]
+
+    def _condition_kwargs(
+        self, condition: torch.Tensor | int | None, device: torch.device, required: bool = True
+    ) -> dict:
+        if not self.conditions or (condition is None and not required):
+            return {}
+        if condition is None:
+            raise ValueError(
+                f"this generator is conditioned on {self.conditions} ids "
+                f"({', '.join(self.condition_labels)}): pass one (a bandwidth id)"
+            )
+        condition = torch.as_tensor(condition, device=device).reshape(-1)[:1].long()
+        if not 0 <= int(condition) < self.conditions:
+            raise ValueError(f"condition {int(condition)}: this generator takes ids 0..{self.conditions - 1}")
+        return {"bandwidth_id": condition}  # vocos' keyword, read by its backbone and EnCodec front end
+
+    def features(self, audio: torch.Tensor, condition: torch.Tensor | int | None = None) -> torch.Tensor:
+        """audio (B, T) -> features (B, C, L), in fp32. ``condition``: the conditioning id of a conditioned
+        generator (the EnCodec front end encodes at that bandwidth)."""
+        # a front end that needs the id (EnCodec's bandwidth) says so; a mel front end takes none
+        kwargs = self._condition_kwargs(condition, audio.device, required=False)
+        with torch.autocast(device_type=audio.device.type, enabled=False):
+            return self.feature_extractor(audio.float(), **kwargs)
+
+    def synthesize(self, features: torch.Tensor, condition: torch.Tensor | int | None = None) -> torch.Tensor:
+        """features (B, C, L) -> audio (B, L * hop). Backbone under the ambient autocast, head in fp32.
+        ``condition``: the conditioning id of a conditioned generator."""
+        hidden = self.backbone(features, **self._condition_kwargs(condition, features.device))
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             audio = self.head(hidden.float())
             if self.mel_passes and not self.training:
@@ -105,7 +136,9 @@ class VocosGenerator(Vocos):
                 )
             return audio
 
-    def synthesize_with_spectrum(self, features: torch.Tensor) -> Synthesis:
+    def synthesize_with_spectrum(
+        self, features: torch.Tensor, condition: torch.Tensor | int | None = None
+    ) -> Synthesis:
         """features (B, C, L) -> :class:`Synthesis`: audio (B, L * hop) and the head's complex spectrum
         (B, n_fft // 2 + 1, L), for losses on the spectrum. Needs a head with a ``spectrum`` method
         (e.g. ConsistencyISTFTHead); the eval-mode mel projection is not applied."""
@@ -114,26 +147,23 @@ class VocosGenerator(Vocos):
                 f"a loss needs the head's spectrum, but {type(self.head).__name__} has none: use "
                 "model.generator.head._target_=vocoder_train.models.heads.ConsistencyISTFTHead"
             )
-        hidden = self.backbone(features)
+        hidden = self.backbone(features, **self._condition_kwargs(condition, features.device))
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             spectrum = self.head.spectrum(hidden.float())
             return Synthesis(self.head.istft(spectrum), spectrum)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:  # noqa: D401 - training forward
+    def forward(  # noqa: D401 - training forward
+        self, audio: torch.Tensor, condition: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
         """Copy synthesis with autograd: audio (B, T) -> audio (B, T), trimmed/padded to T."""
-        return match_length(self.synthesize(self.features(audio)), audio.shape[-1])
+        return match_length(self.synthesize(self.features(audio, condition), condition), audio.shape[-1])
 
 
 def frame_layout(node: DictConfig | dict) -> tuple[int | None, int | None]:
     """(hop length in samples, channels) of the features that the front end configured by ``node``
     gives. A front-end class declares them with a ``frame_layout(node)`` classmethod; a mel front end
     without one (vocos' own) has ``hop_length`` and ``n_mels``."""
-    from hydra.utils import get_object
-
-    try:
-        declared = getattr(get_object(str(node.get("_target_"))), "frame_layout", None)
-    except Exception:  # noqa: BLE001 - a _target_ that does not import is reported by the config check
-        declared = None
+    declared = getattr(_target_class(str(node.get("_target_"))), "frame_layout", None)
     if declared is not None:
         return declared(node)
     return node.get("hop_length"), node.get("n_mels")
@@ -176,6 +206,23 @@ def to_vocos_config(generator_cfg: DictConfig | dict, sample_rate: int | None = 
     return out
 
 
+# Front ends whose stored form is built by another class: vocos' EnCodec front end downloads its codec when
+# built, ours reads it from a file or takes it from the state dict (vocoder_train.models.codec).
+STORED_FRONT_ENDS = {
+    "vocos.feature_extractors.EncodecFeatures": "vocoder_train.models.codec.EncodecFeatures",
+    "vocoder_train.models.codec.EncodecFeatures": "vocoder_train.models.codec.EncodecFeatures",
+}
+
+
+def _target_class(target: str):
+    from hydra.utils import get_object
+
+    try:
+        return get_object(target)
+    except Exception:  # noqa: BLE001 - reported where the config is checked or built
+        return None
+
+
 def from_vocos_config(vocos_cfg: dict) -> dict:
     """vocos ``config.yaml`` dict -> Hydra generator config dict."""
     out: dict = {"_target_": f"{VocosGenerator.__module__}.{VocosGenerator.__name__}"}
@@ -185,6 +232,10 @@ def from_vocos_config(vocos_cfg: dict) -> dict:
             out[part] = {"_target_": node["class_path"], **node.get("init_args", {})}
         except (KeyError, TypeError) as e:
             raise ValueError(f"vocos config has no valid '{part}' entry (class_path + init_args)") from e
+    fe = out["feature_extractor"]
+    if fe["_target_"] in STORED_FRONT_ENDS:
+        fe["_target_"] = STORED_FRONT_ENDS[fe["_target_"]]
+        fe.pop("path", None)  # stored weights come with the state dict, not from the training machine's file
     if vocos_cfg.get("mel_passes"):
         out["mel_passes"] = int(vocos_cfg["mel_passes"])
     return out

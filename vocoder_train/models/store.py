@@ -45,6 +45,7 @@ MODEL_FILES = {
     "onnx": "generator.onnx",
     "onnx-stream": "generator.stream.onnx",
 }
+CODEC_FILE = "codec.safetensors"  # beside a graph of a codec model: the codec and its code embeddings
 WEIGHT_KINDS = ("checkpoint", "vocos", "safetensors")
 # sniffed content (io.filekind) -> model kind; a damaged zip is a checkpoint cut short, reported when loaded
 CONTENT_KINDS = {
@@ -156,12 +157,34 @@ class Weights:
             self.state(ema), generator
         )  # vocos folders and older checkpoints hold windows/filterbanks
         missing, unexpected = generator.load_state_dict(state, strict=False)
+        missing = fill_codec(generator, missing, self.source)
         if missing or unexpected:
             raise ModelError(
                 f"{self.source}: the weights do not match its config (missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}); keep each weights file with the config it was saved with"
             )
         return generator.to(device).eval()
+
+
+def fill_codec(generator: VocosGenerator, missing: list[str], source: Path) -> list[str]:
+    """A vocos folder of an EnCodec model holds no EnCodec weights (vocos keeps them apart): they come from
+    where vocos finds them, torch hub's cache. Returns the keys still missing."""
+    prefix = "feature_extractor.encodec."
+    if not missing or not all(k.startswith(prefix) for k in missing):
+        return missing
+    from vocoder_train.models.codec import ENCODEC_FILE, CodecError, load_encodec
+
+    path = Path(torch.hub.get_dir()) / "checkpoints" / ENCODEC_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{source}: holds no EnCodec weights (vocos keeps them apart) and torch hub's cache has none at "
+            f"{path}; copy {ENCODEC_FILE} there (or set TORCH_HOME to the folder above hub/)"
+        )
+    try:
+        generator.feature_extractor.encodec.load_state_dict(load_encodec(path).state_dict())
+    except CodecError as e:
+        raise ModelError(f"{source}: {e}") from e
+    return []
 
 
 def _prefixed(state: dict, prefix: str) -> dict[str, torch.Tensor]:

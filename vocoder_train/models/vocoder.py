@@ -7,8 +7,9 @@ A model whose front end is :class:`~vocoder_train.models.frontends.PrecomputedFe
 made elsewhere (``takes_audio`` is false); ``n_mels`` is then their channel count.
 
 :func:`load_vocoder` gives a :class:`TorchVocoder` for PyTorch weights (a checkpoint, a vocos folder, a
-safetensors export; decoded by one of :data:`ENGINES`), a :class:`TorchScriptVocoder`, an
-:class:`OnnxVocoder` or a :class:`StreamingOnnxVocoder` for the traced graphs. Every kind streams
+safetensors export; decoded by one of :data:`ENGINES`), or, for the traced graphs
+(:mod:`vocoder_train.models.graph_vocoders`), a :class:`TorchScriptVocoder`, an
+:class:`OnnxVocoder` or a :class:`StreamingOnnxVocoder`. Every kind streams
 (``vocoder.stream()``, :mod:`vocoder_train.models.inference.streaming`): causal generators exactly with
 carried state, others with a look-ahead.
 """
@@ -20,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-from vocoder_train.io.checkpoint import load_torchscript
 from vocoder_train.models.generator import match_length
-from vocoder_train.models.store import WEIGHT_KINDS, model_kind, read_config, read_weights
+from vocoder_train.models.store import CODEC_FILE, WEIGHT_KINDS, model_kind, read_config, read_weights
 from vocoder_train.models.stored_config import ModelError, init_args
 
 ENGINES = ("auto", "fused", "eager", "fused-bf16")
@@ -58,6 +58,7 @@ class Vocoder:
             or init_args(vocos_config, "backbone").get("input_channels")
         )
         self._feature_extractor: torch.nn.Module | None = None
+        self.condition: int | None = None  # a conditioned model's id (EnCodec: bandwidth), see set_bandwidth
 
     def __repr__(self) -> str:
         return (
@@ -97,16 +98,76 @@ class Vocoder:
     def _build_feature_extractor(self) -> torch.nn.Module:
         from hydra.utils import instantiate
 
+        from vocoder_train.models.generator import STORED_FRONT_ENDS
+
         node = self.config["feature_extractor"]
+        args = dict(node.get("init_args", {}))
+        target = node["class_path"]
+        codec = (self.source if self.source.is_dir() else self.source.parent) / CODEC_FILE
+        if codec.is_file() and target in STORED_FRONT_ENDS:  # a graph's codec, saved beside it
+            target = STORED_FRONT_ENDS[target]
+            args.pop("path", None)
         try:
-            return instantiate(
-                {"_target_": node["class_path"], **node.get("init_args", {})}, _convert_="all"
-            ).eval()
+            fe = instantiate({"_target_": target, **args}, _convert_="all")
+            if codec.is_file():
+                from safetensors.torch import load_file
+
+                fe.load_state_dict(load_file(str(codec)))
+            return fe.eval()
         except Exception as e:
             raise ModelError(
                 f"{self.source}: cannot build its feature extractor {node.get('class_path')} ({e}); "
                 "give it precomputed features as .npy files instead of audio"
             ) from e
+
+    @property
+    def conditions(self) -> int:
+        """Conditioning ids the model takes (vocos' AdaLN backbone: the EnCodec model's bandwidths); 0:
+        none."""
+        return int(init_args(self.config, "backbone").get("adanorm_num_embeddings") or 0)
+
+    def _condition(self) -> int | None:
+        """The conditioning id to run at: the one set (:meth:`set_bandwidth`), else the last (the EnCodec
+        model's highest bandwidth); None for a model without conditioning."""
+        if not self.conditions:
+            return None
+        return self.conditions - 1 if self.condition is None else self.condition
+
+    def _condition_input(self) -> torch.Tensor:
+        return torch.tensor([self._condition()], dtype=torch.int64)
+
+    @property
+    def bandwidths(self) -> list[float]:
+        """The bandwidths (kbps) of a model decoding EnCodec codes, its conditioning ids in order; [] else."""
+        return list(init_args(self.config, "feature_extractor").get("bandwidths") or [])
+
+    def set_bandwidth(self, kbps: float) -> None:
+        """Decode (and encode audio) at ``kbps``, one of :attr:`bandwidths`."""
+        matches = [i for i, b in enumerate(self.bandwidths) if abs(float(b) - float(kbps)) < 1e-9]
+        if not matches:
+            choices = ", ".join(f"{float(b):g}" for b in self.bandwidths) or "none: it is not a codec model"
+            raise ModelError(
+                f"{self.source}: bandwidth {float(kbps):g} kbps: the model's bandwidths are {choices}"
+            )
+        self.condition = matches[0]
+
+    def codes_to_features(self, codes: torch.Tensor) -> torch.Tensor:
+        """EnCodec codes (codebooks, L) or (codebooks, B, L) integers -> features (B, C, L); the codebook
+        count must be the current bandwidth's."""
+        from vocoder_train.models.codec import codebooks_for
+
+        if not self.bandwidths:
+            raise ModelError(f"{self.source}: decodes {self.n_mels}-channel features, not codec codes")
+        kbps = self.bandwidths[self.condition if self.condition is not None else -1]
+        want = codebooks_for(kbps)
+        if codes.dtype.is_floating_point or codes.shape[0] != want:
+            raise ModelError(
+                f"codes of shape {tuple(codes.shape)} ({codes.dtype}): at {float(kbps):g} kbps the model "
+                f"takes {want} codebooks of integers, shape ({want}, frames); pass the bandwidth the codes "
+                "were made at"
+            )
+        with torch.inference_mode():
+            return self.feature_extractor.codes_to_features(codes.cpu()).cpu()
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         """features (B, C, L) -> audio (B, T), on the CPU."""
@@ -142,7 +203,7 @@ class TorchVocoder(Vocoder):
     "fused" decodes with :class:`~vocoder_train.models.inference.fused.FusedVocos` (same output to
     float rounding, ~1.05x `Vocos.decode` on CPU), "fused-bf16" also runs its pointwise products in
     bfloat16 (~1.9x where bf16 is native, several times slower where it is not), "eager" calls the
-    generator itself. Generators the fused path does not cover (IMDCT heads, adanorm, a mel
+    generator itself. Generators the fused path does not cover (IMDCT heads, a mel
     projection, causal ones) decode eagerly. :attr:`engine` says which engine runs;
     :attr:`engine_note` why "auto" chose it.
     """
@@ -183,7 +244,8 @@ class TorchVocoder(Vocoder):
         self._fuse("fused-bf16")
         probe = self.probe_features()
         with torch.inference_mode():
-            error = float((self.fused(probe.to(self.device)) - fp32(probe.to(self.device))).abs().max())
+            c = self._condition()
+            error = float((self.fused(probe.to(self.device), c) - fp32(probe.to(self.device), c)).abs().max())
         if error > AUTO_BF16_TOLERANCE:
             self.fused, self.engine = fp32, "fused"
             self.engine_note = f"bf16 differs by {error:.1e} > {AUTO_BF16_TOLERANCE:g} on a probe"
@@ -218,7 +280,7 @@ class TorchVocoder(Vocoder):
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            return self.generator.features(audio.to(self.device)).cpu()
+            return self.generator.features(audio.to(self.device), self._condition()).cpu()
 
     def round_trips(self) -> int:
         # from the modules themselves: a config may leave refine_iters at the head's default
@@ -248,20 +310,8 @@ class TorchVocoder(Vocoder):
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             if self.fused is not None:
-                return self.fused(mel.to(self.device)).cpu()
-            return self.generator.synthesize(mel.to(self.device)).float().cpu()
-
-
-class TorchScriptVocoder(Vocoder):
-    """A traced ``ExportableVocos`` (mel -> waveform)."""
-
-    def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
-        super().__init__(file, "torchscript", vocos_config, sample_rate, device)
-        self.module = load_torchscript(file, map_location=device)
-
-    def decode(self, mel: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.module(mel.to(self.device).float()).cpu()
+                return self.fused(mel.to(self.device), self._condition()).cpu()
+            return self.generator.synthesize(mel.to(self.device), self._condition()).float().cpu()
 
 
 def _probe_audio(sample_rate: int, seconds: float = 1.0) -> torch.Tensor:
@@ -271,69 +321,6 @@ def _probe_audio(sample_rate: int, seconds: float = 1.0) -> torch.Tensor:
     phase = 2 * torch.pi * torch.cumsum(f0, 0) / sample_rate
     x = sum(0.3 / k * torch.sin(k * phase) for k in range(1, 12))
     return (x + 0.01 * torch.randn(t.shape, generator=torch.Generator().manual_seed(0)))[None].float()
-
-
-def onnx_session(file: str | Path, device: str = "cpu", threads: int | None = None):
-    """An ``onnxruntime.InferenceSession`` for ``file`` on ``device`` (cuda needs onnxruntime-gpu)."""
-    import onnxruntime as ort
-
-    providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda"):
-        if "CUDAExecutionProvider" not in ort.get_available_providers():
-            raise ModelError(f"{file}: running on {device} needs onnxruntime-gpu (CUDAExecutionProvider)")
-        providers.insert(0, "CUDAExecutionProvider")
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-    # ONNX Runtime's pool spin-waits after each run by default, slowing the torch feature
-    # extraction and file I/O that run between chunks on the same cores
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(file), sess_options=opts, providers=providers)
-
-
-class OnnxVocoder(Vocoder):
-    """An ONNX ``ExportableVocos`` run with onnxruntime."""
-
-    def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
-        super().__init__(file, "onnx", vocos_config, sample_rate, device)
-        self.session = onnx_session(file, device)
-        self.input_name = self.session.get_inputs()[0].name
-
-    def decode(self, mel: torch.Tensor) -> torch.Tensor:
-        (audio,) = self.session.run(None, {self.input_name: mel.detach().float().cpu().numpy()})
-        return torch.from_numpy(audio)
-
-
-class StreamingOnnxVocoder(Vocoder):
-    """An ``onnx-stream`` export (a causal generator's streaming step) run with onnxruntime: ``stream()``
-    carries its state exactly; ``decode(mel)`` is one push of every frame and the flush."""
-
-    def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
-        super().__init__(file, "onnx-stream", vocos_config, sample_rate, device)
-        self.session = onnx_session(file, device)
-
-    def stream(self, lookahead: int | None = None):
-        from vocoder_train.dsp import causal_latency
-        from vocoder_train.models.inference.stream_step import onnx_initial_state, onnx_step
-        from vocoder_train.models.inference.streaming import CarriedStateStreamer
-
-        if lookahead is not None:
-            raise ModelError(
-                f"{self.source}: a streaming export streams exactly with no look-ahead "
-                f"(lookahead={lookahead} given)"
-            )
-        return CarriedStateStreamer(
-            onnx_step(self.session),
-            onnx_initial_state(self.session),
-            self.hop_length,
-            self.sample_rate,
-            causal_latency(self.n_fft, self.hop_length),
-        )
-
-    def decode(self, mel: torch.Tensor) -> torch.Tensor:
-        streamer = self.stream()
-        return torch.cat([streamer.push(mel.detach().float().cpu()), streamer.flush()], dim=-1)
 
 
 def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engine: str = "auto") -> Vocoder:
@@ -351,6 +338,8 @@ def load_vocoder(path: str | Path, device: str = "cpu", ema: bool = False, engin
             f"{path}: EMA weights come from a training checkpoint (.ckpt); a {kind} export holds one "
             "set of weights"
         )
+    from vocoder_train.models.graph_vocoders import OnnxVocoder, StreamingOnnxVocoder, TorchScriptVocoder
+
     config = read_config(file)
     cls = {"torchscript": TorchScriptVocoder, "onnx-stream": StreamingOnnxVocoder}.get(kind, OnnxVocoder)
     return cls(file, config, config["sample_rate"], device)

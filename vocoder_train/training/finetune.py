@@ -29,6 +29,9 @@ from vocoder_train.models.stored_config import ModelError
 log = logging.getLogger(__name__)
 
 
+CODEC_PREFIX = "feature_extractor.encodec."  # a frozen codec's weights inside the generator
+
+
 class InitError(ValueError):
     """Pretrained weights do not fit the configured model. The message says what differs."""
 
@@ -39,7 +42,8 @@ def _frontend_differences(ours: dict, theirs: dict) -> list[str]:
     for part in ("feature_extractor", "head"):
         a, b = ours.get(part, {}), theirs.get(part, {})
         for key in sorted(set(a) | set(b)):
-            if key != "dim" and a.get(key) != b.get(key):
+            # path: where the configured codec's weights come from, not a setting of the front end
+            if key not in ("dim", "path") and a.get(key) != b.get(key):
                 diffs.append(
                     f"model.generator.{part}.{key}: pretrained {b.get(key)!r}, configured {a.get(key)!r}"
                 )
@@ -58,6 +62,9 @@ def _load_pretrained(path: Path, ema: bool) -> tuple[dict[str, torch.Tensor], di
 def _load_into(module: nn.Module, state: dict, what: str, path: Path) -> None:
     state = drop_derived(state, module)  # vocos folders and older checkpoints hold windows/filterbanks
     own = module.state_dict()
+    # a vocos folder of an EnCodec model holds no codec weights (vocos keeps them apart): the configured
+    # codec's (codec.path), as vocos' from_pretrained inserts its own
+    state = {**{k: v for k, v in own.items() if k.startswith(CODEC_PREFIX) and k not in state}, **state}
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shapes = [

@@ -158,6 +158,10 @@ class MediaLogger(pl.Callback):
         for i in range(n):
             if not self._target_logged:
                 media.audio[f"val/audio_{i}/target"] = outputs["audio"][i].float().cpu().numpy()
+                if "audio_baseline" in outputs:  # a codec model: the codec's own decoder, the comparison
+                    media.audio[f"val/audio_{i}/codec_decoder"] = (
+                        outputs["audio_baseline"][i].float().cpu().numpy()
+                    )
             media.audio[f"val/audio_{i}/prediction"] = outputs["audio_hat"][i].float().cpu().numpy()
             media.figures[f"val/mel_{i}"] = mel_figure(
                 [mel_t[i], mel_p[i], mel_p[i] - mel_t[i]],

@@ -148,17 +148,31 @@ class VocoderGAN(pl.LightningModule):
     def _features(self, batch: dict) -> torch.Tensor:
         """The batch's ``features`` (B, C, L) when present (teacher-forced pairs: mels or other
         precomputed features), else the generator's features of its ``audio`` (copy synthesis)."""
-        return batch["features"] if "features" in batch else self.generator.features(batch["audio"])
+        if "features" in batch:
+            return batch["features"]
+        return self.generator.features(batch["audio"], batch.get("condition"))
 
     def generate(self, batch: dict) -> torch.Tensor:
-        """Generated audio (B, T) for a batch, T = the length of ``batch["audio"]``."""
-        return match_length(self.generator.synthesize(self._features(batch)), batch["audio"].shape[-1])
+        """Generated audio (B, T) for a batch, T = the length of ``batch["audio"]``; a conditioned generator
+        takes the batch's ``condition``."""
+        audio = self.generator.synthesize(self._features(batch), batch.get("condition"))
+        return match_length(audio, batch["audio"].shape[-1])
+
+    def _draw_condition(self, batch: dict) -> dict:
+        """A conditioned generator (the EnCodec model's bandwidths) trains at a random conditioning id per
+        batch, as vocos does; drawn from the iteration, so a resumed run draws the same ones."""
+        n = getattr(self.generator, "conditions", 0)
+        if not n or "condition" in batch:
+            return batch
+        draw = torch.Generator().manual_seed(int(self.iteration))
+        return {**batch, "condition": torch.randint(n, (1,), generator=draw).to(batch["audio"].device)}
 
     def training_step(self, batch: dict, batch_idx: int) -> dict[str, torch.Tensor]:
         """One iteration of the current phase. A non-finite D loss or gradient skips the whole
         iteration (D and G); a non-finite G loss or gradient skips the G step. Skips are counted,
         and ``max_nonfinite`` in a row stop the run with advice."""
-        audio = batch["audio"]
+        batch = self._draw_condition(batch)
+        audio, condition = batch["audio"], batch.get("condition")
         opt_g, opt_d = self.optimizers()
         self.phases.update(self.iteration, self.trainer)
         phase = self.phase()
@@ -167,7 +181,7 @@ class VocoderGAN(pl.LightningModule):
             with torch.no_grad():
                 audio_hat = self.generate(batch)
         elif self._spectrum_losses:
-            audio_hat, spectrum = self.generator.synthesize_with_spectrum(self._features(batch))
+            audio_hat, spectrum = self.generator.synthesize_with_spectrum(self._features(batch), condition)
             audio_hat = match_length(audio_hat, audio.shape[-1])
         else:
             audio_hat = self.generate(batch)
@@ -175,7 +189,7 @@ class VocoderGAN(pl.LightningModule):
 
         if phase != "mel":
             with weight_norm_cache(self.perf):
-                d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach())
+                d_terms = self.adversary.discriminator_losses(audio, audio_hat.detach(), condition)
             logs.update(d_terms, d_total=weighted_sum(d_terms, self.lambdas))
             logs["grad_norm_d"] = self._backward_step(opt_d, logs["d_total"], self.adversary, "discriminator")
             if not torch.isfinite(logs["grad_norm_d"]):
@@ -193,7 +207,7 @@ class VocoderGAN(pl.LightningModule):
             if phase == "gan":
                 self.adversary.requires_grad_(False)  # no D gradients in the G step
                 with weight_norm_cache(self.perf):
-                    g_terms.update(self.adversary.generator_losses(audio, audio_hat))
+                    g_terms.update(self.adversary.generator_losses(audio, audio_hat, condition))
                 self.adversary.requires_grad_(True)
             logs.update(g_terms, g_total=weighted_sum(g_terms, self.lambdas))
             logs["grad_norm_g"] = self._backward_step(opt_g, logs["g_total"], self.generator, "generator")
@@ -275,13 +289,35 @@ class VocoderGAN(pl.LightningModule):
         return tuple(n for n in self.val_metrics if slow_turn or n not in SLOW_METRICS)
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        """Scores the batch; a conditioned generator at every conditioning id (``val/<metric>@<label>``,
+        e.g. ``val/mel_l1@6kbps``), with ``val/<metric>`` their mean. Returns the audio (for media: a
+        conditioned generator's at its last id, the highest bandwidth)."""
+        labels = self.generator.condition_labels if getattr(self.generator, "conditions", 0) else [None]
+        for i, label in enumerate(labels):
+            step_batch = batch if label is None else {**batch, "condition": torch.tensor([i])}
+            audio_hat = self._validate(step_batch, label)
+        out = {"audio": batch["audio"].detach(), "audio_hat": audio_hat.detach()}
+        fe = self.generator.feature_extractor
+        if batch_idx == 0 and hasattr(fe, "decode_codes") and "features" not in batch:
+            # the codec's own decoder at the same bandwidth: the baseline the media log beside ours
+            codes = fe.codes(batch["audio"].float(), len(labels) - 1)
+            out["audio_baseline"] = match_length(fe.decode_codes(codes), batch["audio"].shape[-1]).detach()
+        return out
+
+    def _validate(self, batch: dict, label: str | None) -> torch.Tensor:
         audio = batch["audio"]
         audio_hat = self.generate(batch)
         # items of weight 0 pad a rank's share (EvalSampler): computed, never scored
         keep = (batch["weight"] > 0).to(audio.device) if "weight" in batch else slice(None)
         ref_kept, hat_kept = audio[keep], audio_hat[keep]
+
+        def update(values: dict, weight: float = 1.0) -> None:
+            self._val_acc.update(values, weight=weight)
+            if label is not None:  # a conditioned generator: its mean over ids under the plain name too
+                self._val_acc.update({f"{k}@{label}": v for k, v in values.items()}, weight=weight)
+
         if len(ref_kept):  # the mel loss is a mean over equal-length items: weighted by their count
-            self._val_acc.update({"mel_l1": self.mel_loss(hat_kept, ref_kept)}, weight=len(ref_kept))
+            update({"mel_l1": self.mel_loss(hat_kept, ref_kept)}, weight=len(ref_kept))
         names = self._metrics_now()
         # the metrics' own networks (CREPE, UTMOS) in fp32 whatever the training precision: comparable
         # numbers, and CREPE's probabilities go through numpy, which has no bfloat16
@@ -290,12 +326,12 @@ class VocoderGAN(pl.LightningModule):
                 self.utmos is not None and not self.trainer.sanity_checking and len(hat_kept)
             ):  # local weights only
                 for v in self.utmos.score(hat_kept, self.sample_rate).tolist():
-                    self._val_acc.update({"utmos": v})
+                    update({"utmos": v})
             if names:
                 ref, hat = ref_kept.float().cpu().numpy(), hat_kept.float().cpu().numpy()
                 for r, h in zip(ref, hat):
-                    self._val_acc.update(compute_metrics(r, h, self.sample_rate, names, self.metric_options))
-        return {"audio": audio.detach(), "audio_hat": audio_hat.detach()}
+                    update(compute_metrics(r, h, self.sample_rate, names, self.metric_options))
+        return audio_hat
 
     def on_validation_epoch_end(self) -> None:
         # means over every scored item of every rank (each file once): all ranks log the same values

@@ -111,6 +111,26 @@ class SpectrogramConvStack(nn.Module):
         return conv_stack(self.convs, self.conv_post, x, SPECTROGRAM_LRELU_SLOPE)
 
 
+class ConditionalProjection(nn.Embedding):
+    """A projection discriminator's conditioning term: a learned embedding (``dim`` channels) per
+    conditioning id, zero at the start, dotted with a feature map at every position. The parameter is
+    ``weight``, as vocos' ``emb`` (an ``nn.Embedding``) names it."""
+
+    def __init__(self, num_embeddings: int, dim: int):
+        super().__init__(int(num_embeddings), dim)
+        nn.init.zeros_(self.weight)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """x (N, dim, ...) and a conditioning id (1,) -> (N, 1, ...)."""
+        if condition is None:
+            raise ValueError(
+                f"a discriminator conditioned on {self.num_embeddings} ids was called without one; "
+                "pass condition (the batch's conditioning id)"
+            )
+        emb = super().forward(condition.reshape(-1)[:1].to(x.device)).to(x.dtype)
+        return (emb.view(1, -1, *([1] * (x.dim() - 2))) * x).sum(dim=1, keepdim=True)
+
+
 class MultiDiscriminator(nn.Module):
     """A list of sub-discriminators behind the output contract (see the module docstring).
 
@@ -125,14 +145,21 @@ class MultiDiscriminator(nn.Module):
     @classmethod
     def config_problems(cls, node, key: str, cfg) -> list[str]:
         """One line per problem of this discriminator's config ``node`` at ``key`` in the run config ``cfg``
-        (training crops are ``audio.segment_length`` samples). None by default."""
-        return []
+        (training crops are ``audio.segment_length`` samples): by default, its conditioning ids."""
+        return condition_problems(node, key, cfg)
 
-    def forward(self, x: torch.Tensor) -> DiscOutput:
-        """x (B, T) -> (logits (B, N) per sub-discriminator, feature maps per sub-discriminator)."""
+    @property
+    def conditions(self) -> int:
+        """Conditioning ids the sub-discriminators take (0: not conditioned)."""
+        emb = getattr(self.discriminators[0], "emb", None) if len(self.discriminators) else None
+        return emb.num_embeddings if emb is not None else 0
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> DiscOutput:
+        """x (B, T) -> (logits (B, N) per sub-discriminator, feature maps per sub-discriminator);
+        ``condition``: the conditioning id (1,) of a conditioned discriminator."""
         logits, fmaps = [], []
         for d in self.discriminators:
-            logit_map, fmap = d(x)
+            logit_map, fmap = d(x) if condition is None else d(x, condition)
             logits.append(
                 logit_map.flatten(1).float()
             )  # fp32 under autocast: the adversarial losses stay fp32
@@ -144,6 +171,24 @@ def segment_length(cfg) -> int | None:
     """The training crop length in samples (``audio.segment_length``), or None where not a positive int."""
     seg = cfg.get("audio", {}).get("segment_length") if hasattr(cfg, "get") else None
     return seg if isinstance(seg, int) and seg > 0 else None
+
+
+def condition_problems(node, key: str, cfg) -> list[str]:
+    """A conditioned discriminator (``num_embeddings``) takes as many ids as the generator is conditioned
+    on (``model.generator.backbone.adanorm_num_embeddings``), and needs a conditioned generator."""
+    n = node.get("num_embeddings") if hasattr(node, "get") else None
+    if n is None:
+        return []
+    generator = cfg.get("model", {}).get("generator", {}) if hasattr(cfg, "get") else {}
+    ids = (generator.get("backbone") or {}).get("adanorm_num_embeddings")
+    if not isinstance(n, int) or n < 1:
+        return [f"{key}.num_embeddings={n!r}: a positive number of conditioning ids, or null"]
+    if ids != n:
+        return [
+            f"{key}.num_embeddings={n} but the generator is conditioned on {ids or 'no'} ids "
+            "(model.generator.backbone.adanorm_num_embeddings): set them equal, or num_embeddings: null"
+        ]
+    return []
 
 
 def window_problems(key: str, sizes: Iterable[int], cfg) -> list[str]:

@@ -1,6 +1,10 @@
 """The Vocos paper's discriminators: HiFi-GAN's multi-period discriminator and the multi-resolution
 band-split spectrogram discriminator of descript-audio-codec. Channel widths are arguments so tests
 can build tiny ones.
+
+Both can be conditioned, as vocos' are for its EnCodec model: with ``num_embeddings`` set, each
+sub-discriminator adds to its logit map the projection of its last feature map onto a learned embedding
+of the conditioning id (a bandwidth), zero at the start (:class:`~.base.ConditionalProjection`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from vocoder_train.models.discriminators.base import (
+    ConditionalProjection,
     MultiDiscriminator,
     complex_spectrogram,
     conv_stack,
@@ -59,6 +64,7 @@ class PeriodDiscriminator(nn.Module):
         winograd: bool = False,
         winograd_bf16: bool = False,
         layout: str = "grid",
+        num_embeddings: int | None = None,
     ):
         super().__init__()
         if layout not in LAYOUTS:
@@ -79,6 +85,7 @@ class PeriodDiscriminator(nn.Module):
         )
         self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
         self.winograd, self.winograd_bf16, self.layout = bool(winograd), bool(winograd_bf16), layout
+        self.emb = ConditionalProjection(num_embeddings, chans[-1]) if num_embeddings else None
 
     def folds(self, x: torch.Tensor) -> bool:
         """Whether a forward on ``x`` runs in the folded layout (see the class docstring)."""
@@ -95,8 +102,11 @@ class PeriodDiscriminator(nn.Module):
             )
         return self.layout == "folded"
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x (B, T) -> logit map (B, 1, frames, period), feature maps."""
+    def forward(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, T) -> logit map (B, 1, frames, period), feature maps. ``condition``: a conditioning id
+        (1,) when built with ``num_embeddings``."""
         b, t = x.shape
         p = self.period
         if t % p:
@@ -104,14 +114,19 @@ class PeriodDiscriminator(nn.Module):
         x = x.view(b, 1, -1, p)
         # as vocos: the first layer's map is not matched (HiFi-GAN matches it too)
         convs = [partial(conv_time, c, winograd=self.winograd, bf16=self.winograd_bf16) for c in self.convs]
-        if not self.folds(x):
-            return conv_stack(convs, self.conv_post, x, skip_first=True)
-        x = x.permute(0, 3, 1, 2).reshape(b * p, 1, -1)  # (B * p, 1, T/p): phase j of item i at row i * p + j
+        folds = self.folds(x)
+        if folds:  # (B * p, 1, T/p): phase j of item i at row i * p + j
+            x = x.permute(0, 3, 1, 2).reshape(b * p, 1, -1)
+        post = partial(conv_time, self.conv_post, winograd=False) if folds else self.conv_post
+        y, fmap = conv_stack(convs, None, x, skip_first=True)
+        y = post(y) + (self.emb(y, condition) if self.emb is not None else 0)
+        fmap.append(y)  # the conditioned logit map, as vocos' in-place sum leaves it
+        if not folds:
+            return y, fmap
 
-        def grid(y: torch.Tensor) -> torch.Tensor:  # (B * p, C, N) -> (B, C, N, p), a view
-            return y.view(b, p, *y.shape[1:]).permute(0, 2, 3, 1)
+        def grid(z: torch.Tensor) -> torch.Tensor:  # (B * p, C, N) -> (B, C, N, p), a view
+            return z.view(b, p, *z.shape[1:]).permute(0, 2, 3, 1)
 
-        y, fmap = conv_stack(convs, partial(conv_time, self.conv_post, winograd=False), x, skip_first=True)
         return grid(y), [grid(f) for f in fmap]
 
 
@@ -122,6 +137,7 @@ class MultiPeriodDiscriminator(MultiDiscriminator):
         periods (Sequence[int]): one :class:`PeriodDiscriminator` per period.
         channels (Sequence[int]): conv widths of each.
         winograd, winograd_bf16, layout: each period's speed options (see :class:`PeriodDiscriminator`).
+        num_embeddings (int | None): conditioning ids (vocos' EnCodec model: one per bandwidth); None: none.
     """
 
     def __init__(
@@ -132,15 +148,18 @@ class MultiPeriodDiscriminator(MultiDiscriminator):
         winograd: bool = False,
         winograd_bf16: bool = False,
         layout: str = "grid",
+        num_embeddings: int | None = None,
     ):
-        options = dict(winograd=winograd, winograd_bf16=winograd_bf16, layout=layout)
+        options = dict(
+            winograd=winograd, winograd_bf16=winograd_bf16, layout=layout, num_embeddings=num_embeddings
+        )
         super().__init__(PeriodDiscriminator(p, channels, **options) for p in periods)
 
     @classmethod
     def config_problems(cls, node, key: str, cfg) -> list[str]:
-        """Each period is shorter than a training crop."""
+        """Each period is shorter than a training crop; conditioning ids as the generator's."""
         seg = segment_length(cfg)
-        return [
+        return super().config_problems(node, key, cfg) + [
             f"{key}.periods has {period} >= audio.segment_length={seg}"
             for period in node.get("periods") or []
             if seg is not None and int(period) >= seg
@@ -167,6 +186,7 @@ class ResolutionDiscriminator(nn.Module):
             (0.5, 0.75),
             (0.75, 1.0),
         ),
+        num_embeddings: int | None = None,
     ):
         super().__init__()
         self.n_fft, self.hop = n_fft, n_fft // 4
@@ -181,6 +201,7 @@ class ResolutionDiscriminator(nn.Module):
 
         self.band_convs = nn.ModuleList(stack() for _ in self.bands)
         self.conv_post = weight_norm(nn.Conv2d(channels, 1, (3, 3), 1, padding=(1, 1)))
+        self.emb = ConditionalProjection(num_embeddings, channels) if num_embeddings else None
 
     def spectrogram(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x (B, T) -> per band (B, 2, frames, bins), DC removed and peak-normalized to 0.8."""
@@ -189,14 +210,18 @@ class ResolutionDiscriminator(nn.Module):
         spec = complex_spectrogram(x, self.n_fft, self.hop, self.window)
         return [spec[..., lo:hi] for lo, hi in self.bands]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """x (B, T) -> logit map (B, 1, frames, bins'), feature maps (per band, then the logit map)."""
+    def forward(
+        self, x: torch.Tensor, condition: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """x (B, T) -> logit map (B, 1, frames, bins'), feature maps (per band, then the logit map).
+        ``condition``: a conditioning id (1,) when built with ``num_embeddings``."""
         fmap, outs = [], []
         for band, convs in zip(self.spectrogram(x), self.band_convs):
             band, band_fmap = conv_stack(convs, None, band, skip_first=True)
             fmap += band_fmap
             outs.append(band)
-        x = self.conv_post(torch.cat(outs, dim=-1))
+        x = torch.cat(outs, dim=-1)
+        x = self.conv_post(x) + (self.emb(x, condition) if self.emb is not None else 0)
         fmap.append(x)
         return x, fmap
 
@@ -207,12 +232,22 @@ class MultiResolutionDiscriminator(MultiDiscriminator):
     Args:
         fft_sizes (Sequence[int]): one :class:`ResolutionDiscriminator` per size.
         channels (int): conv width of each.
+        num_embeddings (int | None): conditioning ids (vocos' EnCodec model: one per bandwidth); None: none.
     """
 
-    def __init__(self, fft_sizes: Sequence[int] = (2048, 1024, 512), channels: int = 32):
-        super().__init__(ResolutionDiscriminator(int(n), channels) for n in fft_sizes)
+    def __init__(
+        self,
+        fft_sizes: Sequence[int] = (2048, 1024, 512),
+        channels: int = 32,
+        num_embeddings: int | None = None,
+    ):
+        super().__init__(
+            ResolutionDiscriminator(int(n), channels, num_embeddings=num_embeddings) for n in fft_sizes
+        )
 
     @classmethod
     def config_problems(cls, node, key: str, cfg) -> list[str]:
-        """Each FFT size fits in a training crop."""
-        return window_problems(f"{key}.fft_sizes", node.get("fft_sizes") or [], cfg)
+        """Each FFT size fits in a training crop; conditioning ids as the generator's."""
+        return super().config_problems(node, key, cfg) + window_problems(
+            f"{key}.fft_sizes", node.get("fft_sizes") or [], cfg
+        )

@@ -159,9 +159,14 @@ class ExportableVocos(nn.Module):
         else:
             self.istft = RealISTFT(istft.n_fft, istft.hop_length, istft.padding, window=istft.window)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """features (B, C, L) -> audio (B, T)."""
-        hidden = self.backbone(features)
+    def forward(self, features: torch.Tensor, bandwidth_id: torch.Tensor | None = None) -> torch.Tensor:
+        """features (B, C, L) -> audio (B, T); a backbone conditioned with AdaLN (vocos' EnCodec model) also
+        takes ``bandwidth_id`` (1,) int64, a second graph input."""
+        hidden = (
+            self.backbone(features)
+            if bandwidth_id is None
+            else self.backbone(features, bandwidth_id=bandwidth_id)
+        )
         return self.istft(*head_real_imag(self.out(hidden.float()).transpose(1, 2)))
 
 
@@ -191,11 +196,4 @@ def check_exportable(generator: nn.Module) -> None:
     if istft.win_length != istft.n_fft:
         raise UnsupportedForExport(
             f"ISTFT win_length={istft.win_length} != n_fft={istft.n_fft}: not supported"
-        )
-    backbone = getattr(generator, "backbone", None)
-    if getattr(backbone, "adanorm", False):
-        raise UnsupportedForExport(
-            "the backbone is conditioned on a bandwidth id (adanorm_num_embeddings, EnCodec features); "
-            f"the {'/'.join(GRAPH_FORMATS)} formats export mel -> waveform only; it can be exported in "
-            f"the {' or '.join(WEIGHT_FORMATS)} format."
         )

@@ -43,10 +43,6 @@ def check_fusable(generator: nn.Module) -> None:
         raise FusionUnsupported(
             f"backbone is {type(backbone).__name__}; the fused path needs vocos.models.VocosBackbone"
         )
-    if backbone.adanorm:
-        raise FusionUnsupported(
-            "the backbone is conditioned on a bandwidth id (adanorm); use the plain generator"
-        )
     if type(head) is not ISTFTHead:
         raise FusionUnsupported(f"head is {type(head).__name__}; the fused path needs vocos.heads.ISTFTHead")
     if head.istft.win_length != head.istft.n_fft:
@@ -65,19 +61,30 @@ def check_fusable(generator: nn.Module) -> None:
             raise FusionUnsupported(f"convnext[{i}].act is {block.act}; the fused path implements exact GELU")
 
 
+def norm_affines(norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights (K, C), biases (K, C)) of a layer norm's affine: a ``LayerNorm``'s (K = 1), or a vocos
+    ``AdaLayerNorm``'s, one per conditioning id (its ``scale`` and ``shift`` embeddings)."""
+    if hasattr(norm, "scale") and hasattr(norm, "shift"):
+        return norm.scale.weight.detach(), norm.shift.weight.detach()
+    return norm.weight.detach()[None], norm.bias.detach()[None]
+
+
 class FusedBackbone(nn.Module):
-    """A ``vocos.models.VocosBackbone`` (no adanorm) as features ``(B, C_in, L)`` -> hidden ``(B, L,
-    dim)``."""
+    """A ``vocos.models.VocosBackbone`` as features ``(B, C_in, L)`` (and a conditioning id when it has
+    AdaLN, ``adanorm_num_embeddings``) -> hidden ``(B, L, dim)``. AdaLN is a layer norm whose affine is
+    picked by the id: each id's affine is folded into its own copy of ``pwconv1``."""
 
     def __init__(self, backbone: VocosBackbone, gemm_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.gemm_dtype = gemm_dtype
+        self.conditions = int(backbone.norm.scale.num_embeddings) if backbone.adanorm else 0
         emb = backbone.embed
         self.embed_padding = int(emb.padding[0])
         self.register_buffer("embed_w", emb.weight.detach().float().clone())
         self.register_buffer("embed_b", emb.bias.detach().float().clone())
-        self.register_buffer("norm_w", backbone.norm.weight.detach().float().clone())
-        self.register_buffer("norm_b", backbone.norm.bias.detach().float().clone())
+        norm_w, norm_b = norm_affines(backbone.norm)
+        self.register_buffer("norm_w", norm_w.float().clone())  # (K, C)
+        self.register_buffer("norm_b", norm_b.float().clone())
         self.norm_eps = float(backbone.norm.eps)
         self.register_buffer("final_w", backbone.final_layer_norm.weight.detach().float().clone())
         self.register_buffer("final_b", backbone.final_layer_norm.bias.detach().float().clone())
@@ -86,27 +93,29 @@ class FusedBackbone(nn.Module):
         self.block_eps = [float(b.norm.eps) for b in backbone.convnext]
         dw_w, dw_b, w1, b1, w2, b2 = [], [], [], [], [], []
         for block in backbone.convnext:
-            g, beta = block.norm.weight.detach().double(), block.norm.bias.detach().double()
+            g, beta = (a.double() for a in norm_affines(block.norm))  # (K, C)
             W1, B1 = block.pwconv1.weight.detach().double(), block.pwconv1.bias.detach().double()
             W2, B2 = block.pwconv2.weight.detach().double(), block.pwconv2.bias.detach().double()
             scale = block.gamma.detach().double() if block.gamma is not None else torch.ones_like(B2)
             dw_w.append(block.dwconv.weight.detach()[:, 0, :].t().float())  # (k, C)
             dw_b.append(block.dwconv.bias.detach().float())
-            w1.append(W1 * g[None, :])  # (I, C), nn.Linear layout (measured ~7% faster than (C, I) in fp32)
-            b1.append(B1 + W1 @ beta)
+            # (K, I, C), nn.Linear layout (measured ~7% faster than (C, I) in fp32)
+            w1.append(W1[None] * g[:, None, :])
+            b1.append(B1[None] + beta @ W1.T)  # (K, I)
             w2.append(scale[:, None] * W2)  # (C, I)
             b2.append(scale * B2)
         self.register_buffer("dw_w", torch.stack(dw_w))  # (N, k, C)
         self.register_buffer("dw_b", torch.stack(dw_b))  # (N, C)
-        self.register_buffer("w1", torch.stack(w1).to(gemm_dtype))  # (N, I, C)
-        self.register_buffer("b1", torch.stack(b1).to(gemm_dtype))  # (N, I)
+        self.register_buffer("w1", torch.stack(w1).to(gemm_dtype))  # (N, K, I, C)
+        self.register_buffer("b1", torch.stack(b1).to(gemm_dtype))  # (N, K, I)
         self.register_buffer("w2", torch.stack(w2).to(gemm_dtype))  # (N, C, I)
         self.register_buffer("b2", torch.stack(b2).to(gemm_dtype))  # (N, C)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, condition: int | None = None) -> torch.Tensor:
+        c = self._condition_index(condition)
         x = F.conv1d(features.float(), self.embed_w, self.embed_b, padding=self.embed_padding).transpose(1, 2)
         B, L, C = x.shape
-        x = F.layer_norm(x, (C,), self.norm_w, self.norm_b, self.norm_eps).contiguous()
+        x = F.layer_norm(x, (C,), self.norm_w[c], self.norm_b[c], self.norm_eps).contiguous()
         half = self.kernel // 2
         for i, eps in enumerate(self.block_eps):
             xp = F.pad(x, (0, 0, half, half))
@@ -115,9 +124,19 @@ class FusedBackbone(nn.Module):
             for k in range(1, self.kernel):
                 h.addcmul_(xp[:, k : k + L], dw_w[k])
             h = F.layer_norm(h, (C,), None, None, eps).to(self.gemm_dtype)
-            h = F.linear(F.gelu(F.linear(h, self.w1[i], self.b1[i])), self.w2[i], self.b2[i])
+            h = F.linear(F.gelu(F.linear(h, self.w1[i, c], self.b1[i, c])), self.w2[i], self.b2[i])
             x = x.add_(h)  # fp32 residual stream (a bf16 h is promoted)
         return F.layer_norm(x, (C,), self.final_w, self.final_b, self.final_eps)
+
+    def _condition_index(self, condition: int | None) -> int:
+        if not self.conditions:
+            return 0
+        if condition is None or not 0 <= int(condition) < self.conditions:
+            raise ValueError(
+                f"this backbone is conditioned on {self.conditions} ids (AdaLN): pass one in "
+                f"0..{self.conditions - 1}, got {condition!r}"
+            )
+        return int(condition)
 
 
 class FusedISTFTHead(nn.Module):
@@ -155,7 +174,8 @@ class FusedVocos(nn.Module):
     """Features ``(B, C, L)`` -> audio ``(B, T)``: :class:`FusedBackbone` + :class:`FusedISTFTHead`.
 
     Args:
-        generator: a ``vocos.Vocos`` / ``VocosGenerator`` with a plain ``VocosBackbone`` and an ``ISTFTHead``.
+        generator: a ``vocos.Vocos`` / ``VocosGenerator`` with a ``VocosBackbone`` (AdaLN or not) and an
+            ``ISTFTHead``.
         gemm_dtype: dtype of the ConvNeXt pointwise products (``torch.bfloat16`` where
             :func:`vocoder_train.hardware.bf16_matmul_is_fast`; the rest stays float32).
 
@@ -168,5 +188,6 @@ class FusedVocos(nn.Module):
         self.backbone = FusedBackbone(generator.backbone, gemm_dtype)
         self.head = FusedISTFTHead(generator.head)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(features))
+    def forward(self, features: torch.Tensor, condition: int | None = None) -> torch.Tensor:
+        """features (B, C, L) -> audio (B, T); ``condition``: the id of an AdaLN backbone (a bandwidth)."""
+        return self.head(self.backbone(features, condition))
