@@ -24,6 +24,7 @@ from vocoder_train.evaluation.report import (
     db_spectrogram,
     finite_or_none,
     fmt_value,
+    how_made,
     method_section,
     plot_window,
     save_panels,
@@ -108,12 +109,7 @@ def write_comparison(res: Comparison, out_dir: Path) -> None:
     doc = {
         "data": res.data,
         "device": res.device,
-        "protocol": res.protocol,
-        "versions": res.versions,
-        "metrics": list(res.metrics),
-        "method": list(res.method),
-        "reference_columns": list(res.reference),
-        "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
+        **how_made(res),
         "systems": [
             {
                 "label": s.label,

@@ -140,6 +140,19 @@ def method_facts(res: EvalResult) -> list[str]:
     ]
 
 
+def how_made(res) -> dict:
+    """The metrics.json fields that say how a run's numbers were made (an evaluation's or a comparison's):
+    protocol, package versions, metrics, the method lines, reference columns, each metric's direction."""
+    return {
+        "protocol": res.protocol,
+        "versions": res.versions,
+        "metrics": list(res.metrics),
+        "method": list(res.method),
+        "reference_columns": list(res.reference),
+        "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
+    }
+
+
 def write_outputs(res: EvalResult, out_dir: Path) -> None:
     """metrics.json, metrics.csv, report.md and report.html."""
     agg = res.aggregate()
@@ -149,12 +162,7 @@ def write_outputs(res: EvalResult, out_dir: Path) -> None:
         "sample_rate": res.sample_rate,
         "device": res.device,
         "engine": res.engine,
-        "protocol": res.protocol,
-        "versions": res.versions,
-        "metrics": list(res.metrics),
-        "method": list(res.method),
-        "reference_columns": list(res.reference),
-        "higher_is_better": {k: higher_is_better(k) for k in res.metrics},
+        **how_made(res),
         "aggregate": {k: {s: finite_or_none(v) for s, v in d.items()} for k, d in agg.items()},
         "speed": {"audio_s": res.audio_s, "synth_s": res.synth_s, "rtf": res.rtf},
         "num_files": len(res.rows),
