@@ -33,12 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
   onnx         config.yaml + generator.onnx, the same graph, dynamic batch and time axes
   onnx-stream  config.yaml + generator.stream.onnx, a causal generator's streaming step:
                (mel chunk, *state) -> (audio, tail_audio, *next_state); load_vocoder(...).stream()
+  sherpa-onnx  config.yaml + vocoder.sherpa.onnx for sherpa-onnx's TTS (Matcha, ZipVoice): model_type
+               vocos (mel -> mag, cos, sin; sherpa-onnx runs the inverse STFT) or hifigan (mel -> audio),
+               with the metadata it reads; says whose mel the model takes
 
 examples:
   vocoder-export runs/demo/checkpoints/last.ckpt --output exported/demo-vocos --format vocos
   vocoder-export runs/demo/checkpoints/last.ckpt --output exported/demo-onnx --format onnx --ema
   vocoder-export path/to/vocos-mel-24khz --output exported/ts --format torchscript --force
   vocoder-export runs/causal/checkpoints/last.ckpt --output exported/stream --format onnx-stream
+  vocoder-export runs/zipvoice_vocoder/checkpoints/last.ckpt -o exported/sherpa -f sherpa-onnx
 
 The export is built in a temporary folder next to --output, reloaded, run on two mels and compared
 with the training model; it replaces --output only when the max abs difference is <= --tolerance.

@@ -93,7 +93,10 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
     """Reloads the export from ``folder`` and returns max |export(mel) - generator.synthesize(mel)|, over
     every conditioning id of a conditioned generator."""
     conditions = list(range(generator.conditions)) if getattr(generator, "conditions", 0) else [None]
-    if fmt == "vocos":
+    trim = 0
+    if fmt == "sherpa-onnx":
+        run, trim = _sherpa_runner(folder, generator)
+    elif fmt == "vocos":
         run = _load_with_vocos(folder, generator)
     elif fmt == "onnx-stream":
         from vocoder_train.models.inference.streaming import stream_decode
@@ -122,6 +125,7 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
             out = (
                 run(mel) if condition is None else run(mel, bandwidth_id=torch.tensor([condition]))
             ).float()
+            ref = ref[..., trim : ref.shape[-1] - trim]  # sherpa-onnx's ISTFT leaves hop / 2 out at each end
         if out.shape != ref.shape:
             raise ExportError(
                 f"{fmt} export gives shape {tuple(out.shape)} for {tuple(mel.shape)}; expected "
@@ -129,6 +133,28 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
             )
         worst = max(worst, (out - ref).abs().max().item())
     return worst
+
+
+def _sherpa_runner(folder: Path, generator):
+    """(mel -> audio as sherpa-onnx computes it, samples it leaves out at each end): ONNX Runtime runs the
+    export; for the vocos form, the inverse STFT sherpa-onnx applies (kaldi-native-fbank's, which is
+    ``torch.istft`` with a periodic Hann window and ``center=True``) follows."""
+    from vocoder_train.models.export_formats import SHERPA_FILE
+    from vocoder_train.models.graph_vocoders import onnx_session
+    from vocoder_train.models.sherpa import sherpa_form, sherpa_trim
+
+    session = onnx_session(folder / SHERPA_FILE)
+    if sherpa_form(generator) == "hifigan":
+        return (lambda mel: torch.from_numpy(session.run(None, {"mel": mel.float().numpy()})[0])), 0
+    istft = generator.head.istft
+    n_fft, hop = int(istft.n_fft), int(istft.hop_length)
+
+    def run(mel):
+        mag, x, y = (torch.from_numpy(a) for a in session.run(None, {"mel": mel.float().numpy()}))
+        spec = torch.complex(mag * x, mag * y)
+        return torch.istft(spec, n_fft, hop, n_fft, torch.hann_window(n_fft), center=True)
+
+    return run, sherpa_trim(generator)
 
 
 def _load_with_vocos(folder: Path, generator):
@@ -214,6 +240,10 @@ def export(
     generator, sample_rate, config = weights.build(ema=ema), weights.sample_rate, weights.config
     if fmt in GRAPH_FORMATS:
         check_exportable(generator)
+    if fmt == "sherpa-onnx":
+        from vocoder_train.models.sherpa import sherpa_form
+
+        sherpa_form(generator)  # refuses what neither of sherpa-onnx's forms carries, before any file
     if fmt == "onnx-stream" and not is_causal(generator):
         raise UnsupportedForExport(
             f"{source}: the onnx-stream format needs a causal generator (model/generator=vocos_causal or "
@@ -248,12 +278,12 @@ def export(
         max_abs_diff=diff,
         tolerance=tolerance,
         probe_frames=[m.shape[-1] for m in mels],
-        notes=_notes(fmt, generator),
+        notes=_notes(fmt, generator, config),
         probes="mels" if getattr(generator.feature_extractor, "takes_audio", True) else "stand-in features",
     )
 
 
-def _notes(fmt: str, generator: torch.nn.Module) -> list[str]:
+def _notes(fmt: str, generator: torch.nn.Module, config: dict | None = None) -> list[str]:
     notes = ["ONNX written with the TorchScript-based exporter (dynamo=False)"] if fmt == "onnx" else []
     passes = getattr(generator, "mel_passes", 0)
     if fmt == "vocos" and passes:
@@ -284,7 +314,26 @@ def _notes(fmt: str, generator: torch.nn.Module) -> list[str]:
             "embeddings: features = sum over codebooks k of "
             "feature_extractor.codebook_weights[codes[k] + 1024 k]"
         )
-    if ours and fmt not in GRAPH_FORMATS:  # a graph runs without the classes its config.yaml names
+    if fmt == "sherpa-onnx":
+        from vocoder_train.models.sherpa import mel_conventions, sherpa_form, sherpa_trim
+
+        form, trim = sherpa_form(generator), sherpa_trim(generator)
+        notes.append(
+            f"sherpa-onnx model_type={form}"
+            + (
+                f"; its inverse STFT leaves out {trim} samples at each end of this model's output"
+                if trim
+                else ""
+            )
+        )
+        matches = mel_conventions(config) if config else []
+        notes.append(
+            "the mel is that of " + " and ".join(matches)
+            if matches
+            else "its mel is neither Matcha-TTS's (HiFi-GAN 80-bin, 22.05 kHz) nor ZipVoice's "
+            "(vocos-mel-24khz): sherpa-onnx will feed it another model's mel without checking"
+        )
+    if ours and fmt not in (*GRAPH_FORMATS, "sherpa-onnx"):  # a graph runs without the classes it names
         notes.append(f"the {', the '.join(ours)}: loading needs vocoder_train installed")
     if fmt == "onnx-stream":
         notes.append(

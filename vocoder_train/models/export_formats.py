@@ -174,12 +174,52 @@ def write_onnx_stream(generator, config, folder: Path, mels, opset: int) -> list
     return [write_config(config, folder), MODEL_FILES["onnx-stream"]]
 
 
+def write_sherpa_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
+    """sherpa-onnx's vocoder: the ``vocos`` form (ISTFT outside the graph) or the ``hifigan`` form (the
+    whole graph), by :func:`~vocoder_train.models.sherpa.sherpa_form`, with the metadata it reads."""
+    import onnx
+
+    from vocoder_train.models.sherpa import SherpaVocos, sherpa_form, sherpa_metadata
+
+    form = sherpa_form(generator)
+    path = folder / SHERPA_FILE
+    if form == "vocos":
+        module, outputs = SherpaVocos(generator).eval(), ["mag", "x", "y"]
+    else:
+        module, outputs = ExportableVocos(generator).eval(), ["audio"]
+    axes = {"mel": {2: "frames"}, **{o: {1 if o == "audio" else 2: "frames"} for o in outputs}}
+    with warnings.catch_warnings(), torch.no_grad():
+        quiet_onnx_export()
+        torch.onnx.export(
+            module,
+            (mels[0][:1],),
+            str(path),
+            dynamo=False,
+            input_names=["mel"],
+            output_names=outputs,
+            dynamic_axes=axes,
+            opset_version=opset,
+        )
+    model = onnx.load(str(path))
+    for key, value in sherpa_metadata(generator, config["sample_rate"], form).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+    onnx.checker.check_model(str(path))
+    return [write_config(config, folder), SHERPA_FILE]
+
+
+# sherpa-onnx is given the vocoder's path (OfflineTtsMatchaModelConfig(vocoder=...)): the name is ours
+SHERPA_FILE = "vocoder.sherpa.onnx"
+
+
 WRITERS = {
     "vocos": write_vocos,
     "safetensors": write_safetensors,
     "torchscript": write_torchscript,
     "onnx": write_onnx,
     "onnx-stream": write_onnx_stream,
+    "sherpa-onnx": write_sherpa_onnx,
 }
 
 
@@ -206,6 +246,12 @@ def write_readme(
             else f'(audio,) = sess.run(None, {{"{name}": features, "bandwidth_id": numpy.array([2])}})  '
             "# float32 (B, 128, frames), int64 (1,) -> (B, samples)"
         ),
+        "sherpa-onnx": "import sherpa_onnx\n\nmatcha = sherpa_onnx.OfflineTtsMatchaModelConfig(\n"
+        '    acoustic_model="model-steps-3.onnx", vocoder="vocoder.sherpa.onnx",\n'
+        '    lexicon="lexicon.txt", tokens="tokens.txt")\n'
+        "tts = sherpa_onnx.OfflineTts(sherpa_onnx.OfflineTtsConfig(\n"
+        "    model=sherpa_onnx.OfflineTtsModelConfig(matcha=matcha)))\n"
+        'audio = tts.generate("text").samples',
         "onnx-stream": 'import vocoder_train as vt\n\nstreamer = vt.load_vocoder(".").stream()  # carries '
         "the state\n"
         "for chunk in mel_chunks:  # float32 (B, n_mels, c), any c per call\n    play(streamer.push(chunk))\n"
