@@ -39,22 +39,46 @@ def test_sherpa_onnx_synthesizes_what_vocoder_synthesize_gives(exported, tiny_ch
         0.1 * torch.randn(1, 40 * vocoder.hop_length, generator=torch.Generator().manual_seed(0))
     )
     matcha = matcha_stand_in(tmp_path / "matcha", mel.numpy(), vocoder.sample_rate)
-    config = sherpa_onnx.OfflineTtsConfig(
-        model=sherpa_onnx.OfflineTtsModelConfig(
-            matcha=sherpa_onnx.OfflineTtsMatchaModelConfig(
-                vocoder=str(folder / "vocoder.sherpa.onnx"), **matcha
-            ),
-            num_threads=1,
-        )
-    )
-    assert config.validate()
-    generation = sherpa_onnx.GenerationConfig()
-    generation.silence_scale = 1.0
-    theirs = np.asarray(sherpa_onnx.OfflineTts(config).generate("ab", generation).samples)
+    theirs = _synthesize(folder / "vocoder.sherpa.onnx", matcha)
     ours = vocoder.decode(mel)[0].numpy()
     trim = vocoder.hop_length // 2
     assert theirs.shape == (ours.shape[0] - 2 * trim,)
     assert np.abs(theirs - ours[trim:-trim]).max() <= 1e-4
+
+
+def test_hifigan_form_runs_in_sherpa_onnx_with_our_exact_samples(tiny_checkpoint, tmp_path):
+    """--sherpa-form hifigan: the whole graph (our ISTFT) tagged model_type=hifigan; sherpa-onnx gives our
+    samples, all of them."""
+    import onnx
+
+    from vocoder_train.cli.export import main as export_main
+    from vocoder_train.models.vocoder import load_vocoder
+
+    out = tmp_path / "hifigan"
+    args = [str(tiny_checkpoint), "-o", str(out), "-f", "sherpa-onnx", "--sherpa-form", "hifigan"]
+    assert export_main(args) == 0
+    meta = {p.key: p.value for p in onnx.load(str(out / "vocoder.sherpa.onnx")).metadata_props}
+    assert meta["model_type"] == "hifigan"
+    vocoder = load_vocoder(tiny_checkpoint, engine="eager")
+    audio = 0.1 * torch.randn(1, 30 * vocoder.hop_length, generator=torch.Generator().manual_seed(1))
+    mel = vocoder.features(audio)
+    matcha = matcha_stand_in(tmp_path / "m", mel.numpy(), vocoder.sample_rate)
+    theirs = _synthesize(out / "vocoder.sherpa.onnx", matcha)
+    ours = vocoder.decode(mel)[0].numpy()
+    assert theirs.shape == ours.shape and np.abs(theirs - ours).max() <= 1e-4
+
+
+def _synthesize(vocoder_file, matcha: dict) -> np.ndarray:
+    """sherpa-onnx's OfflineTts with ``vocoder_file`` behind the Matcha stand-in, on its one word."""
+    config = sherpa_onnx.OfflineTtsConfig(
+        model=sherpa_onnx.OfflineTtsModelConfig(
+            matcha=sherpa_onnx.OfflineTtsMatchaModelConfig(vocoder=str(vocoder_file), **matcha), num_threads=1
+        )
+    )
+    assert config.validate()
+    generation = sherpa_onnx.GenerationConfig()
+    generation.silence_scale = 1.0  # its default shortens pauses
+    return np.asarray(sherpa_onnx.OfflineTts(config).generate("ab", generation).samples)
 
 
 def test_kaldi_native_fbank_istft_is_the_convention_the_export_is_checked_with():

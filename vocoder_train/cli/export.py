@@ -66,6 +66,13 @@ exit status: 0 on success, 2 on bad arguments or when CKPT_OR_FOLDER holds anoth
     p.add_argument(
         "--tolerance", type=float, default=1e-4, help="max abs difference allowed, fp32 (default 1e-4)"
     )
+    p.add_argument(
+        "--sherpa-form",
+        choices=("auto", "vocos", "hifigan"),
+        default="auto",
+        help="-f sherpa-onnx: auto (default: the vocos form where the head allows it, which ZipVoice and "
+        "Matcha take), vocos, or hifigan (the whole graph, our exact samples; Matcha)",
+    )
     p.add_argument("--force", action="store_true", help="replace a non-empty --output")
     return p
 
@@ -106,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             opset=args.opset,
             force=args.force,
             tolerance=args.tolerance,
+            sherpa_form=args.sherpa_form,
         )
     except WrongFileKind as e:  # a usage error, as argparse's: one line, status 2
         print(f"vocoder-export: error: {e.line(_fix(e))}", file=sys.stderr)

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -89,13 +90,19 @@ def probe_mels(generator: torch.nn.Module, sample_rate: int, seed: int = 0) -> l
 # -- verification -----------------------------------------------------------------------------
 
 
-def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[torch.Tensor]) -> float:
+def verify(
+    folder: Path,
+    fmt: str,
+    generator: torch.nn.Module,
+    mels: Sequence[torch.Tensor],
+    sherpa_form: str = "auto",
+) -> float:
     """Reloads the export from ``folder`` and returns max |export(mel) - generator.synthesize(mel)|, over
     every conditioning id of a conditioned generator."""
     conditions = list(range(generator.conditions)) if getattr(generator, "conditions", 0) else [None]
     trim = 0
     if fmt == "sherpa-onnx":
-        run, trim = _sherpa_runner(folder, generator)
+        run, trim = _sherpa_runner(folder, generator, sherpa_form)
     elif fmt == "vocos":
         run = _load_with_vocos(folder, generator)
     elif fmt == "onnx-stream":
@@ -135,7 +142,7 @@ def verify(folder: Path, fmt: str, generator: torch.nn.Module, mels: Sequence[to
     return worst
 
 
-def _sherpa_runner(folder: Path, generator):
+def _sherpa_runner(folder: Path, generator, form: str):
     """(mel -> audio as sherpa-onnx computes it, samples it leaves out at each end): ONNX Runtime runs the
     export; for the vocos form, the inverse STFT sherpa-onnx applies (kaldi-native-fbank's, which is
     ``torch.istft`` with a periodic Hann window and ``center=True``) follows."""
@@ -144,7 +151,7 @@ def _sherpa_runner(folder: Path, generator):
     from vocoder_train.models.sherpa import sherpa_form, sherpa_trim
 
     session = onnx_session(folder / SHERPA_FILE)
-    if sherpa_form(generator) == "hifigan":
+    if sherpa_form(generator, form) == "hifigan":
         return (lambda mel: torch.from_numpy(session.run(None, {"mel": mel.float().numpy()})[0])), 0
     istft = generator.head.istft
     n_fft, hop = int(istft.n_fft), int(istft.hop_length)
@@ -230,8 +237,11 @@ def export(
     opset: int = 17,
     force: bool = False,
     tolerance: float = 1e-4,
+    sherpa_form: str = "auto",
 ) -> ExportResult:
-    """Writes ``fmt`` files for ``source`` into ``output`` after checking them (see the module docstring)."""
+    """Writes ``fmt`` files for ``source`` into ``output`` after checking them (see the module docstring).
+    ``sherpa_form``: for ``sherpa-onnx``, "auto" (its vocos form where the head allows it), "vocos" or
+    "hifigan" (:mod:`vocoder_train.models.sherpa`)."""
     if fmt not in FORMATS:
         raise ExportError(f"{fmt!r} is not an export format; the formats are {', '.join(FORMATS)}")
     output = Path(output)
@@ -241,9 +251,9 @@ def export(
     if fmt in GRAPH_FORMATS:
         check_exportable(generator)
     if fmt == "sherpa-onnx":
-        from vocoder_train.models.sherpa import sherpa_form
+        from vocoder_train.models.sherpa import sherpa_form as form_of
 
-        sherpa_form(generator)  # refuses what neither of sherpa-onnx's forms carries, before any file
+        sherpa_form = form_of(generator, sherpa_form)  # refuses what the form cannot carry, before any file
     if fmt == "onnx-stream" and not is_causal(generator):
         raise UnsupportedForExport(
             f"{source}: the onnx-stream format needs a causal generator (model/generator=vocos_causal or "
@@ -253,8 +263,9 @@ def export(
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
-        files = WRITERS[fmt](generator, config, tmp, mels, opset)
-        diff = verify(tmp, fmt, generator, mels)
+        writer = partial(WRITERS[fmt], form=sherpa_form) if fmt == "sherpa-onnx" else WRITERS[fmt]
+        files = writer(generator, config, tmp, mels, opset)
+        diff = verify(tmp, fmt, generator, mels, sherpa_form)
         if not diff <= tolerance:  # also catches NaN
             raise ExportError(
                 f"{fmt} export differs from the training model: max abs diff {diff:.3e} > tolerance "
@@ -278,12 +289,12 @@ def export(
         max_abs_diff=diff,
         tolerance=tolerance,
         probe_frames=[m.shape[-1] for m in mels],
-        notes=_notes(fmt, generator, config),
+        notes=_notes(fmt, generator, config, sherpa_form),
         probes="mels" if getattr(generator.feature_extractor, "takes_audio", True) else "stand-in features",
     )
 
 
-def _notes(fmt: str, generator: torch.nn.Module, config: dict | None = None) -> list[str]:
+def _notes(fmt: str, generator: torch.nn.Module, config: dict | None = None, form: str = "auto") -> list[str]:
     notes = ["ONNX written with the TorchScript-based exporter (dynamo=False)"] if fmt == "onnx" else []
     passes = getattr(generator, "mel_passes", 0)
     if fmt == "vocos" and passes:
@@ -317,7 +328,8 @@ def _notes(fmt: str, generator: torch.nn.Module, config: dict | None = None) -> 
     if fmt == "sherpa-onnx":
         from vocoder_train.models.sherpa import mel_conventions, sherpa_form, sherpa_trim
 
-        form, trim = sherpa_form(generator), sherpa_trim(generator)
+        form = sherpa_form(generator, form)
+        trim = sherpa_trim(generator) if form == "vocos" else 0
         notes.append(
             f"sherpa-onnx model_type={form}"
             + (

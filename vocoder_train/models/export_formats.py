@@ -174,14 +174,14 @@ def write_onnx_stream(generator, config, folder: Path, mels, opset: int) -> list
     return [write_config(config, folder), MODEL_FILES["onnx-stream"]]
 
 
-def write_sherpa_onnx(generator, config, folder: Path, mels, opset: int) -> list[str]:
+def write_sherpa_onnx(generator, config, folder: Path, mels, opset: int, form: str = "auto") -> list[str]:
     """sherpa-onnx's vocoder: the ``vocos`` form (ISTFT outside the graph) or the ``hifigan`` form (the
     whole graph), by :func:`~vocoder_train.models.sherpa.sherpa_form`, with the metadata it reads."""
     import onnx
 
     from vocoder_train.models.sherpa import SherpaVocos, sherpa_form, sherpa_metadata
 
-    form = sherpa_form(generator)
+    form = sherpa_form(generator, form)
     path = folder / SHERPA_FILE
     if form == "vocos":
         module, outputs = SherpaVocos(generator).eval(), ["mag", "x", "y"]

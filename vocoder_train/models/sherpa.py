@@ -53,9 +53,15 @@ class SherpaVocos(nn.Module):
         return torch.clip(torch.exp(log_mag), max=1e2), torch.cos(phase), torch.sin(phase)
 
 
-def sherpa_form(generator: nn.Module) -> str:
-    """ "vocos" or "hifigan": the form that carries ``generator``; :class:`UnsupportedForExport` (one line)
-    when neither does."""
+FORMS = ("auto", "vocos", "hifigan")
+
+
+def sherpa_form(generator: nn.Module, prefer: str = "auto") -> str:
+    """ "vocos" or "hifigan": the form that carries ``generator`` (``prefer``: "auto", the vocos form where
+    the head allows it, else hifigan; or one of them); :class:`UnsupportedForExport` (one line) when it
+    cannot."""
+    if prefer not in FORMS:
+        raise UnsupportedForExport(f"sherpa-onnx form {prefer!r}: choose one of {', '.join(FORMS)}")
     fe = generator.feature_extractor
     reasons = []
     if getattr(generator, "conditions", 0):
@@ -71,16 +77,14 @@ def sherpa_form(generator: nn.Module) -> str:
         )
     check_exportable(generator)  # causal framing, IMDCT heads, other windows: refused there by name
     head = generator.head
-    if (
-        type(head) is ISTFTHead
-        and head.istft.win_length == head.istft.n_fft
-        and head.istft.padding
-        in (
-            "center",
-            "same",
-        )
-    ):
+    vocos_head = type(head) is ISTFTHead and head.istft.win_length == head.istft.n_fft
+    if vocos_head and head.istft.padding in ("center", "same") and prefer != "hifigan":
         return "vocos"
+    if prefer == "vocos":
+        raise UnsupportedForExport(
+            f"sherpa-onnx's vocos form needs vocos' ISTFTHead with win_length = n_fft (the head is "
+            f"{type(head).__name__}); use --sherpa-form hifigan"
+        )
     from vocoder_train.models.causal import is_causal
 
     if is_causal(generator):
