@@ -13,15 +13,14 @@ upstream iteration, at the same precision. Crops are rounded up to whole EnCodec
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 
 import torch
 
 from benchmarks.harness import Benchmark, Options, ab_schedule, loss_cells, progress, step_rows, sync
-from benchmarks.ours import build_ours, ours_step, quiet_lightning, random_encodec_home
+from benchmarks.ours import build_ours, ours_step, quiet_lightning
 from benchmarks.upstream import SR, TERMS, UpstreamStep, make_batches
+from vocoder_train.models.codec import random_encodec, torch_home_with_codec
 
 FRAME = 320  # EnCodec 24 kHz: samples a frame
 IDS = 4  # bandwidth ids: 1.5, 3, 6, 12 kbps
@@ -30,16 +29,9 @@ IDS = 4  # bandwidth ids: 1.5, 3, 6, 12 kbps
 def run(opts: Options) -> dict:
     quiet_lightning()
     segment = -(-opts.segment // FRAME) * FRAME
-    torch_home = os.environ.get("TORCH_HOME")
-    with tempfile.TemporaryDirectory(prefix="bench-encodec-") as home:
-        random_encodec_home(home)
-        try:
-            peers = {p: UpstreamStep(seed=0, device=opts.device, encodec=True) for p in opts.precisions}
-            ours = {p: build_ours(peers[p]) for p in opts.precisions}
-        finally:
-            os.environ.pop("TORCH_HOME")
-            if torch_home is not None:
-                os.environ["TORCH_HOME"] = torch_home
+    with torch_home_with_codec(random_encodec(0)):
+        peers = {p: UpstreamStep(seed=0, device=opts.device, encodec=True) for p in opts.precisions}
+        ours = {p: build_ours(peers[p]) for p in opts.precisions}
     rounds = opts.reps + 1  # round 0 is warm-up
     batches = make_batches(rounds, opts.batch, segment, seed=1)
     names = [f"{who} {p}" for p in opts.precisions for who in ("ours", "upstream")]

@@ -53,13 +53,16 @@ def map_upstream_discriminators(peer: UpstreamStep) -> dict[str, torch.Tensor]:
 
 def build_ours(peer: UpstreamStep, overrides: list[str] | None = None):
     """Ours with the peer's weights: the mel recipe, or for an EnCodec peer ``experiment=vocos_encodec_24khz``
-    with ``codec.path`` at the EnCodec file the peer loaded (torch hub's cache)."""
+    with ``codec.path`` at the EnCodec file the peer loaded (torch hub's cache: build both inside
+    :func:`vocoder_train.models.codec.torch_home_with_codec`)."""
     from vocoder_train.io.buffers import drop_derived
     from vocoder_train.training.run import build_module
 
     overrides = list(overrides or [])
     if peer.encodec:
-        overrides.append(f"codec.path={encodec_hub_file()}")
+        from vocoder_train.models.codec import hub_file
+
+        overrides.append(f"codec.path={hub_file()}")
     experiment = "vocos_encodec_24khz" if peer.encodec else "vocos_mel_24khz"
     module = build_module(compose_ours(overrides, experiment))
     module.generator.load_state_dict(
@@ -96,32 +99,6 @@ def _step_timer(opts: Options):
             }
 
     return Timer()
-
-
-def encodec_hub_file():
-    """Where torch hub keeps the 24 kHz EnCodec's weights ($TORCH_HOME/hub/checkpoints/...)."""
-    from pathlib import Path
-
-    from vocoder_train.models.codec import ENCODEC_FILE
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / ENCODEC_FILE
-
-
-def random_encodec_home(home, seed: int = 0):
-    """Makes ``home`` this process's torch home ($TORCH_HOME) with a seeded random-weights EnCodec in its hub
-    cache, where vocos' EnCodec front end finds it: the EnCodec step runs without the network, and a real
-    cache is never written. Returns the weights file."""
-    import os
-    from pathlib import Path
-
-    from vocoder_train.models.codec import random_encodec
-
-    os.environ["TORCH_HOME"] = str(home)
-    path = encodec_hub_file()
-    assert Path(home) in path.parents, f"torch hub's folder {path.parent} is not under {home}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(random_encodec(seed).state_dict(), path)
-    return path
 
 
 def ours_step(

@@ -14,22 +14,25 @@ def _states(*modules) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_first_iteration_losses_equal_upstream_encodec_step_per_bandwidth(tmp_path, monkeypatch):
+def test_first_iteration_losses_equal_upstream_encodec_step_per_bandwidth():
     """From the same weights and batch, each bandwidth id gives vocos' VocosEncodecExp losses (its
     generator and conditioned MPD/MRD rebuilt from vocos' modules, EnCodec from torch hub's cache)."""
     from benchmarks.harness import Options
-    from benchmarks.ours import build_ours, ours_step, quiet_lightning, random_encodec_home
+    from benchmarks.ours import build_ours, ours_step, quiet_lightning
     from benchmarks.upstream import TERMS, UpstreamStep, make_batches
+    from vocoder_train.models.codec import random_encodec, torch_home_with_codec
 
     quiet_lightning()
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    random_encodec_home(tmp_path / "torch")
-    peer = UpstreamStep(seed=0, encodec=True)
-    g = torch.Generator().manual_seed(1)
-    for d in [*peer.mpd.discriminators, *peer.mrd.discriminators]:
-        d.emb.weight.data.normal_(0, 0.1, generator=g)  # zero at the start: values, so that the ids differ
-    start = _states(peer.gen, peer.mpd, peer.mrd)
-    ours = build_ours(peer, ["model.optim.total_iterations=1000"])
+    with torch_home_with_codec(random_encodec(0)):  # EnCodec where vocos and codec.path find it
+        peer = UpstreamStep(seed=0, encodec=True)
+        g = torch.Generator().manual_seed(1)
+        for d in [
+            *peer.mpd.discriminators,
+            *peer.mrd.discriminators,
+        ]:  # zero at the start: set, so ids differ
+            d.emb.weight.data.normal_(0, 0.1, generator=g)
+        start = _states(peer.gen, peer.mpd, peer.mrd)
+        ours = build_ours(peer, ["model.optim.total_iterations=1000"])
     ours_start = _states(ours)
     audio = make_batches(1, 1, 4800, seed=3)[0]
     seen = set()

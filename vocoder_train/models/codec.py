@@ -13,6 +13,9 @@ generator's features, as ``vocos.Vocos.codes_to_features`` does.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -121,6 +124,31 @@ def load_encodec(path: str | Path | None, key: str = "codec.path"):
     return model
 
 
+def hub_file() -> Path:
+    """Where torch hub keeps the 24 kHz EnCodec's weights, and vocos' EnCodec front end reads them:
+    ``$TORCH_HOME/hub/checkpoints/encodec_24khz-d7cc33bc.th``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / ENCODEC_FILE
+
+
+@contextlib.contextmanager
+def torch_home_with_codec(codec):
+    """A temporary $TORCH_HOME whose hub cache holds ``codec``'s weights (an ``encodec.EncodecModel``), where
+    vocos' EnCodec front end looks; yields the weights file. A real cache is never written."""
+    old = os.environ.get("TORCH_HOME")
+    with tempfile.TemporaryDirectory(prefix="vocoder-torch-home-") as home:
+        os.environ["TORCH_HOME"] = home
+        try:
+            path = hub_file()
+            path.parent.mkdir(parents=True)
+            torch.save(codec.state_dict(), path)
+            yield path
+        finally:
+            if old is None:
+                os.environ.pop("TORCH_HOME", None)
+            else:
+                os.environ["TORCH_HOME"] = old
+
+
 def random_encodec(seed: int = 0):
     """The 24 kHz EnCodec with seeded random weights and codebooks (a fresh model's are zero until k-means
     fills them in training, which would make every code embed to zero): for tests and benchmarks, which
@@ -194,19 +222,6 @@ class EncodecFeatures(VocosEncodecFeatures):
                 f"(0..{len(self.bandwidths) - 1} for {', '.join(self.condition_labels)})"
             )
         return super().forward(audio, **kwargs)
-
-    def bandwidth_id(self, bandwidth: float) -> int:
-        """The conditioning id of ``bandwidth`` kbps (an error naming the model's bandwidths otherwise)."""
-        for i, b in enumerate(self.bandwidths):
-            if abs(b - float(bandwidth)) < 1e-9:
-                return i
-        raise CodecError(
-            f"bandwidth {bandwidth:g} kbps: this model was trained at "
-            f"{', '.join(f'{b:g}' for b in self.bandwidths)} kbps"
-        )
-
-    def codebooks(self, bandwidth_id: int) -> int:
-        return codebooks_for(self.bandwidths[int(bandwidth_id)])
 
     @torch.no_grad()
     def codes(self, audio: torch.Tensor, bandwidth_id: int) -> torch.Tensor:

@@ -10,7 +10,6 @@ folder and files have the modes the process umask gives (e.g. 0755 / 0644 under 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import shutil
@@ -175,7 +174,9 @@ def _load_with_vocos(folder: Path, generator):
     if codec is None:
         model = Vocos.from_hparams(str(folder / "config.yaml"))
     else:
-        with torch_home_with_codec(codec) as _:
+        from vocoder_train.models.codec import torch_home_with_codec
+
+        with torch_home_with_codec(codec):
             model = Vocos.from_hparams(str(folder / "config.yaml"))
         state.update(
             {
@@ -185,26 +186,6 @@ def _load_with_vocos(folder: Path, generator):
         )
     model.load_state_dict(state)
     return model.eval().decode
-
-
-@contextlib.contextmanager
-def torch_home_with_codec(codec):
-    """A temporary $TORCH_HOME whose hub cache holds ``codec``'s weights, where vocos' EnCodec front end
-    looks."""
-    from vocoder_train.models.codec import ENCODEC_FILE
-
-    old = os.environ.get("TORCH_HOME")
-    with tempfile.TemporaryDirectory(prefix="vocoder-torch-home-") as home:
-        (Path(home) / "hub" / "checkpoints").mkdir(parents=True)
-        torch.save(codec.state_dict(), Path(home) / "hub" / "checkpoints" / ENCODEC_FILE)
-        os.environ["TORCH_HOME"] = home
-        try:
-            yield home
-        finally:
-            if old is None:
-                os.environ.pop("TORCH_HOME", None)
-            else:
-                os.environ["TORCH_HOME"] = old
 
 
 # -- atomic publishing ------------------------------------------------------------------------

@@ -172,9 +172,9 @@ def fill_codec(generator: VocosGenerator, missing: list[str], source: Path) -> l
     prefix = "feature_extractor.encodec."
     if not missing or not all(k.startswith(prefix) for k in missing):
         return missing
-    from vocoder_train.models.codec import ENCODEC_FILE, CodecError, load_encodec
+    from vocoder_train.models.codec import ENCODEC_FILE, CodecError, hub_file, load_encodec
 
-    path = Path(torch.hub.get_dir()) / "checkpoints" / ENCODEC_FILE
+    path = hub_file()
     if not path.is_file():
         raise ModelError(
             f"{source}: holds no EnCodec weights (vocos keeps them apart) and torch hub's cache has none at "
