@@ -2,6 +2,7 @@
 
     vocoder-export runs/demo/checkpoints/last.ckpt --output exported/vocos --format vocos
     vocoder-export runs/demo/checkpoints/last.ckpt -o exported/onnx -f onnx --ema
+    vocoder-export runs/demo/checkpoints/last.ckpt -o exported/int8 -f onnx --quantize int8
 
 Argument parsing and printing over :func:`vocoder_train.models.export.export` (checks and atomic
 publishing are described there, the formats in :mod:`vocoder_train.models.export_formats`).
@@ -15,6 +16,14 @@ from collections.abc import Sequence
 
 from vocoder_train.io.filekind import WrongFileKind
 from vocoder_train.models.export import FORMATS, ExportError, OutputExists, UnsupportedForExport, export
+from vocoder_train.models.quantize import (
+    DEFAULT_METHOD,
+    MAX_MEL_L1_RISE,
+    MAX_PESQ_DROP,
+    METHODS,
+    QUALITY_FILES,
+    QuantizeSettings,
+)
 
 USAGE = "vocoder-export CKPT_OR_FOLDER -o OUT -f FORMAT"
 
@@ -43,11 +52,18 @@ examples:
   vocoder-export path/to/vocos-mel-24khz --output exported/ts --format torchscript --force
   vocoder-export runs/causal/checkpoints/last.ckpt --output exported/stream --format onnx-stream
   vocoder-export runs/zipvoice_vocoder/checkpoints/last.ckpt -o exported/sherpa -f sherpa-onnx
+  vocoder-export runs/demo/checkpoints/last.ckpt -o exported/int8 -f onnx --quantize int8
 
 The export is built in a temporary folder next to --output, reloaded, run on two mels and compared
 with the training model; it replaces --output only when the max abs difference is <= --tolerance.
 torchscript/onnx need an ISTFT head (IMDCT heads: use vocos or safetensors); onnx-stream needs a
 causal generator (model/generator=vocos_causal).
+
+-f onnx --quantize int8 quantizes the backbone's MatMuls (the head's output projection and the ISTFT
+stay fp32), times the fp32 and int8 graphs in one-thread ONNX Runtime sessions and scores both on
+validation files (the checkpoint's data.val, or --quality-data). It writes nothing, and exits 1, when
+the mean PESQ drops by more than --max-pesq-drop or the mean mel L1 rises by more than
+--max-mel-l1-rise, unless --force-quality.
 
 exit status: 0 on success, 2 on bad arguments or when CKPT_OR_FOLDER holds another kind of file
 (audio, a mel, a config, an ONNX or TorchScript graph), 1 on other errors.""",
@@ -74,6 +90,49 @@ exit status: 0 on success, 2 on bad arguments or when CKPT_OR_FOLDER holds anoth
         "Matcha take), vocos, or hifigan (the whole graph, our exact samples; Matcha)",
     )
     p.add_argument("--force", action="store_true", help="replace a non-empty --output")
+    q = p.add_argument_group("int8 (-f onnx --quantize int8)")
+    q.add_argument("--quantize", choices=("int8",), default=None, help="write an int8 ONNX graph")
+    q.add_argument(
+        "--quantize-method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=f"dynamic: activation ranges per call, no data; static: ranges calibrated on training files "
+        f"(default {DEFAULT_METHOD}: measured faster and closer to fp32)",
+    )
+    q.add_argument(
+        "--calibration",
+        metavar="DATA",
+        default=None,
+        help="static: manifest, filelist or folder of audio to calibrate on (default: the checkpoint's "
+        "data.train)",
+    )
+    q.add_argument(
+        "--quality-data",
+        metavar="DATA",
+        default=None,
+        help="manifest, filelist or folder the quality gate scores (default: the checkpoint's data.val)",
+    )
+    q.add_argument(
+        "--quality-files",
+        type=int,
+        default=QUALITY_FILES,
+        help=f"how many of those files are scored (default {QUALITY_FILES})",
+    )
+    q.add_argument(
+        "--max-pesq-drop",
+        type=float,
+        default=MAX_PESQ_DROP,
+        help=f"refuse when the mean PESQ drops more than this, fp32 -> int8 (default {MAX_PESQ_DROP})",
+    )
+    q.add_argument(
+        "--max-mel-l1-rise",
+        type=float,
+        default=MAX_MEL_L1_RISE,
+        help=f"refuse when the mean mel L1 rises more than this (default {MAX_MEL_L1_RISE})",
+    )
+    q.add_argument(
+        "--force-quality", action="store_true", help="write the int8 graph whatever the gate measures"
+    )
     return p
 
 
@@ -103,7 +162,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vocoder_train.config.runtime import setup
 
     setup()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quantize and args.format != "onnx":
+        parser.error(f"--quantize int8 is for -f onnx, not -f {args.format}")
+    if args.quality_files < 1:
+        parser.error(f"--quality-files: at least 1 file, got {args.quality_files}")
+    quantize = None
+    if args.quantize:
+        quantize = QuantizeSettings(
+            args.quantize_method,
+            args.calibration,
+            args.quality_data,
+            args.max_pesq_drop,
+            args.max_mel_l1_rise,
+            args.force_quality,
+            args.quality_files,
+        )
     try:
         r = export(
             args.source,
@@ -114,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             force=args.force,
             tolerance=args.tolerance,
             sherpa_form=args.sherpa_form,
+            quantize=quantize,
         )
     except WrongFileKind as e:  # a usage error, as argparse's: one line, status 2
         print(f"vocoder-export: error: {e.line(_fix(e))}", file=sys.stderr)
@@ -129,9 +205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"files: {sizes}")
     print(f"parameters: {r.parameters:,}; sample rate: {r.sample_rate} Hz")
     print(
-        f"max abs diff vs training model: {r.max_abs_diff:.3e} (tolerance {r.tolerance:.1e}; "
+        f"max abs diff vs training model{' (the fp32 graph quantized)' if r.quantization else ''}: "
+        f"{r.max_abs_diff:.3e} (tolerance {r.tolerance:.1e}; "
         f"{r.probes} of {' and '.join(map(str, r.probe_frames))} frames)"
     )
+    if r.quantization is not None:
+        for line in r.quantization.lines():
+            print(line)
+        if r.quantization.failures:
+            print(f"warning: written with --force-quality: {'; '.join(r.quantization.failures)}")
     for note in r.notes:
         print(f"note: {note}")
     return 0

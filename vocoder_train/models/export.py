@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,6 +28,9 @@ from vocoder_train.models.export_formats import WRITERS, input_name, write_readm
 from vocoder_train.models.inference.exportable import GRAPH_FORMATS, UnsupportedForExport, check_exportable
 from vocoder_train.models.store import MODEL_FILES, read_weights
 from vocoder_train.models.vocoder import load_vocoder
+
+if TYPE_CHECKING:
+    from vocoder_train.models.quantize import QuantizeReport, QuantizeSettings
 
 STREAM_PROBE_CHUNKS = (1, 2, 3, 5, 8, 13)  # onnx-stream is checked by streaming in chunks of these sizes
 FORMATS = tuple(WRITERS)
@@ -60,6 +64,7 @@ class ExportResult:
     probe_frames: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     probes: str = "mels"  # what the check ran on: "mels", or "stand-in features" (precomputed features)
+    quantization: QuantizeReport | None = None  # -f onnx --quantize int8: what the quality gate measured
 
 
 # -- probe inputs -----------------------------------------------------------------------------
@@ -219,12 +224,17 @@ def export(
     force: bool = False,
     tolerance: float = 1e-4,
     sherpa_form: str = "auto",
+    quantize: QuantizeSettings | None = None,
 ) -> ExportResult:
     """Writes ``fmt`` files for ``source`` into ``output`` after checking them (see the module docstring).
     ``sherpa_form``: for ``sherpa-onnx``, "auto" (its vocos form where the head allows it), "vocos" or
-    "hifigan" (:mod:`vocoder_train.models.sherpa`)."""
+    "hifigan" (:mod:`vocoder_train.models.sherpa`). ``quantize`` (``onnx`` only): the checked fp32 graph
+    becomes int8 and is published only when it passes the quality gate of
+    :mod:`vocoder_train.models.quantize`, which replaces the fp32 check for it."""
     if fmt not in FORMATS:
         raise ExportError(f"{fmt!r} is not an export format; the formats are {', '.join(FORMATS)}")
+    if quantize is not None and fmt != "onnx":
+        raise ExportError(f"int8 quantization is for -f onnx; {fmt} is written in fp32 only")
     output = Path(output)
     check_output(output, force)
     weights = read_weights(source)
@@ -253,6 +263,14 @@ def export(
                 f"{tolerance:.1e}; nothing was written to {output}"
             )
         hint = f"Checked against the training model: max abs diff {diff:.2e} (fp32)."
+        report = None
+        if quantize is not None:
+            from vocoder_train.models.quantize import quantize_export
+
+            report = quantize_export(tmp, generator, sample_rate, source, quantize)
+            hint = f"int8 graph; its fp32 source {hint[0].lower()}{hint[1:]}\n\n" + "\n".join(
+                f"- {line}" for line in report.lines()
+            )
         conditioned = bool(getattr(generator, "conditions", 0))
         files.append(write_readme(tmp, fmt, str(source), hint, input_name(generator), conditioned))
         apply_umask(tmp)  # mkdtemp made it 0o700, and some writers make 0o600 files
@@ -272,6 +290,7 @@ def export(
         probe_frames=[m.shape[-1] for m in mels],
         notes=_notes(fmt, generator, config, sherpa_form),
         probes="mels" if getattr(generator.feature_extractor, "takes_audio", True) else "stand-in features",
+        quantization=report,
     )
 
 
@@ -305,6 +324,16 @@ def _notes(fmt: str, generator: torch.nn.Module, config: dict | None = None, for
             "codec.safetensors beside it holds EnCodec (the encoder runs outside the graph) and the code "
             "embeddings: features = sum over codebooks k of "
             "feature_extractor.codebook_weights[codes[k] + 1024 k]"
+        )
+    elif getattr(fe, "takes_codes", False) and fmt in GRAPH_FORMATS:
+        how = (
+            "the codec's quantizer"
+            if getattr(fe, "code_embeddings", None) is None
+            else "the learned code embeddings (feature_extractor.code_embeddings)"
+        )
+        notes.append(
+            f"codec.safetensors beside it holds {fe.codec_name} (config in config.yaml), which encodes audio "
+            f"outside the graph; codes become the graph's features through {how}"
         )
     if fmt == "sherpa-onnx":
         from vocoder_train.models.sherpa import mel_conventions, sherpa_form, sherpa_trim
