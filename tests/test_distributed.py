@@ -6,20 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.ddp import assert_ranks_agree, run_ddp, validate
+from tests.helpers.ddp import CPU_DDP, assert_ranks_agree, run_ddp, tiny_overrides, validate
 
 
 @pytest.mark.slow
 def test_two_process_ddp_ranks_agree(tiny_corpus, tmp_path):
     overrides = [
-        "experiment=tiny",
-        f"data.train={tiny_corpus['train']}",
-        f"data.val={tiny_corpus['val']}",
-        f"paths.runs_dir={tmp_path / 'runs'}",
-        "trainer=ddp",
-        "trainer.accelerator=cpu",
-        "trainer.devices=2",
-        "trainer.precision=32-true",
+        *tiny_overrides(tiny_corpus["train"], tiny_corpus["val"], tmp_path / "runs"),
+        *CPU_DDP,
         "trainer.max_steps=5",
         "model.optim.pretrain_mel_steps=1",
     ]
@@ -37,10 +31,7 @@ def test_validation_scores_every_file_once_on_two_ranks(make_corpus, tiny_corpus
     val = make_corpus([(f"v{i}.wav", 16000, 0.4 + 0.1 * i, 1) for i in range(files)], "val5")
     (tmp_path / "val.txt").write_text("\n".join(map(str, val)) + "\n")
     overrides = [
-        "experiment=tiny",
-        f"data.train={tiny_corpus['train']}",
-        f"data.val={tmp_path / 'val.txt'}",
-        f"paths.runs_dir={tmp_path / 'runs'}",
+        *tiny_overrides(tiny_corpus["train"], tmp_path / "val.txt", tmp_path / "runs"),
         "validation.metrics=[mrstft,stoi,pesq]",
         "onednn=false",
         "validation.slow_every=1",
@@ -48,17 +39,7 @@ def test_validation_scores_every_file_once_on_two_ranks(make_corpus, tiny_corpus
     (tmp_path / "one").mkdir()
     (one,) = validate(tmp_path / "one", overrides, ranks=1)
     (tmp_path / "two").mkdir()
-    two = validate(
-        tmp_path / "two",
-        [
-            *overrides,
-            "trainer=ddp",
-            "trainer.accelerator=cpu",
-            "trainer.devices=2",
-            "trainer.precision=32-true",
-        ],
-        ranks=2,
-    )
+    two = validate(tmp_path / "two", [*overrides, *CPU_DDP], ranks=2)
     assert one["world"] == 1 and [r["world"] for r in two] == [2, 2]
     names = {"val/mel_l1", "val/mrstft", "val/stoi", "val/pesq"}
     assert names <= one.keys()

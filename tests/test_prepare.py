@@ -166,7 +166,16 @@ def test_every_file_is_sorted_with_the_right_reason(corpus, first_run):
     # notes.txt is ignored in the folder scan but rejected where the filelist names it
     assert report["totals"]["ignored"] == len(IGNORED)
     assert report["rejected"]["by_reason"] == dict(
-        unreadable=3, empty=2, too_short=1, too_long=1, non_finite=1, silent=1, duplicate=1
+        unreadable=3,
+        empty=2,
+        too_short=1,
+        too_long=1,
+        non_finite=1,
+        silent=1,
+        low_bandwidth=0,
+        clipped=0,
+        too_quiet=0,
+        duplicate=1,
     )
 
 

@@ -1,4 +1,5 @@
-"""Lightning DDP runs of the tiny experiment in a subprocess, each rank dumping its final weights."""
+"""Lightning DDP runs of the tiny experiment in a subprocess, each rank dumping its final weights (and
+one-process runs the same way, to compare with)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,16 @@ from vocoder_train.config import CONFIG_DIR
 from vocoder_train.training.run import train
 
 class Dump(pl.Callback):
+    norms = []  # this rank's gradient norms (G, D) of each iteration: after DDP's averaging
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.norms.append([float(outputs.get(k, float("nan"))) for k in ("grad_norm_g", "grad_norm_d")])
+
     def on_train_end(self, trainer, module):
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+        backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
         torch.save({"state": state, "world": trainer.world_size, "step": trainer.global_step,
-                    "backend": torch.distributed.get_backend()},
+                    "backend": backend, "grad_norms": self.norms},
                     f"{sys.argv[1]}/rank{trainer.global_rank}.pt")
 
 with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
@@ -28,22 +35,49 @@ train(cfg, callbacks=[Dump()])
 """
 
 
+# Two gloo processes on the CPU, in float32.
+CPU_DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true"]
+
+
+def tiny_overrides(train: str | Path, val: str | Path, runs_dir: str | Path) -> list[str]:
+    """The tiny experiment on the ``train`` and ``val`` filelists, its run folder under ``runs_dir``."""
+    return ["experiment=tiny", f"data.train={train}", f"data.val={val}", f"paths.runs_dir={runs_dir}"]
+
+
 def run_ddp(tmp_path: Path, overrides: list[str], ranks: int = 2, timeout: int = 600) -> list[dict]:
-    """Trains with ``overrides`` (which choose ``trainer=ddp`` and its devices) in a subprocess;
-    returns each rank's ``{"state", "world", "step", "backend"}``."""
+    """Trains with ``overrides`` (which choose ``trainer=ddp`` and its devices, or one process with
+    ``ranks=1``) in a subprocess; returns each rank's ``{"state", "world", "step", "backend", "grad_norms"}``
+    (backend None without a process group; grad_norms ``[[G, D], ...]`` an iteration)."""
+    return finish_ddp(start_ddp(tmp_path, overrides), ranks, timeout)
+
+
+def start_ddp(tmp_path: Path, overrides: list[str]) -> subprocess.Popen:
+    """:func:`run_ddp` without waiting: several runs can share the cores; :func:`finish_ddp` collects one."""
     script = tmp_path / "run_ddp.py"
     script.write_text(_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    r = subprocess.run(
-        [sys.executable, str(script), str(tmp_path), *overrides],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    return [torch.load(tmp_path / f"rank{i}.pt") for i in range(ranks)]
+    with open(tmp_path / "run_ddp.log", "w") as log:  # a file, not a pipe: a full pipe would block the run
+        return subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path), *overrides],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+
+
+def finish_ddp(proc: subprocess.Popen, ranks: int = 2, timeout: int = 600) -> list[dict]:
+    """Waits for a :func:`start_ddp` run; returns what :func:`run_ddp` does."""
+    folder = Path(proc.args[2])
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, (folder / "run_ddp.log").read_text()[-3000:]
+    return [torch.load(folder / f"rank{i}.pt") for i in range(ranks)]
 
 
 def assert_ranks_agree(ranks: list[dict], steps: int) -> None:
@@ -97,3 +131,9 @@ def validate(tmp_path: Path, overrides: list[str], ranks: int) -> list[dict]:
     import json
 
     return [json.loads((tmp_path / f"metrics{i}.json").read_text()) for i in range(ranks)]
+
+
+def max_differences(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict[str, float]:
+    """``{key: max |a - b|}`` over the floating-point tensors of two state dicts with the same keys."""
+    assert a.keys() == b.keys()
+    return {k: float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point() and a[k].numel()}

@@ -25,6 +25,10 @@ def _duration_or_none(text: str) -> float | None:
     return float(text)
 
 
+def _off_or_float(text: str) -> float | None:
+    return None if text.strip().lower() in ("none", "off") else float(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vocoder-prepare",
@@ -103,7 +107,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=24000,
         metavar="HZ",
-        help="the training rate: files below it are reported as warnings, not rejected (default 24000)",
+        help="the training rate: files below it are reported as warnings (and rejected as low_bandwidth "
+        "when their Nyquist frequency is under --min-bandwidth) (default 24000)",
+    )
+    s = p.add_argument_group("screening (docs/guide-scale.md, 'Screening')")
+    s.add_argument(
+        "--min-bandwidth",
+        type=lambda text: 0.0 if _off_or_float(text) is None else float(text),  # off: 0, no check
+        default=None,
+        metavar="HZ",
+        help="reject files whose content ends below HZ (low_bandwidth): above it their average spectrum "
+        "stays 60 dB under its mean level, as in audio upsampled from a lower rate or low-passed by an "
+        "MP3 encoder (default: a quarter of --sample-rate, 6000 at 24000; 0 or off: no check)",
+    )
+    s.add_argument(
+        "--max-clipping",
+        type=_off_or_float,
+        default=0.001,
+        metavar="FRACTION",
+        help="reject files with more than FRACTION of their samples in clipped runs, 3 or more consecutive "
+        "samples at |x| >= 0.99 (clipped) (default 0.001; off: no check)",
+    )
+    s.add_argument(
+        "--min-loudness",
+        type=_off_or_float,
+        default=-50.0,
+        metavar="LUFS",
+        help="reject files whose integrated loudness (ITU-R BS.1770) is below LUFS (too_quiet) "
+        "(default -50; off: no check)",
     )
     p.add_argument("--seed", type=int, default=0, help="changes which files the hash split picks (default 0)")
     p.add_argument(
@@ -171,7 +202,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="C",
         help="the channel count every feature file must have (default: the most common one among them)",
     )
+    _add_shard_arguments(p)
     return p
+
+
+def _add_shard_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("shards for large corpora (docs/guide-scale.md; needs vocoder_train[scale])")
+    g.add_argument(
+        "--shards",
+        metavar="DIR",
+        help="also write the train and val files as LitData shards into DIR/train and DIR/val, for "
+        "data=shards (stream from DIR or an s3:// copy of it); a rerun after an interruption continues",
+    )
+    g.add_argument(
+        "--shard-audio",
+        choices=("pcm16", "original"),
+        default="pcm16",
+        help="pcm16: mono 16-bit samples at --sample-rate (no decoding when training); original: each "
+        "file's bytes as they are (smaller for FLAC/MP3) (default pcm16)",
+    )
+    g.add_argument(
+        "--shard-mb", type=float, default=64.0, metavar="MB", help="size of one shard file (default 64)"
+    )
+    g.add_argument(
+        "--shard-group",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="files a worker writes in one go; an interrupted write resumes at such a group (default 1000)",
+    )
 
 
 def print_summary(res: PrepareResult) -> None:
@@ -198,6 +257,11 @@ def print_summary(res: PrepareResult) -> None:
     print(f"  wrote {res.output.resolve()}/: {', '.join(p.name for p in res.files.values())}")
     if res.rejected:
         print(f"  see {res.files['rejected']} for why each file was rejected")
+    for shards in (res.shards or {}).values():
+        print(f"  shards: {shards['path'].resolve()} ({shards['files']} files, {shards['hours']:.3f} h)")
+    if res.shards and "val" in res.shards:
+        train, val = res.shards["train"]["path"], res.shards["val"]["path"]
+        print(f"  then: vocoder-train data=shards data.shards={train} data.val={val}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -216,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         sample_rate=args.sample_rate,
         silence_db=args.silence_db,
+        min_bandwidth=args.min_bandwidth,
+        max_clipping=args.max_clipping,
+        min_loudness=args.min_loudness,
         workers=args.workers,
         progress=not args.no_progress,
         mels=args.mels,
@@ -227,6 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         features=args.features,
         frame_rate=args.frame_rate,
         channels=args.channels,
+        shards=args.shards,
+        shard_audio=args.shard_audio,
+        shard_mb=args.shard_mb,
+        shard_group=args.shard_group,
     )
     try:
         res = prepare(args.inputs, args.output, opts)

@@ -37,7 +37,7 @@ class AudioDataset(Dataset):
     """Audio crops of ``segment_length`` samples at ``sample_rate``.
 
     Args:
-        items: a manifest/filelist/folder path, or the list of manifest dicts.
+        items: a manifest/filelist/folder path, or the sequence of manifest dicts.
         sample_rate (int): target rate in Hz; files are resampled with a cached kernel.
         segment_length (int): samples per item.
         train (bool): random crop + random gain; else first segment + fixed gain.
@@ -66,7 +66,10 @@ class AudioDataset(Dataset):
         partial_reads: bool = True,
         cache_audio: bool = False,
     ):
-        self.items = list(read_manifest(items) if isinstance(items, str | os.PathLike) else items)
+        if isinstance(items, str | os.PathLike):
+            items = read_manifest(items)
+        # a Sequence is kept as given: a sharded corpus's items are looked up lazily, never listed
+        self.items = items if isinstance(items, Sequence) else list(items)
         if not self.items:
             raise ValueError("AudioDataset: no files to read (the manifest/filelist/folder is empty)")
         if segment_length <= 0:

@@ -15,6 +15,8 @@ Three options change what a training item is:
 - ``sources: [{name, manifest, weight}, ...]`` instead of ``train`` mixes several corpora by
   weight (:mod:`vocoder_train.data.mixing`); :meth:`VocoderData.source_names` names the
   corpus of each item loaded, which :class:`vocoder_train.training.callbacks.DataHealth` counts.
+- ``shards: DIR | s3://... | [{name, url, weight}, ...]`` instead of ``train`` streams corpora that
+  ``vocoder-prepare --shards`` wrote (:mod:`vocoder_train.data.shards_read`); ``val`` may be shards too.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from torch.utils.data import DataLoader
 from vocoder_train.data.dataset import AudioDataset
 from vocoder_train.data.manifest import ManifestError, read_manifest
 from vocoder_train.data.mixing import WeightedResumableSampler, normalize_sources
-from vocoder_train.data.options import Crops, FeaturePairs, Loaders, Loading, MelPairs, Mixing
+from vocoder_train.data.options import Crops, FeaturePairs, Loaders, Loading, MelPairs, Mixing, Shards
 from vocoder_train.data.pair_dataset import (
     FeaturePairDataset,
     MelPairDataset,
@@ -42,12 +44,18 @@ from vocoder_train.data.pair_dataset import (
 )
 from vocoder_train.data.pair_kinds import FEATURES, MEL
 from vocoder_train.data.sampler import EvalSampler, ResumableSampler
+from vocoder_train.data.shards_read import (
+    ShardAudioDataset,
+    ShardSampler,
+    is_shard_location,
+    open_sources,
+)
 from vocoder_train.io.signals import ignore_stop_signals
 
 log = logging.getLogger(__name__)
 
 # The data.<key> settings: these five, then every field of an option object (named as its key).
-_OPTIONS = (Loading, Crops, Loaders, MelPairs, FeaturePairs, Mixing)
+_OPTIONS = (Loading, Crops, Loaders, MelPairs, FeaturePairs, Mixing, Shards)
 CONFIG_KEYS = tuple(
     dict.fromkeys(
         ("train", "val", "mels", "features", "max_val_files", *(f.name for o in _OPTIONS for f in fields(o)))
@@ -127,6 +135,25 @@ def _feature_manifest_problems(first: dict, manifest: str, get, key: str) -> lis
     return p
 
 
+def _shard_problems(shards, train, key: str) -> list[str]:
+    """``data.shards`` entries: set alone (not with ``train``), local folders written by vocoder-prepare."""
+    p = []
+    if train not in _UNSET:
+        p.append(f"{key}.shards and {key}.train are both set: give one ({key}.train=null to stream shards)")
+    entries = [shards] if isinstance(shards, str) else list(shards)
+    for i, src in enumerate(entries):
+        url = src if isinstance(src, str) else src.get("url") if hasattr(src, "get") else None
+        where = f"{key}.shards" if isinstance(shards, str) else f"{key}.shards[{i}].url"
+        if not url:
+            p.append(f"{where} is not set: give a vocoder-prepare --shards OUT/train folder or s3:// URL")
+        elif not str(url).startswith("s3://") and not is_shard_location(str(url)):
+            p.append(
+                f"{where}={url}: no shards here (no index.json); give the OUT/train folder of "
+                "vocoder-prepare --shards"
+            )
+    return p
+
+
 class VocoderData:
     """Train/val datasets and loaders (:class:`~vocoder_train.data.contract.TrainingData`).
 
@@ -142,6 +169,7 @@ class VocoderData:
             manifests (entries with "features").
         mixing (Mixing | None): corpora mixed by weight instead of ``train``.
         max_val_files (int | None): use only the first N validation files.
+        shards (Shards | None): sharded corpora streamed instead of ``train``.
     """
 
     def __init__(
@@ -155,12 +183,18 @@ class VocoderData:
         mixing: Mixing | None = None,
         max_val_files: int | None = None,
         features: FeaturePairs | None = None,
+        shards: Shards | None = None,
     ):
+        if shards and (train or mixing or mels or features):
+            raise ValueError(
+                "data.shards is set with data.train, data.sources, data.mels or data.features: shards hold "
+                "audio only and replace data.train (data=shards sets data.train=null)"
+            )
         if mixing and train:
             raise ValueError(
                 "data.sources and data.train are both set: give one (set data.train=null to mix sources)"
             )
-        if not mixing and not train:
+        if not mixing and not train and not shards:
             raise ValueError("data.train is not set: point it at a manifest, or give data.sources")
         if mels and features:
             raise ValueError(
@@ -168,7 +202,7 @@ class VocoderData:
             )
         self.train_source, self.val_source = train, val
         self.loading, self.crops, self.loaders = loading, crops, loaders or Loaders()
-        self.mels, self.features, self.mixing = mels, features, mixing
+        self.mels, self.features, self.mixing, self.shards = mels, features, mixing, shards
         self.sources = normalize_sources(mixing.sources) if mixing else None
         self.max_val_files = max_val_files
         pairs = mels or features
@@ -232,6 +266,7 @@ class VocoderData:
             mixing=take(Mixing) if keys.get("sources") else None,
             max_val_files=max_val_files,
             features=take(FeaturePairs) if features else None,
+            shards=take(Shards) if keys.get("shards") else None,
         )
 
     @classmethod
@@ -257,14 +292,17 @@ class VocoderData:
                 p.append(f"{key}.sources[{i}].manifest={manifest}: no such file or folder")
             if not isinstance(weight, int | float) or weight <= 0:
                 p.append(f"{key}.sources[{i}].weight={weight!r}: must be a number > 0")
-        for name in ("val",) if sources else ("train", "val"):
+        shards = get("shards")
+        if shards:
+            p += _shard_problems(shards, get("train"), key)
+        for name in ("val",) if sources or shards else ("train", "val"):
             val = get(name)
             if val in _UNSET:
                 p.append(
                     f"{key}.{name} is not set: point it at a manifest from vocoder-prepare, a filelist or a "
                     "folder"
                 )
-            elif not Path(str(val)).exists():
+            elif not str(val).startswith("s3://") and not Path(str(val)).exists():
                 p.append(f"{key}.{name}={val}: no such file or folder")
         if get("mels") and get("features"):
             p.append(
@@ -292,7 +330,7 @@ class VocoderData:
         if kind is FEATURES:
             p += _feature_problems(get, key)
         val = get("val")
-        if val not in _UNSET and Path(str(val)).exists():
+        if val not in _UNSET and Path(str(val)).exists() and not is_shard_location(str(val)):
             try:
                 if kind is FEATURES:  # names the features; data.channels and frame_rate fit them
                     p += _feature_manifest_problems(read_pair_manifest(str(val), kind)[0], str(val), get, key)
@@ -343,38 +381,75 @@ class VocoderData:
                 padding=pairs.mel_padding,
                 **common,
             )
-        return AudioDataset(  # gain_db and augment apply to training items, val_gain_db to validation ones
+        return AudioDataset(
             items,
             loading.sample_rate,
             seg,
+            partial_reads=loading.partial_reads,
+            cache_audio=loading.cache_audio and train,
+            **self._crop_options(train),
+        )
+
+    def _crop_options(self, train: bool) -> dict:
+        # gain_db and augment apply to training items, val_gain_db to validation ones
+        crops = self.crops
+        return dict(
             train=train,
             gain_db=crops.gain_db,
             val_gain_db=crops.val_gain_db,
             augment=crops.augment,
-            resample_quality=loading.resample_quality,
-            partial_reads=loading.partial_reads,
-            cache_audio=loading.cache_audio and train,
+            resample_quality=self.loading.resample_quality,
+        )
+
+    def _shard_dataset(self, location, train: bool, limit: int | None = None) -> ShardAudioDataset:
+        opts = self.shards
+        endpoint, cache = (opts.s3_endpoint, opts.shard_cache) if opts else (None, None)
+        sources = open_sources(location, endpoint, cache)
+        seg = self.crops.segment_length if train else self.crops.val_segment_length
+        return ShardAudioDataset(
+            sources, self.loading.sample_rate, seg, limit=limit, **self._crop_options(train)
         )
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
-            if self.sources:
+            if self.shards:
+                self.train_set = self._shard_dataset(self.shards.shards, train=True)
+                self._shard_names()
+            elif self.sources:
                 per_source = [self._read(s["manifest"]) for s in self.sources]
                 self._source_sizes = [len(x) for x in per_source]
-                items = [it for part in per_source for it in part]
+                self.train_set = self._dataset([it for part in per_source for it in part], train=True)
             else:
-                items = self._read(self.train_source)
-            self.train_set = self._dataset(items, train=True)
-        if self.val_set is None:
+                self.train_set = self._dataset(self._read(self.train_source), train=True)
+        if self.val_set is None and is_shard_location(self.val_source):
+            self.val_set = self._shard_dataset(str(self.val_source), train=False, limit=self.max_val_files)
+        elif self.val_set is None:
             self.val_set = self._dataset(
                 self._read(self.val_source)[: self.max_val_files or None], train=False
             )
+
+    def _shard_names(self) -> None:
+        """Several sharded sources are named by :meth:`source_names`, as mixed manifests are."""
+        items = self.train_set.items
+        if len(items.sources) > 1:
+            self.sources = [dict(name=src.name, url=src.url, weight=src.weight) for src in items.sources]
+            self._source_sizes = list(items.sizes)
 
     # -- loaders ---------------------------------------------------------------------------
 
     def _sampler(self, dataset: AudioDataset, train: bool):
         if not train:
             return EvalSampler(len(dataset))
+        if self.shards:
+            sources = dataset.items.sources
+            return ShardSampler(
+                [src.chunk_sizes() for src in sources],
+                [src.weight for src in sources] if len(sources) > 1 else None,
+                seed=self.loaders.seed,
+                epoch_size=self.shards.epoch_size,
+                batch_size=self.loaders.batch_size,
+                num_workers=self.loaders.num_workers,
+            )
         if self.sources:
             weights = [s["weight"] for s in self.sources]
             return WeightedResumableSampler(

@@ -90,23 +90,28 @@ class WeightedResumableSampler(EpochSampler):
             yield int(draws[pos]), item_seed(self.seed, self.epoch, pos)
 
 
-def normalize_sources(sources: Sequence[dict]) -> list[dict]:
-    """``data.sources`` entries -> ``[{name, manifest, weight}]``; names default to ``source<i>``."""
+def normalize_sources(
+    sources: Sequence[dict], key: str = "manifest", option: str = "data.sources"
+) -> list[dict]:
+    """``option`` entries -> ``[{name, <key>, weight}]``; names default to ``source<i>``.
+
+    ``key`` is what locates a corpus: ``manifest`` for ``data.sources``, ``url`` for ``data.shards``."""
+    what = dict(
+        manifest="a vocoder-prepare train.jsonl, filelist or folder", url="a shard folder or s3:// URL"
+    )
     out, names = [], set()
     for i, src in enumerate(sources):
         src = dict(src)
-        if not src.get("manifest"):
-            raise ValueError(
-                f"data.sources[{i}]: needs a 'manifest' (a vocoder-prepare train.jsonl, filelist or folder)"
-            )
+        if not src.get(key):
+            raise ValueError(f"{option}[{i}]: needs a {key!r} ({what.get(key, key)})")
         weight = float(src.get("weight", 1.0))
         if not weight > 0:
-            raise ValueError(f"data.sources[{i}].weight={src.get('weight')!r}: must be > 0")
+            raise ValueError(f"{option}[{i}].weight={src.get('weight')!r}: must be > 0")
         name = str(src.get("name") or f"source{i}")
         if name in names:
-            raise ValueError(f"data.sources[{i}].name={name!r}: used twice; names label data/mix_<name>")
+            raise ValueError(f"{option}[{i}].name={name!r}: used twice; names label data/mix_<name>")
         names.add(name)
-        out.append(dict(name=name, manifest=str(src["manifest"]), weight=weight))
+        out.append({"name": name, key: str(src[key]), "weight": weight})
     if not out:
-        raise ValueError("data.sources is empty: give at least one {manifest: ..., weight: ...}")
+        raise ValueError(f"{option} is empty: give at least one {{{key}: ..., weight: ...}}")
     return out

@@ -134,3 +134,22 @@ class Mixing:
 
     sources: Sequence[dict]
     epoch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Shards:
+    """Sharded corpora streamed instead of ``train`` (:mod:`vocoder_train.data.shards_read`).
+
+    Args:
+        shards: a folder or ``s3://`` URL written by ``vocoder-prepare --shards`` (its ``train``), or
+            ``[{name, url, weight}]`` mixed by weight.
+        s3_endpoint (str | None): endpoint of ``s3://`` URLs (S3-compatible stores); None:
+            ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, else AWS.
+        shard_cache (str | None): folder for downloaded chunks; None: LitData's default.
+        epoch_size (int | None): draws per epoch (default: all items of all sources).
+    """
+
+    shards: str | Sequence
+    s3_endpoint: str | None = None
+    shard_cache: str | None = None
+    epoch_size: int | None = None

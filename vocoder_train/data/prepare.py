@@ -12,9 +12,16 @@ reliable check that it is readable and how long it is) and is either kept or rej
     too_long    longer than --max-duration
     non_finite  NaN or Inf samples (float WAVs can hold them)
     silent      peak below --silence-db
+    low_bandwidth  no content above a frequency under --min-bandwidth (default a quarter of
+                --sample-rate): audio upsampled from a lower rate, or low-passed (MP3, telephone)
+    clipped     more than --max-clipping of the samples in runs at full scale
+    too_quiet   integrated loudness (BS.1770, LUFS) below --min-loudness
     duplicate   the same bytes as a file earlier in the input order (the same path listed again, or a
                 byte-identical copy under another name, found by a blake2b digest of the file); the
                 earlier one is kept and the record's ``duplicate_of`` names it
+
+The three screening measures (:mod:`vocoder_train.data.screening`) are in the records of files
+rejected by them, and their distribution over every file that reached them is in the report.
 
 With ``--mels DIR`` (teacher-forced fine-tuning pairs) each good file is paired with a mel
 ``DIR/<path relative to the corpus root, with .npy>`` or else ``DIR/<stem>.npy`` and rejected with
@@ -77,6 +84,7 @@ from vocoder_train.data.pairing import pair_files
 from vocoder_train.data.prepare_options import (
     DEFAULT_OPTIONS,
     PAIR_REASONS,
+    SCREEN_REASONS,
     PrepareError,
     PrepareOptions,
     check_options,
@@ -101,6 +109,7 @@ class PrepareResult:
     ignored: int
     report: dict
     files: dict[str, Path]
+    shards: dict[str, dict] | None = None  # with --shards: per split, write_shards' summary and its path
 
 
 def _check_output(output: Path) -> None:
@@ -134,7 +143,10 @@ def _no_good_files(inputs, scan: Scan, rejected: list[dict], opts: PrepareOption
             else "check the feature files and --frame-rate/--channels/--sample-rate"
         )
     else:
-        example, advice = first["path"], "check the files and --min-duration/--silence-db"
+        example, advice = (
+            first["path"],
+            "check the files and --min-duration/--silence-db/--min-bandwidth/--max-clipping/--min-loudness",
+        )
     return PrepareError(
         f"{where}: none of the {len(rejected)} files is usable ({reasons}); "
         f"e.g. {example}: {first['message']} - {advice}"
@@ -150,7 +162,8 @@ def check_files(scan: Scan, opts: PrepareOptions) -> tuple[list[FileStats], list
     measured = measure_all([e.path for e in scan.entries], opts.workers, opts.progress)
     good, rejected, first = [], list(scan.rejected), {}
     for entry, stats in zip(scan.entries, measured):
-        verdict, extra = classify(stats, opts), {}
+        verdict = classify(stats, opts)
+        extra = stats.screening() if verdict and verdict[0] in SCREEN_REASONS else {}
         if verdict is None and stats.digest in first:
             extra = dict(duplicate_of=first[stats.digest])
             verdict = "duplicate", f"same bytes as {first[stats.digest]} (a copy under another name)"
@@ -173,6 +186,8 @@ def prepare(
     """
     check_options(opts)
     _check_output(Path(output))
+    if opts.shards:
+        _shard_options(opts)  # bad --shard-* values fail before the probing
     if not inputs:
         raise PrepareError("no INPUT given: name at least one folder, filelist or manifest")
     scan = collect(inputs, opts)
@@ -204,4 +219,29 @@ def prepare(
         pair_channels=channels,
     )
     files = write_outputs(Path(output), train, val, rejected, report, opts)
-    return PrepareResult(Path(output), train, val, rejected, scan.ignored, report, files)
+    shards = _write_shards(scan, train, val, opts) if opts.shards else None
+    return PrepareResult(Path(output), train, val, rejected, scan.ignored, report, files, shards)
+
+
+def _shard_options(opts: PrepareOptions):
+    from vocoder_train.data.shards_write import ShardOptions
+
+    shard = ShardOptions(opts.shard_audio, opts.sample_rate, opts.shard_mb, opts.shard_group, opts.workers)
+    try:
+        shard.check()
+    except ValueError as e:
+        raise PrepareError(str(e)) from None
+    return shard
+
+
+def _write_shards(scan: Scan, train: list[FileStats], val: list[FileStats], opts: PrepareOptions) -> dict:
+    """``--shards``: the manifests' files as LitData shards, tagged with their input and speaker."""
+    from vocoder_train.data.shards_write import write_prepared_shards
+
+    tags = {e.path: {"source": e.source, **scan.tags.get(e.path, {})} for e in scan.entries}
+    try:
+        return write_prepared_shards(
+            opts.shards, dict(train=train, val=val), tags, _shard_options(opts), opts.progress
+        )
+    except ValueError as e:  # a --shards folder of other inputs, a file gone since probing
+        raise PrepareError(str(e)) from None

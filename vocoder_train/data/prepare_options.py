@@ -8,7 +8,18 @@ from pathlib import Path
 from vocoder_train.data.pair_kinds import FEATURES, MEL, PairKind
 
 DEFAULT_VAL_FRACTION = 0.05
-REASONS = ("unreadable", "empty", "too_short", "too_long", "non_finite", "silent", "duplicate")
+# Rejected by a screening threshold (vocoder_train.data.screening measures them):
+SCREEN_REASONS = ("low_bandwidth", "clipped", "too_quiet")
+REASONS = (
+    "unreadable",
+    "empty",
+    "too_short",
+    "too_long",
+    "non_finite",
+    "silent",
+    *SCREEN_REASONS,
+    "duplicate",
+)
 PAIR_REASONS = MEL.reasons + FEATURES.reasons  # only with --mels / --features
 
 
@@ -27,6 +38,9 @@ class PrepareOptions:
     seed: int = 0
     sample_rate: int = 24000
     silence_db: float = -60.0
+    min_bandwidth: float | None = None  # Hz; None: a quarter of sample_rate (half its Nyquist); 0: off
+    max_clipping: float | None = 0.001  # fraction of samples in clipped runs; None: off
+    min_loudness: float | None = -50.0  # integrated LUFS; None: off
     workers: int = 1
     progress: bool = True
     mels: str | None = None  # folder of teacher-forced .npy mels to pair with the audio
@@ -38,6 +52,10 @@ class PrepareOptions:
     features: str | None = None  # folder of precomputed (C, frames) .npy features to pair with the audio
     frame_rate: float | None = None  # their frames per second; hop = sample_rate / frame_rate
     channels: int | None = None  # their C; None: the most common C among them
+    shards: str | None = None  # folder for train/ and val/ LitData shards (vocoder_train.data.shards_write)
+    shard_audio: str = "pcm16"  # pcm16: mono 16-bit at sample_rate; original: each file's bytes
+    shard_mb: float = 64.0  # target size of one shard file
+    shard_group: int = 1000  # files a worker writes in one go (a restart resumes at a group)
 
     @property
     def pair_kind(self) -> PairKind | None:
@@ -47,6 +65,11 @@ class PrepareOptions:
     def reasons(self) -> tuple[str, ...]:
         kind = self.pair_kind
         return REASONS + kind.reasons if kind else REASONS
+
+    @property
+    def bandwidth_floor(self) -> float:
+        """--min-bandwidth in Hz, its default resolved: half the Nyquist frequency of --sample-rate."""
+        return self.sample_rate / 4 if self.min_bandwidth is None else self.min_bandwidth
 
     @property
     def fraction(self) -> float:
@@ -80,6 +103,7 @@ def check_options(opts: PrepareOptions) -> None:
         )
     if opts.sample_rate <= 0 or opts.workers < 1:
         raise PrepareError(f"--sample-rate {opts.sample_rate} / --workers {opts.workers}: must be positive")
+    _check_screening(opts)
     if opts.mels is not None:
         if not Path(opts.mels).expanduser().is_dir():
             raise PrepareError(f"{opts.mels}: --mels folder not found")
@@ -116,4 +140,21 @@ def check_options(opts: PrepareOptions) -> None:
         raise PrepareError(
             f"--channels {opts.channels} / --max-frame-mismatch {opts.max_frame_mismatch}: need channels > 0 "
             "and mismatch >= 0"
+        )
+
+
+def _check_screening(opts: PrepareOptions) -> None:
+    if opts.min_bandwidth is not None and not 0.0 <= opts.min_bandwidth <= opts.sample_rate / 2:
+        raise PrepareError(
+            f"--min-bandwidth {opts.min_bandwidth:g}: must be between 0 (off) and the Nyquist frequency "
+            f"of --sample-rate {opts.sample_rate} ({opts.sample_rate / 2:g} Hz)"
+        )
+    if opts.max_clipping is not None and not 0.0 <= opts.max_clipping <= 1.0:
+        raise PrepareError(
+            f"--max-clipping {opts.max_clipping:g}: must be a fraction of samples between 0 and 1 "
+            "(e.g. 0.001), or 'off'"
+        )
+    if opts.min_loudness is not None and not -70.0 <= opts.min_loudness <= 0.0:
+        raise PrepareError(
+            f"--min-loudness {opts.min_loudness:g}: must be between -70 and 0 LUFS (e.g. -50), or 'off'"
         )

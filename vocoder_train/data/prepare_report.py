@@ -23,6 +23,17 @@ SPLIT_METHODS = {
     "corpus": "the corpus's own train/ and validation folders",
     "val_list": "--val-list",
 }
+# Screening measures: report key, its bins (lower edges and the top), label unit and scale, option.
+SCREENING = {
+    "bandwidth_hz": ((0, 4000, 6000, 8000, 11000, 16000, 20000, math.inf), "kHz", 1e-3, "--min-bandwidth"),
+    "clipped_fraction": ((0, 1e-12, 1e-4, 1e-3, 1e-2, math.inf), "%", 100.0, "--max-clipping"),
+    "loudness_lufs": (
+        (-math.inf, -60, -50, -40, -30, -23, -16, -10, math.inf),
+        "LUFS",
+        1.0,
+        "--min-loudness",
+    ),
+}
 MAX_LISTED = 50  # rejected files / warnings listed one by one in report.md; all are in the JSON files
 
 
@@ -63,6 +74,25 @@ def _histogram(durations: Sequence[float]) -> list[dict]:
             dict(min_s=lo, max_s=None if math.isinf(hi) else hi, files=len(inside), hours=sum(inside) / 3600)
         )
     return rows
+
+
+def _screening(good: list[FileStats], rejected: list[dict], opts: PrepareOptions) -> dict:
+    """Each screening measure over the files that reached it (kept, or rejected by a screening
+    threshold): percentiles, a histogram, its threshold and how many files it rejected."""
+    from vocoder_train.data.prepare_options import SCREEN_REASONS
+
+    measured = [s.screening() for s in good] + [x for x in rejected if x["reason"] in SCREEN_REASONS]
+    thresholds = (opts.bandwidth_floor or None, opts.max_clipping, opts.min_loudness)
+    out = dict(files=len(measured))
+    for (key, (edges, *_)), reason, threshold in zip(SCREENING.items(), SCREEN_REASONS, thresholds):
+        vals = [m[key] for m in measured if m[key] is not None]
+        out[key] = dict(
+            **_stats(vals),
+            threshold=threshold,
+            rejected=sum(x["reason"] == reason for x in rejected),
+            histogram=[sum(lo <= v < hi for v in vals) for lo, hi in zip(edges[:-1], edges[1:])],
+        )
+    return out
 
 
 def _sample_rate_warnings(good: list[FileStats], opts: PrepareOptions) -> tuple[list[str], list[str]]:
@@ -120,6 +150,7 @@ def build_report(
 
         settings.update(channels=pair_channels, hop_length=frame_hop(opts.sample_rate, opts.frame_rate))
     settings["val_fraction"] = opts.fraction  # the share the hash split used, given or default
+    settings["min_bandwidth"] = opts.bandwidth_floor
     return dict(
         tool="vocoder-prepare",
         inputs=[os.path.abspath(p) for p in inputs],
@@ -148,6 +179,7 @@ def build_report(
         duration_s=_stats([s.duration for s in good]),
         duration_histogram=_histogram([s.duration for s in good]),
         rms_dbfs=_stats([s.rms_db for s in good if s.rms_db is not None]),
+        screening=_screening(good, rejected, opts),
         peak_dbfs=_stats([s.peak_db for s in good if s.peak_db is not None]),
         rejected=dict(
             files=len(rejected),
@@ -204,6 +236,7 @@ def render_markdown(report: dict, rejected: list[dict]) -> str:
         f"Codecs: {', '.join(f'{c} ({n})' for c, n in report['codecs'].items()) or '-'}.",
         "",
         *_duration_lines(report),
+        *_screening_lines(report["screening"]),
         *_warning_lines(report),
         *_rejected_lines(report, rejected),
     ]
@@ -225,6 +258,41 @@ def _duration_lines(report: dict) -> list[str]:
         f"| {_fmt_range(r)} | {r['files']} | {r['hours']:.3f} | {'#' * math.ceil(30 * r['files'] / most)} |"
         for r in hist
     ]
+    return lines + [""]
+
+
+def _bin_label(lo: float, hi: float, unit: str, scale: float) -> str:
+    if unit == "%" and hi <= 1e-12:
+        return "none"
+    if math.isinf(lo) or 0 < lo <= 1e-12:  # the first bin, or the first above none
+        return f"under {hi * scale:g} {unit}"
+    return f"{lo * scale:g}+ {unit}" if math.isinf(hi) else f"{lo * scale:g} to {hi * scale:g} {unit}"
+
+
+def _screening_lines(screening: dict) -> list[str]:
+    names = {"bandwidth_hz": "bandwidth", "clipped_fraction": "clipped samples", "loudness_lufs": "loudness"}
+    lines = [
+        "## Screening",
+        "",
+        f"Over the {screening['files']} files that reached it (kept, or rejected by a threshold here).",
+        "",
+        "| measure | min | p05 | median | p95 | max | threshold | rejected |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for key, (_, unit, scale, option) in SCREENING.items():
+        m = screening[key]
+        cells = [f"{m[q] * scale:.3g}" if q in m else "-" for q in ("min", "p05", "median", "p95", "max")]
+        at = "<=" if option.startswith("--max") else ">="
+        limit = "off" if m["threshold"] is None else f"{at} {m['threshold'] * scale:g} {unit} ({option})"
+        lines.append(f"| {names[key]} ({unit}) | {' | '.join(cells)} | {limit} | {m['rejected']} |")
+    for key, (edges, unit, scale, _) in SCREENING.items():
+        counts = screening[key]["histogram"]
+        most = max(counts, default=0) or 1
+        lines += ["", f"| {names[key]} | files | |", "|---|---:|---|"]
+        lines += [
+            f"| {_bin_label(lo, hi, unit, scale)} | {n} | {'#' * math.ceil(30 * n / most)} |"
+            for lo, hi, n in zip(edges[:-1], edges[1:], counts)
+        ]
     return lines + [""]
 
 

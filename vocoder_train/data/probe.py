@@ -9,8 +9,12 @@ import os
 import re
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vocoder_train.data.prepare_options import PrepareOptions
+
+if TYPE_CHECKING:
+    from vocoder_train.data.screening import Screening
 
 # Files longer than 1.5x this are decoded in chunks of this length, so that a 3-hour stereo
 # 48 kHz recording needs ~120 MB of float32 at a time (x workers) instead of ~4 GB.
@@ -32,10 +36,21 @@ class FileStats:
     peak_db: float | None = None  # dBFS of the largest |sample|; None when all samples are 0
     rms_db: float | None = None
     non_finite: int = 0  # number of NaN / Inf samples
+    bandwidth_hz: float | None = None  # the screening measures (vocoder_train.data.screening)
+    clipped_fraction: float = 0.0
+    loudness_lufs: float | None = None  # None: shorter than one 400 ms block
     size: int = 0  # bytes
     error: str | None = None
     digest: str | None = None  # blake2b of the file's bytes: equal digests mean byte-identical files
     pair: dict | None = None  # the paired file's manifest keys (--mels, --features)
+
+    def screening(self) -> dict:
+        """The screening measures, as report.json counts them and rejected.jsonl records them."""
+        return dict(
+            bandwidth_hz=self.bandwidth_hz,
+            clipped_fraction=self.clipped_fraction,
+            loudness_lufs=self.loudness_lufs,
+        )
 
     def manifest_item(self) -> dict:
         item = dict(
@@ -66,6 +81,7 @@ def content_digest(path: str) -> str:
 def measure(path: str) -> FileStats:
     """Decodes ``path`` in full, measures it and digests its bytes. Never raises for a bad file: sets
     ``error``."""
+    from vocoder_train.data.screening import Screening
     from vocoder_train.io.audio import AudioReadError, probe
 
     stats = FileStats(path=path)
@@ -77,7 +93,8 @@ def measure(path: str) -> FileStats:
         stats.sample_rate, stats.num_channels, stats.codec = info.sample_rate, info.num_channels, info.codec
         if info.num_frames == 0:
             return stats  # a header without audio frames: decoding it raises "no frames"
-        peak, sumsq, frames, non_finite = _decode_stats(path, info.duration)
+        screen = Screening(stats.sample_rate)
+        peak, sumsq, frames, non_finite = _decode_stats(path, info.duration, screen)
         stats.digest = content_digest(path)  # here, in the worker: parallel like the decoding
     except AudioReadError as e:
         stats.error = str(e)
@@ -90,11 +107,14 @@ def measure(path: str) -> FileStats:
     count = frames * stats.num_channels
     stats.peak_db = _db(peak)
     stats.rms_db = _db(math.sqrt(sumsq / count)) if count else None
+    stats.bandwidth_hz, stats.loudness_lufs = screen.bandwidth(), screen.loudness()
+    stats.clipped_fraction = screen.clipped_fraction()
     return stats
 
 
-def _decode_stats(path: str, probed_duration: float) -> tuple[float, float, int, int]:
-    """(peak |x| over finite samples, sum of squares, frames, non-finite count), decoded in chunks."""
+def _decode_stats(path: str, probed_duration: float, screen: Screening) -> tuple[float, float, int, int]:
+    """(peak |x| over finite samples, sum of squares, frames, non-finite count), decoded in chunks, each
+    also fed to ``screen``."""
     import torch
 
     from vocoder_train.io.audio import AudioReadError, load_audio
@@ -122,6 +142,7 @@ def _decode_stats(path: str, probed_duration: float) -> tuple[float, float, int,
         if audio.numel():
             peak = max(peak, float(audio.abs().max()))
         sumsq += float(audio.square().sum(dtype=torch.float64))  # float64: hours of samples
+        screen.update(audio)
         frames += audio.shape[-1]
         if last:
             break
@@ -155,6 +176,30 @@ def classify(stats: FileStats, opts: PrepareOptions) -> tuple[str, str] | None:
     if stats.peak_db is None or stats.peak_db < opts.silence_db:
         peak = "-inf (all samples are 0)" if stats.peak_db is None else f"{stats.peak_db:.1f}"
         return "silent", f"peak {peak} dBFS is below --silence-db {opts.silence_db:g}"
+    return screen(stats, opts)
+
+
+def screen(stats: FileStats, opts: PrepareOptions) -> tuple[str, str] | None:
+    """(reason, message) when a decoded, non-silent file fails a screening threshold, else None."""
+    floor, bandwidth = opts.bandwidth_floor, stats.bandwidth_hz
+    if floor and bandwidth is not None and bandwidth < floor:
+        return (
+            "low_bandwidth",
+            f"no content above {bandwidth / 1000:.1f} kHz (upsampled or low-passed?), below --min-bandwidth "
+            f"{floor:g} Hz",
+        )
+    if opts.max_clipping is not None and stats.clipped_fraction > opts.max_clipping:
+        return (
+            "clipped",
+            f"{stats.clipped_fraction:.3%} of samples are in clipped runs at full scale, above "
+            f"--max-clipping {opts.max_clipping:g}",
+        )
+    loudness = stats.loudness_lufs  # None for a file shorter than one 400 ms block: not screened
+    if opts.min_loudness is not None and loudness is not None and loudness < opts.min_loudness:
+        return (
+            "too_quiet",
+            f"integrated loudness {loudness:.1f} LUFS is below --min-loudness {opts.min_loudness:g}",
+        )
     return None
 
 

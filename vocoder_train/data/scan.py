@@ -37,6 +37,7 @@ class Scan:
     held_out: list[str] = field(default_factory=list)  # files of test/ folders, in neither manifest
     notes: list[str] = field(default_factory=list)  # one line for each input folder with split folders
     val_paths: set[str] | None = None  # resolved paths of a --val-list folder's audio files
+    tags: dict[str, dict] = field(default_factory=dict)  # path -> {"speaker": ...} from Lhotse manifests
 
     def next_index(self) -> int:
         return len(self.entries) + len(self.rejected)
@@ -72,9 +73,19 @@ def _scan_folder(folder: Path) -> tuple[list[Path], int]:
     return found, ignored
 
 
-def _read_list(src: Path) -> list[str]:
+def _read_list(src: Path, scan: Scan | None = None) -> list[str]:
+    from vocoder_train.data.lhotse_input import is_lhotse_manifest, read_lhotse_manifest
     from vocoder_train.data.manifest import read_manifest
 
+    if is_lhotse_manifest(src):  # its speakers become tags of the files (--shards stores them)
+        try:
+            listed, left_out = read_lhotse_manifest(src)
+        except ValueError as e:
+            raise PrepareError(str(e)) from None
+        if scan is not None:
+            scan.ignored += left_out
+            scan.tags.update((path, tags) for path, tags in listed if tags)
+        return [path for path, _ in listed]
     try:
         return [item["path"] for item in read_manifest(src)]
     except (ManifestError, UnicodeDecodeError) as e:
@@ -181,7 +192,7 @@ def collect(inputs: Sequence[str | os.PathLike], opts: PrepareOptions = DEFAULT_
             input_dirs.append(os.path.realpath(src))
         elif src.is_file():
             # a listed file is checked whatever its extension: naming a non-audio file is a mistake to report
-            paths = [str(src)] if is_audio_file(src) else _read_list(src)
+            paths = [str(src)] if is_audio_file(src) else _read_list(src, scan)
             scan.roots.extend(os.path.dirname(os.path.abspath(p)) for p in paths)
             listed = [(p, None) for p in paths]
         else:

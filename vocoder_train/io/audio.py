@@ -147,6 +147,29 @@ def load_audio(
                 f"{path}: no such file (was it moved or deleted after vocoder-prepare?)"
             ) from e
         raise AudioReadError(f"{path}: cannot be decoded ({e})") from e
+    return _to_rate(audio, sr, sample_rate, mono, quality)
+
+
+def decode_audio_bytes(
+    data: bytes, name: str, sample_rate: int | None = None, mono: bool = True, quality: str = "high"
+) -> tuple[torch.Tensor, int]:
+    """Decodes the bytes of an audio file held in memory (a shard's original file), as :func:`load_audio`.
+
+    ``name`` says where the bytes came from in the :class:`AudioReadError` that a failure raises."""
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        dec = AudioDecoder(data)
+        sr = int(dec.metadata.sample_rate)
+        audio = dec.get_all_samples().data
+    except Exception as e:  # torchcodec raises RuntimeError/ValueError with FFmpeg's words
+        raise AudioReadError(f"{name}: cannot be decoded ({e})") from e
+    return _to_rate(audio, sr, sample_rate, mono, quality)
+
+
+def _to_rate(
+    audio: torch.Tensor, sr: int, sample_rate: int | None, mono: bool, quality: str
+) -> tuple[torch.Tensor, int]:
     audio = audio.float()
     if mono and audio.shape[0] > 1:
         audio = audio.mean(dim=0, keepdim=True)
