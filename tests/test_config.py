@@ -17,7 +17,14 @@ from vocoder_train.training.run import check_run_config
 # experiment=features trains on feature-pair manifests with a frame rate and channel count: composed,
 # checked and trained by tests/test_feature_pairs.py; the EnCodec experiments need an EnCodec
 # weights file and decodes codes, not mels: tests/test_encodec.py
-OWN_TESTS = ("features", "vocos_encodec_24khz", "finetune_encodec")
+OWN_TESTS = (
+    "features",
+    "vocos_encodec_24khz",
+    "finetune_encodec",
+    "codec_encodec_24khz",  # a transformers codec folder: tests/test_hf_codecs.py
+    "codec_dac_44khz",
+    "codec_mimi_24khz",
+)
 EXPERIMENTS = sorted(
     p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml") if p.stem not in OWN_TESTS
 )

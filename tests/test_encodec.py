@@ -51,20 +51,11 @@ def test_first_iteration_losses_equal_upstream_encodec_step_per_bandwidth():
 
 
 def _compose(tmp_path, tiny_corpus, *overrides, experiment="vocos_encodec_24khz"):
-    from tests.helpers.codec import encodec_overrides
+    from tests.helpers.codec import encodec_overrides, tiny_run
     from tests.helpers.training import compose_train
 
-    base = encodec_overrides(encodec_file(tmp_path / "codec"), experiment) + [
-        "data=tiny",
-        "data.val_segment_length=9600",
-        "trainer=tiny",
-        "trainer.val_check_interval=2",
-        "logger=csv",
-        "callbacks.progress_bar=null",
-        f"data.train={tiny_corpus['train']}",
-        f"data.val={tiny_corpus['val']}",
-        f"paths.runs_dir={tiny_corpus['runs']}",
-    ]
+    base = encodec_overrides(encodec_file(tmp_path / "codec"), experiment) + tiny_run(tiny_corpus)
+    base += ["data.val_segment_length=9600", "trainer.val_check_interval=2"]
     return compose_train(base + list(overrides))
 
 

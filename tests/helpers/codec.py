@@ -18,21 +18,41 @@ def encodec_file(folder: Path, seed: int = 0) -> Path:
     return path
 
 
-def encodec_overrides(path: Path, experiment: str = "vocos_encodec_24khz") -> list[str]:
-    """``experiment=vocos_encodec_24khz`` (or another EnCodec experiment) at test size: a narrow generator
-    and tiny conditioned discriminators, short crops."""
+def small_model(conditions: int) -> list[str]:
+    """A codec experiment's model at test size: a narrow generator, tiny discriminators conditioned on
+    ``conditions`` ids, batch 2, no workers, no validation metrics."""
     return [
-        f"experiment={experiment}",
-        f"codec.path={path}",
         "model.generator.backbone.dim=32",
         "model.generator.backbone.intermediate_dim=64",
         "model.generator.backbone.num_layers=2",
         "model/discriminator=tiny",
-        "model.discriminator.mpd.num_embeddings=4",
-        "model.discriminator.mrd.num_embeddings=4",
-        "audio.segment_length=6400",
-        "data.val_segment_length=9600",
+        f"model.discriminator.mpd.num_embeddings={conditions}",
+        f"model.discriminator.mrd.num_embeddings={conditions}",
         "data.batch_size=2",
         "data.num_workers=0",
         "validation.metrics=[]",
+    ]
+
+
+def tiny_run(corpus: dict) -> list[str]:
+    """Train on the tiny corpus (``tiny_corpus`` fixture) with the tiny trainer, logging to CSV."""
+    return [
+        "data=tiny",
+        "trainer=tiny",
+        "logger=csv",
+        "callbacks.progress_bar=null",
+        f"data.train={corpus['train']}",
+        f"data.val={corpus['val']}",
+        f"paths.runs_dir={corpus['runs']}",
+    ]
+
+
+def encodec_overrides(path: Path, experiment: str = "vocos_encodec_24khz") -> list[str]:
+    """``experiment=vocos_encodec_24khz`` (or another EnCodec experiment) at test size, short crops."""
+    return [
+        f"experiment={experiment}",
+        f"codec.path={path}",
+        *small_model(4),
+        "audio.segment_length=6400",
+        "data.val_segment_length=9600",
     ]

@@ -81,3 +81,21 @@ def write_samples(folder: Path) -> dict[str, str]:
     for name, (_, write) in writers.items():
         write(folder / name)
     return {name: kind for name, (kind, _) in writers.items()} | {"missing.ckpt": "missing"}
+
+
+class CodeRunningPayload:
+    """Unpickling this runs ``touch <marker>``: what a hostile weights file would do."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+def write_hostile_weights(path: Path, marker: Path) -> Path:
+    """A torch.save file of weights that runs ``touch marker`` when unpickled without ``weights_only``."""
+    torch.save({"w": torch.zeros(2), "hook": CodeRunningPayload(str(marker))}, path)
+    return path

@@ -178,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="KBPS",
-        help="EnCodec models: the bandwidth they encode and decode at, e.g. 1.5, 3, 6 or 12 (default: their "
-        "highest); the A/B baseline row is EnCodec's own decoder at it",
+        help="codec models: the bandwidth they encode and decode at (EnCodec: 1.5, 3, 6 or 12; a "
+        "transformers codec: its codebook counts' kbps, e.g. Mimi 1.1; default: their highest); the A/B "
+        "baseline row is the codec's own decoder at it",
     )
     p.add_argument(
         "--engine",

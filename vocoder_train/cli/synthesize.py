@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
   vocoder-synthesize exported/onnx tts_mels/ -o out/ --chunk-seconds 1   # mels: (n_mels, frames) .npy
   vocoder-synthesize runs/feats/checkpoints/last.ckpt feats/a.npy -o out/  # features: (channels, frames)
   vocoder-synthesize runs/encodec/checkpoints/last.ckpt codes/a.npy -o out/ --bandwidth 6  # EnCodec codes
+  vocoder-synthesize runs/mimi/checkpoints/last.ckpt codes/ -o out/ --bandwidth 1.1  # Mimi, 8 codebooks
   vocoder-synthesize runs/causal/checkpoints/last.ckpt tts_mels/ -o out/ --stream --chunk-frames 2
   vocoder-synthesize exported/vocos tts_mels/ -o out/ --stream --chunk-frames 4 --lookahead 4   # non-causal
 
@@ -90,8 +91,9 @@ of file (a mel, audio, a config: the model comes first), 1 on other errors or fa
         type=float,
         default=None,
         metavar="KBPS",
-        help="an EnCodec model's bandwidth, e.g. 1.5, 3, 6 or 12 (default: its highest); audio is encoded "
-        "at it and codes .npy files (codebooks, frames) must have its codebook count",
+        help="a codec model's bandwidth in kbps (EnCodec: 1.5, 3, 6 or 12; a transformers codec: its "
+        "codebook counts', e.g. Mimi 1.1 = 8 codebooks; an unknown value lists them; default: its highest); "
+        "audio is encoded at it and codes .npy files (codebooks, frames) must have its codebook count",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
@@ -195,7 +197,8 @@ def _run(args: argparse.Namespace) -> dict:
     takes = f"{vocoder.n_mels} mels" if vocoder.takes_audio else f"{vocoder.n_mels}-channel features (.npy)"
     if vocoder.bandwidths:
         kbps = vocoder.bandwidths[-1 if vocoder.condition is None else vocoder.condition]
-        takes = f"EnCodec codes at {float(kbps):g} kbps (audio or codes .npy)"
+        codec = getattr(vocoder.feature_extractor, "codec_name", "codec")
+        takes = f"{codec} codes at {float(kbps):.3g} kbps (audio or codes .npy)"
     print(
         f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop "
         f"{vocoder.hop_length}, {takes}, loaded in {time.perf_counter() - t0:.2f} s"

@@ -166,8 +166,8 @@ def network_only(vocoder):
 
 
 class CodecDecoderBaseline:
-    """Copy synthesis by a codec model's own codec (EnCodec: encode at the vocoder's bandwidth, decode with
-    EnCodec's decoder): the comparison the Vocos paper makes for its EnCodec model, a drop-in for a model in
+    """Copy synthesis by a codec model's own codec (encode at the vocoder's bandwidth, decode with the
+    codec's decoder): the comparison the Vocos paper makes for its EnCodec model, a drop-in for a model in
     an evaluation."""
 
     def __init__(self, vocoder):
@@ -178,10 +178,11 @@ class CodecDecoderBaseline:
             )
         self.vocoder, self.sample_rate = vocoder, int(vocoder.sample_rate)
         self.condition = vocoder._condition()
-        self.description = f"EnCodec's own decoder at {float(vocoder.bandwidths[self.condition]):g} kbps"
+        kbps = float(vocoder.bandwidths[self.condition])
+        self.description = f"{getattr(fe, 'codec_name', 'the codec')}'s own decoder at {kbps:.3g} kbps"
 
     def copy_synthesis(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio (B, T) -> codes at the bandwidth -> EnCodec's decoder -> audio (B, T)."""
+        """audio (B, T) -> codes at the bandwidth -> the codec's decoder -> audio (B, T)."""
         fe = self.vocoder.feature_extractor
         with torch.inference_mode():
             out = fe.decode_codes(fe.codes(audio.float().cpu(), self.condition)).float()

@@ -178,6 +178,7 @@ class EncodecFeatures(VocosEncodecFeatures):
     """
 
     takes_codes = True  # what inference reads: this front end also decodes codes (.npy integers)
+    codec_name = "EnCodec"
 
     def __init__(
         self,
@@ -253,6 +254,16 @@ class EncodecFeatures(VocosEncodecFeatures):
     def frame_layout(cls, node) -> tuple[int | None, int | None]:
         """(hop length, channels): 320 samples a frame at 24 kHz, 128 channels."""
         return ENCODEC_RATE // ENCODEC_FRAME_RATE, ENCODEC_DIM
+
+    @classmethod
+    def stored_bandwidths(cls, init_args: dict) -> list[float]:
+        """The kbps of each conditioning id of a stored config."""
+        return [float(b) for b in init_args.get("bandwidths") or (1.5, 3.0, 6.0, 12.0)]
+
+    @classmethod
+    def stored_codebooks(cls, init_args: dict) -> list[int]:
+        """The codebooks of each conditioning id of a stored config."""
+        return [codebooks_for(b) for b in cls.stored_bandwidths(init_args)]
 
     @classmethod
     def upstream_config(cls, init_args: dict) -> tuple[str, dict]:

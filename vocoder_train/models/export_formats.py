@@ -81,10 +81,10 @@ def graph_inputs(generator, mels) -> tuple[tuple[torch.Tensor, ...], list[str]]:
 
 
 def write_codec(generator, folder: Path) -> list[str]:
-    """For a codec model's graph: the front end outside it (EnCodec and the code embeddings, whose sum
-    over codebooks gives the graph's features), as ``codec.safetensors``."""
+    """For a codec model's graph: the front end outside it (the codec, and code embeddings whose sum over
+    codebooks gives the graph's features), as ``codec.safetensors``."""
     fe = generator.feature_extractor
-    if not hasattr(fe, "encodec"):
+    if not getattr(fe, "takes_codes", False):
         return []
     from safetensors.torch import save_file
 

@@ -20,6 +20,7 @@ from vocos.feature_extractors import MelSpectrogramFeatures
 
 from vocoder_train.dsp import mel_projection
 from vocoder_train.io.buffers import make_transient
+from vocoder_train.models.upsampling import frame_factor
 
 
 class VocosGenerator(Vocos):
@@ -62,11 +63,18 @@ class VocosGenerator(Vocos):
         p: list[str] = []
         fe_hop, channels = frame_layout(fe)
         head_hop = head.get("hop_length", head.get("mdct_frame_len", 0) // 2 or None)
-        if fe_hop and head_hop and fe_hop != head_hop:
-            p.append(
-                f"{key}.head hop {head_hop} != feature_extractor.hop_length={fe_hop}: "
-                "the head must advance one frame per feature frame"
-            )
+        factor = frame_factor(bb)
+        if fe_hop and head_hop and fe_hop != head_hop * factor:
+            if factor == 1:
+                p.append(
+                    f"{key}.head hop {head_hop} != feature_extractor.hop_length={fe_hop}: "
+                    "the head must advance one frame per feature frame"
+                )
+            else:
+                p.append(
+                    f"{key}.head hop {head_hop} x backbone.upsample {factor} != the features' hop {fe_hop}: "
+                    f"the head must advance one frame per backbone frame (hop {fe_hop / factor:g})"
+                )
         if channels and bb.get("input_channels") and channels != bb.input_channels:
             p.append(
                 f"{key}.backbone.input_channels={bb.input_channels} != {channels}, the channels of "
@@ -206,11 +214,16 @@ def to_vocos_config(generator_cfg: DictConfig | dict, sample_rate: int | None = 
     return out
 
 
-# Front ends whose stored form is built by another class: vocos' EnCodec front end downloads its codec when
-# built, ours reads it from a file or takes it from the state dict (vocoder_train.models.codec).
+# Front ends whose stored form is built without the training machine's codec file or folder: vocos' EnCodec
+# front end downloads its codec when built, ours reads it from a file or takes it from the state dict
+# (vocoder_train.models.codec); a transformers codec is built from the config stored with it
+# (vocoder_train.models.hf_codec). A stored config of these drops ``path``.
 STORED_FRONT_ENDS = {
     "vocos.feature_extractors.EncodecFeatures": "vocoder_train.models.codec.EncodecFeatures",
     "vocoder_train.models.codec.EncodecFeatures": "vocoder_train.models.codec.EncodecFeatures",
+    "vocoder_train.models.hf_codec.TransformersCodecFeatures": (
+        "vocoder_train.models.hf_codec.TransformersCodecFeatures"
+    ),
 }
 
 

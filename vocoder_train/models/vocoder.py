@@ -24,6 +24,7 @@ import torch
 from vocoder_train.models.generator import match_length
 from vocoder_train.models.store import CODEC_FILE, WEIGHT_KINDS, model_kind, read_config, read_weights
 from vocoder_train.models.stored_config import ModelError, init_args
+from vocoder_train.models.upsampling import frame_factor
 
 ENGINES = ("auto", "fused", "eager", "fused-bf16")
 # engine="auto" takes fused-bf16 only where bf16 is native and its output on a probe stays this close
@@ -47,9 +48,10 @@ class Vocoder:
         self.source, self.kind, self.config = Path(source), kind, vocos_config
         self.sample_rate, self.device = int(sample_rate), device
         fe, head = init_args(vocos_config, "feature_extractor"), init_args(vocos_config, "head")
+        # samples a feature frame: the head's hop times the frames an upsampling backbone makes of one
         self.hop_length = int(
             head.get("hop_length") or head.get("mdct_frame_len", 0) // 2 or fe.get("hop_length")
-        )
+        ) * frame_factor(init_args(vocos_config, "backbone"))
         self.n_fft = int(head.get("n_fft") or head.get("mdct_frame_len") or 4 * self.hop_length)
         self.padding = head.get("padding", "same")
         self.n_mels = int(
@@ -84,9 +86,11 @@ class Vocoder:
             return True
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio (B, T) at ``sample_rate`` -> features (B, C, L), on the CPU."""
+        """audio (B, T) at ``sample_rate`` -> features (B, C, L), on the CPU; a codec model encodes at the
+        current bandwidth (:meth:`set_bandwidth`)."""
+        kwargs = {"bandwidth_id": self._condition_input()} if self.conditions else {}
         with torch.inference_mode():
-            return self.feature_extractor(audio.float().cpu())
+            return self.feature_extractor(audio.float().cpu(), **kwargs)
 
     def probe_features(self) -> torch.Tensor:
         """(1, C, L): the features of a 1 s synthetic voiced signal, or stand-in ones (seeded) for a model
@@ -136,30 +140,38 @@ class Vocoder:
     def _condition_input(self) -> torch.Tensor:
         return torch.tensor([self._condition()], dtype=torch.int64)
 
+    def _codec_class(self):
+        """The class of a codec front end (one that decodes codes), None for other models."""
+        from vocoder_train.models.generator import STORED_FRONT_ENDS, _target_class
+
+        target = (self.config.get("feature_extractor") or {}).get("class_path", "")
+        cls = _target_class(STORED_FRONT_ENDS[target]) if target in STORED_FRONT_ENDS else None
+        return cls if getattr(cls, "takes_codes", False) else None
+
     @property
     def bandwidths(self) -> list[float]:
-        """The bandwidths (kbps) of a model decoding EnCodec codes, its conditioning ids in order; [] else."""
-        return list(init_args(self.config, "feature_extractor").get("bandwidths") or [])
+        """The bandwidths (kbps) of a model decoding codec codes, its conditioning ids in order; [] else."""
+        cls = self._codec_class()
+        return [] if cls is None else cls.stored_bandwidths(init_args(self.config, "feature_extractor"))
 
     def set_bandwidth(self, kbps: float) -> None:
-        """Decode (and encode audio) at ``kbps``, one of :attr:`bandwidths`."""
-        matches = [i for i, b in enumerate(self.bandwidths) if abs(float(b) - float(kbps)) < 1e-9]
+        """Decode (and encode audio) at ``kbps``, one of :attr:`bandwidths` (to 3 significant digits)."""
+        matches = [i for i, b in enumerate(self.bandwidths) if f"{float(b):.3g}" == f"{float(kbps):.3g}"]
         if not matches:
-            choices = ", ".join(f"{float(b):g}" for b in self.bandwidths) or "none: it is not a codec model"
+            choices = ", ".join(f"{float(b):.3g}" for b in self.bandwidths) or "none: it is not a codec model"
             raise ModelError(
                 f"{self.source}: bandwidth {float(kbps):g} kbps: the model's bandwidths are {choices}"
             )
         self.condition = matches[0]
 
     def codes_to_features(self, codes: torch.Tensor) -> torch.Tensor:
-        """EnCodec codes (codebooks, L) or (codebooks, B, L) integers -> features (B, C, L); the codebook
+        """Codec codes (codebooks, L) or (codebooks, B, L) integers -> features (B, C, L); the codebook
         count must be the current bandwidth's."""
-        from vocoder_train.models.codec import codebooks_for
-
         if not self.bandwidths:
             raise ModelError(f"{self.source}: decodes {self.n_mels}-channel features, not codec codes")
-        kbps = self.bandwidths[self.condition if self.condition is not None else -1]
-        want = codebooks_for(kbps)
+        i = self.condition if self.condition is not None else -1
+        kbps = self.bandwidths[i]
+        want = self._codec_class().stored_codebooks(init_args(self.config, "feature_extractor"))[i]
         if codes.dtype.is_floating_point or codes.shape[0] != want:
             raise ModelError(
                 f"codes of shape {tuple(codes.shape)} ({codes.dtype}): at {float(kbps):g} kbps the model "

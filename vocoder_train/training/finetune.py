@@ -42,8 +42,8 @@ def _frontend_differences(ours: dict, theirs: dict) -> list[str]:
     for part in ("feature_extractor", "head"):
         a, b = ours.get(part, {}), theirs.get(part, {})
         for key in sorted(set(a) | set(b)):
-            # path: where the configured codec's weights come from, not a setting of the front end
-            if key not in ("dim", "path") and a.get(key) != b.get(key):
+            # path, codec_config: where the codec comes from (its weights are compared when loaded)
+            if key not in ("dim", "path", "codec_config") and a.get(key) != b.get(key):
                 diffs.append(
                     f"model.generator.{part}.{key}: pretrained {b.get(key)!r}, configured {a.get(key)!r}"
                 )

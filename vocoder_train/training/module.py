@@ -345,7 +345,20 @@ class VocoderGAN(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         ours = checkpoint.setdefault("vocoder_train", {})
-        ours.update(config=self.run_config, nonfinite_skips=self.nonfinite_skips, **self.phases.state_dict())
+        ours.update(
+            config=self.stored_config(), nonfinite_skips=self.nonfinite_skips, **self.phases.state_dict()
+        )
+
+    def stored_config(self) -> dict | None:
+        """The run config a checkpoint keeps, with what the front end needs to be built without the
+        training machine's files (a transformers codec's config: ``stored_init_args``)."""
+        stored = getattr(self.generator.feature_extractor, "stored_init_args", None)
+        if self.run_config is None or stored is None:
+            return self.run_config
+        model = dict(self.run_config.get("model") or {})
+        generator = dict(model.get("generator") or {})
+        generator["feature_extractor"] = {**dict(generator.get("feature_extractor") or {}), **stored()}
+        return {**self.run_config, "model": {**model, "generator": generator}}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # runs before Lightning's strict load: checkpoints that saved windows/filterbanks still resume

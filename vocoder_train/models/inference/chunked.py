@@ -22,6 +22,7 @@ import torch
 
 from vocoder_train.dsp import istft_trim
 from vocoder_train.models.causal import causal_context
+from vocoder_train.models.upsampling import frame_factor
 
 if TYPE_CHECKING:
     from vocoder_train.models.vocoder import Vocoder
@@ -44,9 +45,13 @@ def receptive_context(vocoder: Vocoder) -> int:
     if causal is not None:  # left: the causal convolutions' reach; right: the frames overlapping a hop
         return causal + math.ceil(vocoder.n_fft / vocoder.hop_length)
     backbone = vocoder.config.get("backbone", {})
-    if str(backbone.get("class_path", "")).endswith("VocosBackbone"):
-        # embed conv and one depthwise conv per ConvNeXt block, all kernel 7 (3 frames each side).
-        conv = 3 * (int(backbone.get("init_args", {}).get("num_layers", 8)) + 1)
+    if str(backbone.get("class_path", "")).endswith(("VocosBackbone", "UpsamplingBackbone")):
+        # embed conv and one depthwise conv per ConvNeXt block, all kernel 7 (3 frames each side), in the
+        # backbone's frames; an upsampling backbone makes `factor` of those a feature frame, and its
+        # interpolation reaches one feature frame each side
+        args = backbone.get("init_args", {})
+        factor = frame_factor(args)
+        conv = math.ceil(3 * (int(args.get("num_layers", 8)) + 1) / factor) + (factor > 1)
     else:
         conv = DEFAULT_CONTEXT
     n_fft, hop = vocoder.n_fft, vocoder.hop_length

@@ -77,6 +77,8 @@ class FusedBackbone(nn.Module):
     def __init__(self, backbone: VocosBackbone, gemm_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.gemm_dtype = gemm_dtype
+        # an upsampling backbone's interpolation (vocoder_train.models.upsampling) runs first, as it is
+        self.upsampler = getattr(backbone, "upsampler", None)
         self.conditions = int(backbone.norm.scale.num_embeddings) if backbone.adanorm else 0
         emb = backbone.embed
         self.embed_padding = int(emb.padding[0])
@@ -113,6 +115,8 @@ class FusedBackbone(nn.Module):
 
     def forward(self, features: torch.Tensor, condition: int | None = None) -> torch.Tensor:
         c = self._condition_index(condition)
+        if self.upsampler is not None:
+            features = self.upsampler(features.float())
         x = F.conv1d(features.float(), self.embed_w, self.embed_b, padding=self.embed_padding).transpose(1, 2)
         B, L, C = x.shape
         x = F.layer_norm(x, (C,), self.norm_w[c], self.norm_b[c], self.norm_eps).contiguous()
