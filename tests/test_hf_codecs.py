@@ -37,7 +37,9 @@ def test_code_embeddings_start_at_the_codecs_latents_and_a_stored_config_rebuild
         torch.testing.assert_close(embeddings.codes_to_features(codes), want, atol=1e-5, rtol=1e-5)
         assert latents.decode_codes(codes).shape == (2, 6 * latents.hop_length)  # the codec's own decoder
     # a checkpoint keeps the codec's config: the front end is built without the folder
-    stored = TransformersCodecFeatures(None, **latents.stored_init_args(), codebooks=counts, sample_rate=rate)
+    kept = latents.stored_init_args()
+    assert kept["path"] is None and kept["codec_config"]["model_type"] == family
+    stored = TransformersCodecFeatures(**kept, codebooks=counts, sample_rate=rate)
     stored.load_state_dict(latents.state_dict())
     bid = torch.tensor([len(counts) - 1])
     torch.testing.assert_close(stored(audio, bandwidth_id=bid), latents(audio, bandwidth_id=bid))
@@ -144,7 +146,12 @@ def _other_model(tmp_path):
         ("encodec", _hostile_folder, [], "refused: it contains objects other than tensors"),
         ("encodec", None, ["codec.path=/nowhere/mimi"], "codec.path=/nowhere/mimi: no such folder"),
         ("dac", None, ["audio.sample_rate=24000"], "86.1328 frames a second (512 samples at its 44100 Hz)"),
-        ("mimi", None, ["model.generator.head.hop_length=320"], "head hop 320 x backbone.upsample 4 != "),
+        (
+            "mimi",
+            None,
+            ["model.generator.head.hop_length=320"],
+            "head hop 320 x backbone.upsample 4 != the features' hop 960",
+        ),
         ("mimi", None, ["model.generator.feature_extractor.codebooks=[2,9]"], "codebooks has 9"),
         (
             "mimi",

@@ -8,31 +8,65 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
 
 _SCRIPT = """
-import sys, torch, pytorch_lightning as pl
+import sys
 from hydra import compose, initialize_config_dir
+from tests.helpers.ddp import RankDump
 from vocoder_train.config import CONFIG_DIR
 from vocoder_train.training.run import train
 
-class Dump(pl.Callback):
-    norms = []  # this rank's gradient norms (G, D) of each iteration: after DDP's averaging
+with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+    cfg = compose("train", overrides=sys.argv[2:])
+train(cfg, callbacks=[RankDump(sys.argv[1])])
+"""
+REPO = Path(__file__).parents[2]
+
+
+class RankDump(pl.Callback):
+    """Writes ``<folder>/rank<global rank>.pt`` when training ends: ``{"state", "world", "step", "backend",
+    "grad_norms", "items", "node", "nodes"}``: the module's weights, the world size, the global step, the
+    process group's backend (None without one), this rank's gradient norms ``[G, D]`` of each iteration
+    (after DDP's averaging), the training items (``batch["index"]``) it read, its node rank and the
+    trainer's node count. Also a ``callbacks.<name>`` entry of a config: ``_target_`` and ``folder``."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.norms: list[list[float]] = []
+        self.items: list[int] = []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.norms.append([float(outputs.get(k, float("nan"))) for k in ("grad_norm_g", "grad_norm_d")])
+        self.items += [int(i) for i in batch["index"]]
 
     def on_train_end(self, trainer, module):
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
         backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
-        torch.save({"state": state, "world": trainer.world_size, "step": trainer.global_step,
-                    "backend": backend, "grad_norms": self.norms},
-                    f"{sys.argv[1]}/rank{trainer.global_rank}.pt")
+        dump = {
+            "state": state,
+            "world": trainer.world_size,
+            "step": trainer.global_step,
+            "backend": backend,
+            "grad_norms": self.norms,
+            "items": self.items,
+            "node": trainer.node_rank,
+            "nodes": trainer.num_nodes,
+        }
+        self.folder.mkdir(parents=True, exist_ok=True)
+        torch.save(dump, self.folder / f"rank{trainer.global_rank}.pt")
 
-with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-    cfg = compose("train", overrides=sys.argv[2:])
-train(cfg, callbacks=[Dump()])
-"""
+
+def load_dumps(folder: str | Path, ranks: int) -> list[dict]:
+    """The :class:`RankDump` files of ranks ``0 .. ranks - 1`` in ``folder``."""
+    return [torch.load(Path(folder) / f"rank{i}.pt") for i in range(ranks)]
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a training subprocess: one OpenMP thread, and ``tests`` importable."""
+    path = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH")) if x)
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
 
 
 # Two gloo processes on the CPU, in float32.
@@ -46,8 +80,7 @@ def tiny_overrides(train: str | Path, val: str | Path, runs_dir: str | Path) -> 
 
 def run_ddp(tmp_path: Path, overrides: list[str], ranks: int = 2, timeout: int = 600) -> list[dict]:
     """Trains with ``overrides`` (which choose ``trainer=ddp`` and its devices, or one process with
-    ``ranks=1``) in a subprocess; returns each rank's ``{"state", "world", "step", "backend", "grad_norms"}``
-    (backend None without a process group; grad_norms ``[[G, D], ...]`` an iteration)."""
+    ``ranks=1``) in a subprocess; returns each rank's :class:`RankDump` file."""
     return finish_ddp(start_ddp(tmp_path, overrides), ranks, timeout)
 
 
@@ -55,7 +88,7 @@ def start_ddp(tmp_path: Path, overrides: list[str]) -> subprocess.Popen:
     """:func:`run_ddp` without waiting: several runs can share the cores; :func:`finish_ddp` collects one."""
     script = tmp_path / "run_ddp.py"
     script.write_text(_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = subprocess_env()
     with open(tmp_path / "run_ddp.log", "w") as log:  # a file, not a pipe: a full pipe would block the run
         return subprocess.Popen(
             [sys.executable, str(script), str(tmp_path), *overrides],
@@ -77,7 +110,7 @@ def finish_ddp(proc: subprocess.Popen, ranks: int = 2, timeout: int = 600) -> li
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, (folder / "run_ddp.log").read_text()[-3000:]
-    return [torch.load(folder / f"rank{i}.pt") for i in range(ranks)]
+    return load_dumps(folder, ranks)
 
 
 def assert_ranks_agree(ranks: list[dict], steps: int) -> None:

@@ -47,10 +47,10 @@ TINY = {
         "MimiModel",
         dict(
             sampling_rate=24000,
-            frame_rate=12.5,
+            frame_rate=25.0,  # not transformers' default, which a config that is not read would also give
             num_filters=4,
             hidden_size=16,
-            upsampling_ratios=[8, 6, 5, 4],
+            upsampling_ratios=[8, 6, 5, 2],
             num_hidden_layers=1,
             intermediate_size=32,
             num_attention_heads=2,
@@ -91,6 +91,9 @@ SIZES = {
         "model.generator.feature_extractor.codebooks=[2,4]",
         "model.generator.backbone.input_channels=16",
         "model.generator.backbone.adanorm_num_embeddings=2",
+        "audio.hop_length=240",  # 960 samples a codec frame, upsampled x4
+        "model.generator.head.hop_length=240",
+        "model.generator.head.n_fft=960",
         "audio.segment_length=5760",
         "data.val_segment_length=11520",
     ],

@@ -37,6 +37,8 @@ from vocoder_train.io.audio import resample
 from vocoder_train.models.codec import CodecError
 
 FEATURE_KINDS = ("latents", "embeddings")
+# transformers config entries that say where and how a model was saved, not what it is
+STORED_CONFIG_NOISE = ("_name_or_path", "transformers_version", "architectures", "dtype", "torch_dtype")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 PATH_HINT = "a folder that transformers' save_pretrained wrote (config.json + model.safetensors)"
 
@@ -177,11 +179,18 @@ class DacFamily(CodecFamily):
         return model.decode(audio_codes=codes).audio_values
 
 
+def _mimi_rates(config: dict) -> tuple[int, float]:
+    """(sampling rate, frame rate) of a MimiConfig's dict; transformers 5 saves the frame rate as
+    ``_frame_rate``, earlier versions as ``frame_rate``."""
+    frame_rate = config.get("frame_rate", config.get("_frame_rate"))
+    return int(config.get("sampling_rate", 24000)), float(12.5 if frame_rate is None else frame_rate)
+
+
 class MimiFamily(CodecFamily):
     name, model_class, config_class = "Mimi", "MimiModel", "MimiConfig"
 
     def layout(self, config: dict) -> CodecLayout:
-        rate, frame_rate = int(config.get("sampling_rate", 24000)), float(config.get("frame_rate", 12.5))
+        rate, frame_rate = _mimi_rates(config)
         n, semantic = int(config.get("num_quantizers", 32)), int(config.get("num_semantic_quantizers", 1))
         return CodecLayout(
             rate,
@@ -193,7 +202,7 @@ class MimiFamily(CodecFamily):
         )
 
     def problem(self, config: dict) -> str | None:
-        rate, frame_rate = int(config.get("sampling_rate", 24000)), float(config.get("frame_rate", 12.5))
+        rate, frame_rate = _mimi_rates(config)
         if abs(rate / frame_rate - round(rate / frame_rate)) > 1e-9:
             return f"its frame rate {frame_rate:g} Hz is not a whole number of samples at its {rate} Hz"
         return None
@@ -466,9 +475,12 @@ class TransformersCodecFeatures(FeatureExtractor):
         return nn.functional.pad(audio, (0, max(0, length - audio.shape[-1])))[..., :length]
 
     def stored_init_args(self) -> dict:
-        """What a stored config adds so that this front end is built without its folder: the codec's
-        config (the weights come with the state dict)."""
-        return {"codec_config": self.codec.config.to_dict()}
+        """What a stored config holds so that this front end is built without its folder: the codec's
+        config (the settings that differ from transformers' defaults; the weights come with the state
+        dict) and no path of the machine it was trained on."""
+        config = self.codec.config.to_diff_dict()
+        config = {k: v for k, v in config.items() if k not in STORED_CONFIG_NOISE}
+        return {"path": None, "codec_config": {"model_type": self.codec.config.model_type, **config}}
 
     # -- what the config checks and the store read ---------------------------------------------------
 
