@@ -125,6 +125,7 @@ REGISTRY: dict[str, tuple[str, bool]] = {
     "kernels": ("benchmarks.bench_kernels", True),
     "winograd": ("benchmarks.bench_winograd", False),
     "drift": ("benchmarks.bench_drift", False),
+    "data": ("benchmarks.bench_data", False),
 }
 DEFAULT = tuple(name for name, (_, default) in REGISTRY.items() if default)
 
@@ -186,11 +187,20 @@ def progress(section: str, text: str) -> None:
 def peak_rss_mb() -> float:
     """This process's peak RSS. VmHWM, not ``ru_maxrss``: Linux carries ``ru_maxrss`` across
     fork + exec, so a probe started by a big parent would report the parent's peak."""
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (VmRSS; 0 where /proc is missing)."""
+    return _status_mb("VmRSS")
+
+
+def _status_mb(key: str) -> float:
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return 0.0
 
 
 def run_logged(cmd: list[str], log: Path) -> None:

@@ -16,6 +16,8 @@ module ``benchmarks/bench_<name>.py`` each:
 * ``stream``: per-push compute and latency of the streamers (:mod:`benchmarks.bench_stream`).
 * ``kernels``: the loss-kernel table of :mod:`benchmarks.bench_kernels`.
 * ``winograd`` (only when named): the Winograd conv table of :mod:`benchmarks.bench_winograd`.
+* ``data`` (only when named): the training loader from shards vs per-file (local disk, S3 with
+  20 ms a request) and its memory as the corpus grows (:mod:`benchmarks.bench_data`; minutes).
 
 ``--quick``: batch 2 x 8192, 2 timed repetitions, small cases, three speed-option variants (a few minutes).
 """

@@ -39,7 +39,7 @@ class RankDump(pl.Callback):
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.norms.append([float(outputs.get(k, float("nan"))) for k in ("grad_norm_g", "grad_norm_d")])
-        self.items += [int(i) for i in batch["index"]]
+        self.items += [int(i) for i in batch.get("index", ())]
 
     def on_train_end(self, trainer, module):
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}

@@ -132,7 +132,7 @@ class ShardSource:
                 if self.remote:
                     # LitData reads an item of a downloaded chunk through a memory map only for chunks it
                     # was told may be mapped (its own iteration tells it, reading by index does not), and
-                    # otherwise reads the whole chunk file for every item (64 MB an item, ~40 items/s).
+                    # otherwise reads the whole chunk file (up to --shard-mb) for every item: ~40 items/s.
                     # Chunks are downloaded under a temporary name and renamed into place, so a mapped
                     # chunk that another worker deletes or downloads again stays valid: map them all.
                     loader.set_mmap_allowed_chunks(set(range(len(self._dataset.region_of_interest))))
