@@ -52,7 +52,6 @@ class CodecLayout:
         hop (int): codec samples a frame.
         latent_dim (int): channels of the quantized latents.
         codebook_size (int): entries a codebook.
-        max_codebooks (int): codebooks the codec has.
         codebook_counts (tuple[int, ...]): the counts it encodes at.
     """
 
@@ -60,7 +59,6 @@ class CodecLayout:
     hop: int
     latent_dim: int
     codebook_size: int
-    max_codebooks: int
     codebook_counts: tuple[int, ...]
 
     @property
@@ -127,7 +125,6 @@ class EncodecFamily(CodecFamily):
             _prod(config.get("upsampling_ratios", (8, 5, 4, 2))),
             int(config.get("codebook_dim") or config.get("hidden_size", 128)),
             int(config.get("codebook_size", 1024)),
-            max(counts),
             counts,
         )
 
@@ -165,7 +162,6 @@ class DacFamily(CodecFamily):
             hop,
             int(config.get("hidden_size", 1024)),
             int(config.get("codebook_size", 1024)),
-            n,
             tuple(range(1, n + 1)),
         )
 
@@ -197,7 +193,6 @@ class MimiFamily(CodecFamily):
             round(rate / frame_rate),
             int(config.get("hidden_size", 512)),
             int(config.get("codebook_size", 2048)),
-            n,
             tuple(range(max(1, semantic), n + 1)),
         )
 
