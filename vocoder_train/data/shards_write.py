@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vocoder_train.data.shards_read import INDEX_FILE, PCM16, ShardError
+from vocoder_train.data.shards_read import INDEX_FILE, PCM16, ShardError, to_pcm16
 
 SHARD_AUDIO = (PCM16, "original")
 GROUPS = ".groups"
@@ -82,7 +82,7 @@ def shard_item(record: dict, opts: ShardOptions) -> dict:
     path = Path(record["path"])
     if opts.audio == PCM16:
         audio, rate = load_audio(path, opts.sample_rate, quality=opts.resample_quality)
-        data, fmt = (audio[0].clamp(-1.0, 1.0) * 32767.0).round().short().numpy(), PCM16
+        data, fmt = to_pcm16(audio[0]), PCM16
     else:
         try:
             data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
