@@ -83,10 +83,12 @@ def test_trains_resumes_exports_onnx_and_synthesizes_from_audio_and_codes(
 
     shutil.rmtree(tmp_path / "codec")  # everything below reads the codec from the checkpoint
     assert export(ckpt, tmp_path / "st", "safetensors").max_abs_diff <= 1e-5
+    assert export(ckpt, tmp_path / "vocos", "vocos").max_abs_diff <= 1e-5  # vocos.Vocos.from_hparams loads it
     result = export(ckpt, tmp_path / "onnx", "onnx")  # checked against the training model at every id
     assert result.max_abs_diff <= 1e-4 and "codec.safetensors" in result.files
 
     eager, graph = load_vocoder(ckpt, engine="eager"), load_vocoder(tmp_path / "onnx")
+    assert graph.session.get_session_options().intra_op_num_threads == torch.get_num_threads()
     kbps = eager.bandwidths[0]
     audio = 0.1 * torch.randn(1, 8 * eager.hop_length, generator=torch.Generator().manual_seed(1))
     for v in (eager, graph):
@@ -106,15 +108,24 @@ def test_trains_resumes_exports_onnx_and_synthesizes_from_audio_and_codes(
         str(tmp_path / "out"),
         "--bandwidth",
         f"{kbps:.3g}",
+        "--threads",
+        "1",
     ]
-    assert synthesize(args) == 0, capsys.readouterr().err
+    threads = torch.get_num_threads()
+    try:
+        assert synthesize(args) == 0, capsys.readouterr().err
+    finally:
+        torch.set_num_threads(threads)
+    assert f"{codes.shape[0]} codebooks" in capsys.readouterr().out
     assert (tmp_path / "out" / "a.wav").is_file() and (tmp_path / "out" / "codes.wav").is_file()
     np.save(tmp_path / "in2.npy", torch.cat([codes, codes]).numpy())  # twice the bandwidth's codebooks
-    rc = synthesize(
-        [str(ckpt), str(tmp_path / "in2.npy"), "-o", str(tmp_path / "o2"), "--bandwidth", f"{kbps:.3g}"]
-    )
+    wrong = [str(ckpt), str(tmp_path / "in2.npy"), "-o", str(tmp_path / "o2"), "--codebooks"]
+    rc = synthesize([*wrong, str(codes.shape[0])])
     err = capsys.readouterr().err
     assert rc == 1 and f"takes {codes.shape[0]} codebooks" in err, err
+    assert synthesize([*wrong, "99"]) == 1
+    err = capsys.readouterr().err
+    assert f"99 codebooks: the model decodes {', '.join(map(str, eager.codebook_counts))}" in err, err
 
 
 def _hostile_folder(tmp_path):

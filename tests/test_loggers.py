@@ -74,7 +74,11 @@ def test_wandb_offline_gets_scalars_and_media(tiny_cfg, tmp_path, monkeypatch):
     audio = list((media / "audio" / "val").rglob("*.wav"))
     images = list((media / "images" / "val").rglob("mel_*.png"))
     assert len(audio) == 2 * 2 + 2 and len(images) == 2 * 2  # 2 validations x 2 items (+ the targets once)
-    (records,) = run_dir.glob("*.wandb")  # the run log that `wandb sync` uploads; plain protobuf records
+    # W&B's service process writes the run log that `wandb sync` uploads (plain protobuf records) and may
+    # still hold the last of it in a buffer after the run ends; teardown waits for it to exit, as the end
+    # of a training process does
+    wandb.teardown()
+    (records,) = run_dir.glob("*.wandb")
     data = records.read_bytes()
     for name in (*SCALARS, "val/audio_0/prediction", "val/mel_0"):
         assert name.encode() in data, name

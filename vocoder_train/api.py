@@ -359,7 +359,7 @@ def evaluate(
     if bandwidth is not None:
         codecs = [v for v in vocoders if v.bandwidths]
         if not codecs:
-            raise ValueError(f"bandwidth {bandwidth:g} kbps: none of the models decodes EnCodec codes")
+            raise ValueError(f"bandwidth {bandwidth:g} kbps: none of the models decodes codec codes")
         for v in codecs:
             v.set_bandwidth(bandwidth)
     paths = [item["path"] for item in read_manifest(data)][: max_files or None]

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
   vocoder-synthesize exported/onnx tts_mels/ -o out/ --chunk-seconds 1   # mels: (n_mels, frames) .npy
   vocoder-synthesize runs/feats/checkpoints/last.ckpt feats/a.npy -o out/  # features: (channels, frames)
   vocoder-synthesize runs/encodec/checkpoints/last.ckpt codes/a.npy -o out/ --bandwidth 6  # EnCodec codes
-  vocoder-synthesize runs/mimi/checkpoints/last.ckpt codes/ -o out/ --bandwidth 1.1  # Mimi, 8 codebooks
+  vocoder-synthesize runs/mimi/checkpoints/last.ckpt codes/ -o out/ --codebooks 8  # Mimi codes (8, frames)
+  vocoder-synthesize exported/onnx tts_mels/ -o out/ --threads 1  # one CPU thread (torch and ONNX Runtime)
   vocoder-synthesize runs/causal/checkpoints/last.ckpt tts_mels/ -o out/ --stream --chunk-frames 2
   vocoder-synthesize exported/vocos tts_mels/ -o out/ --stream --chunk-frames 4 --lookahead 4   # non-causal
 
@@ -86,7 +87,8 @@ of file (a mel, audio, a config: the model comes first), 1 on other errors or fa
         help="frames of context decoded and dropped on each side of a chunk (default: the model's receptive "
         "field)",
     )
-    p.add_argument(
+    codec = p.add_mutually_exclusive_group()
+    codec.add_argument(
         "--bandwidth",
         type=float,
         default=None,
@@ -95,7 +97,23 @@ of file (a mel, audio, a config: the model comes first), 1 on other errors or fa
         "codebook counts', e.g. Mimi 1.1 = 8 codebooks; an unknown value lists them; default: its highest); "
         "audio is encoded at it and codes .npy files (codebooks, frames) must have its codebook count",
     )
+    codec.add_argument(
+        "--codebooks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a codec model's bandwidth given by its number of codebooks (one of the counts it was trained "
+        "with; an unknown value lists them)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for decoding, PyTorch and ONNX Runtime alike (default: PyTorch's, one per "
+        "physical core)",
+    )
     p.add_argument("--ema", action="store_true", help="use the EMA weights of a training checkpoint")
     p.add_argument(
         "--engine",
@@ -189,16 +207,21 @@ def _streamer(vocoder, lookahead: int | None):
 
 def _run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)  # ONNX Runtime sessions take torch's count
     vocoder = load_vocoder(args.model, device=args.device, ema=args.ema, engine=args.engine)
     if args.bandwidth is not None:
         vocoder.set_bandwidth(args.bandwidth)
+    if args.codebooks is not None:
+        vocoder.set_codebooks(args.codebooks)
     engine = f", engine {vocoder.engine}" if hasattr(vocoder, "engine") else ""
     engine += f": {vocoder.engine_note}" if getattr(vocoder, "engine_note", "") else ""
     takes = f"{vocoder.n_mels} mels" if vocoder.takes_audio else f"{vocoder.n_mels}-channel features (.npy)"
     if vocoder.bandwidths:
         kbps = vocoder.bandwidths[-1 if vocoder.condition is None else vocoder.condition]
         codec = getattr(vocoder.feature_extractor, "codec_name", "codec")
-        takes = f"{codec} codes at {float(kbps):.3g} kbps (audio or codes .npy)"
+        n = vocoder.codebook_counts[-1 if vocoder.condition is None else vocoder.condition]
+        takes = f"{codec} codes at {float(kbps):.3g} kbps, {n} codebooks (audio or codes .npy)"
     print(
         f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop "
         f"{vocoder.hop_length}, {takes}, loaded in {time.perf_counter() - t0:.2f} s"
@@ -244,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.chunk_frames = 4 if args.chunk_frames is None else args.chunk_frames
     if args.chunk_frames < 1 or (args.lookahead is not None and args.lookahead < 0):
         parser.error(f"--chunk-frames {args.chunk_frames} must be >= 1 and --lookahead {args.lookahead} >= 0")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads {args.threads} must be >= 1")
     try:
         result = _run(args)
     except WrongFileKind as e:  # the model is another kind of file: a usage error, as argparse's

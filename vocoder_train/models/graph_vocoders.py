@@ -29,7 +29,8 @@ class TorchScriptVocoder(Vocoder):
 
 
 def onnx_session(file: str | Path, device: str = "cpu", threads: int | None = None):
-    """An ``onnxruntime.InferenceSession`` for ``file`` on ``device`` (cuda needs onnxruntime-gpu)."""
+    """An ``onnxruntime.InferenceSession`` for ``file`` on ``device`` (cuda needs onnxruntime-gpu), with
+    ``threads`` intra-op threads (None: ONNX Runtime's default, one per physical core)."""
     import onnxruntime as ort
 
     providers = ["CPUExecutionProvider"]
@@ -48,11 +49,12 @@ def onnx_session(file: str | Path, device: str = "cpu", threads: int | None = No
 
 
 class OnnxVocoder(Vocoder):
-    """An ONNX ``ExportableVocos`` run with onnxruntime."""
+    """An ONNX ``ExportableVocos`` run with onnxruntime, on as many threads as PyTorch uses
+    (``torch.set_num_threads`` before loading sets both)."""
 
     def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
         super().__init__(file, "onnx", vocos_config, sample_rate, device)
-        self.session = onnx_session(file, device)
+        self.session = onnx_session(file, device, threads=torch.get_num_threads())
         self.input_name = self.session.get_inputs()[0].name
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
@@ -69,7 +71,7 @@ class StreamingOnnxVocoder(Vocoder):
 
     def __init__(self, file: Path, vocos_config: dict, sample_rate: int, device: str = "cpu"):
         super().__init__(file, "onnx-stream", vocos_config, sample_rate, device)
-        self.session = onnx_session(file, device)
+        self.session = onnx_session(file, device, threads=torch.get_num_threads())
 
     def stream(self, lookahead: int | None = None):
         from vocoder_train.dsp import causal_latency

@@ -164,6 +164,22 @@ class Vocoder:
             )
         self.condition = matches[0]
 
+    @property
+    def codebook_counts(self) -> list[int]:
+        """The codebook count of each bandwidth of a model decoding codec codes, in :attr:`bandwidths`'
+        order; [] else."""
+        cls = self._codec_class()
+        return [] if cls is None else cls.stored_codebooks(init_args(self.config, "feature_extractor"))
+
+    def set_codebooks(self, n: int) -> None:
+        """Decode (and encode audio) with ``n`` codebooks, one of :attr:`codebook_counts`: the bandwidth
+        that uses them."""
+        counts = self.codebook_counts
+        if int(n) not in counts:
+            choices = ", ".join(map(str, counts)) or "none: it is not a codec model"
+            raise ModelError(f"{self.source}: {n} codebooks: the model decodes {choices}")
+        self.condition = counts.index(int(n))
+
     def codes_to_features(self, codes: torch.Tensor) -> torch.Tensor:
         """Codec codes (codebooks, L) or (codebooks, B, L) integers -> features (B, C, L); the codebook
         count must be the current bandwidth's."""
@@ -171,12 +187,12 @@ class Vocoder:
             raise ModelError(f"{self.source}: decodes {self.n_mels}-channel features, not codec codes")
         i = self.condition if self.condition is not None else -1
         kbps = self.bandwidths[i]
-        want = self._codec_class().stored_codebooks(init_args(self.config, "feature_extractor"))[i]
+        want = self.codebook_counts[i]
         if codes.dtype.is_floating_point or codes.shape[0] != want:
             raise ModelError(
                 f"codes of shape {tuple(codes.shape)} ({codes.dtype}): at {float(kbps):g} kbps the model "
-                f"takes {want} codebooks of integers, shape ({want}, frames); pass the bandwidth the codes "
-                "were made at"
+                f"takes {want} codebooks of integers, shape ({want}, frames); pass the bandwidth or codebook "
+                "count the codes were made at"
             )
         with torch.inference_mode():
             return self.feature_extractor.codes_to_features(codes.cpu()).cpu()
