@@ -94,6 +94,7 @@ def test_benchmark_quick_runs(tmp_path):
             "4096",
             "--reps",
             "1",
+            "--no-rss",  # the peak-RSS subprocesses: test_peak_rss_probe_measures_a_fresh_process
             "--json",
             str(tmp_path / "out.json"),
         ],
@@ -117,3 +118,13 @@ def test_benchmark_quick_runs(tmp_path):
         assert title in res.stdout
     assert (tmp_path / "out.json").is_file()
     print(f"benchmarks.run --quick: {time.perf_counter() - t0:.0f} s")
+
+
+@pytest.mark.slow
+def test_peak_rss_probe_measures_a_fresh_process():
+    """The training step benchmark's peak-RSS column: one variant trained in a fresh process."""
+    from benchmarks.bench_step import rss_probe
+    from benchmarks.harness import Options
+
+    peak = rss_probe("ours fp32", Options.resolve(True, 1, 4096, 1, threads=1))
+    assert peak is not None and 100 < peak < 20_000  # torch alone is a few hundred MB, activations on top

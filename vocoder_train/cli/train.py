@@ -64,7 +64,7 @@ def main() -> None:
     """Console script ``vocoder-train``."""
     from vocoder_train.config.compose import compose_checked
     from vocoder_train.config.runtime import setup
-    from vocoder_train.training.run import check_run_config
+    from vocoder_train.training.run_config import check_run_config
 
     setup()  # before Hydra composes: the configs use the resolvers
     if _plain_run(sys.argv[1:]):

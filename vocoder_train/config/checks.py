@@ -11,7 +11,7 @@ of its own node as a classmethod::
 :func:`check_config` finds each ``_target_`` in the config (a ``_target_`` naming a classmethod stands
 for its class), reports one that does not import, and calls the rules its class declares. Sections that
 have no ``_target_`` (the optimizer, speed options, validation, initialisation) are checked by rule
-functions that their owners pass in (see :data:`vocoder_train.training.run.RUN_RULES`). This module
+functions that their owners pass in (see :data:`vocoder_train.training.run_config.RUN_RULES`). This module
 owns only the ``audio`` node, the one source of the signal settings that the rest interpolates.
 """
 

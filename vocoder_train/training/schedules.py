@@ -22,14 +22,15 @@ import math
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import Timer
 
 from vocoder_train.config import CONFIG_DIR
 from vocoder_train.config.checks import select
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ def mel_phase_over(progress: float, remaining_s: float, fraction: float, min_gan
 
 def time_budget(trainer: pl.Trainer) -> tuple[float, float] | None:
     """(fraction of ``trainer.max_time`` spent training, seconds left); None without a time limit."""
+    from pytorch_lightning.callbacks import Timer
+
     timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
     remaining = timer.time_remaining("train") if timer is not None else None
     if remaining is None:
