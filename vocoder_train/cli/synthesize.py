@@ -218,9 +218,9 @@ def _run(args: argparse.Namespace) -> dict:
     engine += f": {vocoder.engine_note}" if getattr(vocoder, "engine_note", "") else ""
     takes = f"{vocoder.n_mels} mels" if vocoder.takes_audio else f"{vocoder.n_mels}-channel features (.npy)"
     if vocoder.bandwidths:
-        kbps = vocoder.bandwidths[-1 if vocoder.condition is None else vocoder.condition]
+        i = -1 if vocoder.condition is None else vocoder.condition  # the highest unless one was set
+        kbps, n = vocoder.bandwidths[i], vocoder.codebook_counts[i]
         codec = getattr(vocoder.feature_extractor, "codec_name", "codec")
-        n = vocoder.codebook_counts[-1 if vocoder.condition is None else vocoder.condition]
         takes = f"{codec} codes at {float(kbps):.3g} kbps, {n} codebooks (audio or codes .npy)"
     print(
         f"model: {vocoder.source} ({vocoder.kind}{engine}), {vocoder.sample_rate} Hz, hop "
