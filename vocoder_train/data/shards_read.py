@@ -33,18 +33,6 @@ from vocoder_train.data.sampler import EpochSampler, item_seed
 from vocoder_train.io.audio import AudioReadError, decode_audio_bytes, resample
 
 PCM16 = "pcm16"  # the "format" of items stored as 16-bit samples at the training rate
-
-
-def to_pcm16(audio: torch.Tensor) -> np.ndarray:
-    """float samples in [-1, 1] (T,) -> the int16 samples a ``pcm16`` item stores."""
-    return (audio.clamp(-1.0, 1.0) * 32767.0).round().short().numpy()
-
-
-def from_pcm16(data: np.ndarray) -> torch.Tensor:
-    """A ``pcm16`` item's int16 samples -> float samples (T,)."""
-    return torch.from_numpy(data.astype(np.float32) / 32768.0)
-
-
 INDEX_FILE = "index.json"
 _STREAM = 0x7368617264  # "shard": keeps these draws independent of the other samplers'
 _MIX_STREAM = 0x6D6978
@@ -56,6 +44,16 @@ S3_MAX_ATTEMPTS = 3
 
 class ShardError(ValueError):
     """Shards that cannot be opened; the message names the URL and what to do."""
+
+
+def to_pcm16(audio: torch.Tensor) -> np.ndarray:
+    """float samples in [-1, 1] (T,) -> the int16 samples a ``pcm16`` item stores."""
+    return (audio.clamp(-1.0, 1.0) * 32767.0).round().short().numpy()
+
+
+def from_pcm16(data: np.ndarray) -> torch.Tensor:
+    """A ``pcm16`` item's int16 samples -> float samples (T,)."""
+    return torch.from_numpy(data.astype(np.float32) / 32768.0)
 
 
 def is_shard_location(location: str | os.PathLike) -> bool:
